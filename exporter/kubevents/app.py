@@ -1,0 +1,157 @@
+"""What each command does, given settings: the layer between the CLI and the parts.
+
+``cli.py`` only parses arguments; everything here is callable from tests
+with explicit settings and streams.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from kubevents import __version__
+from kubevents.clock import Clock, SystemClock
+from kubevents.config import Settings
+from kubevents.enrich.classify import Classifier, load_classifier
+from kubevents.enrich.rule_tests import CaseResult, format_results, run_test_file
+from kubevents.enrich.rules import RULE_KINDS, read_rule_file, shipped_rules_dir
+from kubevents.errors import InputError, KubeventsError
+from kubevents.model import KubeEvent
+from kubevents.normalize import NotAnEvent, normalize
+from kubevents.pipeline import Pipeline
+from kubevents.records import ResourceInfo
+from kubevents.series import SeriesTracker
+from kubevents.sinks.registry import SinkContext, build_sinks
+from kubevents.source.replaying import Problem, read_items
+from kubevents.summary import Summary
+
+logger = logging.getLogger(__name__)
+
+
+def resource_info(settings: Settings) -> ResourceInfo:
+    """The Resource of this process; the instance id is stable across restarts."""
+    instance = settings.instance_id or os.environ.get("POD_NAME") or socket.gethostname()
+    return ResourceInfo(
+        service_version=__version__, instance_id=instance, cluster_name=settings.cluster_name
+    )
+
+
+def classifier_from(settings: Settings) -> Classifier:
+    """The classifier of the configured rule layers."""
+    dirs = [Path(d) for d in settings.rules.dirs]
+    return load_classifier(dirs, include_shipped=settings.rules.include_shipped)
+
+
+class ProblemCounter:
+    """Logs each input problem once, on one line, and counts them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, problem: Problem) -> None:
+        self.count += 1
+        logger.warning("skipped %s: %s", problem.where, problem.message)
+
+
+def replay(
+    settings: Settings,
+    paths: Sequence[str],
+    *,
+    clock: Clock | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Replay recorded Events through the pipeline in occurrence-time order.
+
+    Returns the exit code: 0, or 1 when nothing at all could be read.
+    """
+    problems = ProblemCounter()
+    updates: list[KubeEvent] = []
+    deletions: list[KubeEvent] = []
+    for path in paths:
+        for item in read_items(path, problems):
+            try:
+                event = normalize(item.obj)
+            except NotAnEvent as e:
+                problems(Problem(item.where, str(e)))
+                continue
+            (deletions if item.watch_type == "DELETED" else updates).append(event)
+    if not updates and not deletions:
+        raise InputError(f"nothing could be read from {', '.join(paths)}")
+    # A stable sort: updates with the same time keep their order in the files.
+    updates.sort(key=lambda e: e.time_ns)
+    summary = Summary() if settings.replay.summary else None
+    pipeline = Pipeline(
+        classifier=classifier_from(settings),
+        sinks=build_sinks(SinkContext(settings, resource_info(settings))),
+        clock=clock or SystemClock(),
+        tracker=SeriesTracker(
+            ttl_s=settings.pipeline.series_ttl_s, max_entries=settings.pipeline.series_max_entries
+        ),
+        summary=summary,
+        batch_size=settings.pipeline.batch_size,
+    )
+    for event in updates:
+        pipeline.handle(event)
+    for event in deletions:
+        pipeline.delete(event)
+    pipeline.close()
+    if summary is not None:
+        text = summary.render(
+            top=settings.replay.top, skipped=pipeline.stats.unchanged, problems=problems.count
+        )
+        (out or _summary_stream(settings)).write(text)
+    return 0
+
+
+def _summary_stream(settings: Settings) -> TextIO:
+    """stdout, unless a jsonl sink writes there: then stderr, keeping stdout pure JSON."""
+    for spec in settings.sinks:
+        kind, _, arg = spec.partition(":")
+        if kind == "jsonl" and (arg or settings.jsonl.path) == "-":
+            return sys.stderr
+    return sys.stdout
+
+
+def rules_test(settings: Settings, files: Sequence[str], out: TextIO) -> int:
+    """Run rule test files; 0 when every case passed, 1 otherwise."""
+    cached: list[Classifier] = []
+
+    def default() -> Classifier:
+        if not cached:
+            cached.append(classifier_from(settings))
+        return cached[0]
+
+    results: list[CaseResult] = []
+    for name in files:
+        results.extend(run_test_file(Path(name), default))
+    report, ok = format_results(results)
+    out.write(report + "\n")
+    return 0 if ok else 1
+
+
+def rules_check(settings: Settings, dirs: Sequence[str], out: TextIO) -> int:
+    """Validate every rule file in ``dirs`` (default: the configured layers)."""
+    paths = [Path(d) for d in dirs] or [
+        *([shipped_rules_dir()] if settings.rules.include_shipped else []),
+        *(Path(d) for d in settings.rules.dirs),
+    ]
+    checked = 0
+    for directory in paths:
+        files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+        if not directory.is_dir():
+            raise KubeventsError(f"{directory}: rules directory not found")
+        for path in files:
+            read_rule_file(path)
+            checked += 1
+    # Compiling is the full check: every rule, every regex, every layer.
+    classifier = load_classifier(paths, include_shipped=False)
+    out.write(
+        f"{checked} rule files OK ({len(classifier.rules)} classification rules; "
+        f"kinds: {', '.join(RULE_KINDS)})\n"
+    )
+    return 0

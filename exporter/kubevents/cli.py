@@ -1,0 +1,151 @@
+"""Command line: parse arguments, load settings, call into ``app``. No logic here.
+
+Exit codes: 0 success; 1 the command ran and failed (a rule test failed,
+nothing could be read); 2 the invocation or configuration is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from kubevents import __version__, app
+from kubevents.config import Settings, load_settings
+from kubevents.errors import ConfigError, KubeventsError, RulesError
+
+logger = logging.getLogger("kubevents")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="YAML config file (env KUBEVENTS_CONFIG)")
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="level of kubevents' own logs",
+    )
+    parser.add_argument(
+        "--rules", metavar="DIR", action="append", help="extra rules directory (repeatable)"
+    )
+    parser.add_argument("--cluster-name", metavar="NAME", help="k8s.cluster.name on every record")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``kubevents`` command."""
+    parser = argparse.ArgumentParser(
+        prog="kubevents",
+        description="Kubernetes Events as classified, correlated OpenTelemetry logs and metrics.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    replay = sub.add_parser("replay", help="replay recorded Events (kubectl dumps, watch logs)")
+    _common(replay)
+    replay.add_argument(
+        "files", nargs="+", metavar="FILE", help="input file, .gz accepted, - for stdin"
+    )
+    replay.add_argument(
+        "--sink", action="append", metavar="SPEC", help="console | jsonl[:PATH] (repeatable)"
+    )
+    replay.add_argument("--no-summary", action="store_true", help="do not print the summary")
+    replay.add_argument(
+        "--top", type=int, metavar="N", help="reasons/objects listed in the summary"
+    )
+
+    rules = sub.add_parser("rules", help="test or check rule files")
+    rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    test = rules_sub.add_parser("test", help="run rule unit tests")
+    _common(test)
+    test.add_argument("files", nargs="+", metavar="FILE", help="rule test file")
+    check = rules_sub.add_parser("check", help="validate rule files")
+    _common(check)
+    check.add_argument(
+        "dirs", nargs="*", metavar="DIR", help="rules directory (default: configured)"
+    )
+
+    check_config = sub.add_parser("check-config", help="validate the config and print the result")
+    _common(check_config)
+
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Flag values by settings path; only flags that were given."""
+    pairs = {
+        "log_level": getattr(args, "log_level", None),
+        "cluster_name": getattr(args, "cluster_name", None),
+        "rules.dirs": tuple(args.rules) if getattr(args, "rules", None) else None,
+        "sinks": tuple(args.sink) if getattr(args, "sink", None) else None,
+        "replay.summary": False if getattr(args, "no_summary", False) else None,
+        "replay.top": getattr(args, "top", None),
+    }
+    return {key: value for key, value in pairs.items() if value is not None}
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=settings.log_level.upper(),
+        format="kubevents: %(levelname)s: %(message)s",
+    )
+
+
+def _dump_settings(settings: Settings) -> str:
+    import dataclasses
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return list(value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return yaml.safe_dump(plain(dataclasses.asdict(settings)), sort_keys=False)
+
+
+def run(argv: Sequence[str]) -> int:
+    """Run the command line ``argv``; return the exit code."""
+    args = build_parser().parse_args(argv)
+    if args.command == "version":
+        print(f"kubevents {__version__}")
+        return 0
+    config = args.config or os.environ.get("KUBEVENTS_CONFIG")
+    settings = load_settings(config, overrides=_overrides(args))
+    _setup_logging(settings)
+    if args.command == "replay":
+        return app.replay(settings, args.files)
+    if args.command == "rules" and args.rules_command == "test":
+        return app.rules_test(settings, args.files, sys.stdout)
+    if args.command == "rules" and args.rules_command == "check":
+        return app.rules_check(settings, args.dirs, sys.stdout)
+    if args.command == "check-config":
+        sys.stdout.write(_dump_settings(settings))
+        return 0
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kubevents`` console script."""
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except (ConfigError, RulesError) as e:
+        print(f"kubevents: error: {e}", file=sys.stderr)
+        return 2
+    except KubeventsError as e:
+        print(f"kubevents: error: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); not an error worth a traceback.
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

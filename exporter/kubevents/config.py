@@ -1,0 +1,409 @@
+"""Settings: one typed tree, loaded from YAML, then env, then flags.
+
+Precedence is flags > ``KUBEVENTS_*`` environment variables > the config file
+> defaults. Every problem is a :class:`~kubevents.errors.ConfigError` with a
+one-line message that names the key (with a did-you-mean for typos)::
+
+    kubevents.yaml: at replay -> sumary: unknown key (did you mean 'summary'?)
+
+Nothing is ever "logged and replaced by the default": a process that stops
+with a clear message beats one that runs quietly misconfigured.
+
+The dataclasses below *are* the schema. Each field's docstring gives its
+unit, default and reason; ``docs/config.md`` is generated from them and a
+test keeps the two in step. Environment names are derived from the path:
+``replay.summary`` is ``KUBEVENTS_REPLAY_SUMMARY``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from kubevents.errors import ConfigError, did_you_mean
+
+CONFIG_VERSION = 1
+ENV_PREFIX = "KUBEVENTS_"
+# Environment variables that are not settings (they locate things).
+ENV_META = frozenset({"KUBEVENTS_CONFIG", "KUBEVENTS_RULES_DIR", "KUBEVENTS_CACHE"})
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class RulesSettings:
+    """Where classification, correlation and pattern rules come from."""
+
+    dirs: tuple[str, ...] = ()
+    """Extra rule directories, layered over the shipped rules in order (a rule
+    with the same id replaces the shipped one). Default: none."""
+    include_shipped: bool = True
+    """Load the rules that ship with kubevents first. Default true; turn off to
+    use only your own rules."""
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """The human-readable console sink."""
+
+    color: Literal["auto", "always", "never"] = "auto"
+    """Colour lines by severity: ``auto`` colours only on a terminal."""
+
+
+@dataclass(frozen=True)
+class JsonlSettings:
+    """The JSON Lines sink."""
+
+    path: str = "-"
+    """File to append to; ``-`` is stdout. A ``jsonl:PATH`` sink spec overrides it."""
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """``kubevents replay``."""
+
+    summary: bool = True
+    """Print a summary (categories, severities, top reasons and objects) at the end."""
+    top: int = 10
+    """How many reasons and objects the summary lists. Default 10."""
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """The in-process pipeline."""
+
+    batch_size: int = 512
+    """Records handed to each sink per call. Default 512: large enough to
+    amortise per-call cost, small enough to keep latency low."""
+    series_ttl_s: float = 7200.0
+    """Seconds of event time an Event's emitted count is remembered. Default 2 h:
+    twice the API server's default Event TTL (1 h), so no repeat slips through."""
+    series_max_entries: int = 500_000
+    """Upper bound on remembered Events (about 100 B each). Default 500 000."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything kubevents can be configured with."""
+
+    version: int = CONFIG_VERSION
+    """Config format version; only 1 exists."""
+    cluster_name: str = ""
+    """``k8s.cluster.name`` on every record. Default empty (omitted)."""
+    instance_id: str = ""
+    """``service.instance.id``. Default: ``POD_NAME`` when set, else the host name;
+    stable across restarts, unlike the SDK's random default."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Level of kubevents' own log lines (on stderr)."""
+    sinks: tuple[str, ...] = ("console",)
+    """Where records go: ``console``, ``jsonl[:PATH]``. Repeatable flag ``--sink``."""
+    rules: RulesSettings = field(default_factory=RulesSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    jsonl: JsonlSettings = field(default_factory=JsonlSettings)
+    replay: ReplaySettings = field(default_factory=ReplaySettings)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+
+
+def load_settings(
+    path: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build :class:`Settings` from a file, the environment and flag overrides.
+
+    Args:
+        path: YAML config file, or None for defaults only.
+        env: environment to read ``KUBEVENTS_*`` from (default ``os.environ``).
+        overrides: flag values by dotted path (``"replay.summary": False``).
+
+    Raises:
+        ConfigError: anything invalid, with a one-line message naming the key.
+    """
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = _read_file(path, env) if path else {}
+    source = path or "config"
+    _check_version(raw, source)
+    merged = _merge(raw, _from_env(env), source="environment")
+    merged = _merge(merged, _nest(dict(overrides or {})), source="flags")
+    settings: Settings = _build(Settings, merged, (), source)
+    _check_values(settings, source)
+    return settings
+
+
+def _read_file(path: str, env: Mapping[str, str]) -> dict[str, Any]:
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', None) or e}") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top of the config")
+    substituted = _substitute(data, env, path)
+    assert isinstance(substituted, dict)
+    return substituted
+
+
+def _substitute(value: Any, env: Mapping[str, str], path: str) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` inside string values only.
+
+    Substituting after parsing means a variable can never inject YAML structure.
+    """
+    if isinstance(value, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{path}: ${{{name}}} is not set and has no default")
+
+        return _VAR.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, env, path) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, env, path) for v in value]
+    return value
+
+
+def _check_version(raw: Mapping[str, Any], source: str) -> None:
+    version = raw.get("version", CONFIG_VERSION)
+    if version != CONFIG_VERSION:
+        raise ConfigError(
+            f"{source}: at version: unsupported config version {version!r} (expected 1)"
+        )
+
+
+def leaf_paths(cls: type = Settings, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """Every settable leaf path of ``cls`` and its type."""
+    out: dict[tuple[str, ...], Any] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            out.update(leaf_paths(typing.cast(type, hint), (*prefix, f.name)))
+        else:
+            out[(*prefix, f.name)] = hint
+    return out
+
+
+def env_name(path: tuple[str, ...]) -> str:
+    """``("replay", "summary")`` -> ``KUBEVENTS_REPLAY_SUMMARY``."""
+    return ENV_PREFIX + "_".join(path).upper()
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    by_name = {env_name(path): path for path in leaf_paths()}
+    values: dict[str, Any] = {}
+    for name, text in env.items():
+        if not name.startswith(ENV_PREFIX) or name in ENV_META:
+            continue
+        path = by_name.get(name)
+        if path is None:
+            hint = did_you_mean(name, [*by_name, *ENV_META])
+            raise ConfigError(f"environment: unknown variable {name}{hint}")
+        values[".".join(path)] = _parse_env_value(text, leaf_paths()[path], name)
+    return _nest(values)
+
+
+def _parse_env_value(text: str, hint: Any, name: str) -> Any:
+    if hint is bool:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"environment: {name}: expected true or false, got {text!r}")
+    if hint is int or hint is float:
+        try:
+            return hint(text)
+        except ValueError:
+            raise ConfigError(f"environment: {name}: expected a number, got {text!r}") from None
+    if typing.get_origin(hint) is tuple:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return text
+
+
+def _nest(dotted: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in dotted.items():
+        node = nested
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any], *, source: str) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value, source=source)
+        else:
+            out[key] = value
+    return out
+
+
+def _build(cls: type, raw: Any, path: tuple[str, ...], source: str) -> Any:
+    where = f"{source}: at {' -> '.join(path)}" if path else source
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {_type_name(raw)}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in raw:
+        if key not in names:
+            at = " -> ".join((*path, str(key)))
+            raise ConfigError(f"{source}: at {at}: unknown key{did_you_mean(str(key), names)}")
+    values = {}
+    for name in names:
+        if name in raw:
+            values[name] = _convert(hints[name], raw[name], (*path, name), source)
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, path: tuple[str, ...], source: str) -> Any:
+    where = f"{source}: at {' -> '.join(path)}"
+    if dataclasses.is_dataclass(hint):
+        return _build(typing.cast(type, hint), value, path, source)
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            listed = ", ".join(map(str, choices))
+            raise ConfigError(
+                f"{where}: expected one of {listed}, got {value!r}{did_you_mean(str(value), choices)}"
+            )
+        return value
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings, got {_type_name(value)}")
+        return tuple(value)
+    if origin in (types.UnionType, typing.Union):
+        raise ConfigError(f"{where}: unsupported type")  # no optional settings yet
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {_type_name(value)}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {_type_name(value)}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {_type_name(value)}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {_type_name(value)}")
+        return value
+    raise ConfigError(f"{where}: unsupported type {hint!r}")
+
+
+def _check_values(settings: Settings, source: str) -> None:
+    """Checks that a type alone cannot express."""
+    checks = (
+        (settings.replay.top >= 1, "replay -> top", "must be at least 1"),
+        (settings.pipeline.batch_size >= 1, "pipeline -> batch_size", "must be at least 1"),
+        (settings.pipeline.series_ttl_s > 0, "pipeline -> series_ttl_s", "must be positive"),
+        (
+            settings.pipeline.series_max_entries >= 1,
+            "pipeline -> series_max_entries",
+            "must be at least 1",
+        ),
+    )
+    for ok, at, problem in checks:
+        if not ok:
+            raise ConfigError(f"{source}: at {at}: {problem}")
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstrings written under each field of a settings dataclass."""
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, after in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+def settings_reference() -> str:
+    """``docs/config.md``: every setting with its env name, default and docstring."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from `exporter/kubevents/config.py` by `python -m kubevents.config`;",
+        "a test fails when this page is stale. Precedence: flags > environment > file > defaults.",
+        "",
+        "| key | environment | type | default | description |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+
+    def walk(cls: type, instance: Any, prefix: tuple[str, ...]) -> None:
+        hints = typing.get_type_hints(cls)
+        docs = field_docs(cls)
+        for f in dataclasses.fields(cls):
+            value = getattr(instance, f.name)
+            if dataclasses.is_dataclass(hints[f.name]):
+                walk(typing.cast(type, hints[f.name]), value, (*prefix, f.name))
+                continue
+            path = (*prefix, f.name)
+            kind = _hint_name(hints[f.name])
+            default = list(value) if isinstance(value, tuple) else value
+            lines.append(
+                f"| `{'.'.join(path)}` | `{env_name(path)}` | {kind} | `{default!r}` | {docs.get(f.name, '')} |"
+            )
+
+    walk(Settings, Settings(), ())
+    return "\n".join(lines) + "\n"
+
+
+def _hint_name(hint: Any) -> str:
+    if typing.get_origin(hint) is Literal:
+        return " \\| ".join(f"`{a}`" for a in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        return "list of strings"
+    return str(getattr(hint, "__name__", hint))
+
+
+if __name__ == "__main__":
+    print(settings_reference(), end="")

@@ -1,0 +1,129 @@
+"""The output contract: categories, severities, attribute and event names.
+
+Everything a user builds dashboards and alerts on is named here and only here.
+``docs/attributes.md`` documents the same names, and a test fails if the two
+drift apart. Changing a value in this module is a breaking change.
+
+Event attributes reuse the names of the OpenTelemetry Collector's
+k8seventsreceiver (``k8s.event.*``, ``k8s.object.*``) so queries written for
+that receiver keep working; kubevents' own enrichment lives under
+``kubevents.*`` because semantic conventions advise against inventing names
+under ``k8s.*``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+
+class Category(enum.StrEnum):
+    """What part of the system an Event is about (a closed set)."""
+
+    SCHEDULING = "Scheduling"
+    IMAGE = "Image"
+    LIFECYCLE = "Lifecycle"
+    HEALTH = "Health"
+    RESOURCES = "Resources"
+    STORAGE = "Storage"
+    NETWORK = "Network"
+    NODE = "Node"
+    AUTOSCALING = "Autoscaling"
+    WORKLOAD = "Workload"
+    CONFIG = "Config"
+    POLICY = "Policy"
+    OTHER = "Other"
+
+
+class Severity(enum.StrEnum):
+    """How bad an Event is, as kubevents judges it (not the Kubernetes type)."""
+
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    DEBUG = "debug"
+
+    @property
+    def number(self) -> int:
+        """The OpenTelemetry SeverityNumber: the lowest value of each range."""
+        return SEVERITY_NUMBERS[self]
+
+
+SEVERITY_NUMBERS: Final[dict[Severity, int]] = {
+    Severity.CRITICAL: 21,  # FATAL
+    Severity.ERROR: 17,  # ERROR
+    Severity.WARNING: 13,  # WARN
+    Severity.INFO: 9,  # INFO
+    Severity.DEBUG: 5,  # DEBUG
+}
+
+# LogRecord EventName values. Fixed names: what varies goes in attributes.
+EVENT_NAME_EVENT: Final = "k8s.event"
+EVENT_NAME_INCIDENT: Final = "kubevents.incident"
+EVENT_NAME_PATTERN: Final = "kubevents.pattern"
+
+# Resource attributes.
+SERVICE_NAME: Final = "service.name"
+SERVICE_VERSION: Final = "service.version"
+SERVICE_INSTANCE_ID: Final = "service.instance.id"
+K8S_CLUSTER_NAME: Final = "k8s.cluster.name"
+K8S_NAMESPACE_NAME: Final = "k8s.namespace.name"
+SERVICE_NAME_VALUE: Final = "kubevents"
+
+# Event attributes shared with the k8seventsreceiver.
+EVENT_REASON: Final = "k8s.event.reason"
+EVENT_UID: Final = "k8s.event.uid"
+EVENT_COUNT: Final = "k8s.event.count"
+EVENT_NAME: Final = "k8s.event.name"
+EVENT_ACTION: Final = "k8s.event.action"
+EVENT_START_TIME: Final = "k8s.event.start_time"
+EVENT_REPORTING_CONTROLLER: Final = "k8s.event.reporting_controller"
+EVENT_REPORTING_INSTANCE: Final = "k8s.event.reporting_instance"
+OBJECT_KIND: Final = "k8s.object.kind"
+OBJECT_NAME: Final = "k8s.object.name"
+OBJECT_UID: Final = "k8s.object.uid"
+OBJECT_FIELDPATH: Final = "k8s.object.fieldpath"
+OBJECT_API_VERSION: Final = "k8s.object.api_version"
+OBJECT_RESOURCE_VERSION: Final = "k8s.object.resource_version"
+
+# kubevents' own enrichment.
+KV_CATEGORY: Final = "kubevents.category"
+KV_SEVERITY: Final = "kubevents.severity"
+KV_RULE: Final = "kubevents.rule"
+KV_OCCURRENCES: Final = "kubevents.occurrences"
+KV_SOURCE_API: Final = "kubevents.source_api"
+KV_RELATED: Final = "kubevents.related"
+KV_TRUNCATED: Final = "kubevents.truncated"
+
+# Kinds that semantic conventions name as ``k8s.<kind>.name``. Other kinds are
+# only described by ``k8s.object.*``.
+SEMCONV_KINDS: Final[frozenset[str]] = frozenset(
+    {
+        "Pod",
+        "Node",
+        "Deployment",
+        "ReplicaSet",
+        "StatefulSet",
+        "DaemonSet",
+        "Job",
+        "CronJob",
+        "ReplicationController",
+        "HorizontalPodAutoscaler",
+        "PersistentVolumeClaim",
+        "Service",
+        "ResourceQuota",
+    }
+)
+
+# Kinds whose semconv key is not simply the lowercased kind.
+_SEMCONV_KEY_OVERRIDES: Final[dict[str, str]] = {
+    "HorizontalPodAutoscaler": "k8s.hpa.name",
+}
+
+
+def kind_name_key(kind: str) -> str | None:
+    """Return the semconv ``k8s.<kind>.name`` key for ``kind``, or None."""
+    if kind not in SEMCONV_KINDS:
+        return None
+    return _SEMCONV_KEY_OVERRIDES.get(kind) or f"k8s.{kind.lower()}.name"

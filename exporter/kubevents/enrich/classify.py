@@ -1,0 +1,234 @@
+"""Classification: every Event gets a category and a severity from rules.
+
+Rules are compiled once into immutable matchers. Precedence is explicit: the
+first matching rule wins, trying higher ``priority`` first, then rules with
+more conditions (a reason+message rule beats a reason-only rule), then file
+order. Rules that name a reason are indexed by it, so the common case (an
+exact reason) costs a dict lookup and no regex scan; a message regex only
+runs after the cheap conditions passed.
+
+When nothing matches, the Kubernetes type decides (``defaults:``) and the
+result says so (``rule_id`` is None), so unclassified reasons can be counted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubevents.conventions import Category, Severity
+from kubevents.enrich.rules import (
+    LineDict,
+    RuleFile,
+    check_keys,
+    layered_rules,
+    line_of,
+    rule_files,
+    rule_location,
+)
+from kubevents.errors import RulesError, did_you_mean
+from kubevents.model import Classification, KubeEvent
+
+RULE_KEYS = ("id", "description", "match", "category", "severity", "priority", "disabled")
+MATCH_KEYS = ("reason", "type", "kind", "component", "namespace", "message")
+FILE_KEYS = ("version", "kind", "defaults", "rules")
+EVENT_TYPES = ("Normal", "Warning")
+_ID = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+
+FALLBACK = {
+    "Normal": Classification(Category.OTHER, Severity.INFO, None),
+    "Warning": Classification(Category.OTHER, Severity.WARNING, None),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ClassificationRule:
+    """One compiled rule. Empty condition sets mean "any"."""
+
+    id: str
+    reasons: frozenset[str]
+    types: frozenset[str]
+    kinds: frozenset[str]
+    components: frozenset[str]
+    namespaces: frozenset[str]
+    message: re.Pattern[str] | None
+    result: Classification
+    priority: int
+    order: int
+
+    @property
+    def specificity(self) -> int:
+        """How many conditions the rule has."""
+        sets = (self.reasons, self.types, self.kinds, self.components, self.namespaces)
+        return sum(1 for s in sets if s) + (self.message is not None)
+
+    def matches(self, event: KubeEvent) -> bool:
+        """True when every condition of the rule holds for ``event``."""
+        if self.types and event.type not in self.types:
+            return False
+        if self.kinds and event.regarding.kind not in self.kinds:
+            return False
+        if self.components and event.reporting_controller not in self.components:
+            return False
+        if self.namespaces and event.regarding.namespace not in self.namespaces:
+            return False
+        return self.message is None or self.message.search(event.message) is not None
+
+
+def _sort_key(rule: ClassificationRule) -> tuple[int, int, int]:
+    return (-rule.priority, -rule.specificity, rule.order)
+
+
+class Classifier:
+    """Assigns a :class:`Classification` to each Event; pure and thread-safe to read."""
+
+    def __init__(
+        self,
+        rules: Sequence[ClassificationRule],
+        defaults: dict[str, Classification] | None = None,
+    ) -> None:
+        self.rules = tuple(sorted(rules, key=_sort_key))
+        self.defaults = {**FALLBACK, **(defaults or {})}
+        generic = [r for r in self.rules if not r.reasons]
+        by_reason: dict[str, list[ClassificationRule]] = {}
+        for rule in self.rules:
+            for reason in rule.reasons:
+                by_reason.setdefault(reason, []).append(rule)
+        self._generic = tuple(generic)
+        # Candidate lists per known reason, generic rules merged in precedence order.
+        self._by_reason = {
+            reason: tuple(sorted([*specific, *generic], key=_sort_key))
+            for reason, specific in by_reason.items()
+        }
+
+    def classify(self, event: KubeEvent) -> Classification:
+        """Return the first matching rule's result, or the type's default."""
+        for rule in self._by_reason.get(event.reason, self._generic):
+            if rule.matches(event):
+                return rule.result
+        return self.defaults.get(event.type, self.defaults["Warning"])
+
+
+def load_classifier(dirs: Sequence[Path] = (), *, include_shipped: bool = True) -> Classifier:
+    """Build a :class:`Classifier` from the shipped rules and ``dirs``, layered by id."""
+    return compile_classifier(
+        rule_files("classification", dirs=dirs, include_shipped=include_shipped)
+    )
+
+
+def compile_classifier(files: Sequence[RuleFile]) -> Classifier:
+    """Validate and compile classification rule files (in layer order)."""
+    defaults: dict[str, Classification] = {}
+    for file in files:
+        check_keys(file.data, allowed=FILE_KEYS, required=("version", "kind"), where=str(file.path))
+        defaults.update(_defaults(file))
+    compiled = [
+        _compile_rule(file, rule, order) for order, (file, rule) in enumerate(layered_rules(files))
+    ]
+    return Classifier(compiled, defaults)
+
+
+def _defaults(file: RuleFile) -> dict[str, Classification]:
+    raw = file.data.get("defaults") or {}
+    where = f"{file.path}:{line_of(raw) or file.data.line}: defaults"
+    if not isinstance(raw, dict):
+        raise RulesError(f"{where}: must be a mapping of Normal/Warning")
+    out = {}
+    for event_type, value in raw.items():
+        if event_type not in EVENT_TYPES:
+            raise RulesError(
+                f"{where}: unknown type {event_type!r}{did_you_mean(event_type, EVENT_TYPES)}"
+            )
+        if not isinstance(value, dict):
+            raise RulesError(f"{where}: {event_type} must be a mapping")
+        check_keys(
+            value, allowed=("category", "severity"), required=("category", "severity"), where=where
+        )
+        out[event_type] = Classification(
+            _category(value["category"], where), _severity(value["severity"], where), None
+        )
+    return out
+
+
+def _compile_rule(file: RuleFile, rule: LineDict, order: int) -> ClassificationRule:
+    where = rule_location(file, rule)
+    check_keys(
+        rule, allowed=RULE_KEYS, required=("id", "match", "category", "severity"), where=where
+    )
+    if not _ID.match(rule["id"]):
+        raise RulesError(f"{where}: id must be lowercase letters, digits, '-' or '.'")
+    match = rule["match"]
+    if not isinstance(match, dict) or not match:
+        raise RulesError(f"{where}: 'match' must be a mapping with at least one condition")
+    check_keys(match, allowed=MATCH_KEYS, where=f"{where}: match")
+    types = _strings(match, "type", where)
+    for event_type in types:
+        if event_type not in EVENT_TYPES:
+            raise RulesError(
+                f"{where}: match.type {event_type!r} is not Normal or Warning{did_you_mean(event_type, EVENT_TYPES)}"
+            )
+    priority = rule.get("priority", 0)
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise RulesError(f"{where}: priority must be an integer")
+    return ClassificationRule(
+        id=rule["id"],
+        reasons=_strings(match, "reason", where),
+        types=types,
+        kinds=_strings(match, "kind", where),
+        components=_strings(match, "component", where),
+        namespaces=_strings(match, "namespace", where),
+        message=_regex(match.get("message"), where),
+        result=Classification(
+            _category(rule["category"], where), _severity(rule["severity"], where), rule["id"]
+        ),
+        priority=priority,
+        order=order,
+    )
+
+
+def _strings(match: dict[str, Any], key: str, where: str) -> frozenset[str]:
+    value = match.get(key)
+    if value is None:
+        return frozenset()
+    values = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(values, list)
+        or not values
+        or not all(isinstance(v, str) and v for v in values)
+    ):
+        raise RulesError(f"{where}: match.{key} must be a non-empty string or list of strings")
+    return frozenset(values)
+
+
+def _regex(value: object, where: str) -> re.Pattern[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise RulesError(f"{where}: match.message must be a non-empty regex string")
+    try:
+        return re.compile(value)
+    except re.error as e:
+        raise RulesError(f"{where}: bad regex in match.message: {e}") from e
+
+
+def _category(value: object, where: str) -> Category:
+    try:
+        return Category(str(value))
+    except ValueError:
+        names = [c.value for c in Category]
+        raise RulesError(
+            f"{where}: unknown category {value!r}{did_you_mean(str(value), names)}"
+        ) from None
+
+
+def _severity(value: object, where: str) -> Severity:
+    try:
+        return Severity(str(value))
+    except ValueError:
+        names = [s.value for s in Severity]
+        raise RulesError(
+            f"{where}: unknown severity {value!r}{did_you_mean(str(value), names)}"
+        ) from None

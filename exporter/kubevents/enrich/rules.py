@@ -1,0 +1,201 @@
+"""Reading rule files: line-aware YAML, key checking, layering by rule id.
+
+Every rule file (classification, correlation, patterns) goes through here so
+that every mistake is reported the same way, on one line, naming the file,
+the line and the rule id::
+
+    rules/classification.yaml:42: rule 'image-backoff': unknown key 'mach' (did you mean 'match'?)
+
+Rule files are layered: the shipped defaults first, then each directory the
+user names. A later layer's rule replaces an earlier rule with the same id in
+place (or removes it with ``disabled: true``); new ids are appended.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubevents.errors import RulesError, did_you_mean
+
+SUPPORTED_VERSION = 1
+RULE_KINDS = ("classification", "correlation", "patterns")
+
+
+class LineDict(dict[str, Any]):
+    """A mapping that remembers the line it started on in its file."""
+
+    line: int = 0
+
+
+class LineList(list[Any]):
+    """A sequence that remembers the line it started on in its file."""
+
+    line: int = 0
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader whose mappings and sequences carry their line numbers."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
+    mapping = LineDict({str(k): v for k, v in loader.construct_mapping(node, deep=True).items()})
+    mapping.line = node.start_mark.line + 1
+    return mapping
+
+
+def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> LineList:
+    sequence = LineList(loader.construct_sequence(node, deep=True))
+    sequence.line = node.start_mark.line + 1
+    return sequence
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def line_of(value: object) -> int:
+    """The line a mapping or list started on, or 0 when unknown."""
+    return int(getattr(value, "line", 0))
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFile:
+    """One parsed rule file: its path, its kind, and its top-level mapping."""
+
+    path: Path
+    kind: str
+    data: LineDict
+
+
+def load_yaml(path: Path) -> LineDict:
+    """Read one YAML file whose root must be a mapping.
+
+    Raises:
+        RulesError: unreadable file, invalid YAML or a non-mapping root.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise RulesError(f"{path}: cannot read: {e.strerror or e}") from e
+    try:
+        data = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(e, "problem", None) or str(e)
+        raise RulesError(f"{where}: invalid YAML: {problem}") from e
+    if not isinstance(data, LineDict):
+        raise RulesError(f"{path}: expected a mapping at the top of the file")
+    return data
+
+
+def read_rule_file(path: Path, expected_kind: str | None = None) -> RuleFile:
+    """Load a rule file and check its ``version`` and ``kind`` header."""
+    data = load_yaml(path)
+    version = data.get("version")
+    if version != SUPPORTED_VERSION:
+        raise RulesError(
+            f"{path}:{data.line}: unsupported version {version!r} (expected {SUPPORTED_VERSION})"
+        )
+    kind = data.get("kind")
+    if kind not in RULE_KINDS and not (isinstance(kind, str) and kind.endswith("_test")):
+        raise RulesError(
+            f"{path}:{data.line}: unknown kind {kind!r}{did_you_mean(str(kind), RULE_KINDS)}"
+        )
+    if expected_kind is not None and kind != expected_kind:
+        raise RulesError(f"{path}:{data.line}: expected kind {expected_kind!r}, got {kind!r}")
+    return RuleFile(path=path, kind=str(kind), data=data)
+
+
+def check_keys(
+    mapping: Mapping[str, Any],
+    *,
+    allowed: Sequence[str],
+    required: Sequence[str] = (),
+    where: str,
+) -> None:
+    """Fail on an unknown or a missing key, with a did-you-mean for typos."""
+    for key in mapping:
+        if key not in allowed:
+            hint = did_you_mean(str(key), allowed)
+            raise RulesError(f"{where}: unknown key {key!r}{hint}")
+    for key in required:
+        if key not in mapping:
+            raise RulesError(f"{where}: missing key {key!r}")
+
+
+def rule_location(file: RuleFile, rule: Mapping[str, Any]) -> str:
+    """``path:line: rule 'id'`` for messages about one rule."""
+    rule_id = rule.get("id")
+    name = f"rule {rule_id!r}" if rule_id else "rule"
+    return f"{file.path}:{line_of(rule) or file.data.line}: {name}"
+
+
+def shipped_rules_dir() -> Path:
+    """Where the rules that ship with kubevents live.
+
+    ``KUBEVENTS_RULES_DIR`` wins (the container image sets it); otherwise the
+    ``rules/`` directory of the source tree this package was installed from.
+    """
+    override = os.environ.get("KUBEVENTS_RULES_DIR")
+    if override:
+        return Path(override)
+    packaged = Path(__file__).resolve().parent.parent / "_rules"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "rules"
+
+
+def rule_files(kind: str, *, dirs: Sequence[Path], include_shipped: bool = True) -> list[RuleFile]:
+    """All files of one ``kind``: the shipped ones first, then each dir in order.
+
+    A directory contributes every ``*.yaml``/``*.yml`` file directly in it
+    (sorted by name) whose ``kind`` is ``kind``; subdirectories (such as
+    ``tests/``) are not read.
+    """
+    layers = ([shipped_rules_dir()] if include_shipped else []) + list(dirs)
+    found: list[RuleFile] = []
+    for directory in layers:
+        if not directory.is_dir():
+            raise RulesError(f"{directory}: rules directory not found")
+        for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+            rule_file = read_rule_file(path)
+            if rule_file.kind == kind:
+                found.append(rule_file)
+    return found
+
+
+def layered_rules(files: Sequence[RuleFile]) -> list[tuple[RuleFile, LineDict]]:
+    """Merge the ``rules:`` lists of ``files`` by rule id, in layer order.
+
+    Within one file an id may appear once. A later file's rule replaces the
+    earlier rule with the same id where it stood; ``disabled: true`` removes it.
+    """
+    merged: dict[str, tuple[RuleFile, LineDict]] = {}
+    for file in files:
+        rules = file.data.get("rules", [])
+        if not isinstance(rules, list):
+            raise RulesError(f"{file.path}:{file.data.line}: 'rules' must be a list")
+        seen: dict[str, int] = {}
+        for rule in rules:
+            if not isinstance(rule, LineDict):
+                raise RulesError(f"{file.path}:{line_of(rules)}: each rule must be a mapping")
+            rule_id = rule.get("id")
+            if not isinstance(rule_id, str) or not rule_id:
+                raise RulesError(f"{rule_location(file, rule)}: missing or empty 'id'")
+            if rule_id in seen:
+                raise RulesError(
+                    f"{rule_location(file, rule)}: duplicate id (first defined on line {seen[rule_id]})"
+                )
+            seen[rule_id] = rule.line
+            if rule.get("disabled") is True:
+                merged.pop(rule_id, None)
+            else:
+                merged[rule_id] = (file, rule)
+    return list(merged.values())

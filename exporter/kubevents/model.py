@@ -1,0 +1,126 @@
+"""The data that flows through the pipeline.
+
+``KubeEvent`` is one Kubernetes Event, the same whatever API version it was
+read from (core/v1 or events.k8s.io/v1); ``normalize.py`` builds it from raw
+JSON exactly once. Times are integers in nanoseconds since the Unix epoch:
+exact, cheap to compare, and what OTLP puts on the wire.
+
+An Event can stand for several **occurrences**: a series Event is updated in
+place and its count grows. :func:`new_occurrences` answers the question every
+stage asks about an update: how many occurrences did it add?
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kubevents.conventions import Category, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """The object an Event is about (``involvedObject`` / ``regarding``)."""
+
+    kind: str = ""
+    namespace: str = ""
+    name: str = ""
+    uid: str = ""
+    api_version: str = ""
+    resource_version: str = ""
+    field_path: str = ""
+
+    @property
+    def key(self) -> str:
+        """``namespace/Kind/name``; cluster-scoped objects have no namespace part."""
+        if self.namespace:
+            return f"{self.namespace}/{self.kind}/{self.name}"
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class KubeEvent:
+    """One Kubernetes Event, normalized across API versions."""
+
+    uid: str
+    name: str
+    namespace: str
+    reason: str
+    type: str
+    message: str
+    regarding: ObjectRef
+    time_ns: int
+    """Time of the latest occurrence (see ``normalize.occurrence_time``)."""
+    first_time_ns: int
+    """Time of the first occurrence, or ``time_ns`` when unknown."""
+    count: int = 1
+    """Occurrences so far: ``series.count`` / ``deprecatedCount`` / ``count``, at least 1."""
+    action: str = ""
+    reporting_controller: str = ""
+    reporting_instance: str = ""
+    source_host: str = ""
+    """core/v1 ``source.host``: the reporter's node, not necessarily the object's."""
+    related: ObjectRef | None = None
+    resource_version: str = ""
+    creation_time_ns: int = 0
+    api_version: str = ""
+    """The API the Event was read from: ``v1`` or ``events.k8s.io/v1``."""
+
+    @property
+    def key(self) -> str:
+        """Identity of the Event object across updates: its uid, else namespace/name."""
+        return self.uid or f"{self.namespace}/{self.name}"
+
+
+def new_occurrences(event: KubeEvent, previous_count: int | None) -> int:
+    """How many occurrences an update of ``event`` adds.
+
+    ``previous_count`` is the count already accounted for (None when this
+    Event was never seen). A count that did not grow adds nothing; a count
+    that went backwards (a re-created Event reusing a name) adds nothing either.
+    """
+    if previous_count is None:
+        return event.count
+    return max(event.count - previous_count, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """What the classification rules decided about one Event."""
+
+    category: Category
+    severity: Severity
+    rule_id: str | None
+    """The matching rule, or None when the type's default applied."""
+
+
+@dataclass(frozen=True, slots=True)
+class Correlation:
+    """How an Event links to other Events: its correlation IDs."""
+
+    object: str
+    """``namespace/Kind/name`` of the involved object."""
+    owners: tuple[ObjectRef, ...] = ()
+    """Owner chain from the nearest owner up to the top-level workload."""
+    node: str = ""
+    """The node the Event is about, or empty when unknown."""
+    incident_id: str = ""
+    root_cause: bool = False
+    """True when this Event is its incident's root cause candidate."""
+
+    @property
+    def workload(self) -> ObjectRef | None:
+        """The top-level owner (e.g. the Deployment of a Pod), if any."""
+        return self.owners[-1] if self.owners else None
+
+
+@dataclass(frozen=True, slots=True)
+class Enriched:
+    """One Event update ready for the sinks: the Event plus everything derived."""
+
+    event: KubeEvent
+    occurrences: int
+    """New occurrences this record stands for (0 for a message-only change)."""
+    observed_ns: int
+    classification: Classification
+    correlation: Correlation | None = None
+    pattern_id: str = ""

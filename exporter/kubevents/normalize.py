@@ -1,0 +1,211 @@
+"""Raw Event JSON (core/v1 or events.k8s.io/v1) -> :class:`KubeEvent`.
+
+This is the only place that knows the two wire shapes. It is pure and
+forgiving: a field that is missing, null or of the wrong type is treated as
+absent, so an Event with holes still flows with what it has. Only input that
+is not an Event at all raises :class:`NotAnEvent`.
+
+Field mapping (core/v1 -> events.k8s.io/v1)::
+
+    involvedObject -> regarding          message  -> note
+    source         -> deprecatedSource   count    -> series.count / deprecatedCount
+    firstTimestamp -> deprecatedFirstTimestamp
+    lastTimestamp  -> deprecatedLastTimestamp
+    reportingComponent -> reportingController
+
+The occurrence time follows ``series.lastObservedTime > eventTime >
+lastTimestamp > firstTimestamp > creationTimestamp``: the most precise time
+of the latest occurrence the Event carries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, NotRequired, TypedDict
+
+from kubevents.model import KubeEvent, ObjectRef
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class RawObjectRef(TypedDict, total=False):
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    apiVersion: str
+    resourceVersion: str
+    fieldPath: str
+
+
+class RawEvent(TypedDict, total=False):
+    """An Event as the API serves it; the union of both API versions' fields."""
+
+    apiVersion: str
+    kind: str
+    metadata: dict[str, Any]
+    reason: str
+    type: str
+    action: str
+    eventTime: str | None
+    series: dict[str, Any] | None
+    related: RawObjectRef | None
+    reportingController: str
+    reportingInstance: str
+    # core/v1
+    involvedObject: RawObjectRef
+    message: str
+    source: dict[str, str]
+    count: int
+    firstTimestamp: str | None
+    lastTimestamp: str | None
+    reportingComponent: str
+    # events.k8s.io/v1
+    regarding: RawObjectRef
+    note: str
+    deprecatedSource: dict[str, str]
+    deprecatedCount: int
+    deprecatedFirstTimestamp: str | None
+    deprecatedLastTimestamp: str | None
+
+
+class RawWatchEvent(TypedDict):
+    """One line of a watch stream."""
+
+    type: str
+    object: dict[str, Any]
+    kind: NotRequired[str]
+
+
+class NotAnEvent(ValueError):
+    """The object is not a Kubernetes Event."""
+
+
+def parse_time_ns(value: object) -> int | None:
+    """Parse a Kubernetes Time or MicroTime (RFC 3339) to ns; None if absent or invalid."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    delta = parsed - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def is_event(obj: object) -> bool:
+    """True when ``obj`` looks like an Event object of either API version."""
+    if not isinstance(obj, dict):
+        return False
+    if obj.get("kind") == "Event":
+        return True
+    return "involvedObject" in obj or "regarding" in obj
+
+
+def normalize(raw: dict[str, Any]) -> KubeEvent:
+    """Build a :class:`KubeEvent` from one raw Event object.
+
+    Raises:
+        NotAnEvent: ``raw`` is not a mapping shaped like an Event.
+    """
+    if not is_event(raw):
+        raise NotAnEvent(_describe(raw))
+    meta = _dict(raw.get("metadata"))
+    v1 = "regarding" in raw or "note" in raw or raw.get("apiVersion") == "events.k8s.io/v1"
+    if v1:
+        regarding = _dict(raw.get("regarding"))
+        message = _str(raw.get("note"))
+        source = _dict(raw.get("deprecatedSource"))
+        legacy_count = raw.get("deprecatedCount")
+        first = raw.get("deprecatedFirstTimestamp")
+        last = raw.get("deprecatedLastTimestamp")
+        controller = _str(raw.get("reportingController")) or _str(source.get("component"))
+    else:
+        regarding = _dict(raw.get("involvedObject"))
+        message = _str(raw.get("message"))
+        source = _dict(raw.get("source"))
+        legacy_count = raw.get("count")
+        first = raw.get("firstTimestamp")
+        last = raw.get("lastTimestamp")
+        controller = (
+            _str(raw.get("reportingController"))
+            or _str(raw.get("reportingComponent"))
+            or _str(source.get("component"))
+        )
+    series = _dict(raw.get("series"))
+    created = parse_time_ns(meta.get("creationTimestamp")) or 0
+    first_ns = parse_time_ns(first)
+    event_ns = parse_time_ns(raw.get("eventTime"))
+    time_ns = (
+        parse_time_ns(series.get("lastObservedTime"))
+        or event_ns
+        or parse_time_ns(last)
+        or first_ns
+        or created
+    )
+    count = _int(series.get("count")) if series else 0
+    count = count or _int(legacy_count) or 1
+    related = raw.get("related")
+    return KubeEvent(
+        uid=_str(meta.get("uid")),
+        name=_str(meta.get("name")),
+        namespace=_str(meta.get("namespace")),
+        reason=_str(raw.get("reason")),
+        type=_str(raw.get("type")),
+        message=message,
+        regarding=_ref(regarding),
+        time_ns=time_ns,
+        first_time_ns=first_ns or event_ns or time_ns,
+        count=max(count, 1),
+        action=_str(raw.get("action")),
+        reporting_controller=controller,
+        reporting_instance=_str(raw.get("reportingInstance")) or _str(source.get("host")),
+        source_host=_str(source.get("host")),
+        related=_ref(related) if isinstance(related, dict) and related else None,
+        resource_version=_str(meta.get("resourceVersion")),
+        creation_time_ns=created,
+        api_version="events.k8s.io/v1" if v1 else "v1",
+    )
+
+
+def _ref(raw: dict[str, Any]) -> ObjectRef:
+    return ObjectRef(
+        kind=_str(raw.get("kind")),
+        namespace=_str(raw.get("namespace")),
+        name=_str(raw.get("name")),
+        uid=_str(raw.get("uid")),
+        api_version=_str(raw.get("apiVersion")),
+        resource_version=_str(raw.get("resourceVersion")),
+        field_path=_str(raw.get("fieldPath")),
+    )
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, dict | list):
+        return ""
+    return str(value)
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return 0
+
+
+def _describe(obj: object) -> str:
+    if isinstance(obj, dict):
+        kind = obj.get("kind")
+        return f"expected an Event, got kind {kind!r}" if kind else "expected an Event object"
+    return f"expected an Event object, got {type(obj).__name__}"

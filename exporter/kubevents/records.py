@@ -1,0 +1,112 @@
+"""Output records: exactly what every sink sends, built in one place.
+
+An :class:`OutputRecord` is an OpenTelemetry log record in plain Python
+values. The jsonl sink writes it as JSON, the OTLP sinks encode it to
+protobuf and the Loki sink maps it to a stream entry, so all of them carry
+the same content by construction. Attribute names come from
+``conventions.py``; empty values are omitted rather than sent as "".
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from kubevents import conventions as c
+from kubevents.model import Enriched, KubeEvent
+
+AttrValue = str | int | float | bool | list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceInfo:
+    """What describes this kubevents process (the OTLP Resource, less the namespace)."""
+
+    service_version: str
+    instance_id: str
+    cluster_name: str = ""
+
+    def attributes(self, namespace: str) -> dict[str, AttrValue]:
+        """The resource attributes of a record about an object in ``namespace``."""
+        attrs: dict[str, AttrValue] = {
+            c.SERVICE_NAME: c.SERVICE_NAME_VALUE,
+            c.SERVICE_VERSION: self.service_version,
+            c.SERVICE_INSTANCE_ID: self.instance_id,
+        }
+        if self.cluster_name:
+            attrs[c.K8S_CLUSTER_NAME] = self.cluster_name
+        if namespace:
+            attrs[c.K8S_NAMESPACE_NAME] = namespace
+        return attrs
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRecord:
+    """One OpenTelemetry log record, sink-independent."""
+
+    timestamp_ns: int
+    observed_ns: int
+    severity_number: int
+    severity_text: str
+    event_name: str
+    body: str
+    namespace: str
+    """The involved object's namespace; sinks put it on the Resource."""
+    attributes: dict[str, AttrValue]
+
+
+def event_record(enriched: Enriched) -> OutputRecord:
+    """The ``k8s.event`` log record of one Event update."""
+    event = enriched.event
+    cls = enriched.classification
+    attrs = _event_attributes(event)
+    attrs[c.KV_CATEGORY] = cls.category.value
+    attrs[c.KV_SEVERITY] = cls.severity.value
+    if cls.rule_id:
+        attrs[c.KV_RULE] = cls.rule_id
+    attrs[c.KV_OCCURRENCES] = enriched.occurrences
+    return OutputRecord(
+        timestamp_ns=event.time_ns,
+        observed_ns=enriched.observed_ns,
+        severity_number=cls.severity.number,
+        severity_text=event.type,
+        event_name=c.EVENT_NAME_EVENT,
+        body=event.message,
+        namespace=event.regarding.namespace or event.namespace,
+        attributes=attrs,
+    )
+
+
+def _event_attributes(event: KubeEvent) -> dict[str, AttrValue]:
+    ref = event.regarding
+    pairs: tuple[tuple[str, str], ...] = (
+        (c.EVENT_REASON, event.reason),
+        (c.EVENT_UID, event.uid),
+        (c.EVENT_NAME, event.name),
+        (c.EVENT_ACTION, event.action),
+        (c.EVENT_REPORTING_CONTROLLER, event.reporting_controller),
+        (c.EVENT_REPORTING_INSTANCE, event.reporting_instance),
+        (c.OBJECT_KIND, ref.kind),
+        (c.OBJECT_NAME, ref.name),
+        (c.OBJECT_UID, ref.uid),
+        (c.OBJECT_FIELDPATH, ref.field_path),
+        (c.OBJECT_API_VERSION, ref.api_version),
+        (c.OBJECT_RESOURCE_VERSION, ref.resource_version),
+        (c.KV_SOURCE_API, event.api_version),
+    )
+    attrs: dict[str, AttrValue] = {key: value for key, value in pairs if value}
+    attrs[c.EVENT_COUNT] = event.count
+    if event.first_time_ns:
+        attrs[c.EVENT_START_TIME] = format_rfc3339(event.first_time_ns)
+    kind_key = c.kind_name_key(ref.kind)
+    if kind_key and ref.name:
+        attrs[kind_key] = ref.name
+    if event.related is not None and event.related.name:
+        attrs[c.KV_RELATED] = event.related.key
+    return attrs
+
+
+def format_rfc3339(time_ns: int) -> str:
+    """``2026-11-20T10:00:01.123456789Z`` (UTC, nanoseconds, no trailing-zero trimming)."""
+    seconds, nanos = divmod(time_ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"

@@ -1,0 +1,1 @@
+"""Sources: where raw Events come from (a replay file, a cluster watch)."""

@@ -1,0 +1,73 @@
+"""The end-of-replay summary: what happened, at a glance.
+
+Counts are occurrences (a series Event counted 5 times stands for 5), so the
+numbers agree with ``kubevents_events_total``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from kubevents.conventions import Category, Severity
+from kubevents.model import Enriched
+
+
+class Summary:
+    """Accumulates counts from enriched Events and renders them as text."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.occurrences = 0
+        self.by_category: Counter[str] = Counter()
+        self.by_severity: Counter[str] = Counter()
+        self.by_reason: Counter[str] = Counter()
+        self.by_object: Counter[str] = Counter()
+        self.unclassified: Counter[str] = Counter()
+        self.namespaces: set[str] = set()
+
+    def add(self, enriched: Enriched) -> None:
+        """Count one enriched Event update."""
+        n = enriched.occurrences
+        event, cls = enriched.event, enriched.classification
+        self.records += 1
+        self.occurrences += n
+        self.by_category[cls.category.value] += n
+        self.by_severity[cls.severity.value] += n
+        self.by_reason[f"{event.type or '?'} {event.reason or '(no reason)'}"] += n
+        self.by_object[event.regarding.key] += n
+        if cls.rule_id is None:
+            self.unclassified[event.reason or "(no reason)"] += n
+        if event.regarding.namespace:
+            self.namespaces.add(event.regarding.namespace)
+
+    def render(self, *, top: int = 10, skipped: int = 0, problems: int = 0) -> str:
+        """The summary as plain text lines."""
+        lines = [
+            "",
+            "── kubevents summary " + "─" * 40,
+            f"{self.occurrences} occurrences in {self.records} records "
+            f"across {len(self.namespaces)} namespaces"
+            + (f"; {skipped} unchanged updates skipped" if skipped else "")
+            + (f"; {problems} input problems" if problems else ""),
+            "",
+            "By severity:  " + _inline(self.by_severity, [s.value for s in Severity]),
+            "By category:  " + _inline(self.by_category, [c.value for c in Category]),
+            "",
+            f"Top reasons:{_table(self.by_reason, top)}",
+            f"Top objects:{_table(self.by_object, top)}",
+        ]
+        if self.unclassified:
+            names = ", ".join(f"{r} ({n})" for r, n in self.unclassified.most_common(top))
+            lines.append(f"Unclassified reasons (no rule matched): {names}")
+        return "\n".join(lines) + "\n"
+
+
+def _inline(counts: Counter[str], order: list[str]) -> str:
+    return "  ".join(f"{name} {counts[name]}" for name in order if counts[name]) or "none"
+
+
+def _table(counts: Counter[str], top: int) -> str:
+    if not counts:
+        return " none"
+    width = max(len(str(n)) for _, n in counts.most_common(top))
+    return "".join(f"\n  {n:>{width}}  {name}" for name, n in counts.most_common(top))

@@ -1,0 +1,133 @@
+"""Settings: one test per failure mode, and flags > env > file > defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kubevents.config import Settings, env_name, leaf_paths, load_settings
+from kubevents.errors import ConfigError
+
+
+def config(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "kubevents.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_defaults() -> None:
+    assert load_settings(None, env={}) == Settings()
+
+
+def test_file_values(tmp_path: Path) -> None:
+    s = load_settings(
+        config(tmp_path, "cluster_name: prod\nreplay: {top: 3}\nsinks: jsonl\n"), env={}
+    )
+    assert (s.cluster_name, s.replay.top, s.sinks) == ("prod", 3, ("jsonl",))
+
+
+def test_precedence_flags_over_env_over_file_over_defaults(tmp_path: Path) -> None:
+    path = config(
+        tmp_path, "cluster_name: file\nreplay: {top: 3, summary: false}\nlog_level: error\n"
+    )
+    env = {"KUBEVENTS_CLUSTER_NAME": "env", "KUBEVENTS_REPLAY_TOP": "4"}
+    s = load_settings(path, env=env, overrides={"cluster_name": "flag"})
+    assert s.cluster_name == "flag"  # flag beats env and file
+    assert s.replay.top == 4  # env beats file
+    assert s.replay.summary is False  # file beats default
+    assert s.log_level == "error"
+    assert s.pipeline.batch_size == 512  # default
+
+
+def test_env_parsing() -> None:
+    env = {
+        "KUBEVENTS_RULES_DIRS": "a, b",
+        "KUBEVENTS_RULES_INCLUDE_SHIPPED": "no",
+        "KUBEVENTS_PIPELINE_SERIES_TTL_S": "60.5",
+        "KUBEVENTS_CONFIG": "ignored-meta",
+    }
+    s = load_settings(None, env=env)
+    assert s.rules.dirs == ("a", "b")
+    assert s.rules.include_shipped is False
+    assert s.pipeline.series_ttl_s == 60.5
+
+
+def test_variable_substitution_in_values_only(tmp_path: Path) -> None:
+    path = config(tmp_path, "cluster_name: ${CLUSTER}\ninstance_id: ${POD:-fallback}\n")
+    s = load_settings(path, env={"CLUSTER": "a: {b: c}"})
+    assert s.cluster_name == "a: {b: c}"  # substituted text is never parsed as YAML
+    assert s.instance_id == "fallback"
+
+
+def test_every_leaf_has_an_env_name() -> None:
+    names = [env_name(p) for p in leaf_paths()]
+    assert "KUBEVENTS_REPLAY_SUMMARY" in names
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        (
+            "replay: {sumary: true}\n",
+            {},
+            "at replay -> sumary: unknown key (did you mean 'summary'?)",
+        ),
+        ("clustr_name: x\n", {}, "at clustr_name: unknown key (did you mean 'cluster_name'?)"),
+        ("replay: {top: many}\n", {}, "at replay -> top: expected an integer, got a string"),
+        ("replay: {top: 0}\n", {}, "at replay -> top: must be at least 1"),
+        ("replay: {summary: 1}\n", {}, "at replay -> summary: expected true or false, got int"),
+        ("replay: [1]\n", {}, "at replay: expected a mapping, got a list"),
+        (
+            "log_level: verbose\n",
+            {},
+            "at log_level: expected one of debug, info, warning, error, got 'verbose'",
+        ),
+        ("rules: {dirs: [1]}\n", {}, "at rules -> dirs: expected a list of strings"),
+        ("version: 2\n", {}, "at version: unsupported config version 2"),
+        ("- 1\n", {}, "expected a mapping at the top of the config"),
+        ("a: [\n", {}, "invalid YAML"),
+        ("cluster_name: ${NOPE}\n", {}, "${NOPE} is not set and has no default"),
+        (
+            "",
+            {"KUBEVENTS_REPLAY_SUMARY": "1"},
+            "environment: unknown variable KUBEVENTS_REPLAY_SUMARY (did you mean 'KUBEVENTS_REPLAY_SUMMARY'?)",
+        ),
+        (
+            "",
+            {"KUBEVENTS_REPLAY_TOP": "x"},
+            "environment: KUBEVENTS_REPLAY_TOP: expected a number, got 'x'",
+        ),
+        (
+            "",
+            {"KUBEVENTS_REPLAY_SUMMARY": "maybe"},
+            "KUBEVENTS_REPLAY_SUMMARY: expected true or false",
+        ),
+    ],
+)
+def test_invalid_config_is_one_line_naming_the_key(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(config(tmp_path, text), env=env)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_settings(str(tmp_path / "nope.yaml"), env={})
+
+
+def test_empty_file_is_defaults(tmp_path: Path) -> None:
+    assert load_settings(config(tmp_path, ""), env={}) == Settings()
+
+
+def test_docs_config_md_is_generated_from_the_settings() -> None:
+    from kubevents.config import Settings, field_docs, settings_reference
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "config.md"
+    assert path.read_text() == settings_reference(), (
+        "run: .venv/bin/python -m kubevents.config > docs/config.md"
+    )
+    assert set(field_docs(Settings)) >= {"cluster_name", "sinks", "log_level"}

@@ -1,0 +1,93 @@
+"""SeriesTracker: one emission per new occurrence, bounded memory."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hypothesis import given
+from hypothesis import strategies as st
+from kubevents.model import KubeEvent, ObjectRef
+from kubevents.series import SeriesTracker
+
+S = 1_000_000_000
+
+
+def ev(uid: str = "e1", count: int = 1, message: str = "m", t: int = 0) -> KubeEvent:
+    return KubeEvent(
+        uid=uid,
+        name=f"{uid}.x",
+        namespace="ns",
+        reason="BackOff",
+        type="Warning",
+        message=message,
+        regarding=ObjectRef(kind="Pod", name="p"),
+        time_ns=t * S,
+        first_time_ns=0,
+        count=count,
+    )
+
+
+def test_first_sight_counts_every_occurrence_so_far() -> None:
+    assert SeriesTracker().observe(ev(count=4)) == 4
+
+
+def test_count_growth_is_the_delta_and_repeats_are_skipped() -> None:
+    tracker = SeriesTracker()
+    assert [tracker.observe(ev(count=c)) for c in (1, 2, 2, 5, 5, 3)] == [1, 1, None, 3, None, None]
+
+
+def test_message_change_without_count_change_is_emitted_as_zero_occurrences() -> None:
+    tracker = SeriesTracker()
+    tracker.observe(ev(count=2, message="a"))
+    assert tracker.observe(ev(count=2, message="b")) == 0
+    assert tracker.observe(ev(count=2, message="b")) is None
+
+
+def test_events_without_uid_are_keyed_by_namespace_and_name() -> None:
+    tracker = SeriesTracker()
+    nouid = dataclasses.replace(ev(count=1), uid="")
+    assert tracker.observe(nouid) == 1
+    assert tracker.observe(dataclasses.replace(nouid, count=2)) == 1
+    assert tracker.snapshot() == {"ns/e1.x": 2}
+
+
+def test_forget_after_delete() -> None:
+    tracker = SeriesTracker()
+    tracker.observe(ev(count=3))
+    tracker.forget(ev())
+    assert len(tracker) == 0
+
+
+def test_restore_from_checkpoint_skips_what_was_emitted() -> None:
+    tracker = SeriesTracker()
+    tracker.restore([("e1", 3)], time_ns=0)
+    assert tracker.observe(ev(count=3)) == 0  # message unknown after restore: counts gate
+    assert tracker.observe(ev(count=3)) is None
+    assert tracker.observe(ev(count=4)) == 1
+
+
+def test_entries_older_than_ttl_are_dropped_without_counting_as_evictions() -> None:
+    tracker = SeriesTracker(ttl_s=60)
+    tracker.observe(ev("old", t=0))
+    tracker.observe(ev("new", t=61))
+    assert tracker.snapshot() == {"new": 1}
+    assert tracker.evicted == 0
+
+
+def test_size_cap_evicts_least_recently_updated_and_counts_it() -> None:
+    tracker = SeriesTracker(max_entries=2)
+    for uid in ("a", "b"):
+        tracker.observe(ev(uid))
+    tracker.observe(ev("a", count=2))  # refresh a
+    tracker.observe(ev("c"))
+    assert set(tracker.snapshot()) == {"a", "c"}
+    assert tracker.evicted == 1
+
+
+@given(st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=30))
+def test_total_occurrences_equal_the_highest_count_whatever_the_update_order(
+    counts: list[int],
+) -> None:
+    tracker = SeriesTracker()
+    added = [tracker.observe(ev(count=c)) for c in counts]
+    assert sum(a or 0 for a in added) == max(counts)
