@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -115,6 +116,89 @@ def _summary_stream(settings: Settings) -> TextIO:
         if kind == "jsonl" and (arg or settings.jsonl.path) == "-":
             return sys.stderr
     return sys.stdout
+
+
+def run_cluster(
+    settings: Settings, *, stop: threading.Event | None = None, clock: Clock | None = None
+) -> int:
+    """``kubevents run``: watch the cluster until SIGTERM/SIGINT (or ``stop``)."""
+    from kubevents.running import Runner, detect_api
+    from kubevents.source.checkpoint import (
+        CheckpointStore,
+        FileCheckpointStore,
+        MemoryCheckpointStore,
+    )
+    from kubevents.source.kubeapi import ClientOptions, EventsApi, make_api_client
+    from kubevents.source.leader import LeaseCheckpointStore, LeaseElector
+
+    stop = stop or threading.Event()
+    clock = clock or SystemClock()
+    _install_signal_handlers(stop)
+    api_client = make_api_client(
+        ClientOptions(kubeconfig=settings.watch.kubeconfig, context=settings.watch.context)
+    )
+    api = detect_api(lambda version: EventsApi(api_client, version), settings.watch.api)
+    resource = resource_info(settings)
+    classifier = classifier_from(settings)
+    sinks = build_sinks(SinkContext(settings, resource))
+
+    def make_pipeline(tracker: SeriesTracker) -> Pipeline:
+        return Pipeline(
+            classifier=classifier,
+            sinks=sinks,
+            clock=clock,
+            tracker=tracker,
+            batch_size=settings.pipeline.batch_size,
+        )
+
+    elector: LeaseElector | None = None
+    store: CheckpointStore
+    runner_box: list[Runner] = []
+    if settings.leader.enabled:
+        elector = LeaseElector(
+            api_client=api_client,
+            namespace=settings.leader.lease_namespace
+            or os.environ.get("POD_NAMESPACE")
+            or "default",
+            name=settings.leader.lease_name,
+            identity=settings.leader.identity or resource.instance_id,
+            stop=stop,
+            on_started=lambda: runner_box[0].start_leading(),
+            on_stopped=lambda: runner_box[0].stop_leading(),
+            lease_s=settings.leader.lease_s,
+            renew_s=settings.leader.renew_s,
+            retry_s=settings.leader.retry_s,
+        )
+        store = LeaseCheckpointStore(elector)
+    elif settings.watch.checkpoint:
+        store = FileCheckpointStore(settings.watch.checkpoint)
+    else:
+        store = MemoryCheckpointStore()
+    runner = Runner(
+        settings, pipeline_factory=make_pipeline, api=api, store=store, clock=clock, stop=stop
+    )
+    runner_box.append(runner)
+    if elector is not None:
+        threading.Thread(target=elector.run, name="leader-election", daemon=True).start()
+    else:
+        runner.start_leading()
+    logger.info(
+        "watching %s Events (%s)",
+        api.api_version,
+        ", ".join(settings.watch.namespaces) or "all namespaces",
+    )
+    runner.run()
+    return 0
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` (only possible from the main thread)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
 
 
 def rules_test(settings: Settings, files: Sequence[str], out: TextIO) -> int:

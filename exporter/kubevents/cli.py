@@ -56,6 +56,44 @@ def build_parser() -> argparse.ArgumentParser:
         "--top", type=int, metavar="N", help="reasons/objects listed in the summary"
     )
 
+    run = sub.add_parser("run", help="watch a cluster's Events and export them")
+    _common(run)
+    run.add_argument(
+        "--sink", action="append", metavar="SPEC", help="console | jsonl[:PATH] (repeatable)"
+    )
+    run.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig (default: in-cluster, KUBECONFIG, ~/.kube/config)",
+    )
+    run.add_argument("--context", metavar="NAME", help="kubeconfig context")
+    run.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        metavar="NS",
+        help="watch only this namespace (repeatable)",
+    )
+    run.add_argument(
+        "--field-selector", metavar="SEL", help="server-side filter, e.g. type!=Normal"
+    )
+    run.add_argument(
+        "--api", choices=["auto", "events.k8s.io/v1", "v1"], help="Events API (default auto)"
+    )
+    run.add_argument("--checkpoint", metavar="FILE", help="checkpoint file (resume after restart)")
+    run.add_argument(
+        "--initial",
+        metavar="POLICY",
+        help="first start without checkpoint: all | none | since=DURATION",
+    )
+    run.add_argument(
+        "--leader-elect", action="store_true", help="run leader election on a Lease (HA)"
+    )
+    run.add_argument("--lease-name", metavar="NAME", help="Lease name (default kubevents)")
+    run.add_argument(
+        "--lease-namespace", metavar="NS", help="Lease namespace (default POD_NAMESPACE)"
+    )
+
     rules = sub.add_parser("rules", help="test or check rule files")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
     test = rules_sub.add_parser("test", help="run rule unit tests")
@@ -83,6 +121,16 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "sinks": tuple(args.sink) if getattr(args, "sink", None) else None,
         "replay.summary": False if getattr(args, "no_summary", False) else None,
         "replay.top": getattr(args, "top", None),
+        "watch.kubeconfig": getattr(args, "kubeconfig", None),
+        "watch.context": getattr(args, "context", None),
+        "watch.namespaces": tuple(args.namespace) if getattr(args, "namespace", None) else None,
+        "watch.field_selector": getattr(args, "field_selector", None),
+        "watch.api": getattr(args, "api", None),
+        "watch.checkpoint": getattr(args, "checkpoint", None),
+        "watch.initial": getattr(args, "initial", None),
+        "leader.enabled": True if getattr(args, "leader_elect", False) else None,
+        "leader.lease_name": getattr(args, "lease_name", None),
+        "leader.lease_namespace": getattr(args, "lease_namespace", None),
     }
     return {key: value for key, value in pairs.items() if value is not None}
 
@@ -119,6 +167,8 @@ def run(argv: Sequence[str]) -> int:
     _setup_logging(settings)
     if args.command == "replay":
         return app.replay(settings, args.files)
+    if args.command == "run":
+        return app.run_cluster(settings)
     if args.command == "rules" and args.rules_command == "test":
         return app.rules_test(settings, args.files, sys.stdout)
     if args.command == "rules" and args.rules_command == "check":

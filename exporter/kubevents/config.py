@@ -92,6 +92,95 @@ class PipelineSettings:
 
 
 @dataclass(frozen=True)
+class FilterSettings:
+    """Client-side filters applied to every Event before it enters the pipeline.
+
+    An empty list means "everything". Exclusions win over inclusions.
+    """
+
+    reasons: tuple[str, ...] = ()
+    """Only these reasons (exact). Default: all."""
+    exclude_reasons: tuple[str, ...] = ()
+    """Never these reasons."""
+    kinds: tuple[str, ...] = ()
+    """Only Events about these kinds of object (``Pod``, ``Node``...)."""
+    exclude_kinds: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    """Only Events about objects in these namespaces (client-side; see ``watch.namespaces``
+    to restrict the watch itself)."""
+    exclude_namespaces: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    """Only these Kubernetes types (``Normal``, ``Warning``)."""
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """``kubevents run``: how the cluster is watched."""
+
+    kubeconfig: str = ""
+    """kubeconfig file. Default: in-cluster config in a pod, else ``KUBECONFIG`` or ~/.kube/config."""
+    context: str = ""
+    """kubeconfig context. Default: the current context."""
+    api: Literal["auto", "events.k8s.io/v1", "v1"] = "auto"
+    """Events API. ``auto`` uses events.k8s.io/v1 and falls back to core v1 when the server
+    does not serve it. Never both: they are the same stored objects."""
+    namespaces: tuple[str, ...] = ()
+    """Watch only these namespaces (one watch each). Default: the whole cluster."""
+    field_selector: str = ""
+    """Server-side field selector, e.g. ``type!=Normal``."""
+    page_size: int = 500
+    """Events per page of the initial list (``limit``/``continue``). Default 500."""
+    timeout_s: int = 300
+    """Server-side watch timeout (``timeoutSeconds``); the watch is renewed after it. Default 5 min."""
+    inactivity_timeout_s: float = 70.0
+    """Seconds without any line (event or bookmark) after which the watch is considered dead
+    and restarted. Default 70: bookmarks come about every 60 s."""
+    empty_watch_s: float = 1.0
+    """A watch that ends sooner than this with nothing in it is taken as an expired
+    resourceVersion (Events have no watch cache) and triggers a relist. Default 1 s."""
+    backoff_base_s: float = 0.5
+    """First retry delay after a failure; doubles each attempt (±20% jitter). Default 0.5 s."""
+    backoff_cap_s: float = 30.0
+    """Longest retry delay, unless the server's Retry-After asks for more. Default 30 s."""
+    initial: str = "all"
+    """On a first start without checkpoint: ``all`` emits every Event still in the API,
+    ``none`` only what happens from now on, ``since=DURATION`` (e.g. ``since=10m``) the recent ones."""
+    checkpoint: str = ""
+    """Checkpoint file. Default: none (or the Lease annotation when leader election is on)."""
+    checkpoint_interval_s: float = 1.0
+    """Seconds between checkpoint saves; bounds what a crash may repeat. Default 1 s."""
+    queue_size: int = 10_000
+    """Events buffered between the watch and the pipeline; when full the watch waits
+    (backpressure), and the apiserver keeps the rest. Default 10 000."""
+    object_cache: bool = True
+    """Watch Pods, ReplicaSets and Jobs to resolve owners and nodes for correlation.
+    Needs list/watch on them; without it, correlation uses naming conventions."""
+    object_cache_max: int = 200_000
+    """Objects kept per kind in that cache (a few short strings each). Default 200 000."""
+    filters: FilterSettings = field(default_factory=FilterSettings)
+
+
+@dataclass(frozen=True)
+class LeaderSettings:
+    """High availability: only the holder of a Lease watches and exports."""
+
+    enabled: bool = False
+    """Run leader election (``--leader-elect``). Default off (single replica)."""
+    lease_name: str = "kubevents"
+    """Name of the coordination.k8s.io/v1 Lease."""
+    lease_namespace: str = ""
+    """Namespace of the Lease. Default: ``POD_NAMESPACE``, else ``default``."""
+    identity: str = ""
+    """This replica's identity in the Lease. Default: the instance id (pod name)."""
+    lease_s: float = 15.0
+    """How long a Lease not renewed stays taken. Default 15 s (client-go's default)."""
+    renew_s: float = 10.0
+    """The leader gives up if it cannot renew within this. Must be below ``lease_s``. Default 10 s."""
+    retry_s: float = 2.0
+    """Seconds between campaign or renewal attempts. Default 2 s."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything kubevents can be configured with."""
 
@@ -111,6 +200,8 @@ class Settings:
     jsonl: JsonlSettings = field(default_factory=JsonlSettings)
     replay: ReplaySettings = field(default_factory=ReplaySettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    leader: LeaderSettings = field(default_factory=LeaderSettings)
 
 
 def load_settings(
@@ -320,9 +411,30 @@ def _convert(hint: Any, value: Any, path: tuple[str, ...], source: str) -> Any:
     raise ConfigError(f"{where}: unsupported type {hint!r}")
 
 
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration_s(text: str) -> float | None:
+    """``90s``, ``10m``, ``1.5h``, ``2d`` -> seconds; None when not a duration."""
+    m = _DURATION.match(text.strip())
+    return float(m.group(1)) * _UNIT_S[m.group(2)] if m else None
+
+
+def parse_initial(text: str) -> float | None:
+    """The ``watch.initial`` policy as a look-back in seconds: inf for ``all``, 0 for ``none``."""
+    if text == "all":
+        return float("inf")
+    if text == "none":
+        return 0.0
+    if text.startswith("since="):
+        return parse_duration_s(text.removeprefix("since="))
+    return None
+
+
 def _check_values(settings: Settings, source: str) -> None:
     """Checks that a type alone cannot express."""
-    checks = (
+    checks: tuple[tuple[bool, str, str], ...] = (
         (settings.replay.top >= 1, "replay -> top", "must be at least 1"),
         (settings.pipeline.batch_size >= 1, "pipeline -> batch_size", "must be at least 1"),
         (settings.pipeline.series_ttl_s > 0, "pipeline -> series_ttl_s", "must be positive"),
@@ -330,6 +442,31 @@ def _check_values(settings: Settings, source: str) -> None:
             settings.pipeline.series_max_entries >= 1,
             "pipeline -> series_max_entries",
             "must be at least 1",
+        ),
+    )
+    checks += (
+        (settings.watch.page_size >= 1, "watch -> page_size", "must be at least 1"),
+        (settings.watch.timeout_s >= 1, "watch -> timeout_s", "must be at least 1"),
+        (settings.watch.queue_size >= 1, "watch -> queue_size", "must be at least 1"),
+        (
+            settings.watch.checkpoint_interval_s > 0,
+            "watch -> checkpoint_interval_s",
+            "must be positive",
+        ),
+        (
+            parse_initial(settings.watch.initial) is not None,
+            "watch -> initial",
+            f"expected all, none or since=DURATION (e.g. since=10m), got {settings.watch.initial!r}",
+        ),
+        (
+            settings.leader.renew_s < settings.leader.lease_s,
+            "leader -> renew_s",
+            "must be below leader.lease_s",
+        ),
+        (
+            settings.leader.retry_s < settings.leader.renew_s,
+            "leader -> retry_s",
+            "must be below leader.renew_s",
         ),
     )
     for ok, at, problem in checks:

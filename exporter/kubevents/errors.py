@@ -60,10 +60,14 @@ class SourceError(KubeventsError):
 class ApiError(SourceError):
     """The API server answered with an error Status."""
 
-    def __init__(self, status: int, reason: str = "", message: str = "") -> None:
+    def __init__(
+        self, status: int, reason: str = "", message: str = "", retry_after: float | None = None
+    ) -> None:
         self.status = status
         self.reason = reason
         self.message = clip(message)
+        self.retry_after = retry_after
+        """Seconds the server asked us to wait (``Retry-After``), if it did."""
         super().__init__(f"API error {status} {reason}: {self.message}".rstrip(": "))
 
 

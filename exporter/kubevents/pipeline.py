@@ -96,6 +96,27 @@ class Pipeline:
                 self.stats.export_failures += 1
                 logger.warning("sink %s failed to take %d records", sink.name, len(batch))
 
+    @property
+    def records_total(self) -> int:
+        """Records produced so far (exported or waiting in the current batch)."""
+        return self.stats.records + len(self._batch)
+
+    def settled(self) -> int:
+        """Records every sink has settled: delivered, or deliberately dropped.
+
+        Sinks without a ``settled()`` method deliver synchronously: everything
+        exported to them is settled.
+        """
+        counts = [
+            settled() if (settled := getattr(sink, "settled", None)) else self.stats.records
+            for sink in self.sinks
+        ]
+        return min(counts, default=self.stats.records)
+
+    def discard_pending(self) -> None:
+        """Drop the batch not yet exported (leadership was lost: emit nothing more)."""
+        self._batch.clear()
+
     def close(self, timeout_s: float = 10.0) -> None:
         """Flush everything and shut the sinks down."""
         self.flush()

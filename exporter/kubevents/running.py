@@ -1,0 +1,361 @@
+"""``kubevents run``: watch threads -> bounded queue -> the pipeline thread.
+
+Threads (one ``stop`` Event ends them all):
+
+* one watch loop per scope (cluster or namespace), in ``source/watching.py``;
+  they put raw watch items on a bounded queue and WAIT when it is full
+  (backpressure: the apiserver keeps what we have not read);
+* the pipeline, in the thread that calls :meth:`Runner.run`: it normalizes,
+  filters and processes items, and saves a checkpoint every interval with
+  only what every sink has settled;
+* with leader election, the elector; watches run only while leading.
+
+Shutdown (SIGTERM/SIGINT or ``stop``): the watches stop, the queue is
+drained into the pipeline, sinks are flushed, a final checkpoint is saved.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubevents.clock import Clock
+from kubevents.config import Settings, parse_initial
+from kubevents.errors import SourceError
+from kubevents.filters import EventFilter
+from kubevents.normalize import NotAnEvent, normalize
+from kubevents.pipeline import Pipeline
+from kubevents.series import SeriesTracker
+from kubevents.source.checkpoint import CheckpointStore, SettledProgress
+from kubevents.source.kubeapi import CORE_V1, EVENTS_V1, ListWatchApi
+from kubevents.source.watching import EventWatcher, WatchOptions, WatchStats
+
+logger = logging.getLogger(__name__)
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    watch_type: str
+    """ADDED, MODIFIED, DELETED, or "" for a progress marker."""
+    obj: dict[str, Any] | None
+    scope: str
+    resource_version: str
+    listed: bool
+    term: int
+    """The leadership term the item was read in; items of an old term are dropped."""
+
+
+class _QueueHandler:
+    """Puts what a watch sees on the queue, waiting while it is full."""
+
+    def __init__(self, q: queue.Queue[_Item], stop: threading.Event, term: int) -> None:
+        self._q, self._stop, self._term = q, stop, term
+
+    def _put(self, item: _Item) -> None:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def on_event(
+        self,
+        watch_type: str,
+        obj: dict[str, Any],
+        *,
+        scope: str,
+        resource_version: str,
+        listed: bool,
+    ) -> None:
+        self._put(_Item(watch_type, obj, scope, resource_version, listed, self._term))
+
+    def on_progress(self, *, scope: str, resource_version: str) -> None:
+        self._put(_Item("", None, scope, resource_version, False, self._term))
+
+
+@dataclass
+class RunStats:
+    """What ``run`` did beyond the pipeline, for metrics and /readyz."""
+
+    invalid: int = 0
+    """Watch objects that were not Events."""
+    filtered: int = 0
+    """Events dropped by the client-side filters."""
+    seeded: int = 0
+    """Events of the first list not emitted because of ``watch.initial``."""
+    checkpoints: int = 0
+    checkpoint_errors: int = 0
+    last_checkpoint_ns: int = 0
+    last_event_time_ns: int = 0
+    """Occurrence time of the newest Event processed (lag = now - this)."""
+    leader: bool = False
+    watch_stats: list[WatchStats] = field(default_factory=list)
+
+
+def detect_api(make_api: Callable[[str], ListWatchApi], preference: str) -> ListWatchApi:
+    """events.k8s.io/v1 unless configured otherwise or the server does not serve it."""
+    if preference != "auto":
+        return make_api(preference)
+    api = make_api(EVENTS_V1)
+    try:
+        api.list_page(namespace="", field_selector="", limit=1, continue_token="")
+    except SourceError as e:
+        if getattr(e, "status", None) == 404:
+            logger.warning("events.k8s.io/v1 is not served: falling back to core v1 Events")
+            return make_api(CORE_V1)
+    return api
+
+
+class Runner:
+    """Runs the watch, the pipeline and checkpoints until ``stop`` is set."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        pipeline_factory: Callable[[SeriesTracker], Pipeline],
+        api: ListWatchApi,
+        store: CheckpointStore,
+        clock: Clock,
+        stop: threading.Event,
+    ) -> None:
+        self.settings = settings
+        self.api = api
+        self.store = store
+        self.clock = clock
+        self.stop = stop
+        self.stats = RunStats()
+        self._pipeline_factory = pipeline_factory
+        self._filter = EventFilter.from_settings(settings.watch.filters)
+        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=settings.watch.queue_size)
+        self._lookback_s = parse_initial(settings.watch.initial) or 0.0
+        self._term = 0
+        self._term_stop = threading.Event()
+        self._watch_threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.pipeline: Pipeline | None = None
+        self._progress: SettledProgress | None = None
+        self._seeding: set[str] = set()
+        """Scopes whose first list is still being seeded (``watch.initial`` other than all)."""
+        self._pending_start = False
+        self._pending_stop = False
+
+    # -- leadership (called from the elector thread, or directly without HA) --
+
+    def start_leading(self) -> None:
+        """Begin a term: the pipeline thread will load the checkpoint and start watching."""
+        with self._lock:
+            self._pending_start = True
+            self.stats.leader = True
+
+    def stop_leading(self) -> None:
+        """End the term at once: watches stop, queued items of the term are dropped."""
+        with self._lock:
+            self._pending_stop = True
+            self.stats.leader = False
+        self._term_stop.set()
+
+    # -- the pipeline thread --
+
+    def run(self) -> None:
+        """Process items until ``stop``; then drain, flush and checkpoint."""
+        interval = self.settings.watch.checkpoint_interval_s
+        next_checkpoint = time.monotonic() + interval
+        while not self.stop.is_set():
+            self._apply_leadership_changes()
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                item = None
+            if item is not None:
+                self._process(item)
+            if time.monotonic() >= next_checkpoint:
+                self._checkpoint()
+                next_checkpoint = time.monotonic() + interval
+        self._shutdown()
+
+    def _apply_leadership_changes(self) -> None:
+        with self._lock:
+            start, stop = self._pending_start, self._pending_stop
+            self._pending_start = self._pending_stop = False
+        if stop:
+            self._end_term(final_checkpoint=False)
+        if start:
+            self._begin_term()
+
+    def _begin_term(self) -> None:
+        self._term += 1
+        self._term_stop = threading.Event()
+        checkpoint = None
+        try:
+            checkpoint = self.store.load()
+        except SourceError as e:
+            logger.error("%s; starting without a checkpoint", e)
+        tracker = SeriesTracker(
+            ttl_s=self.settings.pipeline.series_ttl_s,
+            max_entries=self.settings.pipeline.series_max_entries,
+        )
+        if checkpoint is not None and checkpoint.api_version == self.api.api_version:
+            tracker.restore(checkpoint.emitted.items(), time_ns=self.clock.now_ns())
+            self._progress = SettledProgress.resume(checkpoint)
+            versions = checkpoint.resource_versions
+            self._seeding = set()
+            logger.info(
+                "resuming from checkpoint: %d scopes, %d Events already emitted",
+                len(versions),
+                len(checkpoint.emitted),
+            )
+        else:
+            self._progress = SettledProgress(self.api.api_version)
+            versions = {}
+        self.pipeline = self._pipeline_factory(tracker)
+        scopes = list(self.settings.watch.namespaces) or [""]
+        if checkpoint is None and self._lookback_s != float("inf"):
+            self._seeding = {namespace or "*" for namespace in scopes}
+        self.stats.watch_stats = []
+        self._watch_threads = []
+        for namespace in scopes:
+            watcher = EventWatcher(
+                api=self.api,
+                handler=_QueueHandler(self._queue, self._term_stop, self._term),
+                stop=self._term_stop,
+                options=self._watch_options(),
+                namespace=namespace,
+                resource_version=versions.get(namespace or "*", ""),
+            )
+            self.stats.watch_stats.append(watcher.stats)
+            thread = threading.Thread(
+                target=watcher.run, name=f"watch-{watcher.scope}", daemon=True
+            )
+            self._watch_threads.append(thread)
+            thread.start()
+
+    def _watch_options(self) -> WatchOptions:
+        w = self.settings.watch
+        return WatchOptions(
+            field_selector=w.field_selector,
+            page_size=w.page_size,
+            timeout_s=w.timeout_s,
+            inactivity_timeout_s=w.inactivity_timeout_s,
+            empty_watch_s=w.empty_watch_s,
+            backoff_base_s=w.backoff_base_s,
+            backoff_cap_s=w.backoff_cap_s,
+        )
+
+    def _process(self, item: _Item) -> None:
+        pipeline, progress = self.pipeline, self._progress
+        if item.term != self._term or pipeline is None or progress is None:
+            return  # read under a previous leadership term: the next leader owns it
+        if item.obj is None:
+            self._seeding.discard(item.scope)  # the first list is complete: from here on, emit
+            progress.processed(
+                records_after=pipeline.records_total,
+                scope=item.scope,
+                resource_version=item.resource_version,
+            )
+            return
+        try:
+            event = normalize(item.obj)
+        except NotAnEvent as e:
+            self.stats.invalid += 1
+            logger.warning(
+                "watch %s: skipped object at resourceVersion %s: %s",
+                item.scope,
+                item.resource_version,
+                e,
+            )
+            progress.processed(
+                records_after=pipeline.records_total,
+                scope=item.scope,
+                resource_version=item.resource_version,
+            )
+            return
+        if item.watch_type == "DELETED":
+            pipeline.delete(event)
+            progress.forget(event.key)
+        elif not self._filter.keeps(event):
+            self.stats.filtered += 1
+        elif item.listed and item.scope in self._seeding and not self._recent(event.time_ns):
+            pipeline.tracker.observe(event)  # remembered as seen, not emitted
+            self.stats.seeded += 1
+        else:
+            pipeline.handle(event)
+            self.stats.last_event_time_ns = max(self.stats.last_event_time_ns, event.time_ns)
+        progress.processed(
+            records_after=pipeline.records_total,
+            scope=item.scope,
+            resource_version=item.resource_version,
+            key=event.key,
+            count=pipeline.tracker.count_of(event) or 0,
+        )
+
+    def _recent(self, time_ns: int) -> bool:
+        return time_ns >= self.clock.now_ns() - self._lookback_s * _NS
+
+    def _checkpoint(self) -> None:
+        pipeline, progress = self.pipeline, self._progress
+        if pipeline is None or progress is None:
+            return
+        pipeline.flush()
+        progress.settle(pipeline.settled())
+        checkpoint = progress.checkpoint(self.clock.now_ns(), keep=set(pipeline.tracker.snapshot()))
+        try:
+            self.store.save(checkpoint)
+        except SourceError as e:
+            self.stats.checkpoint_errors += 1
+            logger.error("%s", e)
+            return
+        self.stats.checkpoints += 1
+        self.stats.last_checkpoint_ns = checkpoint.saved_ns
+
+    def _end_term(self, *, final_checkpoint: bool) -> None:
+        self._term_stop.set()
+        for thread in self._watch_threads:
+            thread.join(timeout=5.0)
+        if final_checkpoint:
+            while True:
+                try:
+                    self._process(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._checkpoint()
+        else:
+            # Deposed: emit nothing more of this term; the next leader resumes from the checkpoint.
+            while True:
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if self.pipeline is not None:
+                self.pipeline.discard_pending()
+            self._progress = None  # a deposed replica never writes a checkpoint
+        self._watch_threads = []
+
+    def _shutdown(self) -> None:
+        if self.pipeline is not None and self.stats.leader:
+            self._end_term(final_checkpoint=True)
+        else:
+            self._term_stop.set()
+        if self.pipeline is not None:
+            self.pipeline.close()
+
+    def lag_s(self) -> float:
+        """Seconds between now and the newest Event processed (0 before the first)."""
+        if not self.stats.last_event_time_ns:
+            return 0.0
+        return max(self.clock.now_ns() - self.stats.last_event_time_ns, 0) / _NS
+
+    def ready(self) -> tuple[bool, str]:
+        """(ready, why) for /readyz: watching and established, or a healthy standby."""
+        if not self.stats.leader:
+            return True, "standby"
+        if self.stats.watch_stats and all(s.established or s.lists for s in self.stats.watch_stats):
+            return True, "watching"
+        return False, "watch not established"

@@ -1,0 +1,287 @@
+"""List + watch of Events, resumed after every disconnect without loss.
+
+The loop, for one scope (the whole cluster or one namespace)::
+
+    list (paginated) -> remember the list's resourceVersion
+    watch from it, allowWatchBookmarks -> update the resourceVersion from
+        every object AND every BOOKMARK
+    the server ends the watch (timeoutSeconds) -> watch again from the last one
+    410 Expired (HTTP status or ERROR line)    -> relist: this is normal
+    a watch that ends at once with nothing     -> relist (Events have no watch
+        cache; an expired resourceVersion can come back as an empty 200)
+    any other failure -> retrying.decide() -> wait (interruptibly) and retry
+
+A relist repeats Events already seen; the pipeline's SeriesTracker skips
+what was already emitted, so a relist costs bandwidth, never duplicates.
+Everything the loop sees goes to a :class:`WatchHandler`; the loop itself
+holds only the resourceVersion and counters.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from kubevents.errors import ApiError, SourceError, clip
+from kubevents.source.kubeapi import ConnectionLost, ListWatchApi
+from kubevents.source.retrying import Action, decide
+
+logger = logging.getLogger(__name__)
+
+
+class WatchHandler(Protocol):
+    """Receives what a watch loop sees, in order, from the loop's thread."""
+
+    def on_event(
+        self,
+        watch_type: str,
+        obj: dict[str, Any],
+        *,
+        scope: str,
+        resource_version: str,
+        listed: bool,
+    ) -> None:
+        """An ADDED/MODIFIED/DELETED object (``listed`` for items of a (re)list)."""
+        ...
+
+    def on_progress(self, *, scope: str, resource_version: str) -> None:
+        """The stream is known good up to ``resource_version`` (a bookmark or a list end)."""
+        ...
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """How one watch loop behaves (from WatchSettings)."""
+
+    field_selector: str = ""
+    page_size: int = 500
+    timeout_s: int = 300
+    inactivity_timeout_s: float = 70.0
+    empty_watch_s: float = 1.0
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 30.0
+
+
+@dataclass
+class WatchStats:
+    """Counters of one watch loop, read by the metrics layer."""
+
+    lists: int = 0
+    relists: Counter[str] = field(default_factory=Counter)
+    """Relists by reason: expired, empty_watch, error."""
+    restarts: Counter[str] = field(default_factory=Counter)
+    """Watch reconnects by reason: server_timeout, connection, http_<code>, inactive."""
+    api_errors: Counter[str] = field(default_factory=Counter)
+    """API errors by HTTP status code (as a string)."""
+    lines: int = 0
+    bad_lines: int = 0
+    bookmarks: int = 0
+    established: bool = False
+    """True while a watch stream is open and was answered with 200."""
+    last_progress_ns: int = 0
+
+
+class EventWatcher:
+    """Runs list + watch of one resource for one scope until ``stop`` is set."""
+
+    def __init__(
+        self,
+        *,
+        api: ListWatchApi,
+        handler: WatchHandler,
+        stop: threading.Event,
+        options: WatchOptions,
+        namespace: str = "",
+        resource_version: str = "",
+        now_ns: Callable[[], int] = time.time_ns,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api = api
+        self.handler = handler
+        self.stop = stop
+        self.options = options
+        self.namespace = namespace
+        self.scope = namespace or "*"
+        self.resource_version = resource_version
+        """Empty means: list first. A checkpoint's value resumes the watch directly."""
+        self.stats = WatchStats()
+        self._now_ns = now_ns
+        self._monotonic = monotonic
+        self._logged_errors: set[str] = set()
+
+    def run(self, *, _iterations: int | None = None) -> None:
+        """List and watch until ``stop`` is set. Never raises for API failures.
+
+        ``_iterations`` bounds the loop for tests (one iteration = one list or watch attempt).
+        """
+        attempt = 0
+        iterations = 0
+        while not self.stop.is_set():
+            if _iterations is not None and iterations >= _iterations:
+                return
+            iterations += 1
+            try:
+                if not self.resource_version:
+                    self._list()
+                progressed = self._watch_once()
+                attempt = 0 if progressed else attempt
+            except SourceError as error:
+                self.stats.established = False
+                decision = decide(
+                    error,
+                    attempt,
+                    base_s=self.options.backoff_base_s,
+                    cap_s=self.options.backoff_cap_s,
+                )
+                self._record_failure(error, decision.reason)
+                if decision.action is Action.RELIST:
+                    logger.debug(
+                        "watch %s: resourceVersion expired, relisting. This is normal.", self.scope
+                    )
+                    self.stats.relists["expired"] += 1
+                    self.resource_version = ""
+                    attempt = 0
+                    continue
+                attempt += 1
+                self.stop.wait(decision.delay_s)
+        self.stats.established = False
+
+    def _record_failure(self, error: SourceError, reason: str) -> None:
+        if isinstance(error, ApiError):
+            self.stats.api_errors[str(error.status)] += 1
+        if reason == "expired":
+            return
+        self.stats.restarts[reason] += 1
+        message = _explain(error, self.api.api_version, self.api.resource, self.namespace)
+        # A persistent failure is logged once at ERROR, then at DEBUG while it repeats.
+        if message in self._logged_errors:
+            logger.debug("watch %s: %s (retrying)", self.scope, message)
+        else:
+            self._logged_errors.add(message)
+            logger.warning("watch %s: %s (retrying with backoff)", self.scope, message)
+
+    def _list(self) -> None:
+        """List every Event (paginated) and remember the list's resourceVersion."""
+        token = ""
+        items_rv = ""
+        while True:
+            page = self.api.list_page(
+                namespace=self.namespace,
+                field_selector=self.options.field_selector,
+                limit=self.options.page_size,
+                continue_token=token,
+            )
+            meta = page.get("metadata") or {}
+            items = page.get("items") or []
+            for item in items:
+                if isinstance(item, dict):
+                    self.handler.on_event(
+                        "ADDED", item, scope=self.scope, resource_version="", listed=True
+                    )
+            # The first page's resourceVersion is the snapshot the whole list is consistent with.
+            items_rv = items_rv or str(meta.get("resourceVersion") or "")
+            token = str(meta.get("continue") or "")
+            if not token or self.stop.is_set():
+                break
+        self.stats.lists += 1
+        self.resource_version = items_rv
+        self._logged_errors.clear()
+        self._progress()
+
+    def _watch_once(self) -> bool:
+        """One watch request, until the server ends it. Returns True if anything arrived."""
+        started = self._monotonic()
+        received = 0
+        lines = self.api.watch_lines(
+            namespace=self.namespace,
+            field_selector=self.options.field_selector,
+            resource_version=self.resource_version,
+            timeout_s=self.options.timeout_s,
+            inactivity_timeout_s=self.options.inactivity_timeout_s,
+        )
+        self.stats.established = True
+        self._logged_errors.clear()
+        for line in lines:
+            if self.stop.is_set():
+                return True
+            received += 1
+            self._line(line)
+        self.stats.established = False
+        if received == 0 and self._monotonic() - started < self.options.empty_watch_s:
+            # No watch cache for Events: an expired resourceVersion may answer 200 with nothing.
+            logger.debug("watch %s ended at once with nothing: relisting", self.scope)
+            self.stats.relists["empty_watch"] += 1
+            self.resource_version = ""
+            return False
+        self.stats.restarts["server_timeout"] += 1
+        return received > 0
+
+    def _line(self, line: bytes) -> None:
+        self.stats.lines += 1
+        try:
+            watch = orjson.loads(line)
+            watch_type, obj = watch["type"], watch["object"]
+            if not isinstance(obj, dict):
+                raise TypeError("object is not a mapping")
+        except (orjson.JSONDecodeError, KeyError, TypeError) as e:
+            self.stats.bad_lines += 1
+            logger.warning(
+                "watch %s: skipped malformed line after resourceVersion %s: %s: %s",
+                self.scope,
+                self.resource_version,
+                e,
+                clip(line.decode("utf-8", "replace"), 120),
+            )
+            return
+        if watch_type == "ERROR":
+            raise ApiError(
+                int(obj.get("code") or 0),
+                str(obj.get("reason") or ""),
+                str(obj.get("message") or ""),
+            )
+        rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+        if watch_type == "BOOKMARK":
+            self.stats.bookmarks += 1
+            if rv:
+                self.resource_version = rv
+                self._progress()
+            return
+        if watch_type not in ("ADDED", "MODIFIED", "DELETED"):
+            logger.warning(
+                "watch %s: ignoring unsupported watch event type %r",
+                self.scope,
+                clip(str(watch_type), 40),
+            )
+            return
+        self.handler.on_event(watch_type, obj, scope=self.scope, resource_version=rv, listed=False)
+        if rv:
+            self.resource_version = rv
+        self.stats.last_progress_ns = self._now_ns()
+
+    def _progress(self) -> None:
+        self.stats.last_progress_ns = self._now_ns()
+        self.handler.on_progress(scope=self.scope, resource_version=self.resource_version)
+
+
+def _explain(error: SourceError, api_version: str, resource: str, namespace: str) -> str:
+    """A message an operator can act on; 401/403 name the missing permission."""
+    if isinstance(error, ApiError) and error.status in (401, 403):
+        group = api_version.rpartition("/")[0] or '"" (core)'
+        where = f"in namespace {namespace}" if namespace else "cluster-wide"
+        verb = "list and watch"
+        if error.status == 401:
+            return f"401 Unauthorized: the credentials were rejected ({error.message})"
+        return (
+            f'403 Forbidden: RBAC must allow {verb} on resource "{resource}" in API group {group} {where} '
+            f"({error.message})"
+        )
+    if isinstance(error, ConnectionLost):
+        return str(error)
+    return str(error)

@@ -1,0 +1,72 @@
+"""Checkpoints: round trips, damage, size limits, and only settled progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kubevents.errors import SourceError
+from kubevents.source.checkpoint import (
+    Checkpoint,
+    FileCheckpointStore,
+    SettledProgress,
+)
+
+CP = Checkpoint("events.k8s.io/v1", {"*": "1234"}, {"uid-1": 3, "uid-2": 1}, saved_ns=42)
+
+
+def test_file_store_round_trip_and_first_start(tmp_path: Path) -> None:
+    store = FileCheckpointStore(tmp_path / "sub" / "cp.json")
+    assert store.load() is None
+    store.save(CP)
+    assert store.load() == CP
+    assert not (tmp_path / "sub" / "cp.json.tmp").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"{", b'{"version": 9}', b'{"version": 1}', b"[1]"])
+def test_damaged_file_is_a_clear_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "cp.json"
+    path.write_bytes(content)
+    with pytest.raises(SourceError, match=f"{path}: damaged checkpoint"):
+        FileCheckpointStore(path).load()
+
+
+def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SourceError, match="cannot write checkpoint"):
+        FileCheckpointStore(tmp_path / "file" / "cp.json").save(CP)
+
+
+def test_annotation_round_trip() -> None:
+    assert Checkpoint.from_annotation(CP.to_annotation(), where="Lease x") == CP
+
+
+def test_annotation_keeps_the_newest_events_when_too_large() -> None:
+    big = Checkpoint("v1", {"*": "9"}, {f"uid-{i:06d}-{'x' * 20}": i for i in range(50_000)})
+    text = big.to_annotation(limit=100_000)
+    assert len(text) <= 100_000
+    back = Checkpoint.from_annotation(text, where="Lease x")
+    assert back.resource_versions == {"*": "9"}
+    assert 0 < len(back.emitted) < 50_000
+    assert "uid-049999-" + "x" * 20 in back.emitted  # the newest survive
+
+
+def test_settled_progress_only_advances_past_settled_records() -> None:
+    progress = SettledProgress("v1")
+    progress.processed(records_after=1, scope="*", resource_version="10", key="a", count=1)
+    progress.processed(records_after=1, scope="*", resource_version="11", key="b", count=0)  # skipped update
+    progress.processed(records_after=3, scope="*", resource_version="12", key="c", count=2)
+    progress.settle(2)  # records 1..2 delivered; c's second record is still in flight
+    cp = progress.checkpoint(0)
+    assert cp.resource_versions == {"*": "11"}
+    assert cp.emitted == {"a": 1}
+    progress.settle(3)
+    assert progress.checkpoint(0).resource_versions == {"*": "12"}
+    assert progress.checkpoint(0).emitted == {"a": 1, "c": 2}
+
+
+def test_settled_progress_drops_forgotten_and_untracked_keys() -> None:
+    progress = SettledProgress.resume(CP)
+    progress.forget("uid-1")
+    assert progress.checkpoint(0, keep={"uid-2", "other"}).emitted == {"uid-2": 1}
