@@ -152,6 +152,9 @@ class WatchSettings:
     queue_size: int = 10_000
     """Events buffered between the watch and the pipeline; when full the watch waits
     (backpressure), and the apiserver keeps the rest. Default 10 000."""
+    throttle_s: float = 0.0
+    """Emit at most one record per Event per this many seconds; updates in between are
+    held and merged into the next record (occurrences stay exact). Default 0: off."""
     object_cache: bool = True
     """Watch Pods, ReplicaSets and Jobs to resolve owners and nodes for correlation.
     Needs list/watch on them; without it, correlation uses naming conventions."""

@@ -28,12 +28,14 @@ from kubevents.clock import Clock
 from kubevents.config import Settings, parse_initial
 from kubevents.errors import SourceError
 from kubevents.filters import EventFilter
+from kubevents.model import KubeEvent
 from kubevents.normalize import NotAnEvent, normalize
 from kubevents.pipeline import Pipeline
 from kubevents.series import SeriesTracker
-from kubevents.source.checkpoint import CheckpointStore, SettledProgress
+from kubevents.source.checkpoint import Checkpoint, CheckpointStore, SettledProgress
 from kubevents.source.kubeapi import CORE_V1, EVENTS_V1, ListWatchApi
 from kubevents.source.watching import EventWatcher, WatchOptions, WatchStats
+from kubevents.throttle import SeriesThrottle
 
 logger = logging.getLogger(__name__)
 _NS = 1_000_000_000
@@ -146,6 +148,7 @@ class Runner:
         """Scopes whose first list is still being seeded (``watch.initial`` other than all)."""
         self._pending_start = False
         self._pending_stop = False
+        self._throttle = SeriesThrottle(settings.watch.throttle_s)
 
     # -- leadership (called from the elector thread, or directly without HA) --
 
@@ -176,6 +179,8 @@ class Runner:
                 item = None
             if item is not None:
                 self._process(item)
+            for held in self._throttle.due(time.monotonic()):
+                self._handle(held)
             if time.monotonic() >= next_checkpoint:
                 self._checkpoint()
                 next_checkpoint = time.monotonic() + interval
@@ -285,9 +290,10 @@ class Runner:
         elif item.listed and item.scope in self._seeding and not self._recent(event.time_ns):
             pipeline.tracker.observe(event)  # remembered as seen, not emitted
             self.stats.seeded += 1
-        else:
-            pipeline.handle(event)
-            self.stats.last_event_time_ns = max(self.stats.last_event_time_ns, event.time_ns)
+        elif item.listed:
+            self._handle(event)
+        elif (released := self._throttle.offer(event, time.monotonic())) is not None:
+            self._handle(released)
         progress.processed(
             records_after=pipeline.records_total,
             scope=item.scope,
@@ -295,6 +301,11 @@ class Runner:
             key=event.key,
             count=pipeline.tracker.count_of(event) or 0,
         )
+
+    def _handle(self, event: KubeEvent) -> None:
+        assert self.pipeline is not None
+        self.pipeline.handle(event)
+        self.stats.last_event_time_ns = max(self.stats.last_event_time_ns, event.time_ns)
 
     def _recent(self, time_ns: int) -> bool:
         return time_ns >= self.clock.now_ns() - self._lookback_s * _NS
@@ -306,6 +317,12 @@ class Runner:
         pipeline.flush()
         progress.settle(pipeline.settled())
         checkpoint = progress.checkpoint(self.clock.now_ns(), keep=set(pipeline.tracker.snapshot()))
+        if len(self._throttle):
+            # Held updates are behind the resourceVersions: a restart must relist to see them
+            # again (the emitted counts keep the relist from repeating anything).
+            checkpoint = Checkpoint(
+                checkpoint.api_version, {}, checkpoint.emitted, checkpoint.saved_ns
+            )
         try:
             self.store.save(checkpoint)
         except SourceError as e:
@@ -325,6 +342,8 @@ class Runner:
                     self._process(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            for held in self._throttle.drain():
+                self._handle(held)
             self._checkpoint()
         else:
             # Deposed: emit nothing more of this term; the next leader resumes from the checkpoint.
@@ -333,6 +352,7 @@ class Runner:
                     self._queue.get_nowait()
                 except queue.Empty:
                     break
+            self._throttle.drain()
             if self.pipeline is not None:
                 self.pipeline.discard_pending()
             self._progress = None  # a deposed replica never writes a checkpoint
