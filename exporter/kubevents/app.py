@@ -122,6 +122,9 @@ def run_cluster(
     settings: Settings, *, stop: threading.Event | None = None, clock: Clock | None = None
 ) -> int:
     """``kubevents run``: watch the cluster until SIGTERM/SIGINT (or ``stop``)."""
+    stop = stop or threading.Event()
+    _install_signal_handlers(stop)  # first: the client imports below take a while
+    clock = clock or SystemClock()
     from kubevents.running import Runner, detect_api
     from kubevents.source.checkpoint import (
         CheckpointStore,
@@ -131,9 +134,6 @@ def run_cluster(
     from kubevents.source.kubeapi import ClientOptions, EventsApi, make_api_client
     from kubevents.source.leader import LeaseCheckpointStore, LeaseElector
 
-    stop = stop or threading.Event()
-    clock = clock or SystemClock()
-    _install_signal_handlers(stop)
     api_client = make_api_client(
         ClientOptions(kubeconfig=settings.watch.kubeconfig, context=settings.watch.context)
     )

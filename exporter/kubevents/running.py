@@ -16,6 +16,7 @@ drained into the pipeline, sinks are flushed, a final checkpoint is saved.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -32,7 +33,7 @@ from kubevents.model import KubeEvent
 from kubevents.normalize import NotAnEvent, normalize
 from kubevents.pipeline import Pipeline
 from kubevents.series import SeriesTracker
-from kubevents.source.checkpoint import Checkpoint, CheckpointStore, SettledProgress
+from kubevents.source.checkpoint import CheckpointStore, SettledProgress
 from kubevents.source.kubeapi import CORE_V1, EVENTS_V1, ListWatchApi
 from kubevents.source.watching import EventWatcher, WatchOptions, WatchStats
 from kubevents.throttle import SeriesThrottle
@@ -170,7 +171,11 @@ class Runner:
     def run(self) -> None:
         """Process items until ``stop``; then drain, flush and checkpoint."""
         interval = self.settings.watch.checkpoint_interval_s
-        next_checkpoint = time.monotonic() + interval
+        # Save every interval under load, and as soon as the queue goes idle after progress
+        # (at most every quarter interval), so a burst is covered without waiting.
+        idle_spacing = interval / 4
+        last_save = time.monotonic()
+        dirty = False
         while not self.stop.is_set():
             self._apply_leadership_changes()
             try:
@@ -179,11 +184,16 @@ class Runner:
                 item = None
             if item is not None:
                 self._process(item)
+                dirty = True
             for held in self._throttle.due(time.monotonic()):
                 self._handle(held)
-            if time.monotonic() >= next_checkpoint:
+            idle = self._queue.empty()
+            if self.pipeline is not None and idle:
+                self.pipeline.flush()  # idle: hand what is batched to the sinks now (latency)
+            now = time.monotonic()
+            if now - last_save >= interval or (dirty and idle and now - last_save >= idle_spacing):
                 self._checkpoint()
-                next_checkpoint = time.monotonic() + interval
+                last_save, dirty = now, False
         self._shutdown()
 
     def _apply_leadership_changes(self) -> None:
@@ -208,7 +218,7 @@ class Runner:
             max_entries=self.settings.pipeline.series_max_entries,
         )
         if checkpoint is not None and checkpoint.api_version == self.api.api_version:
-            tracker.restore(checkpoint.emitted.items(), time_ns=self.clock.now_ns())
+            tracker.restore(checkpoint.emitted.items(), time_ns=checkpoint.event_time_ns)
             self._progress = SettledProgress.resume(checkpoint)
             versions = checkpoint.resource_versions
             self._seeding = set()
@@ -316,13 +326,15 @@ class Runner:
             return
         pipeline.flush()
         progress.settle(pipeline.settled())
-        checkpoint = progress.checkpoint(self.clock.now_ns(), keep=set(pipeline.tracker.snapshot()))
+        checkpoint = progress.checkpoint(
+            self.clock.now_ns(),
+            keep=set(pipeline.tracker.snapshot()),
+            event_time_ns=pipeline.tracker.high_water_ns,
+        )
         if len(self._throttle):
             # Held updates are behind the resourceVersions: a restart must relist to see them
             # again (the emitted counts keep the relist from repeating anything).
-            checkpoint = Checkpoint(
-                checkpoint.api_version, {}, checkpoint.emitted, checkpoint.saved_ns
-            )
+            checkpoint = dataclasses.replace(checkpoint, resource_versions={})
         try:
             self.store.save(checkpoint)
         except SourceError as e:

@@ -29,7 +29,8 @@ _NS = 1_000_000_000
 @dataclass(slots=True)
 class _Seen:
     count: int
-    message_hash: int
+    message_hash: int | None
+    """None after a restore from a checkpoint: the message is unknown, any matches."""
     time_ns: int
 
 
@@ -54,20 +55,21 @@ class SeriesTracker:
         """
         key = event.key
         message_hash = hash(event.message)
+        if event.time_ns > self._high_water_ns:
+            self._high_water_ns = event.time_ns
         seen = self._seen.get(key)
         if seen is None:
             added = new_occurrences(event, None)
             self._seen[key] = _Seen(event.count, message_hash, event.time_ns)
         else:
             added = new_occurrences(event, seen.count)
-            if added == 0 and message_hash == seen.message_hash:
+            if added == 0 and seen.message_hash in (message_hash, None):
+                seen.message_hash = message_hash
                 return None
             seen.count = max(seen.count, event.count)
             seen.message_hash = message_hash
             seen.time_ns = max(seen.time_ns, event.time_ns)
             self._seen.move_to_end(key)
-        if event.time_ns > self._high_water_ns:
-            self._high_water_ns = event.time_ns
         self._trim()
         return added
 
@@ -80,11 +82,21 @@ class SeriesTracker:
         return {key: seen.count for key, seen in self._seen.items()}
 
     def restore(self, counts: Iterable[tuple[str, int]], *, time_ns: int) -> None:
-        """Load counts from a checkpoint; messages are unknown, so only counts gate."""
+        """Load counts from a checkpoint; messages are unknown, so only counts gate:
+        a relist of an Event with the same count is not emitted again.
+
+        ``time_ns`` is the checkpoint's event-time high-water mark (not the wall
+        clock: Event timestamps and our clock may disagree).
+        """
         for key, count in counts:
-            self._seen[key] = _Seen(count, 0, time_ns)
+            self._seen[key] = _Seen(count, None, time_ns)
         self._high_water_ns = max(self._high_water_ns, time_ns)
         self._trim()
+
+    @property
+    def high_water_ns(self) -> int:
+        """The newest event time seen: ages are measured from it, never from the wall clock."""
+        return self._high_water_ns
 
     def count_of(self, event: KubeEvent) -> int | None:
         """The count already emitted for ``event``, or None."""

@@ -61,8 +61,8 @@ def test_forget_after_delete() -> None:
 def test_restore_from_checkpoint_skips_what_was_emitted() -> None:
     tracker = SeriesTracker()
     tracker.restore([("e1", 3)], time_ns=0)
-    assert tracker.observe(ev(count=3)) == 0  # message unknown after restore: counts gate
-    assert tracker.observe(ev(count=3)) is None
+    assert tracker.observe(ev(count=3)) is None  # message unknown after restore: counts gate
+    assert tracker.observe(ev(count=3, message="changed")) == 0
     assert tracker.observe(ev(count=4)) == 1
 
 
@@ -91,3 +91,12 @@ def test_total_occurrences_equal_the_highest_count_whatever_the_update_order(
     tracker = SeriesTracker()
     added = [tracker.observe(ev(count=c)) for c in counts]
     assert sum(a or 0 for a in added) == max(counts)
+
+
+def test_restored_entries_age_in_event_time_not_wall_clock() -> None:
+    """Events dated long ago (or a skewed apiserver clock) must not evict restored counts."""
+    tracker = SeriesTracker(ttl_s=60)
+    tracker.restore([("e1", 3)], time_ns=10 * S)
+    assert tracker.observe(ev("e2", t=11)) == 1
+    assert tracker.observe(ev("e1", count=3, t=12)) is None
+    assert tracker.high_water_ns == 12 * S

@@ -48,6 +48,7 @@ class JsonlSink:
             for r in records
         ]
         self._out.write(b"".join(lines))
+        self._out.flush()  # one flush per batch: readers see whole lines promptly
         return ExportResult.SUCCESS
 
     def force_flush(self, timeout_s: float) -> bool:

@@ -43,6 +43,8 @@ class Checkpoint:
     emitted: dict[str, int]
     """Event key (uid) -> occurrences count already emitted and settled."""
     saved_ns: int = 0
+    event_time_ns: int = 0
+    """The newest Event time seen when saved; restored entries age from it."""
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(
@@ -52,6 +54,7 @@ class Checkpoint:
                 "resource_versions": self.resource_versions,
                 "emitted": self.emitted,
                 "saved_ns": self.saved_ns,
+                "event_time_ns": self.event_time_ns,
             }
         )
 
@@ -67,6 +70,7 @@ class Checkpoint:
                 resource_versions={str(k): str(v) for k, v in raw["resource_versions"].items()},
                 emitted={str(k): int(v) for k, v in raw["emitted"].items()},
                 saved_ns=int(raw.get("saved_ns", 0)),
+                event_time_ns=int(raw.get("event_time_ns", 0)),
             )
         except (orjson.JSONDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise SourceError(f"{where}: damaged checkpoint: {e}") from e
@@ -87,7 +91,9 @@ class Checkpoint:
             logger.warning(
                 "checkpoint too large for the Lease: keeping the newest %d Events", len(keep)
             )
-            checkpoint = Checkpoint(self.api_version, self.resource_versions, keep, self.saved_ns)
+            checkpoint = Checkpoint(
+                self.api_version, self.resource_versions, keep, self.saved_ns, self.event_time_ns
+            )
 
     @classmethod
     def from_annotation(cls, text: str, *, where: str) -> Checkpoint:
@@ -204,13 +210,15 @@ class SettledProgress:
     def pending(self) -> int:
         return len(self._pending)
 
-    def checkpoint(self, saved_ns: int, *, keep: set[str] | None = None) -> Checkpoint:
+    def checkpoint(
+        self, saved_ns: int, *, keep: set[str] | None = None, event_time_ns: int = 0
+    ) -> Checkpoint:
         """The checkpoint of settled progress; ``keep`` limits emitted to live keys."""
         if keep is not None:
             # Bounded like the tracker: Events it forgot (TTL, size cap) are dropped here too.
             self.emitted = {k: v for k, v in self.emitted.items() if k in keep}
         return Checkpoint(
-            self.api_version, dict(self.resource_versions), dict(self.emitted), saved_ns
+            self.api_version, dict(self.resource_versions), dict(self.emitted), saved_ns, event_time_ns
         )
 
     @classmethod

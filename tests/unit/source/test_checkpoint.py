@@ -13,7 +13,7 @@ from kubevents.source.checkpoint import (
     SettledProgress,
 )
 
-CP = Checkpoint("events.k8s.io/v1", {"*": "1234"}, {"uid-1": 3, "uid-2": 1}, saved_ns=42)
+CP = Checkpoint("events.k8s.io/v1", {"*": "1234"}, {"uid-1": 3, "uid-2": 1}, saved_ns=42, event_time_ns=7)
 
 
 def test_file_store_round_trip_and_first_start(tmp_path: Path) -> None:
@@ -70,3 +70,7 @@ def test_settled_progress_drops_forgotten_and_untracked_keys() -> None:
     progress = SettledProgress.resume(CP)
     progress.forget("uid-1")
     assert progress.checkpoint(0, keep={"uid-2", "other"}).emitted == {"uid-2": 1}
+
+
+def test_settled_progress_carries_the_event_time_high_water() -> None:
+    assert SettledProgress("v1").checkpoint(1, event_time_ns=99).event_time_ns == 99

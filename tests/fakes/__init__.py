@@ -1,0 +1,1 @@
+"""Protocol-faithful fakes of the servers kubevents talks to (STYLE point 22)."""
