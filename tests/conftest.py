@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
+
 from kubevents.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 import orjson
 import pytest
+
 from kubevents.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,7 +86,7 @@ SEVERITY_NUMBER = {"critical": 21, "error": 17, "warning": 13, "info": 9, "debug
 
 
 def replay_jsonl(tmp_path: Path, *inputs: str, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    out = tmp_path / "out.jsonl"
+    out = tmp_path / f"out-{len(list(tmp_path.glob('out-*.jsonl')))}.jsonl"  # the sink appends
     assert main(["replay", *inputs, "--sink", f"jsonl:{out}", "--no-summary", *extra]) == 0
     return [orjson.loads(line) for line in out.read_bytes().splitlines()]
 
@@ -187,14 +188,17 @@ def test_stdin_and_gzip_on_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_malformed_input_is_reported_with_file_and_line_and_skipped(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    records = replay_jsonl(tmp_path, str(FORMATS / "malformed.jsonl"))
-    err = capsys.readouterr().err
-    problems = [line for line in err.splitlines() if "skipped" in line]
+    with caplog.at_level("WARNING"):
+        records = replay_jsonl(tmp_path, str(FORMATS / "malformed.jsonl"))
+    problems = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped ")]
     assert len(problems) >= 4
     assert all(f"{FORMATS / 'malformed.jsonl'}:" in line for line in problems)
-    assert records, "valid lines around the bad ones still flow"
+    assert all("\n" not in line for line in problems)
+    # The two intact lines and the wrong-typed Event (which still flows with what it has).
+    assert sorted(r["attributes"]["k8s.event.uid"] for r in records)[-1] == "bad-types"
+    assert len(records) == 3
 
 
 def test_nothing_readable_exits_1_with_one_line(

@@ -24,12 +24,10 @@ import yaml
 from tests.e2e.test_watch import (
     bump,
     create,
-    emitted,
     expected,
     lost,
     records,
     repeated,
-    repeats,
     wait_until,
 )
 from tests.fakes.apiserver import FakeApiServer

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from kubevents.config import Settings, env_name, leaf_paths, load_settings
 from kubevents.errors import ConfigError
 

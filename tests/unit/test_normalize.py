@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from kubevents.model import KubeEvent, ObjectRef, new_occurrences
 from kubevents.normalize import NotAnEvent, normalize, parse_time_ns
 

@@ -6,6 +6,7 @@ import dataclasses
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from kubevents.model import KubeEvent, ObjectRef
 from kubevents.series import SeriesTracker
 

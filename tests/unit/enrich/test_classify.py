@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from kubevents.conventions import Category, Severity
 from kubevents.enrich.classify import compile_classifier, load_classifier
 from kubevents.enrich.rules import read_rule_file

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+
 from kubevents.source.replaying import Item, Problem, parse_items
 
 EVENT = {
