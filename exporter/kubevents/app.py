@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from kubevents import __version__
 from kubevents.clock import Clock, SystemClock
@@ -21,7 +21,7 @@ from kubevents.config import Settings
 from kubevents.enrich.classify import Classifier, load_classifier
 from kubevents.enrich.rule_tests import CaseResult, format_results, run_test_file
 from kubevents.enrich.rules import RULE_KINDS, read_rule_file, shipped_rules_dir
-from kubevents.errors import InputError, KubeventsError
+from kubevents.errors import InputError, KubeventsError, RulesError, did_you_mean
 from kubevents.model import KubeEvent
 from kubevents.normalize import NotAnEvent, normalize
 from kubevents.pipeline import Pipeline
@@ -46,6 +46,23 @@ def classifier_from(settings: Settings) -> Classifier:
     """The classifier of the configured rule layers."""
     dirs = [Path(d) for d in settings.rules.dirs]
     return load_classifier(dirs, include_shipped=settings.rules.include_shipped)
+
+
+def detectors_from(settings: Settings) -> dict[str, Any]:
+    """Pattern and anomaly detectors and the bounded event counters, as Pipeline arguments."""
+    from kubevents.enrich.anomaly import AnomalyDetector
+    from kubevents.enrich.counting import EventCounts
+    from kubevents.enrich.pattern_rules import load_pattern_rules
+    from kubevents.enrich.patterns import PatternDetector
+
+    rules = load_pattern_rules(
+        [Path(d) for d in settings.rules.dirs], include_shipped=settings.rules.include_shipped
+    )
+    return {
+        "patterns": PatternDetector(rules),
+        "anomalies": AnomalyDetector(rules),
+        "counts": EventCounts(),
+    }
 
 
 class ProblemCounter:
@@ -95,6 +112,7 @@ def replay(
         ),
         summary=summary,
         batch_size=settings.pipeline.batch_size,
+        **detectors_from(settings),
     )
     for event in updates:
         pipeline.handle(event)
@@ -142,8 +160,11 @@ def run_cluster(
     classifier = classifier_from(settings)
     sinks = build_sinks(SinkContext(settings, resource))
 
+    detectors = detectors_from(settings)  # shared across leadership terms: state is event time
+
     def make_pipeline(tracker: SeriesTracker) -> Pipeline:
         return Pipeline(
+            **detectors,
             classifier=classifier,
             sinks=sinks,
             clock=clock,
@@ -202,17 +223,37 @@ def _install_signal_handlers(stop: threading.Event) -> None:
 
 
 def rules_test(settings: Settings, files: Sequence[str], out: TextIO) -> int:
-    """Run rule test files; 0 when every case passed, 1 otherwise."""
+    """Run rule test files (any kind); 0 when every case passed, 1 otherwise."""
+    from kubevents.enrich.pattern_rules import load_pattern_rules
+    from kubevents.enrich.pattern_tests import run_patterns_test_file
+
+    dirs = [Path(d) for d in settings.rules.dirs]
+    shipped = settings.rules.include_shipped
     cached: list[Classifier] = []
 
-    def default() -> Classifier:
+    def classifier() -> Classifier:
         if not cached:
             cached.append(classifier_from(settings))
         return cached[0]
 
+    runners = {
+        "classification_test": lambda path: run_test_file(path, classifier),
+        "patterns_test": lambda path: run_patterns_test_file(
+            path,
+            default_rules=lambda: load_pattern_rules(dirs, include_shipped=shipped),
+            default_classifier=classifier,
+        ),
+    }
     results: list[CaseResult] = []
     for name in files:
-        results.extend(run_test_file(Path(name), default))
+        path = Path(name)
+        kind = str(read_rule_file(path).kind)
+        runner = runners.get(kind)
+        if runner is None:
+            raise RulesError(
+                f"{path}: no test runner for kind {kind!r}{did_you_mean(kind, runners)}"
+            )
+        results.extend(runner(path))
     report, ok = format_results(results)
     out.write(report + "\n")
     return 0 if ok else 1

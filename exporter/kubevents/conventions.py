@@ -96,6 +96,19 @@ KV_SOURCE_API: Final = "kubevents.source_api"
 KV_RELATED: Final = "kubevents.related"
 KV_TRUNCATED: Final = "kubevents.truncated"
 
+# Patterns (kubevents.pattern records, and the pattern id on k8s.event records).
+KV_PATTERN_ID: Final = "kubevents.pattern.id"
+KV_PATTERN_STATE: Final = "kubevents.pattern.state"
+KV_PATTERN_KEY: Final = "kubevents.pattern.key"
+KV_PATTERN_RULE: Final = "kubevents.pattern.rule"
+KV_PATTERN_COUNT: Final = "kubevents.pattern.count"
+KV_PATTERN_RATE: Final = "kubevents.pattern.rate_per_minute"
+KV_PATTERN_FIRST_SEEN: Final = "kubevents.pattern.first_seen"
+KV_PATTERN_LAST_SEEN: Final = "kubevents.pattern.last_seen"
+KV_PATTERN_SAMPLES: Final = "kubevents.pattern.samples"
+KV_PATTERN_INCIDENTS: Final = "kubevents.pattern.incidents"
+KV_ANOMALY_SCORE: Final = "kubevents.anomaly.score"
+
 # Kinds that semantic conventions name as ``k8s.<kind>.name``. Other kinds are
 # only described by ``k8s.object.*``.
 SEMCONV_KINDS: Final[frozenset[str]] = frozenset(

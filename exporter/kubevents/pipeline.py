@@ -8,14 +8,18 @@ batches. It holds no locks: exactly one thread calls it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kubevents.clock import Clock
+from kubevents.enrich.anomaly import AnomalyDetector
 from kubevents.enrich.classify import Classifier
+from kubevents.enrich.counting import EventCounts
+from kubevents.enrich.patterns import PatternDetector, Transition
 from kubevents.model import Enriched, KubeEvent
-from kubevents.records import OutputRecord, event_record
+from kubevents.records import OutputRecord, event_record, pattern_record
 from kubevents.series import SeriesTracker
 from kubevents.sinks.base import ExportResult, Sink
 from kubevents.summary import Summary
@@ -51,12 +55,18 @@ class Pipeline:
         tracker: SeriesTracker | None = None,
         summary: Summary | None = None,
         batch_size: int = 512,
+        patterns: PatternDetector | None = None,
+        anomalies: AnomalyDetector | None = None,
+        counts: EventCounts | None = None,
     ) -> None:
         self.classifier = classifier
         self.sinks = list(sinks)
         self.clock = clock
         self.tracker = tracker or SeriesTracker()
         self.summary = summary
+        self.patterns = patterns
+        self.anomalies = anomalies
+        self.counts = counts
         self.stats = PipelineStats()
         self._batch: list[OutputRecord] = []
         self._batch_size = batch_size
@@ -75,10 +85,41 @@ class Pipeline:
             classification=self.classifier.classify(event),
         )
         self.stats.occurrences += occurrences
+        if self.counts is not None:
+            self.counts.record(enriched)
+        if self.patterns is not None:
+            pattern_id = self.patterns.observe(enriched)
+            if pattern_id:
+                enriched = dataclasses.replace(enriched, pattern_id=pattern_id)
+        if self.anomalies is not None:
+            self.anomalies.observe(enriched)
         if self.summary is not None:
             self.summary.add(enriched)
         self._emit(event_record(enriched))
+        self._emit_transitions()
         return enriched
+
+    def expire(self, now_ns: int) -> None:
+        """Close what has been quiet long enough at ``now_ns`` (injected clock)."""
+        if self.patterns is not None:
+            self.patterns.expire(now_ns)
+        if self.anomalies is not None:
+            self.anomalies.expire(now_ns)
+        self._emit_transitions()
+
+    def _emit_transitions(self) -> None:
+        transitions: list[Transition] = []
+        if self.patterns is not None:
+            transitions += self.patterns.transitions()
+        if self.anomalies is not None:
+            transitions += self.anomalies.transitions()
+        if not transitions:
+            return
+        observed = self.clock.now_ns()
+        for transition in transitions:
+            if self.summary is not None:
+                self.summary.add_pattern(transition)
+            self._emit(pattern_record(transition, observed))
 
     def delete(self, event: KubeEvent) -> None:
         """Process a DELETED notification: forget the Event, emit nothing."""

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from kubevents import conventions as c
+from kubevents.enrich.patterns import PatternState, Transition
 from kubevents.model import Enriched, KubeEvent
 
 AttrValue = str | int | float | bool | list[str]
@@ -65,6 +66,8 @@ def event_record(enriched: Enriched) -> OutputRecord:
     if cls.rule_id:
         attrs[c.KV_RULE] = cls.rule_id
     attrs[c.KV_OCCURRENCES] = enriched.occurrences
+    if enriched.pattern_id:
+        attrs[c.KV_PATTERN_ID] = enriched.pattern_id
     return OutputRecord(
         timestamp_ns=event.time_ns,
         observed_ns=enriched.observed_ns,
@@ -73,6 +76,44 @@ def event_record(enriched: Enriched) -> OutputRecord:
         event_name=c.EVENT_NAME_EVENT,
         body=event.message,
         namespace=event.regarding.namespace or event.namespace,
+        attributes=attrs,
+    )
+
+
+def pattern_record(transition: Transition, observed_ns: int) -> OutputRecord:
+    """The ``kubevents.pattern`` log record of one pattern transition (or anomaly)."""
+    t = transition
+    resolved = t.state is PatternState.RESOLVED
+    severity = c.Severity.INFO if resolved else t.severity
+    attrs: dict[str, AttrValue] = {
+        c.KV_PATTERN_ID: t.pattern_id,
+        c.KV_PATTERN_STATE: t.state.value,
+        c.KV_PATTERN_KEY: t.key,
+        c.KV_PATTERN_COUNT: t.count,
+        c.KV_PATTERN_RATE: round(t.rate_per_minute, 3),
+        c.KV_PATTERN_FIRST_SEEN: format_rfc3339(t.first_seen_ns),
+        c.KV_PATTERN_LAST_SEEN: format_rfc3339(t.last_seen_ns),
+        c.KV_CATEGORY: t.category.value,
+        c.KV_SEVERITY: severity.value,
+    }
+    if t.rule_id:
+        attrs[c.KV_PATTERN_RULE] = t.rule_id
+    if t.samples:
+        attrs[c.KV_PATTERN_SAMPLES] = ",".join(sample.uid for sample in t.samples)
+    if t.incidents:
+        attrs[c.KV_PATTERN_INCIDENTS] = ",".join(t.incidents)
+    if t.state is PatternState.ANOMALOUS:
+        attrs[c.KV_ANOMALY_SCORE] = round(t.score, 3)
+    example = f'; e.g. "{t.samples[0].message}"' if t.samples else ""
+    body = f"{t.state.value} pattern {t.key}: {t.count} occurrences, {t.rate_per_minute:.1f}/min{example}"
+    return OutputRecord(
+        timestamp_ns=t.time_ns,
+        observed_ns=observed_ns,
+        severity_number=severity.number,
+        severity_text=severity.value,
+        event_name=c.EVENT_NAME_PATTERN,
+        body=body,
+        namespace=t.namespace,
         attributes=attrs,
     )
 

@@ -192,6 +192,8 @@ class Runner:
                 self.pipeline.flush()  # idle: hand what is batched to the sinks now (latency)
             now = time.monotonic()
             if now - last_save >= interval or (dirty and idle and now - last_save >= idle_spacing):
+                if self.pipeline is not None:
+                    self.pipeline.expire(self.clock.now_ns())  # resolve patterns gone quiet
                 self._checkpoint()
                 last_save, dirty = now, False
         self._shutdown()

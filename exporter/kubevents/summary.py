@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections import Counter
 
 from kubevents.conventions import Category, Severity
+from kubevents.enrich.patterns import PatternState, Transition
 from kubevents.model import Enriched
+
+_NS = 1_000_000_000
 
 
 class Summary:
@@ -24,6 +27,8 @@ class Summary:
         self.by_object: Counter[str] = Counter()
         self.unclassified: Counter[str] = Counter()
         self.namespaces: set[str] = set()
+        self.patterns: dict[str, Transition] = {}
+        """The latest transition of each pattern (and anomaly), by pattern id."""
 
     def add(self, enriched: Enriched) -> None:
         """Count one enriched Event update."""
@@ -39,6 +44,10 @@ class Summary:
             self.unclassified[event.reason or "(no reason)"] += n
         if event.regarding.namespace:
             self.namespaces.add(event.regarding.namespace)
+
+    def add_pattern(self, transition: Transition) -> None:
+        """Remember the latest state of a pattern or anomaly."""
+        self.patterns[transition.pattern_id] = transition
 
     def render(self, *, top: int = 10, skipped: int = 0, problems: int = 0) -> str:
         """The summary as plain text lines."""
@@ -56,10 +65,27 @@ class Summary:
             f"Top reasons:{_table(self.by_reason, top)}",
             f"Top objects:{_table(self.by_object, top)}",
         ]
+        lines.append(f"Patterns:{_patterns(self.patterns, top, anomalies=False)}")
+        lines.append(f"Anomalies:{_patterns(self.patterns, top, anomalies=True)}")
         if self.unclassified:
             names = ", ".join(f"{r} ({n})" for r, n in self.unclassified.most_common(top))
             lines.append(f"Unclassified reasons (no rule matched): {names}")
         return "\n".join(lines) + "\n"
+
+
+def _patterns(patterns: dict[str, Transition], top: int, *, anomalies: bool) -> str:
+    chosen = [t for t in patterns.values() if (t.state is PatternState.ANOMALOUS) == anomalies]
+    if not chosen:
+        return " none"
+    chosen.sort(key=lambda t: (-t.count, t.pattern_id))
+    out = []
+    for t in chosen[:top]:
+        minutes = max(t.last_seen_ns - t.first_seen_ns, 0) / _NS / 60
+        state = f"score {t.score:.1f}" if anomalies else t.state.value
+        out.append(
+            f"\n  {t.count:>5}  {t.key}  {t.rate_per_minute:.1f}/min over {minutes:.0f} min ({state})"
+        )
+    return "".join(out)
 
 
 def _inline(counts: Counter[str], order: list[str]) -> str:

@@ -91,9 +91,52 @@ def replay_jsonl(tmp_path: Path, *inputs: str, extra: tuple[str, ...] = ()) -> l
     return [orjson.loads(line) for line in out.read_bytes().splitlines()]
 
 
+def events_only(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in records if r["event_name"] == "k8s.event"]
+
+
+PATTERN_SCHEMA: dict[str, Any] = {
+    **RECORD_SCHEMA,
+    "properties": {
+        **RECORD_SCHEMA["properties"],
+        "event_name": {"const": "kubevents.pattern"},
+        "severity_text": {"enum": ["critical", "error", "warning", "info"]},
+        "attributes": {
+            "type": "object",
+            "required": ["kubevents.pattern.id", "kubevents.pattern.state", "kubevents.pattern.key",
+                         "kubevents.pattern.count", "kubevents.pattern.rate_per_minute",
+                         "kubevents.pattern.first_seen", "kubevents.pattern.last_seen"],
+            "properties": {
+                "kubevents.pattern.id": {"type": "string", "pattern": "^pat-[0-9a-f]{12}$"},
+                "kubevents.pattern.state": {"enum": ["started", "ongoing", "resolved", "anomalous"]},
+                "kubevents.pattern.count": {"type": "integer", "minimum": 1},
+                "kubevents.pattern.rate_per_minute": {"type": "number", "minimum": 0},
+            },
+            "additionalProperties": {"type": ["string", "integer", "number", "boolean"]},
+        },
+    },
+}
+
+
+def test_demo_patterns_match_their_schema_and_find_the_storm_and_the_probe_loop(
+    jsonl_demo_records: list[dict[str, Any]],
+) -> None:
+    patterns = [r for r in jsonl_demo_records if r["event_name"] == "kubevents.pattern"]
+    for record in patterns:
+        jsonschema.validate(record, PATTERN_SCHEMA)
+    started = {r["attributes"]["kubevents.pattern.key"] for r in patterns
+               if r["attributes"]["kubevents.pattern.state"] == "started"}
+    assert any("reason=Failed" in key and "namespace=shop" in key for key in started), started  # image pull storm
+    assert any("reason=BackOff" in key and "namespace=shop" in key for key in started), started
+    assert any("reason=Unhealthy" in key for key in started), started  # the probe-failure loop
+    ids = {r["attributes"]["kubevents.pattern.id"] for r in patterns}
+    tagged = {r["attributes"].get("kubevents.pattern.id") for r in events_only(jsonl_demo_records)} - {None}
+    assert tagged and tagged <= ids  # Events of active patterns carry the pattern id
+
+
 def test_demo_output_matches_the_schema(jsonl_demo_records: list[dict[str, Any]]) -> None:
-    assert len(jsonl_demo_records) > 100
-    for record in jsonl_demo_records:
+    assert len(events_only(jsonl_demo_records)) > 100
+    for record in events_only(jsonl_demo_records):
         jsonschema.validate(record, RECORD_SCHEMA)
         attrs = record["attributes"]
         assert record["severity_number"] == SEVERITY_NUMBER[attrs["kubevents.severity"]]
@@ -102,7 +145,7 @@ def test_demo_output_matches_the_schema(jsonl_demo_records: list[dict[str, Any]]
 
 
 def test_demo_output_is_in_occurrence_time_order(jsonl_demo_records: list[dict[str, Any]]) -> None:
-    stamps = [r["timestamp"] for r in jsonl_demo_records]
+    stamps = [r["timestamp"] for r in events_only(jsonl_demo_records)]
     assert stamps == sorted(stamps)
 
 
@@ -122,7 +165,7 @@ def test_demo_occurrences_add_up_to_the_final_counts(
         )
         final[obj["metadata"]["uid"]] = max(final.get(obj["metadata"]["uid"], 0), count)
     emitted: dict[str, int] = {}
-    for record in jsonl_demo_records:
+    for record in events_only(jsonl_demo_records):
         uid = record["attributes"]["k8s.event.uid"]
         emitted[uid] = emitted.get(uid, 0) + record["attributes"]["kubevents.occurrences"]
     assert emitted == final
@@ -149,7 +192,8 @@ ALL_FORMATS = [
 ]
 
 
-def _essence(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+def _essence(all_records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    records = events_only(all_records)
     keys = (
         "k8s.event.uid",
         "k8s.event.reason",
@@ -191,7 +235,7 @@ def test_malformed_input_is_reported_with_file_and_line_and_skipped(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level("WARNING"):
-        records = replay_jsonl(tmp_path, str(FORMATS / "malformed.jsonl"))
+        records = events_only(replay_jsonl(tmp_path, str(FORMATS / "malformed.jsonl")))
     problems = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped ")]
     assert len(problems) >= 4
     assert all(f"{FORMATS / 'malformed.jsonl'}:" in line for line in problems)

@@ -72,7 +72,8 @@ class Exporter:
 def records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.endswith(b"}")]
+    lines = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.endswith(b"}")]
+    return [r for r in lines if r["event_name"] == "k8s.event"]
 
 
 def expected(fake: FakeApiServer) -> dict[str, int]:

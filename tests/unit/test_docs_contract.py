@@ -9,7 +9,7 @@ from kubevents import conventions as c
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW = re.compile(
-    r"^\| `([a-z0-9_.]+)` \| (string|int|bool) \| (stable|experimental) \|", re.MULTILINE
+    r"^\| `([a-z0-9_.]+)` \| (string|int|bool|double) \| (stable|experimental) \|", re.MULTILINE
 )
 
 
@@ -40,7 +40,7 @@ def test_real_output_uses_only_documented_attributes_with_documented_types(
     seen: dict[str, set[str]] = {}
     for record in jsonl_demo_records:
         for key, value in {**record["resource"], **record["attributes"]}.items():
-            kind = {bool: "bool", int: "int", str: "string"}[type(value)]
+            kind = {bool: "bool", int: "int", str: "string", float: "double"}[type(value)]
             seen.setdefault(key, set()).add(kind)
     undocumented = sorted(set(seen) - set(docs))
     assert undocumented == []

@@ -218,7 +218,11 @@ class SettledProgress:
             # Bounded like the tracker: Events it forgot (TTL, size cap) are dropped here too.
             self.emitted = {k: v for k, v in self.emitted.items() if k in keep}
         return Checkpoint(
-            self.api_version, dict(self.resource_versions), dict(self.emitted), saved_ns, event_time_ns
+            self.api_version,
+            dict(self.resource_versions),
+            dict(self.emitted),
+            saved_ns,
+            event_time_ns,
         )
 
     @classmethod
