@@ -318,3 +318,27 @@ def test_jsonl_on_stdout_sends_the_summary_to_stderr(capsys: pytest.CaptureFixtu
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["version"]) == 0
     assert capsys.readouterr().out.startswith("kubevents ")
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("run", "replay", "rules", "check-config", "version"):
+        assert command in out
+
+
+def test_check_config_prints_the_effective_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("cluster_name: from-file\nreplay: {top: 3}\n")
+    monkeypatch.setenv("KUBEVENTS_REPLAY_TOP", "5")
+    assert main(["check-config", "--config", str(cfg), "--cluster-name", "from-flag"]) == 0
+    import yaml
+
+    effective = yaml.safe_load(capsys.readouterr().out)
+    assert effective["cluster_name"] == "from-flag"
+    assert effective["replay"]["top"] == 5
+    assert effective["sinks"] == ["console"]
