@@ -17,7 +17,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kubevents.conventions import Category, Severity
 from kubevents.enrich.rules import (
@@ -28,6 +27,7 @@ from kubevents.enrich.rules import (
     line_of,
     rule_files,
     rule_location,
+    string_set,
 )
 from kubevents.errors import RulesError, did_you_mean
 from kubevents.model import Classification, KubeEvent
@@ -164,7 +164,7 @@ def _compile_rule(file: RuleFile, rule: LineDict, order: int) -> ClassificationR
     if not isinstance(match, dict) or not match:
         raise RulesError(f"{where}: 'match' must be a mapping with at least one condition")
     check_keys(match, allowed=MATCH_KEYS, where=f"{where}: match")
-    types = _strings(match, "type", where)
+    types = string_set(match, "type", where)
     for event_type in types:
         if event_type not in EVENT_TYPES:
             raise RulesError(
@@ -175,11 +175,11 @@ def _compile_rule(file: RuleFile, rule: LineDict, order: int) -> ClassificationR
         raise RulesError(f"{where}: priority must be an integer")
     return ClassificationRule(
         id=rule["id"],
-        reasons=_strings(match, "reason", where),
+        reasons=string_set(match, "reason", where),
         types=types,
-        kinds=_strings(match, "kind", where),
-        components=_strings(match, "component", where),
-        namespaces=_strings(match, "namespace", where),
+        kinds=string_set(match, "kind", where),
+        components=string_set(match, "component", where),
+        namespaces=string_set(match, "namespace", where),
         message=_regex(match.get("message"), where),
         result=Classification(
             _category(rule["category"], where), _severity(rule["severity"], where), rule["id"]
@@ -187,20 +187,6 @@ def _compile_rule(file: RuleFile, rule: LineDict, order: int) -> ClassificationR
         priority=priority,
         order=order,
     )
-
-
-def _strings(match: dict[str, Any], key: str, where: str) -> frozenset[str]:
-    value = match.get(key)
-    if value is None:
-        return frozenset()
-    values = [value] if isinstance(value, str) else value
-    if (
-        not isinstance(values, list)
-        or not values
-        or not all(isinstance(v, str) and v for v in values)
-    ):
-        raise RulesError(f"{where}: match.{key} must be a non-empty string or list of strings")
-    return frozenset(values)
 
 
 def _regex(value: object, where: str) -> re.Pattern[str] | None:

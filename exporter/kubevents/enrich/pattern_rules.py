@@ -55,6 +55,7 @@ from kubevents.enrich.rules import (
     line_of,
     rule_files,
     rule_location,
+    string_set,
 )
 from kubevents.errors import RulesError, did_you_mean
 from kubevents.model import Enriched
@@ -280,9 +281,9 @@ def _compile_rule(
     if not isinstance(match, dict) or not match:
         raise RulesError(f"{where}: 'match' must be a mapping with at least one condition")
     check_keys(match, allowed=MATCH_KEYS, where=f"{where}: match")
-    categories = _strings(match, "category", where)
+    categories = string_set(match, "category", where)
     _check_choices(categories, [c.value for c in Category], "category", where)
-    severities = _strings(match, "severity", where)
+    severities = string_set(match, "severity", where)
     _check_choices(severities, [s.value for s in Severity], "severity", where)
     priority = rule.get("priority", 0)
     if not isinstance(priority, int) or isinstance(priority, bool):
@@ -296,12 +297,12 @@ def _compile_rule(
     )
     return PatternRule(
         id=rule["id"],
-        reasons=_strings(match, "reason", where),
+        reasons=string_set(match, "reason", where),
         categories=categories,
         severities=severities,
-        types=_strings(match, "type", where),
-        kinds=_strings(match, "kind", where),
-        namespaces=_strings(match, "namespace", where),
+        types=string_set(match, "type", where),
+        kinds=string_set(match, "kind", where),
+        namespaces=string_set(match, "namespace", where),
         policy=policy,
         priority=priority,
         order=order,
@@ -376,20 +377,6 @@ def _key(value: object, where: str) -> tuple[str, ...]:
     if len(set(value)) != len(value):
         raise RulesError(f"{where}: key lists a field twice")
     return tuple(value)
-
-
-def _strings(match: Mapping[str, Any], key: str, where: str) -> frozenset[str]:
-    value = match.get(key)
-    if value is None:
-        return frozenset()
-    values = [value] if isinstance(value, str) else value
-    if (
-        not isinstance(values, list)
-        or not values
-        or not all(isinstance(v, str) and v for v in values)
-    ):
-        raise RulesError(f"{where}: match.{key} must be a non-empty string or list of strings")
-    return frozenset(values)
 
 
 def _check_choices(values: frozenset[str], choices: list[str], name: str, where: str) -> None:

@@ -130,6 +130,21 @@ def check_keys(
             raise RulesError(f"{where}: missing key {key!r}")
 
 
+def string_set(match: Mapping[str, Any], key: str, where: str) -> frozenset[str]:
+    """A rule condition given as a string or a list of strings, as a set (empty: absent)."""
+    value = match.get(key)
+    if value is None:
+        return frozenset()
+    values = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(values, list)
+        or not values
+        or not all(isinstance(v, str) and v for v in values)
+    ):
+        raise RulesError(f"{where}: match.{key} must be a non-empty string or list of strings")
+    return frozenset(values)
+
+
 def rule_location(file: RuleFile, rule: Mapping[str, Any]) -> str:
     """``path:line: rule 'id'`` for messages about one rule."""
     rule_id = rule.get("id")
