@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from kubevents.errors import ApiError, SourceError
 
+_RNG = random.Random()
+
 
 class Action(enum.Enum):
     RETRY = "retry"
@@ -41,7 +43,7 @@ def backoff_delay(
     """``base * 2**attempt`` capped, with ±``jitter`` relative noise."""
     delay = min(cap_s, base_s * (2 ** min(attempt, 30)))
     if jitter:
-        delay *= (rng or random.Random()).uniform(1 - jitter, 1 + jitter)
+        delay *= (rng or _RNG).uniform(1 - jitter, 1 + jitter)
     return float(delay)
 
 
