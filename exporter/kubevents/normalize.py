@@ -20,6 +20,7 @@ of the latest occurrence the Event carries.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
@@ -85,6 +86,12 @@ def parse_time_ns(value: object) -> int | None:
     """Parse a Kubernetes Time or MicroTime (RFC 3339) to ns; None if absent or invalid."""
     if not isinstance(value, str) or not value:
         return None
+    return _parse_time(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_time(value: str) -> int | None:
+    # Cached: Events share timestamps (second resolution), so most parses are repeats.
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
