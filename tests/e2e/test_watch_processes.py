@@ -124,8 +124,9 @@ def test_kill_9_at_random_points_loses_nothing_and_repeats_little(
     recs = records(tmp_path / "solo.jsonl")
     total = sum(expected(fake).values())
     # Repeats are bounded by what was processed after each kill's last checkpoint
-    # (0.2 s here; Traffic makes about 100 occurrences a second).
-    assert repeated(recs) <= kills * 40, f"{repeated(recs)} of {total} occurrences repeated"
+    # (0.2 s here; Traffic makes about 100 occurrences a second, and a restart catches up
+    # in a burst): measured ~28 per kill. A broken checkpoint would repeat every record.
+    assert repeated(recs) <= kills * 60, f"{repeated(recs)} of {total} occurrences repeated"
     print(
         f"kill -9 x{kills}: {total} occurrences, {len(recs)} records, {repeated(recs)} repeated, 0 lost"
     )
