@@ -42,8 +42,6 @@ def to_v1(core: dict) -> dict:
 def main() -> None:
     events = core_events()
     items = [copy.deepcopy(e) for e in events]
-    for e in items:  # list items carry no kind/apiVersion in real responses; kubectl adds them back
-        pass
     (HERE / "core-list.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items,
                                                      "metadata": {"resourceVersion": ""}}, indent=4) + "\n")
     (HERE / "events-v1-list.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [to_v1(e) for e in events],
