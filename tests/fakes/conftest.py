@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client as k8s
 
-from .apiserver import FakeApiServer
-from .certs import Pki, make_pki
-
 # The OTLP and Loki receiver fixtures live beside their fakes; the absolute import keeps one
 # copy of each fake module (pytest imports this directory as both tests.fakes and fakes).
-from tests.fakes.conftest_sinks import loki_receiver, otlp_receiver  # noqa: F401, E402
+from tests.fakes.conftest_sinks import loki_receiver, otlp_receiver  # noqa: F401
+
+from .apiserver import FakeApiServer
+from .certs import Pki, make_pki
 
 TEST_BOOKMARK_INTERVAL = 0.1
 
