@@ -809,11 +809,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"", "application/json", {})
 
     def start_stream(self) -> ChunkedWriter:
+        self.recorded.status = 200  # before the client can see the answer
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        self.recorded.status = 200
         return ChunkedWriter(self.wfile)
 
     def stall(self, stopping: threading.Event, seconds: float | None, *, stream: bool) -> None:
@@ -830,6 +830,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
     def _send(self, code: int, data: bytes, content_type: str, headers: Mapping[str, str]) -> None:
+        self.recorded.status = code  # before the client can see the answer
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -837,7 +838,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
-        self.recorded.status = code
 
 
 class _HttpServer(ThreadingHTTPServer):
