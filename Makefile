@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEMO   := tests/data/demo/events.jsonl
 
-.PHONY: demo test lint bench install clean help
+.PHONY: demo test lint bench install clean help prometheus
 
 help:
 	@echo "make demo   install and replay the bundled demo recording to the console"
@@ -29,7 +29,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/kubevents replay $(DEMO)
 
-test: $(STAMP)
+# Debian's prometheus package: promtool for the rule tests, and a real Prometheus that
+# scrapes kubevents in tests/e2e/test_prometheus_scrape.py. Installed only when missing.
+prometheus:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends prometheus)
+
+test: $(STAMP) prometheus
 	$(BIN)/kubevents rules check
 	$(BIN)/kubevents rules test rules/tests/*.yaml
 	$(BIN)/python -m pytest -q -p no:cacheprovider

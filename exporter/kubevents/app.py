@@ -11,14 +11,17 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from kubevents import __version__
 from kubevents.clock import Clock, SystemClock
 from kubevents.config import Settings
 from kubevents.enrich.classify import Classifier, load_classifier
+from kubevents.enrich.correlate import Correlator
+from kubevents.enrich.correlation_rules import load_correlation_rules
+from kubevents.enrich.owners import OwnerLookup
 from kubevents.enrich.rule_tests import CaseResult, format_results, run_test_file
 from kubevents.enrich.rules import RULE_KINDS, read_rule_file, shipped_rules_dir
 from kubevents.errors import InputError, KubeventsError, RulesError, did_you_mean
@@ -30,6 +33,9 @@ from kubevents.series import SeriesTracker
 from kubevents.sinks.registry import SinkContext, build_sinks
 from kubevents.source.replaying import Problem, read_items
 from kubevents.summary import Summary
+
+if TYPE_CHECKING:
+    from kubevents.sinks.metrics import MetricsRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +55,7 @@ def classifier_from(settings: Settings) -> Classifier:
 
 
 def detectors_from(settings: Settings) -> dict[str, Any]:
-    """Pattern and anomaly detectors and the bounded event counters, as Pipeline arguments."""
+    """Correlator, pattern and anomaly detectors and event counters, as Pipeline arguments."""
     from kubevents.enrich.anomaly import AnomalyDetector
     from kubevents.enrich.counting import EventCounts
     from kubevents.enrich.pattern_rules import load_pattern_rules
@@ -59,10 +65,32 @@ def detectors_from(settings: Settings) -> dict[str, Any]:
         [Path(d) for d in settings.rules.dirs], include_shipped=settings.rules.include_shipped
     )
     return {
+        "correlator": correlator_from(settings),
         "patterns": PatternDetector(rules),
         "anomalies": AnomalyDetector(rules),
         "counts": EventCounts(),
     }
+
+
+def correlator_from(settings: Settings, lookup: OwnerLookup | None = None) -> Correlator | None:
+    """The correlator of the configured rule layers (None when correlation is off).
+
+    ``lookup`` is the watched object cache, when there is one; without it (replay)
+    owners and nodes come from the Events and from naming conventions.
+    """
+    config = settings.correlation
+    if not config.enabled:
+        return None
+    rules = load_correlation_rules(
+        [Path(d) for d in settings.rules.dirs], include_shipped=settings.rules.include_shipped
+    )
+    return Correlator(
+        rules,
+        lookup=lookup,
+        max_incidents=config.max_incidents,
+        max_links=config.max_links,
+        max_owners=config.max_owners,
+    )
 
 
 class ProblemCounter:
@@ -82,8 +110,15 @@ def replay(
     *,
     clock: Clock | None = None,
     out: TextIO | None = None,
+    metrics_port: int | None = None,
+    on_metrics: Callable[[MetricsRuntime], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
     """Replay recorded Events through the pipeline in occurrence-time order.
+
+    ``metrics_port`` serves ``/metrics`` during the replay (0: any free port;
+    None: no server) and ``replay.hold_s`` after it, until ``stop`` is set;
+    ``on_metrics`` is told where (tests).
 
     Returns the exit code: 0, or 1 when nothing at all could be read.
     """
@@ -103,9 +138,12 @@ def replay(
     # A stable sort: updates with the same time keep their order in the files.
     updates.sort(key=lambda e: e.time_ns)
     summary = Summary() if settings.replay.summary else None
+    resource = resource_info(settings)
+    sinks = build_sinks(SinkContext(settings, resource, stop))
+    metrics = _start_metrics(settings, resource, sinks, port=metrics_port)
     pipeline = Pipeline(
         classifier=classifier_from(settings),
-        sinks=build_sinks(SinkContext(settings, resource_info(settings))),
+        sinks=sinks,
         clock=clock or SystemClock(),
         tracker=SeriesTracker(
             ttl_s=settings.pipeline.series_ttl_s, max_entries=settings.pipeline.series_max_entries
@@ -114,16 +152,27 @@ def replay(
         batch_size=settings.pipeline.batch_size,
         **detectors_from(settings),
     )
+    if metrics is not None:
+        metrics.telemetry.observe_events(lambda: pipeline.counts)
+        metrics.telemetry.observe_pipeline(lambda: pipeline.stats)
+        if on_metrics is not None:
+            on_metrics(metrics)
     for event in updates:
         pipeline.handle(event)
     for event in deletions:
         pipeline.delete(event)
     pipeline.close()
+    if summary is not None and pipeline.correlator is not None:
+        for incident in pipeline.correlator.current():  # still open at the end of the input
+            summary.add_incident(incident)
     if summary is not None:
         text = summary.render(
             top=settings.replay.top, skipped=pipeline.stats.unchanged, problems=problems.count
         )
         (out or _summary_stream(settings)).write(text)
+    if metrics is not None:
+        metrics.hold(settings.replay.hold_s, stop)
+        metrics.close()
     return 0
 
 
@@ -158,7 +207,7 @@ def run_cluster(
     api = detect_api(lambda version: EventsApi(api_client, version), settings.watch.api)
     resource = resource_info(settings)
     classifier = classifier_from(settings)
-    sinks = build_sinks(SinkContext(settings, resource))
+    sinks = build_sinks(SinkContext(settings, resource, stop))
 
     detectors = detectors_from(settings)  # shared across leadership terms: state is event time
 
@@ -208,8 +257,36 @@ def run_cluster(
         api.api_version,
         ", ".join(settings.watch.namespaces) or "all namespaces",
     )
-    runner.run()
+    # /readyz and /healthz answer "ok" until the watch plugs its own checks in (``probes``).
+    metrics = _start_metrics(settings, resource, sinks, port=settings.metrics.port or None)
+    if metrics is not None:
+        metrics.telemetry.observe_events(lambda: detectors["counts"])
+        metrics.telemetry.observe_pipeline(
+            lambda: runner.pipeline.stats if runner.pipeline is not None else None
+        )
+    try:
+        runner.run()
+    finally:
+        if metrics is not None:
+            metrics.close()
     return 0
+
+
+def _start_metrics(
+    settings: Settings, resource: ResourceInfo, sinks: Sequence[object], *, port: int | None
+) -> MetricsRuntime | None:
+    """The metrics of a command (see ``sinks/metrics.py``); None when nothing wants them.
+
+    Imported only then: the OpenTelemetry SDK adds about 80 ms to a start.
+    """
+    otlp = settings.metrics.otlp and any(
+        spec.partition(":")[0] in ("otlp", "otlp+http") for spec in settings.sinks
+    )
+    if port is None and not otlp:
+        return None
+    from kubevents.sinks.metrics import start_metrics
+
+    return start_metrics(settings, resource, sinks, port=port)
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:
@@ -224,6 +301,7 @@ def _install_signal_handlers(stop: threading.Event) -> None:
 
 def rules_test(settings: Settings, files: Sequence[str], out: TextIO) -> int:
     """Run rule test files (any kind); 0 when every case passed, 1 otherwise."""
+    from kubevents.enrich.correlation_tests import run_correlation_test_file
     from kubevents.enrich.pattern_rules import load_pattern_rules
     from kubevents.enrich.pattern_tests import run_patterns_test_file
 
@@ -241,6 +319,11 @@ def rules_test(settings: Settings, files: Sequence[str], out: TextIO) -> int:
         "patterns_test": lambda path: run_patterns_test_file(
             path,
             default_rules=lambda: load_pattern_rules(dirs, include_shipped=shipped),
+            default_classifier=classifier,
+        ),
+        "correlation_test": lambda path: run_correlation_test_file(
+            path,
+            default_rules=lambda: load_correlation_rules(dirs, include_shipped=shipped),
             default_classifier=classifier,
         ),
     }
@@ -275,8 +358,10 @@ def rules_check(settings: Settings, dirs: Sequence[str], out: TextIO) -> int:
             checked += 1
     # Compiling is the full check: every rule, every regex, every layer.
     classifier = load_classifier(paths, include_shipped=False)
+    correlation = load_correlation_rules(paths, include_shipped=False)
     out.write(
-        f"{checked} rule files OK ({len(classifier.rules)} classification rules; "
+        f"{checked} rule files OK ({len(classifier.rules)} classification rules, "
+        f"{len(correlation.rules)} correlation rules; "
         f"kinds: {', '.join(RULE_KINDS)})\n"
     )
     return 0

@@ -35,6 +35,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster-name", metavar="NAME", help="k8s.cluster.name on every record")
 
 
+SINK_HELP = "console | jsonl[:PATH] | otlp[:ENDPOINT] | otlp+http[:URL] | loki:URL (repeatable)"
+
+
+def _delivery(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--spool",
+        metavar="DIR",
+        help="on-disk spool for network sinks: survives outages and restarts",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``kubevents`` command."""
     parser = argparse.ArgumentParser(
@@ -48,18 +59,34 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "files", nargs="+", metavar="FILE", help="input file, .gz accepted, - for stdin"
     )
-    replay.add_argument(
-        "--sink", action="append", metavar="SPEC", help="console | jsonl[:PATH] (repeatable)"
-    )
+    replay.add_argument("--sink", action="append", metavar="SPEC", help=SINK_HELP)
     replay.add_argument("--no-summary", action="store_true", help="do not print the summary")
     replay.add_argument(
         "--top", type=int, metavar="N", help="reasons/objects listed in the summary"
     )
+    _delivery(replay)
+    replay.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve /metrics on PORT during the replay (default: not served)",
+    )
+    replay.add_argument(
+        "--hold",
+        type=float,
+        metavar="SECONDS",
+        help="keep serving /metrics this long after the replay (for a Prometheus scrape)",
+    )
 
     run = sub.add_parser("run", help="watch a cluster's Events and export them")
     _common(run)
+    run.add_argument("--sink", action="append", metavar="SPEC", help=SINK_HELP)
+    _delivery(run)
     run.add_argument(
-        "--sink", action="append", metavar="SPEC", help="console | jsonl[:PATH] (repeatable)"
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="port of /metrics, /healthz, /readyz (default 9464; 0 disables)",
     )
     run.add_argument(
         "--kubeconfig",
@@ -121,6 +148,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "sinks": tuple(args.sink) if getattr(args, "sink", None) else None,
         "replay.summary": False if getattr(args, "no_summary", False) else None,
         "replay.top": getattr(args, "top", None),
+        "replay.hold_s": getattr(args, "hold", None),
+        "metrics.port": getattr(args, "metrics_port", None),
+        "delivery.spool_dir": getattr(args, "spool", None),
         "watch.kubeconfig": getattr(args, "kubeconfig", None),
         "watch.context": getattr(args, "context", None),
         "watch.namespaces": tuple(args.namespace) if getattr(args, "namespace", None) else None,
@@ -153,7 +183,26 @@ def _dump_settings(settings: Settings) -> str:
             return {k: plain(v) for k, v in value.items()}
         return value
 
-    return yaml.safe_dump(plain(dataclasses.asdict(settings)), sort_keys=False)
+    return yaml.safe_dump(redact(plain(dataclasses.asdict(settings))), sort_keys=False)
+
+
+SECRET_KEYS = frozenset({"headers", "password", "bearer_token"})
+"""Settings whose values may hold credentials: never printed."""
+
+
+def redact(value: Any) -> Any:
+    """``value`` with the values of :data:`SECRET_KEYS` replaced (header names kept)."""
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        if key in SECRET_KEYS and item:
+            if isinstance(item, list):
+                item = [f"{str(h).partition('=')[0]}=<redacted>" for h in item]
+            else:
+                item = "<redacted>"
+        out[key] = redact(item)
+    return out
 
 
 def run(argv: Sequence[str]) -> int:
@@ -166,7 +215,9 @@ def run(argv: Sequence[str]) -> int:
     settings = load_settings(config, overrides=_overrides(args))
     _setup_logging(settings)
     if args.command == "replay":
-        return app.replay(settings, args.files)
+        # replay serves /metrics only when asked on the command line (it is a batch job)
+        port = settings.metrics.port if args.metrics_port else None
+        return app.replay(settings, args.files, metrics_port=port)
     if args.command == "run":
         return app.run_cluster(settings)
     if args.command == "rules" and args.rules_command == "test":

@@ -75,6 +75,9 @@ class ReplaySettings:
     """Print a summary (categories, severities, top reasons and objects) at the end."""
     top: int = 10
     """How many reasons and objects the summary lists. Default 10."""
+    hold_s: float = 0.0
+    """Keep serving ``/metrics`` this many seconds after the replay (``--hold``), so a
+    Prometheus can scrape the final values. Default 0."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,150 @@ class LeaderSettings:
 
 
 @dataclass(frozen=True)
+class CorrelationSettings:
+    """Correlation IDs and incidents; what links Events is in ``rules/correlation.yaml``."""
+
+    enabled: bool = True
+    """Add object, workload, node and incident IDs to every record and emit
+    ``kubevents.incident`` records. Default on."""
+    max_incidents: int = 10_000
+    """Incidents open at once; past it the oldest is resolved early (and counted). Default 10 000."""
+    max_links: int = 200_000
+    """Links remembered between Events (cause or scope -> incident, about 200 B each);
+    the least recently used is dropped first (and counted). Default 200 000."""
+    max_owners: int = 100_000
+    """Owners and Pod nodes learned from Events (controller messages, kubelet reports), per
+    table; least recently updated dropped first. Default 100 000."""
+
+
+@dataclass(frozen=True)
+class OtlpSettings:
+    """The OTLP log sinks (``otlp`` over gRPC, ``otlp+http``) and the OTLP metrics export.
+
+    Empty fields fall back to the standard ``OTEL_EXPORTER_OTLP_LOGS_*``, then
+    ``OTEL_EXPORTER_OTLP_*`` variables (``..._METRICS_*`` for metrics), then the defaults."""
+
+    endpoint: str = ""
+    """Endpoint URL; the scheme decides TLS: ``http://`` plaintext, ``https://`` TLS. An
+    ``otlp:URL`` or ``otlp+http:URL`` sink spec wins over it. Default (gRPC)
+    ``http://localhost:4317``; (HTTP) ``http://localhost:4318`` with ``/v1/logs`` appended."""
+    headers: tuple[str, ...] = ()
+    """Extra request headers (gRPC metadata), ``name=value`` each, e.g. ``authorization=Bearer
+    ${OTLP_TOKEN}``. Values are never logged nor printed by ``check-config``."""
+    headers_file: str = ""
+    """File of ``name=value`` lines (a mounted Secret), read at start, added to ``headers``."""
+    certificate: str = ""
+    """CA bundle (PEM) that verifies the server. Default: the system's trust store."""
+    client_certificate: str = ""
+    """Client certificate (PEM) for mutual TLS; needs ``client_key``."""
+    client_key: str = ""
+    """Private key (PEM) of ``client_certificate``."""
+    insecure: bool = False
+    """Plaintext for an endpoint given without a scheme (``host:port``); a scheme always decides."""
+    compression: Literal["", "none", "gzip"] = ""
+    """Request compression. Default: ``OTEL_EXPORTER_OTLP_COMPRESSION``, else none."""
+    timeout_s: float = 0.0
+    """Deadline of one request, in seconds. Default: ``OTEL_EXPORTER_OTLP_TIMEOUT``, else 10 s."""
+
+
+@dataclass(frozen=True)
+class LokiSettings:
+    """The direct Loki push sink (``loki:URL``)."""
+
+    url: str = ""
+    """Loki's base URL (``/loki/api/v1/push`` is appended); a ``loki:URL`` sink spec wins."""
+    encoding: Literal["json", "protobuf"] = "json"
+    """``json`` (gzip-compressed, see ``gzip``) or ``protobuf`` (raw snappy, Loki's default)."""
+    gzip: bool = True
+    """Compress JSON bodies with gzip. Default true: Event text compresses about tenfold."""
+    tenant: str = ""
+    """Tenant (``X-Scope-OrgID`` header) for a multi-tenant Loki. Default: none."""
+    username: str = ""
+    """Basic auth user; the password comes from ``password`` or ``password_file``."""
+    password: str = ""
+    """Basic auth password (use ``${VAR}``); never logged nor printed."""
+    password_file: str = ""
+    """File holding the basic auth password, read at start."""
+    bearer_token: str = ""
+    """Bearer token (use ``${VAR}``); never logged nor printed."""
+    bearer_token_file: str = ""
+    """File holding the bearer token, read at start."""
+    headers: tuple[str, ...] = ()
+    """Extra request headers, ``name=value`` each; never logged nor printed."""
+    labels: tuple[str, ...] = ("service.name", "k8s.cluster.name", "k8s.namespace.name")
+    """Resource attributes indexed as stream labels (dots become underscores), as Loki's
+    OTLP ingestion does; at most 15. Everything else is structured metadata."""
+    certificate: str = ""
+    """CA bundle (PEM) that verifies an ``https://`` Loki. Default: the system's trust store."""
+    client_certificate: str = ""
+    """Client certificate (PEM) for mutual TLS; needs ``client_key``."""
+    client_key: str = ""
+    """Private key (PEM) of ``client_certificate``."""
+    insecure_skip_verify: bool = False
+    """Do not verify Loki's TLS certificate (testing only)."""
+    timeout_s: float = 10.0
+    """Deadline of one push request, in seconds. Default 10 s."""
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """How every network sink (otlp, otlp+http, loki) queues, batches and retries."""
+
+    queue_size: int = 20_000
+    """Records buffered in memory per sink. Default 20 000 (a few tens of MB at most)."""
+    queue_full: Literal["block", "drop_oldest"] = "block"
+    """When the queue is full: ``block`` makes the watch wait (the API server keeps what is
+    not read yet, so nothing it still holds is lost), ``drop_oldest`` drops the oldest
+    records (counted in ``kubevents_sink_dropped_total{reason="queue_full"}``)."""
+    block_timeout_s: float = 0.0
+    """With ``block``: wait at most this long, then drop the oldest. Default 0: wait until
+    there is room or kubevents stops."""
+    batch_size: int = 512
+    """Records per request, at most. Default 512 (the OTel SDK's batch size)."""
+    batch_timeout_s: float = 1.0
+    """Longest a record waits for its batch to fill before it is sent. Default 1 s."""
+    backoff_base_s: float = 1.0
+    """First retry delay; doubles each attempt (±20% jitter). Default 1 s."""
+    backoff_cap_s: float = 30.0
+    """Longest retry delay, unless the server asks for more (Retry-After, RetryInfo). Default 30 s."""
+    retry_max_elapsed_s: float = 0.0
+    """Give up on a batch after retrying it this long (then it is dropped and counted).
+    Default 0: retry until delivered or kubevents stops."""
+    max_body_bytes: int = 16_384
+    """Longer messages are cut (UTF-8 bytes) and get ``kubevents.truncated=true``. Default
+    16 KiB: 16 times the events.k8s.io note limit, far below Loki's 256 KB line limit."""
+    max_attribute_bytes: int = 4_096
+    """Longer string attribute values are cut the same way. Default 4 KiB: keeps an entry's
+    structured metadata under Loki's 64 KB limit."""
+    spool_dir: str = ""
+    """Directory of the on-disk spool (``--spool DIR``): survives outages longer than memory
+    allows and restarts; each sink uses a subdirectory. Default: none (memory only)."""
+    spool_max_bytes: int = 268_435_456
+    """Disk cap per sink; when reached, ``queue_full`` applies. Default 256 MiB."""
+    flush_timeout_s: float = 10.0
+    """Longest kubevents waits at exit for each sink to deliver what is queued; the rest
+    stays in the spool, or is counted as dropped (``shutdown``) and read again from the API
+    on the next start. Default 10 s."""
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """kubevents' metrics: a Prometheus endpoint and an optional OTLP export."""
+
+    port: int = 9464
+    """Port of ``/metrics``, ``/healthz`` and ``/readyz`` for ``kubevents run`` (``replay``
+    serves them only with ``--metrics-port``). 0 disables the server. Default 9464, the
+    OpenTelemetry Prometheus exporter's port."""
+    host: str = "0.0.0.0"
+    """Address the metrics server listens on. Default all interfaces (a pod's scrape target)."""
+    otlp: bool = True
+    """Also push the metrics over OTLP (cumulative) to the endpoint of the first ``otlp`` or
+    ``otlp+http`` sink, when there is one."""
+    otlp_interval_s: float = 60.0
+    """Seconds between OTLP metric exports. Default 60 s (the SDK's default)."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything kubevents can be configured with."""
 
@@ -205,6 +352,11 @@ class Settings:
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     watch: WatchSettings = field(default_factory=WatchSettings)
     leader: LeaderSettings = field(default_factory=LeaderSettings)
+    correlation: CorrelationSettings = field(default_factory=CorrelationSettings)
+    otlp: OtlpSettings = field(default_factory=OtlpSettings)
+    loki: LokiSettings = field(default_factory=LokiSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
 
 def load_settings(
@@ -472,9 +624,34 @@ def _check_values(settings: Settings, source: str) -> None:
             "must be below leader.renew_s",
         ),
     )
+    checks += _sink_checks(settings)
     for ok, at, problem in checks:
         if not ok:
             raise ConfigError(f"{source}: at {at}: {problem}")
+
+
+def _sink_checks(settings: Settings) -> tuple[tuple[bool, str, str], ...]:
+    """Checks of the network sink, delivery and metrics settings."""
+    d, m = settings.delivery, settings.metrics
+    return (
+        (d.queue_size >= 1, "delivery -> queue_size", "must be at least 1"),
+        (d.batch_size >= 1, "delivery -> batch_size", "must be at least 1"),
+        (d.batch_timeout_s >= 0, "delivery -> batch_timeout_s", "must not be negative"),
+        (d.backoff_base_s > 0, "delivery -> backoff_base_s", "must be positive"),
+        (
+            d.backoff_cap_s >= d.backoff_base_s,
+            "delivery -> backoff_cap_s",
+            "must be at least backoff_base_s",
+        ),
+        (d.max_body_bytes >= 64, "delivery -> max_body_bytes", "must be at least 64"),
+        (d.max_attribute_bytes >= 64, "delivery -> max_attribute_bytes", "must be at least 64"),
+        (d.spool_max_bytes >= 1 << 20, "delivery -> spool_max_bytes", "must be at least 1 MiB"),
+        (d.flush_timeout_s >= 0, "delivery -> flush_timeout_s", "must not be negative"),
+        (0 <= m.port <= 65535, "metrics -> port", "must be between 0 and 65535"),
+        (m.otlp_interval_s > 0, "metrics -> otlp_interval_s", "must be positive"),
+        (len(settings.loki.labels) <= 15, "loki -> labels", "at most 15 (Loki's label limit)"),
+        (settings.replay.hold_s >= 0, "replay -> hold_s", "must not be negative"),
+    )
 
 
 def _type_name(value: Any) -> str:

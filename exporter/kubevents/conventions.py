@@ -109,6 +109,28 @@ KV_PATTERN_SAMPLES: Final = "kubevents.pattern.samples"
 KV_PATTERN_INCIDENTS: Final = "kubevents.pattern.incidents"
 KV_ANOMALY_SCORE: Final = "kubevents.anomaly.score"
 
+# Correlation IDs (on k8s.event records). The node also goes in semconv's k8s.node.name.
+K8S_NODE_NAME: Final = "k8s.node.name"
+KV_OBJECT: Final = "kubevents.object"
+KV_WORKLOAD: Final = "kubevents.workload"
+KV_NODE: Final = "kubevents.node"
+
+# Incidents (kubevents.incident records; the id and root-cause flag also on k8s.event records).
+KV_INCIDENT_ID: Final = "kubevents.incident.id"
+KV_INCIDENT_ROOT_CAUSE: Final = "kubevents.incident.root_cause"
+KV_INCIDENT_STATE: Final = "kubevents.incident.state"
+KV_INCIDENT_ROOT_REASON: Final = "kubevents.incident.root_cause.reason"
+KV_INCIDENT_ROOT_OBJECT: Final = "kubevents.incident.root_cause.object"
+KV_INCIDENT_ROOT_UID: Final = "kubevents.incident.root_cause.uid"
+KV_INCIDENT_WORKLOADS: Final = "kubevents.incident.workloads"
+KV_INCIDENT_NODES: Final = "kubevents.incident.nodes"
+KV_INCIDENT_NAMESPACES: Final = "kubevents.incident.namespaces"
+KV_INCIDENT_CATEGORIES: Final = "kubevents.incident.categories"
+KV_INCIDENT_EVENTS: Final = "kubevents.incident.events"
+KV_INCIDENT_OCCURRENCES: Final = "kubevents.incident.occurrences"
+KV_INCIDENT_FIRST_SEEN: Final = "kubevents.incident.first_seen"
+KV_INCIDENT_LAST_SEEN: Final = "kubevents.incident.last_seen"
+
 # Kinds that semantic conventions name as ``k8s.<kind>.name``. Other kinds are
 # only described by ``k8s.object.*``.
 SEMCONV_KINDS: Final[frozenset[str]] = frozenset(
@@ -140,3 +162,33 @@ def kind_name_key(kind: str) -> str | None:
     if kind not in SEMCONV_KINDS:
         return None
     return _SEMCONV_KEY_OVERRIDES.get(kind) or f"k8s.{kind.lower()}.name"
+
+
+class MetricName:
+    """OpenTelemetry instrument names of kubevents' metrics (a namespace, not attributes).
+
+    Prometheus sees ``kubevents.sink.export.duration`` (unit ``s``) as
+    ``kubevents_sink_export_duration_seconds`` and counters with ``_total``;
+    ``docs/metrics.md`` lists the Prometheus names, and a test keeps the two
+    and a real scrape in step. Label names are attribute names with dots as
+    underscores.
+    """
+
+    EVENTS: Final = "kubevents.events"
+    EVENTS_OVERFLOW: Final = "kubevents.events.overflow"
+    PIPELINE_UPDATES: Final = "kubevents.pipeline.updates"
+    PIPELINE_RECORDS: Final = "kubevents.pipeline.records"
+    PIPELINE_OCCURRENCES: Final = "kubevents.pipeline.occurrences"
+    SINK_EXPORTED: Final = "kubevents.sink.exported"
+    SINK_FAILED: Final = "kubevents.sink.failed"
+    SINK_RETRIED: Final = "kubevents.sink.retried"
+    SINK_DROPPED: Final = "kubevents.sink.dropped"
+    SINK_TRUNCATED: Final = "kubevents.sink.truncated"
+    SINK_SENT: Final = "kubevents.sink.sent"
+    SINK_QUEUE_SIZE: Final = "kubevents.sink.queue.size"
+    SINK_QUEUE_CAPACITY: Final = "kubevents.sink.queue.capacity"
+    SINK_SPOOL_SIZE: Final = "kubevents.sink.spool.size"
+    SINK_SPOOL_CAPACITY: Final = "kubevents.sink.spool.capacity"
+    SINK_EXPORT_DURATION: Final = "kubevents.sink.export.duration"
+    SINK_BATCH_SIZE: Final = "kubevents.sink.batch.size"
+    BUILD_INFO: Final = "kubevents.build_info"

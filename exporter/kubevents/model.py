@@ -106,11 +106,14 @@ class Correlation:
     incident_id: str = ""
     root_cause: bool = False
     """True when this Event is its incident's root cause candidate."""
+    subject: ObjectRef | None = None
+    """The involved object when it is itself a workload (a Deployment, a StatefulSet, a
+    ReplicaSet whose owner is unknown...): its own workload when no owner is known."""
 
     @property
     def workload(self) -> ObjectRef | None:
-        """The top-level owner (e.g. the Deployment of a Pod), if any."""
-        return self.owners[-1] if self.owners else None
+        """The top-level owner (e.g. the Deployment of a Pod), as far as it is known."""
+        return self.owners[-1] if self.owners else self.subject
 
 
 @dataclass(frozen=True, slots=True)

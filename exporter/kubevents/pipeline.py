@@ -1,4 +1,4 @@
-"""Wiring: one Event passes normalize -> occurrences -> classify -> sinks, once.
+"""Wiring: one Event passes normalize -> occurrences -> classify -> correlate -> sinks, once.
 
 :class:`Pipeline` is the single-threaded core every source feeds (a replay
 file or a cluster watch). It decides which updates add occurrences, enriches
@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from kubevents.clock import Clock
 from kubevents.enrich.anomaly import AnomalyDetector
 from kubevents.enrich.classify import Classifier
+from kubevents.enrich.correlate import Correlator
 from kubevents.enrich.counting import EventCounts
 from kubevents.enrich.patterns import PatternDetector, Transition
 from kubevents.model import Enriched, KubeEvent
-from kubevents.records import OutputRecord, event_record, pattern_record
+from kubevents.records import OutputRecord, event_record, incident_record, pattern_record
 from kubevents.series import SeriesTracker
 from kubevents.sinks.base import ExportResult, Sink
 from kubevents.summary import Summary
@@ -58,8 +59,10 @@ class Pipeline:
         patterns: PatternDetector | None = None,
         anomalies: AnomalyDetector | None = None,
         counts: EventCounts | None = None,
+        correlator: Correlator | None = None,
     ) -> None:
         self.classifier = classifier
+        self.correlator = correlator
         self.sinks = list(sinks)
         self.clock = clock
         self.tracker = tracker or SeriesTracker()
@@ -78,11 +81,17 @@ class Pipeline:
         if occurrences is None:
             self.stats.unchanged += 1
             return None
+        classification = self.classifier.classify(event)
         enriched = Enriched(
             event=event,
             occurrences=occurrences,
             observed_ns=self.clock.now_ns(),
-            classification=self.classifier.classify(event),
+            classification=classification,
+            correlation=(
+                self.correlator.correlate(event, classification, occurrences)
+                if self.correlator is not None
+                else None
+            ),
         )
         self.stats.occurrences += occurrences
         if self.counts is not None:
@@ -96,16 +105,32 @@ class Pipeline:
         if self.summary is not None:
             self.summary.add(enriched)
         self._emit(event_record(enriched))
+        self._emit_incidents()
         self._emit_transitions()
         return enriched
 
     def expire(self, now_ns: int) -> None:
         """Close what has been quiet long enough at ``now_ns`` (injected clock)."""
+        if self.correlator is not None:
+            self.correlator.expire(now_ns)
+            self._emit_incidents()
         if self.patterns is not None:
             self.patterns.expire(now_ns)
         if self.anomalies is not None:
             self.anomalies.expire(now_ns)
         self._emit_transitions()
+
+    def _emit_incidents(self) -> None:
+        if self.correlator is None:
+            return
+        transitions = self.correlator.transitions()
+        if not transitions:
+            return
+        observed = self.clock.now_ns()
+        for transition in transitions:
+            if self.summary is not None:
+                self.summary.add_incident(transition)
+            self._emit(incident_record(transition, observed))
 
     def _emit_transitions(self) -> None:
         transitions: list[Transition] = []

@@ -9,12 +9,14 @@ the same content by construction. Attribute names come from
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
 from kubevents import conventions as c
+from kubevents.enrich.incidents import IncidentTransition
 from kubevents.enrich.patterns import PatternState, Transition
-from kubevents.model import Enriched, KubeEvent
+from kubevents.model import Correlation, Enriched, KubeEvent
 
 AttrValue = str | int | float | bool | list[str]
 
@@ -68,6 +70,8 @@ def event_record(enriched: Enriched) -> OutputRecord:
     attrs[c.KV_OCCURRENCES] = enriched.occurrences
     if enriched.pattern_id:
         attrs[c.KV_PATTERN_ID] = enriched.pattern_id
+    if enriched.correlation is not None:
+        _add_correlation(attrs, enriched.correlation)
     return OutputRecord(
         timestamp_ns=event.time_ns,
         observed_ns=enriched.observed_ns,
@@ -118,6 +122,65 @@ def pattern_record(transition: Transition, observed_ns: int) -> OutputRecord:
     )
 
 
+def _add_correlation(attrs: dict[str, AttrValue], correlation: Correlation) -> None:
+    """Correlation IDs: object, workload (+ semconv names of the owner chain), node, incident."""
+    attrs[c.KV_OBJECT] = correlation.object
+    workload = correlation.workload
+    if workload is not None:
+        attrs[c.KV_WORKLOAD] = workload.key
+    for owner in correlation.owners:
+        key = c.kind_name_key(owner.kind)
+        if key:
+            attrs[key] = owner.name
+    if correlation.node:
+        attrs[c.KV_NODE] = correlation.node
+        attrs[c.K8S_NODE_NAME] = correlation.node
+    if correlation.incident_id:
+        attrs[c.KV_INCIDENT_ID] = correlation.incident_id
+        if correlation.root_cause:
+            attrs[c.KV_INCIDENT_ROOT_CAUSE] = True
+
+
+def incident_record(transition: IncidentTransition, observed_ns: int) -> OutputRecord:
+    """The ``kubevents.incident`` log record of one incident transition."""
+    t = transition
+    root = t.root
+    attrs: dict[str, AttrValue] = {
+        c.KV_INCIDENT_ID: t.incident_id,
+        c.KV_INCIDENT_STATE: t.state.value,
+        c.KV_INCIDENT_ROOT_REASON: root.reason,
+        c.KV_INCIDENT_ROOT_OBJECT: root.object,
+        c.KV_INCIDENT_ROOT_UID: root.uid,
+        c.KV_INCIDENT_EVENTS: t.events,
+        c.KV_INCIDENT_OCCURRENCES: t.occurrences,
+        c.KV_INCIDENT_FIRST_SEEN: format_rfc3339(t.first_seen_ns),
+        c.KV_INCIDENT_LAST_SEEN: format_rfc3339(t.last_seen_ns),
+        c.KV_CATEGORY: root.category.value,
+        c.KV_SEVERITY: t.severity.value,
+    }
+    # Strings (sorted, comma-joined), not arrays: Loki structured metadata and LogQL filter them.
+    lists = (
+        (c.KV_INCIDENT_WORKLOADS, t.workloads),
+        (c.KV_INCIDENT_NODES, t.nodes),
+        (c.KV_INCIDENT_NAMESPACES, t.namespaces),
+    )
+    for key, values in lists:
+        if values:
+            attrs[key] = ",".join(values)
+    if t.categories:
+        attrs[c.KV_INCIDENT_CATEGORIES] = ",".join(f"{name}={n}" for name, n in t.categories)
+    return OutputRecord(
+        timestamp_ns=t.time_ns,
+        observed_ns=observed_ns,
+        severity_number=t.severity.number,
+        severity_text=t.severity.value,
+        event_name=c.EVENT_NAME_INCIDENT,
+        body=t.describe(),
+        namespace=t.namespace,
+        attributes=attrs,
+    )
+
+
 def _event_attributes(event: KubeEvent) -> dict[str, AttrValue]:
     ref = event.regarding
     pairs: tuple[tuple[str, str], ...] = (
@@ -150,4 +213,10 @@ def _event_attributes(event: KubeEvent) -> dict[str, AttrValue]:
 def format_rfc3339(time_ns: int) -> str:
     """``2026-11-20T10:00:01.123456789Z`` (UTC, nanoseconds, no trailing-zero trimming)."""
     seconds, nanos = divmod(time_ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
+    return _second(seconds) + f".{nanos:09d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _second(seconds: int) -> str:
+    # Cached: records come in bursts of the same second, and strftime is most of the cost.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))

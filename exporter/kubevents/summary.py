@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from kubevents.conventions import Category, Severity
+from kubevents.enrich.incidents import IncidentState, IncidentTransition, format_duration
 from kubevents.enrich.patterns import PatternState, Transition
 from kubevents.model import Enriched
 
@@ -29,6 +30,8 @@ class Summary:
         self.namespaces: set[str] = set()
         self.patterns: dict[str, Transition] = {}
         """The latest transition of each pattern (and anomaly), by pattern id."""
+        self.incidents: dict[str, IncidentTransition] = {}
+        """The latest transition of each incident, by incident id."""
 
     def add(self, enriched: Enriched) -> None:
         """Count one enriched Event update."""
@@ -49,6 +52,10 @@ class Summary:
         """Remember the latest state of a pattern or anomaly."""
         self.patterns[transition.pattern_id] = transition
 
+    def add_incident(self, transition: IncidentTransition) -> None:
+        """Remember the latest state of an incident."""
+        self.incidents[transition.incident_id] = transition
+
     def render(self, *, top: int = 10, skipped: int = 0, problems: int = 0) -> str:
         """The summary as plain text lines."""
         lines = [
@@ -65,12 +72,46 @@ class Summary:
             f"Top reasons:{_table(self.by_reason, top)}",
             f"Top objects:{_table(self.by_object, top)}",
         ]
+        lines.append(f"Incidents:{_incidents(self.incidents, top)}")
         lines.append(f"Patterns:{_patterns(self.patterns, top, anomalies=False)}")
         lines.append(f"Anomalies:{_patterns(self.patterns, top, anomalies=True)}")
         if self.unclassified:
             names = ", ".join(f"{r} ({n})" for r, n in self.unclassified.most_common(top))
             lines.append(f"Unclassified reasons (no rule matched): {names}")
         return "\n".join(lines) + "\n"
+
+
+def _incidents(incidents: dict[str, IncidentTransition], top: int) -> str:
+    """Largest first: root cause, then counts, duration and scope."""
+    if not incidents:
+        return " none"
+    chosen = sorted(incidents.values(), key=lambda t: (-t.events, t.first_seen_ns, t.incident_id))
+    resolved = sum(1 for t in chosen if t.state is IncidentState.RESOLVED)
+    out = [f" {len(chosen)} ({resolved} resolved, {len(chosen) - resolved} open)"]
+    for t in chosen[:top]:
+        state = "resolved" if t.state is IncidentState.RESOLVED else "open"
+        out.append(
+            f"\n  {t.incident_id}  {t.root.category.value} {t.severity.value}, {state}: "
+            f"root cause {t.root.reason} {t.root.object}"
+        )
+        out.append(
+            f"\n    {_count(t.events, 'event')} ({_count(t.occurrences, 'occurrence')}) over "
+            f"{format_duration(t.duration_ns)}; {_scope(t)}"
+        )
+    return "".join(out)
+
+
+def _scope(t: IncidentTransition) -> str:
+    parts = []
+    for name, values in (("workload", t.workloads), ("node", t.nodes), ("namespace", t.namespaces)):
+        if values:
+            shown = ", ".join(values[:3]) + (", ..." if len(values) > 3 else "")
+            parts.append(f"{_count(len(values), name)} ({shown})")
+    return "; ".join(parts) or "no workload or node"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _patterns(patterns: dict[str, Transition], top: int, *, anomalies: bool) -> str:

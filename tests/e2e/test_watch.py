@@ -42,6 +42,7 @@ def settings_for(fake: FakeApiServer, tmp_path: Path, **overrides: Any) -> Setti
         "watch.backoff_cap_s": 0.05,
         "watch.checkpoint_interval_s": 0.1,
         "watch.object_cache": False,
+        "metrics.port": 0,  # no /metrics server: tests never bind a fixed port
     }
     base.update(overrides)
     return load_settings(None, env={}, overrides=base)

@@ -55,6 +55,7 @@ def config(fake: FakeApiServer, tmp_path: Path, name: str, **extra: Any) -> Path
             "checkpoint_interval_s": CHECKPOINT_INTERVAL_S,
             "object_cache": False,
         },
+        "metrics": {"port": 0},  # no /metrics server: tests never bind a fixed port
         **extra,
     }
     path = tmp_path / f"{name}.yaml"

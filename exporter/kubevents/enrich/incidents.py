@@ -1,0 +1,218 @@
+"""Incidents: one problem seen through many Events, with a root cause candidate.
+
+An incident is the state the :class:`~kubevents.enrich.correlate.Correlator`
+keeps for a group of causally related Events; an :class:`IncidentTransition`
+is what a ``kubevents.incident`` record says about it::
+
+    started   the Event that opened it (or that linked back to its cause) arrived
+    ongoing   its scope grew: a new workload, node, namespace or category
+              (not at every Event, so a long crash loop is not a flood of records)
+    resolved  no Event joined it for the quiet period (in event time)
+
+The id is ``inc-`` + 12 hex digits of SHA-1(root cause uid, the root cause's
+occurrence time): the same Events give the same ids, whatever else happens
+around them. Scope sets are capped (:data:`MAX_SCOPE` each) so one incident
+touching the whole cluster stays small; what did not fit is counted.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+from kubevents.conventions import Category, Severity
+from kubevents.enrich.correlation_rules import SEVERITY_RANK
+
+MAX_SCOPE: Final = 50
+"""Entries kept per scope set (workloads, nodes, namespaces) of one incident."""
+_NS: Final = 1_000_000_000
+
+
+class IncidentState(enum.StrEnum):
+    """Where an incident is in its lifecycle (``kubevents.incident.state``)."""
+
+    STARTED = "started"
+    ONGOING = "ongoing"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class RootCause:
+    """The root cause candidate: the earliest cause-side Event of the chain."""
+
+    uid: str
+    """The Event's uid (or namespace/name when it has none)."""
+    reason: str
+    object: str
+    """``namespace/Kind/name`` of its involved object."""
+    namespace: str
+    """Its involved object's namespace ("" when cluster-scoped)."""
+    time_ns: int
+    category: Category
+    severity: Severity
+
+
+def incident_id(root_uid: str, first_seen_ns: int) -> str:
+    """``inc-`` + 12 hex digits of SHA-1(root cause uid, first-seen time)."""
+    text = f"{root_uid}\x1f{first_seen_ns}"
+    return "inc-" + hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentTransition:
+    """One change of an incident's state: what a ``kubevents.incident`` record says."""
+
+    incident_id: str
+    state: IncidentState
+    time_ns: int
+    """Event time of the change (for ``resolved``: when the quiet period ended)."""
+    root: RootCause
+    first_seen_ns: int
+    last_seen_ns: int
+    events: int
+    """Event records in the incident (the root cause's included)."""
+    occurrences: int
+    workloads: tuple[str, ...]
+    nodes: tuple[str, ...]
+    namespaces: tuple[str, ...]
+    categories: tuple[tuple[str, int], ...]
+    """Events by category, sorted by category name."""
+    severity: Severity
+    """The highest severity of its Events."""
+    namespace: str
+    """The root cause's namespace when every Event is in it, else ""."""
+    overflow: int = 0
+    """Scope entries that did not fit in the capped sets."""
+
+    @property
+    def duration_ns(self) -> int:
+        """From the root cause to the latest Event."""
+        return max(self.last_seen_ns - self.first_seen_ns, 0)
+
+    def describe(self) -> str:
+        """One human sentence: what happened, where, and how far it spread."""
+        where = _where(self)
+        spread = self.events - 1
+        text = f"{self.root.category.value} incident on {where}: {self.root.reason} ({self.root.object})"
+        if spread > 0:
+            workloads = len(self.workloads)
+            text += f" then {spread} event{'s' * (spread != 1)}"
+            if workloads:
+                text += f" across {workloads} workload{'s' * (workloads != 1)}"
+        if self.state is IncidentState.RESOLVED:
+            text += f"; resolved after {format_duration(self.duration_ns)} without new events"
+        return text
+
+
+def _where(t: IncidentTransition) -> str:
+    # A node problem is told by its node; otherwise the narrowest scope that holds it all.
+    if t.root.object.startswith("Node/") and len(t.nodes) == 1:
+        return f"node {t.nodes[0]}"
+    if len(t.workloads) == 1:
+        return t.workloads[0]
+    if len(t.nodes) == 1:
+        return f"node {t.nodes[0]}"
+    if len(t.namespaces) == 1:
+        return f"namespace {t.namespaces[0]}"
+    if len(t.nodes) > 1:
+        return f"{len(t.nodes)} nodes"
+    return t.root.object
+
+
+def format_duration(ns: int) -> str:
+    """``45s``, ``12m``, ``1h05m``: short and whole."""
+    seconds = ns // _NS
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+@dataclass(slots=True)
+class Incident:
+    """The mutable state of one open incident (owned by the Correlator)."""
+
+    id: str
+    root: RootCause
+    first_seen_ns: int
+    last_seen_ns: int
+    severity: Severity
+    events: int = 0
+    occurrences: int = 0
+    workloads: set[str] = field(default_factory=set)
+    nodes: set[str] = field(default_factory=set)
+    namespaces: set[str] = field(default_factory=set)
+    categories: dict[str, int] = field(default_factory=dict)
+    cluster_scoped: bool = False
+    """Some Event is about a cluster-scoped object (a Node): no single namespace."""
+    overflow: int = 0
+    closed: bool = False
+    """Resolved (or evicted): links that still point here are stale."""
+
+    def add(
+        self,
+        *,
+        time_ns: int,
+        occurrences: int,
+        category: Category,
+        severity: Severity,
+        workload: str,
+        node: str,
+        namespace: str,
+    ) -> bool:
+        """Count one Event; True when the scope grew (a new workload, node, namespace or category)."""
+        self.events += 1
+        self.occurrences += occurrences
+        if time_ns > self.last_seen_ns:
+            self.last_seen_ns = time_ns
+        if SEVERITY_RANK[severity] > SEVERITY_RANK[self.severity]:
+            self.severity = severity
+        grew = False
+        count = self.categories.get(category)
+        if count is None:
+            grew = True
+            self.categories[category] = 1
+        else:
+            self.categories[category] = count + 1
+        scopes = ((workload, self.workloads), (node, self.nodes), (namespace, self.namespaces))
+        for value, bucket in scopes:
+            if value and value not in bucket:
+                if len(bucket) >= MAX_SCOPE:
+                    self.overflow += 1
+                else:
+                    bucket.add(value)
+                    grew = True
+        if not namespace:
+            self.cluster_scoped = True
+        return grew
+
+    def transition(self, state: IncidentState, time_ns: int) -> IncidentTransition:
+        """This incident's state as a transition record."""
+        root_ns = self.root.namespace
+        alone = not self.cluster_scoped and self.namespaces <= {root_ns}
+        return IncidentTransition(
+            incident_id=self.id,
+            state=state,
+            time_ns=time_ns,
+            root=self.root,
+            first_seen_ns=self.first_seen_ns,
+            last_seen_ns=self.last_seen_ns,
+            events=self.events,
+            occurrences=self.occurrences,
+            workloads=_sorted(self.workloads),
+            nodes=_sorted(self.nodes),
+            namespaces=_sorted(self.namespaces),
+            categories=tuple(sorted(self.categories.items())),
+            severity=self.severity,
+            namespace=root_ns if root_ns and alone else "",
+            overflow=self.overflow,
+        )
+
+
+def _sorted(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(values))

@@ -1,0 +1,156 @@
+"""Links: what earlier Events left behind for later ones to join.
+
+A link is keyed by (rule index, scope, key): ``(3, "node", "node-4")`` is
+"rule 3 saw a cause on node-4", ``(GROUP, "workload", "shop/Deployment/web")``
+is "an incident holds an Event of that workload". It points to an open
+incident, or, when none exists yet, to a *latent* cause: the Event that will
+be the root cause if something follows it (see ``correlate.py``).
+
+:class:`LinkIndex` keeps them in least-recently-updated order, so links
+whose window has passed gather at the front and go in O(1) each; it is
+capped by count (what the cap drops is counted) and tells, per rule,
+whether it holds any link at all: a rule with no live cause is skipped
+without building a single key, which is the usual case.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Final
+
+from kubevents.enrich.incidents import Incident, RootCause
+from kubevents.model import KubeEvent
+
+GROUP: Final = -1
+"""The rule index of group links."""
+
+LinkKey = tuple[int, str, str]
+"""(rule index or :data:`GROUP`, scope, key)."""
+
+_REORDER_NS: Final = 1_000_000_000
+
+_VOLUME = re.compile(r'(?i)\b(?:volume|persistentvolumeclaim|claim) "([^"\s]+)"')
+
+
+@dataclass(slots=True)
+class Cause:
+    """An Event in no incident yet that may become a root cause (a *latent* link)."""
+
+    root: RootCause
+    occurrences: int
+    workload: str
+    node: str
+    is_cause: bool
+    """It matched a rule's cause (below ``min_severity``); else it is a lone problem Event."""
+
+
+@dataclass(slots=True)
+class Link:
+    """Where a later Event of the same rule and scope goes."""
+
+    time_ns: int
+    """Event time of the latest Event that left or refreshed the link."""
+    incident: Incident | None
+    cause: Cause | None
+    """Set on latent links (no incident yet)."""
+
+
+class LinkIndex:
+    """Links by key, least recently updated first, capped by count."""
+
+    def __init__(self, *, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._links: OrderedDict[LinkKey, Link] = OrderedDict()
+        self.live: dict[int, int] = {}
+        """Links held per rule index (read it directly on the hot path; only this class writes)."""
+        self.evicted = 0
+        """Links dropped because of ``max_entries`` before their window ended."""
+
+    def __len__(self) -> int:
+        return len(self._links)
+
+    def has(self, index: int) -> bool:
+        """True when rule ``index`` (or :data:`GROUP`) holds any link."""
+        return bool(self.live.get(index))
+
+    def get(self, key: LinkKey) -> Link | None:
+        """The link under ``key``, if any."""
+        return self._links.get(key)
+
+    def put(
+        self,
+        key: LinkKey,
+        time_ns: int,
+        window_ns: int,
+        incident: Incident | None,
+        latent: Cause | None,
+    ) -> None:
+        """Leave a link to ``incident`` (or to the ``latent`` cause) under ``key``.
+
+        A link to the same incident (or the same latent chain) still within its
+        window slides: it keeps its first cause and takes the newer time.
+        """
+        links = self._links
+        link = links.get(key)
+        if (
+            link is not None
+            and link.incident is incident
+            and abs(time_ns - link.time_ns) <= window_ns
+            and (incident is not None or link.cause is not None)
+        ):
+            if time_ns - link.time_ns >= _REORDER_NS:
+                links.move_to_end(key)  # keep the order by update time, to the second
+            if time_ns > link.time_ns:
+                link.time_ns = time_ns
+            return
+        if link is None:
+            self.live[key[0]] = self.live.get(key[0], 0) + 1
+        links[key] = Link(time_ns, incident, latent if incident is None else None)
+        links.move_to_end(key)
+        while len(links) > self.max_entries:
+            self._drop_oldest()
+            self.evicted += 1
+
+    def expire(self, cutoff_ns: int) -> None:
+        """Forget the links not updated since ``cutoff_ns``."""
+        links = self._links
+        while links and next(iter(links.values())).time_ns < cutoff_ns:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        key, _ = self._links.popitem(last=False)
+        self.live[key[0]] -= 1
+
+
+def volume_keys(event: KubeEvent) -> tuple[str, ...]:
+    """``namespace/name`` of the volumes and claims an Event is about.
+
+    The PersistentVolumeClaim itself for Events about one, and every
+    ``volume "X"`` / ``persistentvolumeclaim "X"`` its message names. A Pod's
+    own volume names (``unmounted volumes=[data]``) are local to the Pod and
+    not used: the object scope covers them.
+    """
+    ref = event.regarding
+    namespace = ref.namespace or event.namespace
+    message = event.message
+    # Substring tests first: the regex runs only on messages that name a volume or claim.
+    names = _VOLUME.findall(message) if 'olume "' in message or 'laim "' in message else []
+    if ref.kind == "PersistentVolumeClaim" and ref.name:
+        names.append(ref.name)
+    return tuple(sorted({f"{namespace}/{name}" for name in names}))
+
+
+def scope_keys(
+    event: KubeEvent, obj: str, workload: str, node: str, *, volumes: bool
+) -> dict[str, tuple[str, ...]]:
+    """The keys of one Event in each scope (none when unknown); volumes only when asked."""
+    namespace = event.regarding.namespace
+    return {
+        "object": (obj,) if event.regarding.name else (),
+        "workload": (workload,) if workload else (),
+        "node": (node,) if node else (),
+        "namespace": (namespace,) if namespace else (),
+        "volume": volume_keys(event) if volumes else (),
+    }

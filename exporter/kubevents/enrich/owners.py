@@ -1,0 +1,391 @@
+"""Owners and nodes: which workload and which node an Event is about.
+
+An Event names one object (``regarding``). Correlation needs two more facts:
+the **owner chain** up to the top-level workload (Pod -> ReplicaSet ->
+Deployment, Pod -> Job -> CronJob, Pod -> StatefulSet...) and the **node**.
+Three sources answer, most trusted first:
+
+1. an :class:`OwnerLookup` (the watched object cache of ``kubevents run``):
+   real ``ownerReferences`` and ``spec.nodeName``;
+2. what the Events themselves said earlier (:meth:`OwnerResolver.learn`):
+   "Created pod: X" (replicaset, daemonset, job and replication controllers),
+   "create Pod X in StatefulSet S successful", "Created job X" (cronjob
+   controller), "Scaled up replica set X to 3" (deployment controller), the
+   scheduler's "Successfully assigned ns/pod to node", and the node of every
+   kubelet that reported about a Pod;
+3. the names Kubernetes generates (:func:`conventional_owners`), and only
+   where the name proves it:
+
+   * ``web-7d9f8c6b5d-x2k4p`` -> ReplicaSet ``web-7d9f8c6b5d`` -> Deployment
+     ``web``: the pod suffix is 5 characters of the random-name alphabet
+     ``bcdfghjklmnpqrstvwxz2456789`` and the ReplicaSet suffix is a
+     pod-template-hash, which is a 32-bit FNV hash printed in decimal and
+     encoded digit by digit into that alphabet, so it can only hold the ten
+     characters ``456789bcdf`` and has 6 to 10 of them;
+   * ``report-29412360-x2k4p`` -> Job ``report-29412360`` -> CronJob
+     ``report``: a CronJob names its Jobs after the scheduled minute since
+     the epoch; only minutes between 2015 and 2100 count, so a date such as
+     ``backup-20240101`` (minute 20240101 is in 2008) is not mistaken for one;
+   * ``db-0`` -> StatefulSet ``db``: an ordinal (``0``, or up to five digits
+     without a leading zero).
+
+   A name with a random suffix but nothing else (``fluentd-x2k4p``) belongs
+   to a DaemonSet, a ReplicaSet without Deployment, a ReplicationController
+   or a Job: which one the name cannot tell, so nothing is guessed. A
+   generated name of 63 characters may have had its prefix cut short by
+   the apiserver, so it is not parsed either.
+
+Node of an Event: a Node's own name; for a Pod, the kubelet that reported
+(its reportingInstance / source.host: the kubelet runs on the Pod's node),
+else the cache, else what was learned. ``source.host`` of any other
+reporter is never used: it is where the reporter runs, not the Pod.
+
+Everything learned is bounded by count (least recently updated dropped
+first, counted in :attr:`OwnerResolver.evicted`) and by event time
+(``ttl_s``, two hours by default: twice the apiserver's Event TTL).
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections import OrderedDict
+from collections.abc import Hashable
+from functools import lru_cache
+from typing import Final, Generic, Protocol, TypeVar
+
+from kubevents.model import KubeEvent, ObjectRef
+
+WORKLOAD_KINDS: Final = frozenset(
+    {
+        "Deployment",
+        "ReplicaSet",
+        "StatefulSet",
+        "DaemonSet",
+        "Job",
+        "CronJob",
+        "ReplicationController",
+    }
+)
+"""Kinds that are a workload, or part of one: an Event about them joins that workload."""
+
+RANDOM_ALPHABET: Final = frozenset("bcdfghjklmnpqrstvwxz2456789")
+"""Characters of the random suffix of generated names (``rand.String``)."""
+TEMPLATE_HASH_ALPHABET: Final = frozenset("456789bcdf")
+"""What a decimal number becomes in ``SafeEncodeString``: the pod-template-hash alphabet."""
+GENERATED_NAME_MAX: Final = 63
+"""Length of a generated name whose prefix may have been truncated (58 + 5)."""
+CRONJOB_MINUTES: Final = (
+    calendar.timegm((2015, 1, 1, 0, 0, 0)) // 60,
+    calendar.timegm((2100, 1, 1, 0, 0, 0)) // 60,
+)
+"""Plausible scheduled minutes of a CronJob's Job name suffix."""
+MAX_CHAIN: Final = 4
+_NS: Final = 1_000_000_000
+_REFRESH_NS: Final = 60 * _NS
+
+
+class OwnerLookup(Protocol):
+    """What a watched object cache can tell (``source.objects.ObjectCache``)."""
+
+    def owner_chain(self, ref: ObjectRef) -> tuple[ObjectRef, ...] | None:
+        """Owners of ``ref`` from the nearest to the top; () for none; None when unknown."""
+        ...
+
+    def pod_node(self, namespace: str, name: str) -> str | None:
+        """The node a Pod is (or was) scheduled on; None when unknown."""
+        ...
+
+
+def _is_random_suffix(text: str) -> bool:
+    return len(text) == 5 and all(ch in RANDOM_ALPHABET for ch in text)
+
+
+def is_template_hash(text: str) -> bool:
+    """True when ``text`` can be a pod-template-hash (see the module docstring)."""
+    return 6 <= len(text) <= 10 and all(ch in TEMPLATE_HASH_ALPHABET for ch in text)
+
+
+def is_cronjob_job_name(name: str) -> bool:
+    """True when ``name`` ends like the Jobs a CronJob creates: ``<cronjob>-<minute>``."""
+    base, _, minute = name.rpartition("-")
+    return (
+        bool(base)
+        and 8 <= len(minute) <= 9
+        and minute.isdigit()
+        and CRONJOB_MINUTES[0] <= int(minute) < CRONJOB_MINUTES[1]
+    )
+
+
+def _ref(kind: str, namespace: str, name: str) -> ObjectRef:
+    return ObjectRef(kind=kind, namespace=namespace, name=name)
+
+
+@lru_cache(maxsize=8192)
+def conventional_owners(kind: str, namespace: str, name: str) -> tuple[ObjectRef, ...]:
+    """The owner chain a generated name proves, nearest first; () when it proves nothing.
+
+    Pure and cached: the same name always gives the same answer.
+    """
+    if kind == "Pod":
+        base, _, suffix = name.rpartition("-")
+        if not base:
+            return ()
+        if suffix.isdigit():
+            if suffix == "0" or (suffix[0] != "0" and len(suffix) <= 5):
+                return (_ref("StatefulSet", namespace, base),)
+            return ()
+        if not _is_random_suffix(suffix) or len(name) >= GENERATED_NAME_MAX:
+            return ()
+        # An Indexed Job's pods are named <job>-<index>-<random>.
+        job = base
+        head, _, index = base.rpartition("-")
+        if index.isdigit() and is_cronjob_job_name(head):
+            job = head
+        if is_cronjob_job_name(job):
+            return (_ref("Job", namespace, job), *conventional_owners("Job", namespace, job))
+        owner, _, template_hash = base.rpartition("-")
+        if owner and is_template_hash(template_hash):
+            return (_ref("ReplicaSet", namespace, base), _ref("Deployment", namespace, owner))
+        return ()
+    if kind == "ReplicaSet":
+        owner, _, template_hash = name.rpartition("-")
+        if owner and is_template_hash(template_hash):
+            return (_ref("Deployment", namespace, owner),)
+    elif kind == "Job" and is_cronjob_job_name(name):
+        return (_ref("CronJob", namespace, name.rpartition("-")[0]),)
+    return ()
+
+
+# -- what controller Events say about other objects ---------------------------------------
+
+
+def _after(message: str, prefix: str) -> str:
+    """The single word after ``prefix``, or ""."""
+    if not message.startswith(prefix):
+        return ""
+    word = message[len(prefix) :].split(" ", 1)[0].rstrip(",")
+    return word
+
+
+def _created_pod(message: str) -> str:
+    return _after(message, "Created pod: ") or _after(message, "Deleted pod: ")
+
+
+def _statefulset_pod(message: str) -> str:
+    # "create Pod db-0 in StatefulSet db successful" (also delete / failed).
+    for verb in ("create Pod ", "delete Pod "):
+        if message.startswith(verb):
+            return message[len(verb) :].split(" ", 1)[0]
+    return ""
+
+
+def _cronjob_job(message: str) -> str:
+    return (
+        _after(message, "Created job ")
+        or _after(message, "Deleted job ")
+        or _after(message, "Saw completed job: ")
+    )
+
+
+def _scaled_replica_set(message: str) -> str:
+    # "Scaled up replica set web-7d9f8c6b5d to 3 from 1" (and older: "... to 3").
+    return _after(message, "Scaled up replica set ") or _after(message, "Scaled down replica set ")
+
+
+_CHILD_PARSERS: Final = {
+    # involved (parent) kind -> (child kind, parser of the child's name)
+    "ReplicaSet": ("Pod", _created_pod),
+    "DaemonSet": ("Pod", _created_pod),
+    "Job": ("Pod", _created_pod),
+    "ReplicationController": ("Pod", _created_pod),
+    "StatefulSet": ("Pod", _statefulset_pod),
+    "CronJob": ("Job", _cronjob_job),
+    "Deployment": ("ReplicaSet", _scaled_replica_set),
+}
+LEARNING_REASONS: Final = frozenset(
+    {
+        "SuccessfulCreate",
+        "SuccessfulDelete",
+        "FailedCreate",
+        "FailedDelete",
+        "SawCompletedJob",
+        "ScalingReplicaSet",
+        "Scheduled",
+    }
+)
+"""Reasons whose message can name another object's owner or a Pod's node."""
+
+
+def child_of(event: KubeEvent) -> ObjectRef | None:
+    """The object a controller Event says its involved object owns, if any."""
+    ref = event.regarding
+    parser = _CHILD_PARSERS.get(ref.kind)
+    if parser is None:
+        return None
+    kind, parse = parser
+    name = parse(event.message)
+    return _ref(kind, ref.namespace or event.namespace, name) if name else None
+
+
+def assigned_node(event: KubeEvent) -> str:
+    """The node of a scheduler "Successfully assigned ns/pod to node" message, or ""."""
+    message = event.message
+    if not message.startswith("Successfully assigned "):
+        return ""
+    target, sep, node = message[len("Successfully assigned ") :].rpartition(" to ")
+    ref = event.regarding
+    if not sep or target != f"{ref.namespace}/{ref.name}" or " " in node:
+        return ""
+    return node
+
+
+# -- the resolver -------------------------------------------------------------------------
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class LearnedTable(Generic[K, V]):
+    """What Events said, bounded: least recently updated first out, and by event time."""
+
+    def __init__(self, *, max_entries: int, ttl_ns: int) -> None:
+        self.max_entries = max_entries
+        self.ttl_ns = ttl_ns
+        self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._high_water_ns = 0
+        self._trimmed_ns = 0
+        self.evicted = 0
+        """Entries dropped because of ``max_entries`` (not age)."""
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: K) -> bool:
+        return key in self._entries
+
+    def get(self, key: K) -> V | None:
+        """The value learned for ``key``, or None."""
+        entry = self._entries.get(key)
+        return entry[0] if entry is not None else None
+
+    def put(self, key: K, value: V, time_ns: int) -> None:
+        """Remember ``value`` for ``key``, learned at ``time_ns``.
+
+        Refreshing an unchanged value within a minute is skipped: kubelets and
+        controllers repeat themselves, and every refresh reorders the table.
+        """
+        entries = self._entries
+        entry = entries.get(key)
+        if entry is not None:
+            if entry[0] == value and time_ns - entry[1] <= _REFRESH_NS:
+                return
+            time_ns = max(time_ns, entry[1])
+            entries.move_to_end(key)
+        entries[key] = (value, time_ns)  # tuples of atomics: the GC stops tracking them
+        if len(entries) > self.max_entries:
+            entries.popitem(last=False)
+            self.evicted += 1
+        if time_ns > self._high_water_ns:
+            self._high_water_ns = time_ns
+            if time_ns - self._trimmed_ns > _REFRESH_NS:  # age out once a minute of event time
+                self._trimmed_ns = time_ns
+                cutoff = time_ns - self.ttl_ns
+                while entries and next(iter(entries.values()))[1] < cutoff:
+                    entries.popitem(last=False)
+
+
+class OwnerResolver:
+    """Owner chains and nodes of involved objects, from a cache, Events and names."""
+
+    def __init__(
+        self,
+        lookup: OwnerLookup | None = None,
+        *,
+        max_entries: int = 100_000,
+        ttl_s: float = 2 * 3600,
+    ) -> None:
+        self.lookup = lookup
+        ttl_ns = int(ttl_s * _NS)
+        self.owners_learned: LearnedTable[tuple[str, str, str], ObjectRef] = LearnedTable(
+            max_entries=max_entries, ttl_ns=ttl_ns
+        )
+        """(namespace, kind, name) -> its owner, as controller Events said."""
+        self.nodes_learned: LearnedTable[tuple[str, str], str] = LearnedTable(
+            max_entries=max_entries, ttl_ns=ttl_ns
+        )
+        """(namespace, pod) -> its node, as the kubelet or the scheduler said."""
+
+    def __len__(self) -> int:
+        return len(self.owners_learned) + len(self.nodes_learned)
+
+    @property
+    def evicted(self) -> int:
+        """Learned entries dropped because of ``max_entries`` (not age)."""
+        return self.owners_learned.evicted + self.nodes_learned.evicted
+
+    def learn(self, event: KubeEvent) -> None:
+        """Remember what a controller or scheduler Event says about another object."""
+        if event.reason not in LEARNING_REASONS:
+            return
+        t = event.time_ns
+        if event.reason == "Scheduled":
+            node = assigned_node(event)
+            if node:
+                ref = event.regarding
+                self.nodes_learned.put((ref.namespace, ref.name), node, t)
+            return
+        child = child_of(event)
+        if child is not None:
+            parent = event.regarding
+            if not parent.namespace:
+                parent = _ref(parent.kind, child.namespace, parent.name)
+            self.owners_learned.put((child.namespace, child.kind, child.name), parent, t)
+
+    def owners(self, ref: ObjectRef) -> tuple[ObjectRef, ...]:
+        """Owner chain of ``ref``, nearest first; () when no owner is certain."""
+        lookup = self.lookup
+        if lookup is not None and ref.name:
+            chain = lookup.owner_chain(ref)
+            if chain is not None:
+                if chain and len(chain) < MAX_CHAIN and lookup.owner_chain(chain[-1]) is None:
+                    # The cache knows the Pod but not its ReplicaSet: go on from there.
+                    return (*chain, *self._chain(chain[-1], MAX_CHAIN - len(chain)))
+                return chain
+        if (ref.namespace, ref.kind, ref.name) not in self.owners_learned:
+            # The common case: nothing learned, the (cached) conventions answer.
+            return conventional_owners(ref.kind, ref.namespace, ref.name)
+        return self._chain(ref, MAX_CHAIN)
+
+    def _chain(self, ref: ObjectRef, limit: int) -> tuple[ObjectRef, ...]:
+        learned = self.owners_learned
+        parent = learned.get((ref.namespace, ref.kind, ref.name))
+        if parent is None:
+            # The common case: nothing learned, the (cached) conventions answer.
+            return conventional_owners(ref.kind, ref.namespace, ref.name)[:limit]
+        chain: list[ObjectRef] = []
+        while parent is not None and len(chain) < limit:
+            chain.append(parent)
+            current = parent
+            parent = learned.get((current.namespace, current.kind, current.name))
+            if parent is None:
+                chain += conventional_owners(current.kind, current.namespace, current.name)
+        return tuple(chain[:limit])
+
+    def node(self, event: KubeEvent) -> str:
+        """The node ``event`` is about, or "" (see the module docstring)."""
+        ref = event.regarding
+        if ref.kind == "Node":
+            return ref.name
+        if ref.kind != "Pod" or not ref.name:
+            return ""
+        if event.reporting_controller == "kubelet":
+            host = event.reporting_instance or event.source_host
+            if host:
+                self.nodes_learned.put((ref.namespace, ref.name), host, event.time_ns)
+                return host
+        if self.lookup is not None:
+            node = self.lookup.pod_node(ref.namespace, ref.name)
+            if node:
+                return node
+        return self.nodes_learned.get((ref.namespace, ref.name)) or ""

@@ -1,0 +1,318 @@
+"""Owner and node resolution: the object cache, what Events said, and naming conventions."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubevents.enrich.owners import (
+    OwnerResolver,
+    conventional_owners,
+    is_cronjob_job_name,
+    is_template_hash,
+)
+from kubevents.model import KubeEvent, ObjectRef
+from kubevents.source.objects import ObjectCache
+
+S = 1_000_000_000
+T0 = 1_795_000_000 * S
+
+
+def ref(kind: str, name: str, ns: str = "shop") -> ObjectRef:
+    return ObjectRef(kind=kind, namespace="" if kind == "Node" else ns, name=name)
+
+
+def chain(*pairs: str) -> tuple[ObjectRef, ...]:
+    """``chain("ReplicaSet/web-7d9f8c6b5d", "Deployment/web")`` in namespace shop."""
+    return tuple(ref(*pair.split("/", 1)) for pair in pairs)
+
+
+def event(
+    kind: str,
+    name: str,
+    *,
+    reason: str = "BackOff",
+    message: str = "",
+    controller: str = "",
+    instance: str = "",
+    host: str = "",
+    ns: str = "shop",
+    t: int = 0,
+) -> KubeEvent:
+    return KubeEvent(
+        uid=f"{name}:{reason}",
+        name=f"{name}.1",
+        namespace=ns or "default",
+        reason=reason,
+        type="Warning",
+        message=message,
+        regarding=ref(kind, name, ns),
+        time_ns=T0 + t * S,
+        first_time_ns=T0 + t * S,
+        reporting_controller=controller,
+        reporting_instance=instance,
+        source_host=host,
+    )
+
+
+# -- naming conventions (no cache, nothing learned) ---------------------------------------
+
+CONVENTIONS = [
+    # Deployment pods: <deployment>-<pod-template-hash>-<5 random>.
+    ("Pod", "web-7d9f8c6b5d-x2k4p", chain("ReplicaSet/web-7d9f8c6b5d", "Deployment/web")),
+    ("Pod", "api-gateway-5c7d9b8f6d-q8r7m", chain("ReplicaSet/api-gateway-5c7d9b8f6d", "Deployment/api-gateway")),
+    ("Pod", "web-849cd8f5b-x2k4p", chain("ReplicaSet/web-849cd8f5b", "Deployment/web")),  # 9-digit hash
+    ("Pod", "tiny-45678b-x2k4p", chain("ReplicaSet/tiny-45678b", "Deployment/tiny")),  # 6: the shortest
+    # Names that merely look hashed: nothing is guessed.
+    ("Pod", "checkout-5c7d9b8f6d-m3n4p", ()),  # '3' is not in the random alphabet
+    ("Pod", "worker-5d4c3b2a19-t7v8x", ()),  # '3', '2', 'a', '1': not a template hash
+    ("Pod", "web-abcdefgh-x2k4p", ()),  # letters a hash never has
+    ("Pod", "web-7d9f8-x2k4p", ()),  # 5 characters: too short for a hash
+    ("Pod", "web-7d9f8c6b5d4-x2k4p", ()),  # 11 characters: too long
+    ("Pod", "web-7d9f8c6b5d-x2k4", ()),  # 4-character suffix
+    ("Pod", "web-7d9f8c6b5d-X2K4P", ()),  # upper case is never generated
+    ("Pod", "my-app-v2-x2k4p", ()),
+    # DaemonSet, ReplicationController, bare ReplicaSet or Job: the name cannot tell.
+    ("Pod", "fluentd-x2k4p", ()),
+    ("Pod", "node-exporter-q8r7m", ()),
+    # A generated name of 63 characters may have had its prefix cut short.
+    ("Pod", "a" * 46 + "-7d9f8c6b5d-x2k4p", ()),  # 63 characters
+    ("Pod", "a" * 45 + "-7d9f8c6b5d-x2k4p", chain(f"ReplicaSet/{'a' * 45}-7d9f8c6b5d", f"Deployment/{'a' * 45}")),
+    # StatefulSet pods: <statefulset>-<ordinal>.
+    ("Pod", "db-0", chain("StatefulSet/db")),
+    ("Pod", "kafka-broker-12", chain("StatefulSet/kafka-broker")),
+    ("Pod", "db-01", ()),  # leading zero: not an ordinal
+    ("Pod", "web-123456", ()),  # six digits: not an ordinal kubevents believes
+    ("Pod", "standalone", ()),
+    ("Pod", "-0", ()),
+    # CronJob pods: <cronjob>-<scheduled minute>-<5 random>, also Indexed (<job>-<index>-<random>).
+    ("Pod", "report-29412360-x2k4p", chain("Job/report-29412360", "CronJob/report")),
+    ("Pod", "report-29412360-3-x2k4p", chain("Job/report-29412360", "CronJob/report")),
+    ("Pod", "backup-20240101-x2k4p", ()),  # a date: minute 20240101 is in 2008
+    ("Pod", "nightly-1736935800-x2k4p", ()),  # seconds, not minutes
+    ("Pod", "migrate-x2k4p", ()),  # a Job, a DaemonSet or a ReplicaSet: unknown
+    ("ReplicaSet", "web-7d9f8c6b5d", chain("Deployment/web")),
+    ("ReplicaSet", "frontend", ()),
+    ("ReplicaSet", "frontend-v2", ()),
+    ("ReplicaSet", "worker-5d4c3b2a19", ()),
+    ("Job", "report-29412360", chain("CronJob/report")),
+    ("Job", "migrate-42", ()),
+    ("Job", "backup-20240101", ()),
+    ("Deployment", "web-7d9f8c6b5d", ()),
+    ("Node", "node-1", ()),
+    ("Pod", "", ()),
+]
+
+
+@pytest.mark.parametrize(("kind", "name", "expected"), CONVENTIONS)
+def test_naming_conventions(kind: str, name: str, expected: tuple[ObjectRef, ...]) -> None:
+    assert conventional_owners(kind, "shop", name) == expected
+    assert OwnerResolver().owners(ref(kind, name)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [("7d9f8c6b5d", True), ("456789", True), ("bcdfbcdfbc", True), ("45678", False),
+     ("7d9f8c6b5d4", False), ("7d9f8c6b5a", False), ("7d9f8c6b52", False), ("", False)],
+)
+def test_template_hash_alphabet(text: str, ok: bool) -> None:
+    assert is_template_hash(text) is ok
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [("report-29412360", True), ("report-23667841", True), ("report-68374079", True),
+     ("report-23667839", False), ("report-68400000", False), ("29412360", False),
+     ("report-2941236", False), ("report-x9412360", False)],
+)
+def test_cronjob_job_names(name: str, ok: bool) -> None:
+    assert is_cronjob_job_name(name) is ok
+
+
+# -- the object cache ---------------------------------------------------------------------
+
+
+def cache() -> ObjectCache:
+    def obj(name: str, owner: tuple[str, str] | None = None, node: str = "") -> dict[str, object]:
+        refs = [{"kind": owner[0], "name": owner[1], "controller": True}] if owner else []
+        return {"metadata": {"name": name, "namespace": "shop", "ownerReferences": refs},
+                "spec": {"nodeName": node}}
+
+    c = ObjectCache()
+    c.update("Pod", obj("fluentd-x2k4p", ("DaemonSet", "fluentd"), "node-2"))
+    c.update("Pod", obj("web-7d9f8c6b5d-x2k4p", ("ReplicaSet", "web-7d9f8c6b5d"), "node-1"))
+    c.update("ReplicaSet", obj("web-7d9f8c6b5d", ("Deployment", "web")))
+    c.update("Pod", obj("api-6c9b8d7f5c-k4m2p", ("ReplicaSet", "api-6c9b8d7f5c"), "node-3"))
+    c.update("Pod", obj("bare-7d9f8c6b5d-q8r7m"))  # looks hashed, but the cache says: no owner
+    c.update("Pod", obj("report-29412360-x2k4p", ("Job", "report-29412360")))
+    c.update("Job", obj("report-29412360", ("CronJob", "report")))
+    c.update("ReplicaSet", obj("rollout-7d9f8c6b5d", ("Rollout", "rollout")))
+    c.update("Pod", obj("rollout-7d9f8c6b5d-z5n2w", ("ReplicaSet", "rollout-7d9f8c6b5d")))
+    return c
+
+
+WITH_CACHE = [
+    ("fluentd-x2k4p", chain("DaemonSet/fluentd")),  # ambiguous by name, known by the cache
+    ("web-7d9f8c6b5d-x2k4p", chain("ReplicaSet/web-7d9f8c6b5d", "Deployment/web")),
+    # The cache knows the Pod, not its ReplicaSet: conventions go on from there.
+    ("api-6c9b8d7f5c-k4m2p", chain("ReplicaSet/api-6c9b8d7f5c", "Deployment/api")),
+    ("bare-7d9f8c6b5d-q8r7m", ()),  # the cache wins over a name that looks hashed
+    ("report-29412360-x2k4p", chain("Job/report-29412360", "CronJob/report")),
+    ("rollout-7d9f8c6b5d-z5n2w", chain("ReplicaSet/rollout-7d9f8c6b5d", "Rollout/rollout")),
+    # Unknown to the cache: conventions.
+    ("cart-5f8d9c7b46-h2j4k", chain("ReplicaSet/cart-5f8d9c7b46", "Deployment/cart")),
+    ("other-x2k4p", ()),
+]
+
+
+@pytest.mark.parametrize(("pod", "expected"), WITH_CACHE)
+def test_owner_chains_with_the_object_cache(pod: str, expected: tuple[ObjectRef, ...]) -> None:
+    assert OwnerResolver(cache()).owners(ref("Pod", pod)) == expected
+
+
+def test_nodes_from_the_object_cache_for_any_reporter() -> None:
+    resolver = OwnerResolver(cache())
+    attach = event("Pod", "fluentd-x2k4p", reason="FailedAttachVolume", controller="attachdetach-controller")
+    assert resolver.node(attach) == "node-2"
+    assert resolver.node(event("Pod", "unknown-0", controller="attachdetach-controller")) == ""
+
+
+# -- what controller Events say ------------------------------------------------------------
+
+LEARNED = [
+    # (involved kind, involved name, reason, message) -> (child kind, child name, its chain)
+    ("DaemonSet", "fluentd", "SuccessfulCreate", "Created pod: fluentd-x2k4p",
+     ("Pod", "fluentd-x2k4p", chain("DaemonSet/fluentd"))),
+    ("ReplicaSet", "frontend", "SuccessfulCreate", "Created pod: frontend-q8r7m",
+     ("Pod", "frontend-q8r7m", chain("ReplicaSet/frontend"))),
+    ("ReplicationController", "legacy", "SuccessfulDelete", "Deleted pod: legacy-z5n2w",
+     ("Pod", "legacy-z5n2w", chain("ReplicationController/legacy"))),
+    ("Job", "migrate", "SuccessfulCreate", "Created pod: migrate-x2k4p",
+     ("Pod", "migrate-x2k4p", chain("Job/migrate"))),
+    ("StatefulSet", "kafka", "SuccessfulCreate", "create Pod kafka-0 in StatefulSet kafka successful",
+     ("Pod", "kafka-0", chain("StatefulSet/kafka"))),
+    ("StatefulSet", "zk", "FailedCreate",
+     "create Pod zk-1 in StatefulSet zk failed error: pods \"zk-1\" is forbidden: exceeded quota",
+     ("Pod", "zk-1", chain("StatefulSet/zk"))),
+    ("CronJob", "backup", "SuccessfulCreate", "Created job backup-manual-1",
+     ("Job", "backup-manual-1", chain("CronJob/backup"))),
+    ("CronJob", "backup", "SawCompletedJob", "Saw completed job: backup-manual-2, status: Complete",
+     ("Job", "backup-manual-2", chain("CronJob/backup"))),
+    # An old-style ReplicaSet name (no template hash) is still learned from its Deployment.
+    ("Deployment", "legacy", "ScalingReplicaSet", "Scaled up replica set legacy-2035384211 to 3",
+     ("ReplicaSet", "legacy-2035384211", chain("Deployment/legacy"))),
+    ("Deployment", "web", "ScalingReplicaSet", "Scaled down replica set web-old to 1 from 2",
+     ("ReplicaSet", "web-old", chain("Deployment/web"))),
+    ("Deployment", "web", "ScalingReplicaSet", "Scaled up replica set web-new from 0 to 3",
+     ("ReplicaSet", "web-new", chain("Deployment/web"))),
+]
+
+
+@pytest.mark.parametrize(("kind", "name", "reason", "message", "expected"), LEARNED)
+def test_controller_events_teach_owners(
+    kind: str, name: str, reason: str, message: str, expected: tuple[str, str, tuple[ObjectRef, ...]]
+) -> None:
+    resolver = OwnerResolver()
+    child_kind, child_name, owners = expected
+    resolver.learn(event(kind, name, reason=reason, message=message))
+    assert len(resolver) == 1
+    assert resolver.owners(ref(child_kind, child_name)) == owners
+
+
+def test_learned_links_chain_up_to_conventions() -> None:
+    resolver = OwnerResolver()
+    resolver.learn(event("ReplicaSet", "web-7d9f8c6b5d", reason="SuccessfulCreate",
+                         message="Created pod: web-7d9f8c6b5d-3ab"))  # not a generated name
+    assert resolver.owners(ref("Pod", "web-7d9f8c6b5d-3ab")) == chain(
+        "ReplicaSet/web-7d9f8c6b5d", "Deployment/web"
+    )
+    resolver.learn(event("CronJob", "report", reason="SuccessfulCreate", message="Created job report-manual"))
+    resolver.learn(event("Job", "report-manual", reason="SuccessfulCreate", message="Created pod: report-manual-x"))
+    assert resolver.owners(ref("Pod", "report-manual-x")) == chain(
+        "Job/report-manual", "CronJob/report"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason", "message"),
+    [
+        ("ReplicaSet", "FailedCreate", "Error creating: pods \"web-\" is forbidden: exceeded quota"),
+        ("ReplicaSet", "SuccessfulCreate", "Created pods"),
+        ("Pod", "SuccessfulCreate", "Created pod: x"),  # a Pod owns nothing
+        ("Deployment", "ScalingReplicaSet", "Scaling replica set web-x"),
+        ("Deployment", "DeploymentRollback", "Rolled back deployment \"web\" to revision 2"),
+    ],
+)
+def test_other_controller_messages_teach_nothing(kind: str, reason: str, message: str) -> None:
+    resolver = OwnerResolver()
+    resolver.learn(event(kind, "web", reason=reason, message=message))
+    assert len(resolver) == 0
+
+
+# -- nodes ---------------------------------------------------------------------------------
+
+NODES = [
+    # (event, node)
+    (event("Node", "node-5", reason="NodeHasDiskPressure", controller="kubelet", instance="node-5"), "node-5"),
+    (event("Node", "node-5", reason="NodeNotReady", controller="node-controller"), "node-5"),
+    (event("Pod", "db-0", reason="FailedMount", controller="kubelet", instance="node-3"), "node-3"),
+    (event("Pod", "db-0", reason="FailedMount", controller="kubelet", host="node-3"), "node-3"),
+    # source.host of another reporter is where it runs, not where the Pod is.
+    (event("Pod", "db-0", reason="FailedAttachVolume", controller="attachdetach-controller",
+           instance="cp-1", host="cp-1"), ""),
+    (event("Pod", "web-x", reason="Scheduled", controller="default-scheduler",
+           message="Successfully assigned shop/web-x to node-7"), "node-7"),
+    (event("Pod", "web-x", reason="Scheduled", controller="default-scheduler",
+           message="Successfully assigned shop/other to node-7"), ""),
+    (event("Deployment", "web", reason="ScalingReplicaSet", controller="deployment-controller",
+           instance="cp-1"), ""),
+    (event("PersistentVolumeClaim", "data-db-0", reason="ProvisioningFailed",
+           controller="persistentvolume-controller"), ""),
+]
+
+
+@pytest.mark.parametrize(("ev", "node"), NODES)
+def test_node_of_an_event(ev: KubeEvent, node: str) -> None:
+    resolver = OwnerResolver()
+    resolver.learn(ev)
+    assert resolver.node(ev) == node
+
+
+def test_a_pod_node_learned_from_the_kubelet_or_the_scheduler_serves_other_reporters() -> None:
+    resolver = OwnerResolver()
+    later = event("Pod", "db-0", reason="FailedAttachVolume", controller="attachdetach-controller")
+    assert resolver.node(later) == ""
+    resolver.node(event("Pod", "db-0", reason="FailedMount", controller="kubelet", instance="node-3"))
+    assert resolver.node(later) == "node-3"
+    scheduled = event("Pod", "api-0", reason="Scheduled", controller="default-scheduler",
+                      message="Successfully assigned shop/api-0 to node-9")
+    resolver.learn(scheduled)
+    taint = event("Pod", "api-0", reason="TaintManagerEviction", controller="taint-eviction-controller")
+    assert resolver.node(taint) == "node-9"
+
+
+def test_the_reporting_kubelet_wins_over_a_stale_cache() -> None:
+    resolver = OwnerResolver(cache())  # the cache still says node-1
+    moved = event("Pod", "web-7d9f8c6b5d-x2k4p", controller="kubelet", instance="node-8")
+    assert resolver.node(moved) == "node-8"
+
+
+# -- bounds ------------------------------------------------------------------------------
+
+
+def test_learned_entries_are_bounded_by_count_and_counted() -> None:
+    resolver = OwnerResolver(max_entries=3)
+    for i in range(5):
+        resolver.node(event("Pod", f"p-{i}", controller="kubelet", instance="node-1", t=i))
+    assert len(resolver) == 3
+    assert resolver.evicted == 2
+    assert resolver.node(event("Pod", "p-0", controller="x", t=6)) == ""
+    assert resolver.node(event("Pod", "p-4", controller="x", t=6)) == "node-1"
+
+
+def test_learned_entries_age_out_in_event_time() -> None:
+    resolver = OwnerResolver(ttl_s=600)
+    resolver.node(event("Pod", "old", controller="kubelet", instance="node-1", t=0))
+    resolver.node(event("Pod", "new", controller="kubelet", instance="node-1", t=601))
+    assert resolver.node(event("Pod", "old", controller="x", t=602)) == ""
+    assert resolver.node(event("Pod", "new", controller="x", t=602)) == "node-1"
+    assert resolver.evicted == 0  # age is not eviction
