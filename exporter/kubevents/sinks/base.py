@@ -39,6 +39,12 @@ class Sink(Protocol):
         """Flush and release resources; later exports are refused."""
         ...
 
+    def settled(self) -> int:
+        """How many records, in export order, are settled: accepted by the backend or
+        deliberately dropped (a sink that writes synchronously: every record exported).
+        The watch's checkpoint never moves past a record some sink has not settled."""
+        ...
+
 
 class InMemorySink:
     """Keeps every record in a list: a real sink for tests and embedding."""
@@ -60,3 +66,6 @@ class InMemorySink:
 
     def shutdown(self, timeout_s: float) -> None:
         self.closed = True
+
+    def settled(self) -> int:
+        return len(self.records)

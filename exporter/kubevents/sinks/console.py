@@ -67,10 +67,15 @@ class ConsoleSink:
     def __init__(self, out: TextIO | None = None, *, color: bool | None = None) -> None:
         self._out = out or sys.stdout
         self._color = self._out.isatty() if color is None else color
+        self._exported = 0
 
     def export(self, records: Sequence[OutputRecord]) -> ExportResult:
         self._out.write("".join(format_line(r, color=self._color) + "\n" for r in records))
+        self._exported += len(records)
         return ExportResult.SUCCESS
+
+    def settled(self) -> int:
+        return self._exported  # written synchronously
 
     def force_flush(self, timeout_s: float) -> bool:
         self._out.flush()

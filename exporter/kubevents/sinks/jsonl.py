@@ -41,6 +41,7 @@ class JsonlSink:
         self._resource = resource
         self._path = path
         self._out: IO[bytes] = sys.stdout.buffer if path == "-" else open(path, "ab")  # noqa: SIM115
+        self._exported = 0
 
     def export(self, records: Sequence[OutputRecord]) -> ExportResult:
         lines = [
@@ -49,7 +50,11 @@ class JsonlSink:
         ]
         self._out.write(b"".join(lines))
         self._out.flush()  # one flush per batch: readers see whole lines promptly
+        self._exported += len(records)
         return ExportResult.SUCCESS
+
+    def settled(self) -> int:
+        return self._exported  # written synchronously
 
     def force_flush(self, timeout_s: float) -> bool:
         self._out.flush()

@@ -6,6 +6,7 @@ Adding a sink means adding its module and one entry in :data:`SINKS`.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ class SinkContext:
 
     settings: Settings
     resource: ResourceInfo
+    stop: threading.Event | None = None
+    """kubevents' stop event: network sinks stop blocking on a full queue once it is set."""
 
 
 Factory = Callable[[str | None, SinkContext], Sink]
@@ -37,10 +40,35 @@ def _jsonl(arg: str | None, ctx: SinkContext) -> Sink:
     return JsonlSink(ctx.resource, arg or ctx.settings.jsonl.path)
 
 
+def _otlp(arg: str | None, ctx: SinkContext) -> Sink:
+    from kubevents.sinks.otlp_grpc import build_otlp_grpc_sink
+
+    return build_otlp_grpc_sink(arg, settings=ctx.settings, resource=ctx.resource, stop=ctx.stop)
+
+
+def _otlp_http(arg: str | None, ctx: SinkContext) -> Sink:
+    from kubevents.sinks.otlp_http import build_otlp_http_sink
+
+    return build_otlp_http_sink(arg, settings=ctx.settings, resource=ctx.resource, stop=ctx.stop)
+
+
+def _loki(arg: str | None, ctx: SinkContext) -> Sink:
+    from kubevents.sinks.loki_push import build_loki_sink
+
+    return build_loki_sink(arg, settings=ctx.settings, resource=ctx.resource, stop=ctx.stop)
+
+
 SINKS: dict[str, Factory] = {
     "console": _console,
     "jsonl": _jsonl,
+    # Network sinks import grpc/requests only when configured (fast start for replay).
+    "otlp": _otlp,
+    "otlp+http": _otlp_http,
+    "loki": _loki,
 }
+
+
+NETWORK_SINKS = frozenset({"otlp", "otlp+http", "loki"})
 
 
 def build_sinks(ctx: SinkContext) -> list[Sink]:
@@ -50,11 +78,16 @@ def build_sinks(ctx: SinkContext) -> list[Sink]:
         ConfigError: an unknown sink kind, or a sink that cannot start.
     """
     sinks = []
+    network: set[str] = set()
     for spec in ctx.settings.sinks:
         kind, _, arg = spec.partition(":")
         factory = SINKS.get(kind)
         if factory is None:
             raise ConfigError(f"sinks: unknown sink {kind!r}{did_you_mean(kind, SINKS)}")
+        if kind in NETWORK_SINKS:
+            if kind in network:  # its spool directory and metrics labels are named by kind
+                raise ConfigError(f"sinks: {kind} is given twice; each network sink at most once")
+            network.add(kind)
         try:
             sinks.append(factory(arg or None, ctx))
         except OSError as e:

@@ -1,0 +1,459 @@
+"""kubevents' metrics: one OpenTelemetry instrumentation, read by Prometheus and (optionally) OTLP.
+
+Shape::
+
+    MeterProvider (explicit, never the global one)
+      ├─ PrometheusMetricReader ──► own CollectorRegistry ──► MetricsServer: /metrics
+      │                                                        (+ /healthz, /readyz)
+      └─ PeriodicExportingMetricReader ──► OTLPMetricExporter (cumulative), optional
+
+Names follow ``docs/metrics.md`` (the contract, tested against a real
+scrape): OTel names ``kubevents.<subsystem>.<name>`` with a UCUM unit become
+``kubevents_<subsystem>_<name>[_<unit>][_total]`` in Prometheus, and label
+names are attribute names with dots as underscores.
+
+The hot path makes no metrics call. Counts live in plain objects that the
+pipeline and the sinks already keep (``EventCounts``, ``PipelineStats``,
+``DeliveryStats``); observable instruments read them when a reader collects
+(a scrape, or an OTLP export). Only the two histograms are recorded as
+things happen, once per request, not per record.
+
+This module imports neither the pipeline nor the enrichment stages: it
+takes callables that return their state (see :class:`EventCountsView` and
+:class:`PipelineStatsView`), so the layering stays one-way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import MeterProvider, ObservableCounter
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from kubevents import __version__
+from kubevents import conventions as c
+from kubevents.config import Settings
+from kubevents.errors import ConfigError
+from kubevents.records import ResourceInfo
+from kubevents.sinks.delivery import DeliverySink
+from kubevents.sinks.metrics_server import MetricsServer, Probes
+from kubevents.sinks.otlp_options import OtlpOptions, TransportKind, resolve_otlp
+from kubevents.sinks.transport import RequestReport
+
+logger = logging.getLogger(__name__)
+
+DURATION_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+"""Request latency buckets: a local Collector answers in milliseconds, a far or struggling
+backend in seconds; 30 s is past any sane request timeout."""
+BATCH_BUCKETS = (1, 8, 32, 64, 128, 256, 512, 1024, 2048)
+"""Batch size buckets: up to the default batch size (512) and beyond for larger settings."""
+EVENTS_CARDINALITY_LIMIT = 10_000
+"""Above ``EventCounts``' own series cap (5 000), so the SDK never folds a series itself."""
+
+
+class EventCountsView(Protocol):
+    """What the metrics layer reads from ``enrich.counting.EventCounts``."""
+
+    def snapshot(self) -> list[tuple[dict[str, str], int]]: ...
+
+    @property
+    def value_overflows(self) -> int: ...
+
+    @property
+    def series_overflows(self) -> int: ...
+
+
+class PipelineStatsView(Protocol):
+    """What the metrics layer reads from ``pipeline.PipelineStats``."""
+
+    received: int
+    records: int
+    occurrences: int
+    unchanged: int
+    deleted: int
+
+
+class Telemetry:
+    """The MeterProvider, its readers and kubevents' instruments."""
+
+    def __init__(
+        self,
+        resource: ResourceInfo,
+        *,
+        otlp_reader: MetricReader | None = None,
+    ) -> None:
+        """
+        Args:
+            resource: the process's Resource (no namespace: metrics carry it as a label).
+            otlp_reader: an extra reader, e.g. :func:`otlp_metric_reader`.
+        """
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._prometheus = PrometheusMetricReader(
+            registry=self.registry,
+            scope_info_enabled=False,  # otel_scope_* labels on every series add nothing here
+            cardinality_limits={ObservableCounter: EVENTS_CARDINALITY_LIMIT},
+        )
+        readers: list[MetricReader] = [self._prometheus]
+        if otlp_reader is not None:
+            readers.append(otlp_reader)
+        self.provider = MeterProvider(
+            metric_readers=readers,
+            resource=Resource(dict(resource.attributes(""))),
+            shutdown_on_exit=False,
+        )
+        self.meter = self.provider.get_meter("kubevents", __version__)
+        self._sinks: list[DeliverySink] = []
+        self._lock = threading.Lock()
+        self._durations = self.meter.create_histogram(
+            c.MetricName.SINK_EXPORT_DURATION,
+            unit="s",
+            description="Duration of one export request, by sink and result.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS_S,
+        )
+        self._batch_sizes = self.meter.create_histogram(
+            c.MetricName.SINK_BATCH_SIZE,
+            unit="{record}",
+            description="Records per export request, by sink.",
+            explicit_bucket_boundaries_advisory=BATCH_BUCKETS,
+        )
+        self._build_info()
+        self._sink_instruments()
+
+    # -- what is observed --------------------------------------------------------------
+
+    def _build_info(self) -> None:
+        def observe(_: CallbackOptions) -> Iterable[Observation]:
+            yield Observation(1, {"version": __version__})
+
+        self.meter.create_observable_gauge(
+            c.MetricName.BUILD_INFO,
+            callbacks=[observe],
+            description="Always 1; the version of kubevents as a label.",
+        )
+
+    def observe_events(self, counts: Callable[[], EventCountsView | None]) -> None:
+        """Export ``kubevents.events`` (and its overflow counter) from the bounded counters."""
+
+        def events(_: CallbackOptions) -> Iterable[Observation]:
+            current = counts()
+            if current is None:
+                return
+            for labels, count in current.snapshot():
+                yield Observation(count, labels)
+
+        def overflows(_: CallbackOptions) -> Iterable[Observation]:
+            current = counts()
+            if current is None:
+                return
+            yield Observation(current.value_overflows, {"kind": "value"})
+            yield Observation(current.series_overflows, {"kind": "series"})
+
+        self.meter.create_observable_counter(
+            c.MetricName.EVENTS,
+            callbacks=[events],
+            unit="{event}",
+            description=(
+                "Event occurrences by namespace, kind, reason, type, category and severity "
+                "(bounded: past a cap a label value is __other__)."
+            ),
+        )
+        self.meter.create_observable_counter(
+            c.MetricName.EVENTS_OVERFLOW,
+            callbacks=[overflows],
+            unit="{event}",
+            description="Occurrences counted under __other__: a label was full (value) or the series cap was reached (series).",
+        )
+
+    def observe_pipeline(self, stats: Callable[[], PipelineStatsView | None]) -> None:
+        """Export the pipeline's counters (``Pipeline.stats``; None while there is none)."""
+
+        def updates(_: CallbackOptions) -> Iterable[Observation]:
+            current = stats()
+            if current is None:
+                return
+            yield Observation(current.received - current.unchanged, {"result": "emitted"})
+            yield Observation(current.unchanged, {"result": "unchanged"})
+            yield Observation(current.deleted, {"result": "deleted"})
+
+        def records(_: CallbackOptions) -> Iterable[Observation]:
+            current = stats()
+            if current is not None:
+                yield Observation(current.records)
+
+        def occurrences(_: CallbackOptions) -> Iterable[Observation]:
+            current = stats()
+            if current is not None:
+                yield Observation(current.occurrences)
+
+        self.meter.create_observable_counter(
+            c.MetricName.PIPELINE_UPDATES,
+            callbacks=[updates],
+            unit="{update}",
+            description="Event updates processed: emitted (added occurrences), unchanged (skipped), deleted (never emitted).",
+        )
+        self.meter.create_observable_counter(
+            c.MetricName.PIPELINE_RECORDS,
+            callbacks=[records],
+            unit="{record}",
+            description="Log records handed to the sinks (Events, incidents and patterns).",
+        )
+        self.meter.create_observable_counter(
+            c.MetricName.PIPELINE_OCCURRENCES,
+            callbacks=[occurrences],
+            unit="{occurrence}",
+            description="Event occurrences the emitted records stand for.",
+        )
+
+    def observe_sinks(self, sinks: Iterable[object]) -> None:
+        """Export delivery metrics of every network sink among ``sinks`` (others have none)."""
+        for sink in sinks:
+            if isinstance(sink, DeliverySink):
+                with self._lock:
+                    self._sinks.append(sink)
+                sink.on_request = self._request_observer(sink.name)
+
+    def _request_observer(self, name: str) -> Callable[[RequestReport], None]:
+        def observe(report: RequestReport) -> None:
+            self._durations.record(report.seconds, {"sink": name, "result": report.result})
+            self._batch_sizes.record(report.records, {"sink": name})
+
+        return observe
+
+    def _each_sink(self) -> list[DeliverySink]:
+        with self._lock:
+            return list(self._sinks)
+
+    def _sink_instruments(self) -> None:
+        def counter(attr: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+            def observe(_: CallbackOptions) -> Iterable[Observation]:
+                for sink in self._each_sink():
+                    yield Observation(getattr(sink.stats, attr), {"sink": sink.name})
+
+            return observe
+
+        def by_reason(attr: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+            def observe(_: CallbackOptions) -> Iterable[Observation]:
+                for sink in self._each_sink():
+                    table: Mapping[str, int] = dict(getattr(sink.stats, attr))
+                    for reason, count in sorted(table.items()):
+                        yield Observation(count, {"sink": sink.name, "reason": reason})
+
+            return observe
+
+        def gauge(attr: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+            def observe(_: CallbackOptions) -> Iterable[Observation]:
+                for sink in self._each_sink():
+                    value = getattr(sink, attr)
+                    if value is not None:
+                        yield Observation(value, {"sink": sink.name})
+
+            return observe
+
+        m = self.meter
+        for name, attr, unit, description in (
+            (
+                c.MetricName.SINK_EXPORTED,
+                "exported",
+                "{record}",
+                "Records the backend accepted, by sink.",
+            ),
+            (
+                c.MetricName.SINK_SENT,
+                "bytes_sent",
+                "By",
+                "Request bytes sent (after compression), by sink.",
+            ),
+            (
+                c.MetricName.SINK_TRUNCATED,
+                "truncated",
+                "{record}",
+                "Records whose body or attributes were cut to the limits (kubevents.truncated=true), by sink.",
+            ),
+        ):
+            m.create_observable_counter(
+                name, callbacks=[counter(attr)], unit=unit, description=description
+            )
+        for name, attr, description in (
+            (
+                c.MetricName.SINK_FAILED,
+                "failed",
+                "Records in failed requests, by sink and reason (a batch counts at each failed attempt).",
+            ),
+            (
+                c.MetricName.SINK_RETRIED,
+                "retried",
+                "Records scheduled for another attempt after a retryable failure, by sink and reason.",
+            ),
+            (
+                c.MetricName.SINK_DROPPED,
+                "dropped",
+                "Records given up on purpose, by sink and reason (a final failure, rejected, queue_full, retry_deadline, shutdown).",
+            ),
+        ):
+            m.create_observable_counter(
+                name, callbacks=[by_reason(attr)], unit="{record}", description=description
+            )
+        for name, attr, unit, description in (
+            (
+                c.MetricName.SINK_QUEUE_SIZE,
+                "queue_size",
+                "{record}",
+                "Records waiting for delivery (the batch in flight included), by sink.",
+            ),
+            (
+                c.MetricName.SINK_QUEUE_CAPACITY,
+                "queue_capacity",
+                "{record}",
+                "Records the in-memory queue holds, by sink (absent with a spool).",
+            ),
+            (
+                c.MetricName.SINK_SPOOL_SIZE,
+                "spool_bytes",
+                "By",
+                "Bytes in the on-disk spool, by sink (with --spool).",
+            ),
+            (
+                c.MetricName.SINK_SPOOL_CAPACITY,
+                "spool_capacity",
+                "By",
+                "The spool's size cap, by sink (with --spool).",
+            ),
+        ):
+            m.create_observable_gauge(
+                name, callbacks=[gauge(attr)], unit=unit, description=description
+            )
+
+    # -- exposition ----------------------------------------------------------------------
+
+    def exposition(self, accept: str = "") -> tuple[bytes, str]:
+        """The ``/metrics`` body and its Content-Type (text format unless OpenMetrics is asked for)."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type
+
+    def shutdown(self) -> None:
+        """Final OTLP export (if any) and release the readers."""
+        try:
+            self.provider.shutdown(timeout_millis=5_000)
+        except Exception:  # never let metrics break an exit
+            logger.debug("metrics: shutdown failed", exc_info=True)
+
+
+def otlp_metric_reader(
+    options: OtlpOptions, *, transport: str, interval_s: float
+) -> PeriodicExportingMetricReader:
+    """A periodic reader pushing cumulative metrics with the SDK's OTLP exporter."""
+    exporter: Any
+    if transport == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        from kubevents.sinks.otlp_grpc import channel_credentials
+
+        exporter = OTLPMetricExporter(
+            endpoint=options.target,
+            insecure=not options.secure,
+            credentials=channel_credentials(options) if options.secure else None,
+            headers=list(options.headers),
+            timeout=options.timeout_s,
+        )
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+            OTLPMetricExporter as HttpMetricExporter,
+        )
+
+        exporter = HttpMetricExporter(
+            endpoint=options.url,
+            certificate_file=options.certificate or None,
+            client_key_file=options.client_key or None,
+            client_certificate_file=options.client_certificate or None,
+            headers=dict(options.headers),
+            timeout=options.timeout_s,
+        )
+    return PeriodicExportingMetricReader(
+        exporter,
+        export_interval_millis=interval_s * 1000,
+        cardinality_limits={ObservableCounter: EVENTS_CARDINALITY_LIMIT},
+    )
+
+
+# ---------------------------------------------------------------------------
+# Wiring: what a command starts
+# ---------------------------------------------------------------------------
+
+
+def otlp_reader_for(settings: Settings) -> MetricReader | None:
+    """The OTLP metrics reader, to the first ``otlp``/``otlp+http`` sink's endpoint (if any)."""
+    if not settings.metrics.otlp:
+        return None
+    for spec in settings.sinks:
+        kind, _, arg = spec.partition(":")
+        if kind in ("otlp", "otlp+http"):
+            transport: TransportKind = "grpc" if kind == "otlp" else "http"
+            options = resolve_otlp(
+                transport=transport,
+                signal="metrics",
+                spec_endpoint=arg or None,
+                settings=settings.otlp,
+            )
+            return otlp_metric_reader(
+                options, transport=transport, interval_s=settings.metrics.otlp_interval_s
+            )
+    return None
+
+
+class MetricsRuntime:
+    """The telemetry of one command, and its HTTP server when there is one."""
+
+    def __init__(self, telemetry: Telemetry, server: MetricsServer | None) -> None:
+        self.telemetry = telemetry
+        self.server = server
+
+    def hold(self, seconds: float, stop: threading.Event | None = None) -> None:
+        """Keep serving ``/metrics`` for ``seconds`` (``--hold``), or until ``stop`` is set."""
+        if self.server is None or seconds <= 0:
+            return
+        logger.info("holding /metrics at %s for %.0fs", self.server.url, seconds)
+        (stop or threading.Event()).wait(seconds)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        self.telemetry.shutdown()
+
+
+def start_metrics(
+    settings: Settings,
+    resource: ResourceInfo,
+    sinks: Iterable[object],
+    *,
+    port: int | None,
+    probes: Probes | None = None,
+) -> MetricsRuntime | None:
+    """Telemetry for a command: served on ``port`` (None: no server, 0: any free port),
+    pushed over OTLP when configured. None when neither is wanted.
+
+    Raises:
+        ConfigError: the port cannot be bound, or the OTLP options are invalid.
+    """
+    reader = otlp_reader_for(settings)
+    if port is None and reader is None:
+        return None
+    telemetry = Telemetry(resource, otlp_reader=reader)
+    telemetry.observe_sinks(sinks)
+    server = None
+    if port is not None:
+        try:
+            server = MetricsServer(telemetry, host=settings.metrics.host, port=port, probes=probes)
+        except OSError as e:
+            telemetry.shutdown()
+            raise ConfigError(
+                f"metrics -> port: cannot listen on {settings.metrics.host}:{port}: {e.strerror or e}"
+            ) from e
+    return MetricsRuntime(telemetry, server)

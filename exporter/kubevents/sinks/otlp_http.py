@@ -1,0 +1,123 @@
+"""The ``otlp+http`` sink: OTLP logs over HTTP, binary protobuf, via requests.
+
+Transport only (see :mod:`otlp_grpc` for the split). One batch is one
+``POST .../v1/logs`` with ``Content-Type: application/x-protobuf`` (and
+``Content-Encoding: gzip`` when compression is on). A 2xx is success, with an
+``ExportLogsServiceResponse`` that may report a partial success; any other
+answer becomes a :class:`~kubevents.sinks.retry.Failure` with the status,
+``Retry-After`` and the ``google.rpc.Status`` message of the body.
+Redirects are not followed: a POST must reach the configured URL.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from collections.abc import Sequence
+
+import requests
+from google.protobuf.message import DecodeError
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+
+from kubevents import __version__
+from kubevents.config import Settings
+from kubevents.errors import clip
+from kubevents.records import OutputRecord, ResourceInfo
+from kubevents.sinks.delivery import DeliverySink
+from kubevents.sinks.otlp_encode import encode_logs
+from kubevents.sinks.otlp_options import OtlpOptions, resolve_otlp
+from kubevents.sinks.retry import Failure, parse_retry_after
+from kubevents.sinks.transport import Sent, TransportError
+
+PROTOBUF = "application/x-protobuf"
+
+
+def error_detail(response: requests.Response) -> str:
+    """The server's message: a ``google.rpc.Status`` body, else the text, clipped."""
+    media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if media == PROTOBUF:
+        try:
+            message: str = status_pb2.Status.FromString(response.content).message
+            return clip(message)
+        except DecodeError:
+            pass
+    return clip(response.text.strip())
+
+
+def connection_failure(error: requests.RequestException) -> Failure:
+    """A request that got no HTTP answer: always retryable."""
+    kind = "timeout" if isinstance(error, requests.Timeout) else "connection"
+    return Failure("connection", type(error).__name__, kind=kind, detail=clip(str(error)))
+
+
+class OtlpHttpTransport:
+    """POSTs one ``ExportLogsServiceRequest`` per batch on a keep-alive session."""
+
+    def __init__(self, options: OtlpOptions, resource: ResourceInfo) -> None:
+        self.options = options
+        self.endpoint = options.display
+        self._resource = resource
+        self._lock = threading.Lock()
+        self._session = requests.Session()
+        self._session.headers.update(dict(options.headers))
+        self._session.headers.update(
+            {"Content-Type": PROTOBUF, "User-Agent": f"kubevents/{__version__}"}
+        )
+        if options.compression == "gzip":
+            self._session.headers["Content-Encoding"] = "gzip"
+        self._session.verify = options.certificate or True
+        if options.client_certificate:
+            self._session.cert = (options.client_certificate, options.client_key)
+
+    def send(self, records: Sequence[OutputRecord]) -> Sent:
+        data = encode_logs(records, self._resource).SerializeToString()
+        if self.options.compression == "gzip":
+            data = gzip.compress(data, compresslevel=5)
+        try:
+            response = self._session.post(
+                self.options.url, data=data, timeout=self.options.timeout_s, allow_redirects=False
+            )
+        except requests.RequestException as e:
+            raise TransportError(connection_failure(e)) from e
+        if 200 <= response.status_code < 300:
+            try:
+                answer = ExportLogsServiceResponse.FromString(response.content)
+            except DecodeError:
+                answer = ExportLogsServiceResponse()  # a 2xx is success, whatever the body
+            partial = answer.partial_success
+            return Sent(
+                len(data), rejected=partial.rejected_log_records, message=partial.error_message
+            )
+        failure = Failure(
+            "http",
+            str(response.status_code),
+            retry_after_s=parse_retry_after(response.headers.get("Retry-After"), now_s=time.time()),
+            detail=error_detail(response),
+        )
+        raise TransportError(failure, sent_bytes=len(data))
+
+    def close(self) -> None:
+        with self._lock:
+            self._session.close()
+
+
+def build_otlp_http_sink(
+    endpoint: str | None,
+    *,
+    settings: Settings,
+    resource: ResourceInfo,
+    stop: threading.Event | None = None,
+) -> DeliverySink:
+    """The ``otlp+http[:URL]`` sink."""
+    options = resolve_otlp(
+        transport="http", signal="logs", spec_endpoint=endpoint, settings=settings.otlp
+    )
+    return DeliverySink(
+        "otlp+http",
+        OtlpHttpTransport(options, resource),
+        settings.delivery,
+        spool_dir=settings.delivery.spool_dir,
+        stop=stop,
+    )

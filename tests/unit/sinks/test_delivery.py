@@ -1,0 +1,308 @@
+"""DeliverySink: batching, order, retries, queue-full policies, settled counts, shutdown, spool.
+
+The transport here is a real (in-memory) implementation of the Transport
+protocol that answers from a script and can be held at a gate, so each test
+controls exactly when a request fails, succeeds or hangs. Waits use events
+and conditions, never sleeps, and nothing asserts on wall-clock durations.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from kubevents.config import DeliverySettings
+from kubevents.records import OutputRecord
+from kubevents.sinks.base import ExportResult
+from kubevents.sinks.delivery import DeliverySink
+from kubevents.sinks.retry import Failure
+from kubevents.sinks.transport import RequestReport, Sent, TransportError
+
+FAST = DeliverySettings(
+    batch_size=10,
+    batch_timeout_s=0.01,
+    backoff_base_s=0.001,
+    backoff_cap_s=0.002,
+    flush_timeout_s=5.0,
+)
+UNAVAILABLE = Failure("grpc", "UNAVAILABLE", detail="down")
+INVALID = Failure("grpc", "INVALID_ARGUMENT", detail="bad data")
+
+
+class ScriptedTransport:
+    """Answers requests from ``script`` (then success); ``gate`` holds every request."""
+
+    endpoint = "scripted://test"
+
+    def __init__(self, *script: Failure | Sent) -> None:
+        self.script = list(script)
+        self.requests: list[list[str]] = []
+        self.delivered: list[str] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.arrived = threading.Condition()
+        self.closed = False
+
+    def send(self, records: Sequence[OutputRecord]) -> Sent:
+        with self.arrived:
+            self.requests.append([r.body for r in records])
+            self.arrived.notify_all()
+        self.gate.wait()
+        with self.arrived:
+            answer = self.script.pop(0) if self.script else Sent(len(records))
+        if isinstance(answer, Failure):
+            raise TransportError(answer)
+        self.delivered += [r.body for r in records]
+        return answer
+
+    def wait_requests(self, n: int) -> None:
+        with self.arrived:
+            assert self.arrived.wait_for(lambda: len(self.requests) >= n, 10), self.requests
+
+    def recover(self) -> None:
+        """The backend is back: every later request succeeds."""
+        with self.arrived:
+            self.script.clear()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def records(start: int, n: int, body: str = "r") -> list[OutputRecord]:
+    return [
+        OutputRecord(
+            timestamp_ns=i,
+            observed_ns=i,
+            severity_number=9,
+            severity_text="Normal",
+            event_name="k8s.event",
+            body=f"{body}{i}",
+            namespace="ns",
+            attributes={"k8s.event.reason": "Started"},
+        )
+        for i in range(start, start + n)
+    ]
+
+
+def names(start: int, n: int, body: str = "r") -> list[str]:
+    return [f"{body}{i}" for i in range(start, start + n)]
+
+
+def eventually(condition: object, timeout: float = 10.0) -> None:
+    """Wait (on an event, not a sleep) until ``condition()`` holds."""
+    tick = threading.Event()
+    for _ in range(int(timeout / 0.01)):
+        if condition():  # type: ignore[operator]
+            return
+        tick.wait(0.01)
+    raise AssertionError("condition never held")
+
+
+@pytest.fixture
+def sinks() -> Iterator[list[DeliverySink]]:
+    """Sinks a test made; shut down at teardown (their threads never outlive the test)."""
+    made: list[DeliverySink] = []
+    yield made
+    for sink in made:
+        sink.shutdown(0.0)
+
+
+def make(
+    made: list[DeliverySink],
+    transport: ScriptedTransport,
+    settings: DeliverySettings = FAST,
+    **kw: object,
+) -> DeliverySink:
+    sink = DeliverySink("test", transport, settings, jitter=lambda: 0.0, **kw)  # type: ignore[arg-type]
+    made.append(sink)
+    return sink
+
+
+def test_batches_are_delivered_in_export_order(sinks: list[DeliverySink]) -> None:
+    transport = ScriptedTransport()
+    sink = make(sinks, transport)
+    assert sink.export(records(0, 25)) is ExportResult.SUCCESS
+    assert sink.force_flush(5)
+    assert transport.delivered == names(0, 25)
+    assert all(len(batch) <= 10 for batch in transport.requests)
+    assert sink.settled() == 25
+    assert sink.stats.exported == 25
+
+
+def test_a_retryable_failure_is_retried_until_delivered(sinks: list[DeliverySink]) -> None:
+    transport = ScriptedTransport(UNAVAILABLE, UNAVAILABLE)
+    sink = make(sinks, transport)
+    sink.export(records(0, 5))
+    assert sink.force_flush(5)
+    assert transport.requests == [names(0, 5)] * 3
+    assert transport.delivered == names(0, 5)
+    assert sink.stats.failed == {"unavailable": 10}
+    assert sink.stats.retried == {"unavailable": 10}
+    assert sink.stats.dropped == {}
+
+
+def test_a_final_failure_drops_the_batch_and_logs_once(
+    sinks: list[DeliverySink], caplog: pytest.LogCaptureFixture
+) -> None:
+    transport = ScriptedTransport(INVALID, INVALID)
+    sink = make(sinks, transport)
+    with caplog.at_level(logging.DEBUG, logger="kubevents.sinks.delivery"):
+        sink.export(records(0, 10))
+        sink.export(records(10, 10))
+        assert sink.force_flush(5)
+    assert transport.requests == [names(0, 10), names(10, 10)]  # never retried
+    assert sink.stats.dropped == {"invalid_argument": 20}
+    assert sink.settled() == 20  # dropped on purpose: settled
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "bad data" in errors[0].getMessage()
+
+
+def test_settled_never_passes_a_batch_in_flight(sinks: list[DeliverySink]) -> None:
+    transport = ScriptedTransport()
+    transport.gate.clear()
+    sink = make(sinks, transport)
+    sink.export(records(0, 10))
+    transport.wait_requests(1)
+    sink.export(records(10, 5))
+    assert sink.settled() == 0
+    assert sink.queue_size == 15
+    transport.gate.set()
+    assert sink.force_flush(5)
+    assert sink.settled() == 15
+
+
+def test_partial_success_counts_the_rejected(sinks: list[DeliverySink]) -> None:
+    transport = ScriptedTransport(Sent(100, rejected=2, message="too big"))
+    sink = make(sinks, transport)
+    sink.export(records(0, 10))
+    assert sink.force_flush(5)
+    assert (sink.stats.exported, sink.stats.dropped) == (8, {"rejected": 2})
+    assert sink.settled() == 10
+
+
+def test_shutdown_ends_a_backoff_wait_and_does_not_settle_what_is_left(
+    sinks: list[DeliverySink],
+) -> None:
+    transport = ScriptedTransport(*[UNAVAILABLE] * 100)
+    slow = replace(FAST, backoff_base_s=600.0, backoff_cap_s=600.0, flush_timeout_s=0.0)
+    sink = DeliverySink("test", transport, slow, jitter=lambda: 0.0)
+    sink.export(records(0, 10))
+    transport.wait_requests(1)
+    sink.shutdown(0.0)
+    assert not sink._worker.is_alive()  # a 600 s backoff was cut short
+    assert sink.stats.dropped == {"shutdown": 10}
+    assert sink.settled() == 0  # the checkpoint stays before them
+    assert transport.closed
+    assert sink.export(records(10, 1)) is ExportResult.FAILURE
+
+
+def test_block_waits_for_room(sinks: list[DeliverySink]) -> None:
+    transport = ScriptedTransport()
+    transport.gate.clear()
+    sink = make(sinks, transport, replace(FAST, queue_size=10))
+    sink.export(records(0, 10))
+    transport.wait_requests(1)  # 10 in flight: full
+    done = threading.Event()
+    exporter = threading.Thread(target=lambda: (sink.export(records(10, 5)), done.set()))
+    exporter.start()
+    assert not done.wait(0.2)  # blocked
+    transport.gate.set()
+    assert done.wait(5)
+    exporter.join()
+    assert sink.force_flush(5)
+    assert transport.delivered == names(0, 15)
+    assert sink.stats.dropped == {}
+
+
+def test_block_stops_waiting_once_kubevents_stops(sinks: list[DeliverySink]) -> None:
+    transport = ScriptedTransport()
+    transport.gate.clear()
+    stop = threading.Event()
+    sink = make(sinks, transport, replace(FAST, queue_size=10), stop=stop)
+    sink.export(records(0, 10))
+    transport.wait_requests(1)
+    done = threading.Event()
+    exporter = threading.Thread(target=lambda: (sink.export(records(10, 5)), done.set()))
+    exporter.start()
+    stop.set()
+    assert done.wait(5)
+    exporter.join()
+    assert sink.queue_size == 15  # taken over capacity, for the final flush to try
+    transport.gate.set()
+
+
+def test_block_with_a_timeout_then_drops_the_oldest(sinks: list[DeliverySink]) -> None:
+    transport = ScriptedTransport(*[UNAVAILABLE] * 1000)
+    sink = make(sinks, transport, replace(FAST, queue_size=10, block_timeout_s=0.01))
+    sink.export(records(0, 10))
+    transport.wait_requests(1)
+    sink.export(records(10, 4))  # waits 10 ms, then gives up the 4 oldest (in flight)
+    assert sink.queue_size == 10
+    eventually(lambda: sink.stats.dropped.get("queue_full") == 4)
+    assert sink.settled() == 4
+    transport.recover()  # the backend is back: the 6 left in flight, then the new 4
+    assert sink.force_flush(5)
+    assert transport.delivered == names(4, 10)
+
+
+def test_drop_oldest_keeps_the_newest_and_counts_the_rest(sinks: list[DeliverySink]) -> None:
+    transport = ScriptedTransport(*[UNAVAILABLE] * 10_000)
+    sink = make(sinks, transport, replace(FAST, queue_size=10, queue_full="drop_oldest"))
+    for start in range(0, 50, 5):
+        sink.export(records(start, 5))  # never blocks
+    assert sink.queue_size <= 10
+    transport.recover()  # the backend is back
+    assert sink.force_flush(5)
+    delivered = transport.delivered
+    assert delivered == names(50 - len(delivered), len(delivered))  # the newest, in order
+    assert sink.stats.exported + sink.stats.dropped["queue_full"] == 50
+    assert sink.settled() == 50
+
+
+def test_spool_survives_a_restart(tmp_path: Path, sinks: list[DeliverySink]) -> None:
+    down = ScriptedTransport(*[UNAVAILABLE] * 10_000)
+    settings = replace(FAST, flush_timeout_s=0.0)
+    first = DeliverySink("test", down, settings, spool_dir=str(tmp_path), jitter=lambda: 0.0)
+    first.export(records(0, 25))
+    assert first.settled() == 25  # on disk: settled
+    first.shutdown(0.0)
+    assert first.stats.dropped == {}  # nothing lost: it stays in the spool
+    up = ScriptedTransport()
+    second = make(sinks, up, FAST, spool_dir=str(tmp_path))
+    second.export(records(25, 3))
+    assert second.force_flush(5)
+    assert up.delivered == names(0, 28)
+    assert list((tmp_path / "test").glob("*.seg"))
+
+
+def test_spool_drop_oldest_when_full(tmp_path: Path, sinks: list[DeliverySink]) -> None:
+    transport = ScriptedTransport(*[UNAVAILABLE] * 100_000)
+    settings = replace(FAST, spool_max_bytes=1 << 20, queue_full="drop_oldest")
+    sink = make(sinks, transport, settings, spool_dir=str(tmp_path))
+    for start in range(0, 3000, 10):
+        sink.export(records(start, 10, body="x" * 1000))
+    assert sink.spool_bytes is not None and sink.spool_bytes <= 1 << 20
+    assert sink.stats.dropped["queue_full"] > 0
+
+
+def test_every_request_is_reported_for_the_histograms(sinks: list[DeliverySink]) -> None:
+    reports: list[RequestReport] = []
+    transport = ScriptedTransport(UNAVAILABLE)
+    sink = make(sinks, transport, on_request=reports.append)
+    sink.export(records(0, 4))
+    assert sink.force_flush(5)
+    assert [(r.records, r.result) for r in reports] == [(4, "failure"), (4, "success")]
+
+
+def test_oversized_records_are_truncated_and_counted(sinks: list[DeliverySink]) -> None:
+    transport = ScriptedTransport()
+    sink = make(sinks, transport, replace(FAST, max_body_bytes=64))
+    sink.export(records(0, 1, body="x" * 100) + records(1, 1))
+    assert sink.force_flush(5)
+    assert sink.stats.truncated == 1
+    assert transport.delivered[0] == "x" * 64

@@ -1,0 +1,174 @@
+"""The metrics layer: instruments read plain counters; /metrics, /healthz, /readyz; OTLP push."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from collections.abc import Iterator
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from kubevents.config import Settings
+from kubevents.errors import ConfigError
+from kubevents.records import ResourceInfo
+from kubevents.sinks.metrics import Telemetry, start_metrics
+from kubevents.sinks.metrics_server import MetricsServer, Probes
+from tests.fakes.otlp_receiver import OtlpReceiver
+
+RESOURCE = ResourceInfo(service_version="1.2.3", instance_id="kv-0", cluster_name="c1")
+
+
+class Counts:
+    """Stands for enrich.counting.EventCounts (the metrics layer only reads these)."""
+
+    def __init__(self) -> None:
+        self.series: list[tuple[dict[str, str], int]] = []
+        self.value_overflows = 0
+        self.series_overflows = 0
+
+    def snapshot(self) -> list[tuple[dict[str, str], int]]:
+        return list(self.series)
+
+
+@dataclasses.dataclass
+class Stats:
+    received: int = 0
+    records: int = 0
+    occurrences: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    t = Telemetry(RESOURCE)
+    yield t
+    t.shutdown()
+
+
+@pytest.fixture
+def server(telemetry: Telemetry) -> Iterator[MetricsServer]:
+    s = MetricsServer(telemetry, host="127.0.0.1", port=0, probes=Probes())
+    yield s
+    s.close()
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_counters_are_read_at_collection_time(telemetry: Telemetry) -> None:
+    counts, stats = Counts(), Stats()
+    telemetry.observe_events(lambda: counts)
+    telemetry.observe_pipeline(lambda: stats)
+    labels = {
+        "k8s_namespace_name": "shop",
+        "k8s_object_kind": "Pod",
+        "k8s_event_reason": "BackOff",
+        "k8s_event_type": "Warning",
+        "kubevents_category": "Image",
+        "kubevents_severity": "error",
+    }
+    counts.series = [(labels, 3)]
+    stats.received, stats.unchanged, stats.records = 5, 1, 6
+    first = samples(telemetry.exposition()[0].decode())
+    counts.series = [(labels, 7)]
+    stats.received = 9
+    second = samples(telemetry.exposition()[0].decode())
+    key = ("kubevents_events_total", tuple(sorted(labels.items())))
+    assert (first[key], second[key]) == (3.0, 7.0)
+    assert second[("kubevents_pipeline_updates_total", (("result", "emitted"),))] == 8.0
+    assert second[("kubevents_pipeline_records_total", ())] == 6.0
+    assert second[("kubevents_build_info", (("version", telemetry_version()),))] == 1.0
+
+
+def telemetry_version() -> str:
+    from kubevents import __version__
+
+    return __version__
+
+
+def test_no_pipeline_yet_means_no_series(telemetry: Telemetry) -> None:
+    telemetry.observe_pipeline(lambda: None)
+    telemetry.observe_events(lambda: None)
+    names = {name for name, _ in samples(telemetry.exposition()[0].decode())}
+    assert "kubevents_pipeline_records_total" not in names
+    assert "kubevents_events_total" not in names
+
+
+def test_target_info_carries_the_resource(telemetry: Telemetry) -> None:
+    got = samples(telemetry.exposition()[0].decode())
+    info = [labels for name, labels in got if name == "target_info"]
+    assert dict(info[0]) == {
+        "service_name": "kubevents",
+        "service_version": "1.2.3",
+        "service_instance_id": "kv-0",
+        "k8s_cluster_name": "c1",
+    }
+
+
+def test_the_endpoint_serves_metrics_and_probes(server: MetricsServer) -> None:
+    answer = requests.get(f"{server.url}/metrics", timeout=5)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("text/plain")
+    assert "kubevents_build_info" in answer.text
+    openmetrics = requests.get(
+        f"{server.url}/metrics", headers={"Accept": "application/openmetrics-text"}, timeout=5
+    )
+    assert openmetrics.headers["Content-Type"].startswith("application/openmetrics-text")
+    assert requests.get(f"{server.url}/healthz", timeout=5).text == "ok\n"
+    server.probes.ready = lambda: (False, "watch not started")
+    ready = requests.get(f"{server.url}/readyz", timeout=5)
+    assert (ready.status_code, ready.text) == (503, "watch not started\n")
+    missing = requests.get(f"{server.url}/nope", timeout=5)
+    assert missing.status_code == 404 and "/metrics" in missing.text
+
+
+def test_a_failing_callback_leaves_only_its_own_series_out(
+    telemetry: Telemetry, server: MetricsServer
+) -> None:
+    def broken() -> Counts:
+        raise RuntimeError("boom")
+
+    telemetry.observe_events(broken)  # type: ignore[arg-type]
+    answer = requests.get(f"{server.url}/metrics", timeout=5)
+    # The SDK logs the failing callback and leaves its series out; the rest is served.
+    assert answer.status_code == 200
+    assert "kubevents_build_info" in answer.text
+    assert "kubevents_events_total" not in answer.text
+
+
+def test_nothing_starts_when_nothing_wants_metrics() -> None:
+    assert start_metrics(Settings(), RESOURCE, [], port=None) is None
+
+
+def test_a_busy_port_is_a_config_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = dataclasses.replace(
+            Settings(), metrics=dataclasses.replace(Settings().metrics, host="127.0.0.1")
+        )
+        with pytest.raises(ConfigError, match="metrics -> port: cannot listen"):
+            start_metrics(settings, RESOURCE, [], port=port)
+
+
+@pytest.mark.parametrize("kind", ["otlp", "otlp+http"])
+def test_metrics_are_pushed_over_otlp_to_the_first_otlp_sink(
+    otlp_receiver: OtlpReceiver, kind: str
+) -> None:
+    endpoint = f"http://{otlp_receiver.grpc_endpoint}" if kind == "otlp" else otlp_receiver.http_url
+    settings = dataclasses.replace(Settings(), sinks=("console", f"{kind}:{endpoint}"))
+    runtime = start_metrics(settings, RESOURCE, [], port=None)
+    assert runtime is not None and runtime.server is None
+    runtime.close()  # the final collection is pushed
+    metrics = otlp_receiver.metrics()
+    assert "kubevents.build_info" in {m.metric.name for m in metrics}
+    assert metrics[0].resource["service.name"] == "kubevents"

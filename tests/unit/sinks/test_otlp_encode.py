@@ -1,0 +1,167 @@
+"""OTLP encoding: compared message by message with a request written out by hand."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import (
+    AnyValue,
+    ArrayValue,
+    InstrumentationScope,
+    KeyValue,
+)
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from kubevents.records import AttrValue, OutputRecord, ResourceInfo
+from kubevents.sinks.otlp_encode import decode_value, encode_logs
+
+RESOURCE = ResourceInfo(service_version="1.2.3", instance_id="kv-0", cluster_name="prod")
+
+
+def record(namespace: str, body: str, **attributes: AttrValue) -> OutputRecord:
+    return OutputRecord(
+        timestamp_ns=1_795_255_201_000_000_000,
+        observed_ns=1_795_255_202_500_000_000,
+        severity_number=13,
+        severity_text="Warning",
+        event_name="k8s.event",
+        body=body,
+        namespace=namespace,
+        attributes=dict(attributes),
+    )
+
+
+def kv(key: str, **value: object) -> KeyValue:
+    return KeyValue(key=key, value=AnyValue(**value))  # type: ignore[arg-type]
+
+
+def resource(namespace: str | None) -> Resource:
+    attrs = [
+        kv("service.name", string_value="kubevents"),
+        kv("service.version", string_value="1.2.3"),
+        kv("service.instance.id", string_value="kv-0"),
+        kv("k8s.cluster.name", string_value="prod"),
+    ]
+    if namespace:
+        attrs.append(kv("k8s.namespace.name", string_value=namespace))
+    return Resource(attributes=attrs)
+
+
+def log(body: str, attributes: list[KeyValue]) -> LogRecord:
+    return LogRecord(
+        time_unix_nano=1_795_255_201_000_000_000,
+        observed_time_unix_nano=1_795_255_202_500_000_000,
+        severity_number=13,  # type: ignore[arg-type]
+        severity_text="Warning",
+        event_name="k8s.event",
+        body=AnyValue(string_value=body),
+        attributes=attributes,
+    )
+
+
+def test_one_resource_logs_per_namespace_in_first_seen_order() -> None:
+    records = [
+        record("shop", "a", **{"k8s.event.reason": "BackOff"}),
+        record("", "node", **{"k8s.event.reason": "NodeNotReady"}),
+        record("shop", "b", **{"k8s.event.reason": "Failed"}),
+    ]
+    scope = InstrumentationScope(name="kubevents", version="9.9")
+    expected = ExportLogsServiceRequest(
+        resource_logs=[
+            ResourceLogs(
+                resource=resource("shop"),
+                scope_logs=[
+                    ScopeLogs(
+                        scope=scope,
+                        log_records=[
+                            log("a", [kv("k8s.event.reason", string_value="BackOff")]),
+                            log("b", [kv("k8s.event.reason", string_value="Failed")]),
+                        ],
+                    )
+                ],
+            ),
+            ResourceLogs(
+                resource=resource(None),  # cluster-scoped: no k8s.namespace.name
+                scope_logs=[
+                    ScopeLogs(
+                        scope=scope,
+                        log_records=[
+                            log("node", [kv("k8s.event.reason", string_value="NodeNotReady")])
+                        ],
+                    )
+                ],
+            ),
+        ]
+    )
+    assert encode_logs(records, RESOURCE, scope_version="9.9") == expected
+
+
+def test_attribute_values_keep_their_types() -> None:
+    attrs: dict[str, AttrValue] = {
+        "s": "text",
+        "i": 42,
+        "f": 2.5,
+        "b": True,
+        "l": ["x", "y"],
+    }
+    request = encode_logs([record("shop", "m", **attrs)], RESOURCE)
+    got = request.resource_logs[0].scope_logs[0].log_records[0].attributes
+    assert list(got) == [
+        kv("s", string_value="text"),
+        kv("i", int_value=42),
+        kv("f", double_value=2.5),
+        kv("b", bool_value=True),
+        kv(
+            "l",
+            array_value=ArrayValue(values=[AnyValue(string_value="x"), AnyValue(string_value="y")]),
+        ),
+    ]
+
+
+def test_an_empty_batch_is_an_empty_request() -> None:
+    assert encode_logs([], RESOURCE) == ExportLogsServiceRequest()
+
+
+_values = st.one_of(
+    st.text(max_size=20),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.lists(st.text(max_size=5), max_size=3),
+)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["", "a", "b"]),
+            st.text(max_size=30),
+            st.dictionaries(st.text(min_size=1, max_size=10), _values, max_size=5),
+        ),
+        max_size=8,
+    )
+)
+def test_decoding_gives_back_every_record(
+    items: list[tuple[str, str, dict[str, AttrValue]]],
+) -> None:
+    records = [record(ns, body, **attrs) for ns, body, attrs in items]
+    request = ExportLogsServiceRequest.FromString(
+        encode_logs(records, RESOURCE).SerializeToString()
+    )
+    decoded = [
+        (
+            {kv.key: decode_value(kv.value) for kv in rl.resource.attributes}.get(
+                "k8s.namespace.name", ""
+            ),
+            lr.body.string_value,
+            {kv.key: decode_value(kv.value) for kv in lr.attributes},
+        )
+        for rl in request.resource_logs
+        for sl in rl.scope_logs
+        for lr in sl.log_records
+    ]
+    expected = sorted(((r.namespace, r.body, r.attributes) for r in records), key=repr)
+    assert sorted(decoded, key=repr) == expected
+    assert len({ns for ns, _, _ in decoded}) == len(request.resource_logs)
