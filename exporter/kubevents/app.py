@@ -30,12 +30,14 @@ from kubevents.normalize import NotAnEvent, normalize
 from kubevents.pipeline import Pipeline
 from kubevents.records import ResourceInfo
 from kubevents.series import SeriesTracker
+from kubevents.sinks.metrics_server import Probes
 from kubevents.sinks.registry import SinkContext, build_sinks
 from kubevents.source.replaying import Problem, read_items
 from kubevents.summary import Summary
 
 if TYPE_CHECKING:
     from kubevents.sinks.metrics import MetricsRuntime
+    from kubevents.source.objects import ObjectCache
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +56,11 @@ def classifier_from(settings: Settings) -> Classifier:
     return load_classifier(dirs, include_shipped=settings.rules.include_shipped)
 
 
-def detectors_from(settings: Settings) -> dict[str, Any]:
-    """Correlator, pattern and anomaly detectors and event counters, as Pipeline arguments."""
+def detectors_from(settings: Settings, lookup: OwnerLookup | None = None) -> dict[str, Any]:
+    """Correlator, pattern and anomaly detectors and event counters, as Pipeline arguments.
+
+    ``lookup``: the watched object cache, when ``run`` has one (see :func:`correlator_from`).
+    """
     from kubevents.enrich.anomaly import AnomalyDetector
     from kubevents.enrich.counting import EventCounts
     from kubevents.enrich.pattern_rules import load_pattern_rules
@@ -65,7 +70,7 @@ def detectors_from(settings: Settings) -> dict[str, Any]:
         [Path(d) for d in settings.rules.dirs], include_shipped=settings.rules.include_shipped
     )
     return {
-        "correlator": correlator_from(settings),
+        "correlator": correlator_from(settings, lookup),
         "patterns": PatternDetector(rules),
         "anomalies": AnomalyDetector(rules),
         "counts": EventCounts(),
@@ -155,6 +160,12 @@ def replay(
     if metrics is not None:
         metrics.telemetry.observe_events(lambda: pipeline.counts)
         metrics.telemetry.observe_pipeline(lambda: pipeline.stats)
+        metrics.telemetry.observe_detectors(
+            patterns=pipeline.patterns,
+            anomalies=pipeline.anomalies,
+            correlator=pipeline.correlator,
+            counts=pipeline.counts,
+        )
         if on_metrics is not None:
             on_metrics(metrics)
     for event in updates:
@@ -208,8 +219,9 @@ def run_cluster(
     resource = resource_info(settings)
     classifier = classifier_from(settings)
     sinks = build_sinks(SinkContext(settings, resource, stop))
-
-    detectors = detectors_from(settings)  # shared across leadership terms: state is event time
+    cache = _start_object_cache(settings, api_client, stop)
+    # Shared across leadership terms: their state is in event time.
+    detectors = detectors_from(settings, lookup=cache)
 
     def make_pipeline(tracker: SeriesTracker) -> Pipeline:
         return Pipeline(
@@ -257,13 +269,24 @@ def run_cluster(
         api.api_version,
         ", ".join(settings.watch.namespaces) or "all namespaces",
     )
-    # /readyz and /healthz answer "ok" until the watch plugs its own checks in (``probes``).
-    metrics = _start_metrics(settings, resource, sinks, port=settings.metrics.port or None)
+    metrics = _start_metrics(
+        settings,
+        resource,
+        sinks,
+        port=settings.metrics.port or None,
+        probes=Probes(health=runner.healthy, ready=runner.ready),
+    )
     if metrics is not None:
-        metrics.telemetry.observe_events(lambda: detectors["counts"])
-        metrics.telemetry.observe_pipeline(
+        telemetry = metrics.telemetry
+        telemetry.observe_events(lambda: detectors["counts"])
+        telemetry.observe_pipeline(
             lambda: runner.pipeline.stats if runner.pipeline is not None else None
         )
+        telemetry.observe_detectors(**detectors)
+        watches = {"events": lambda: runner.stats.watch_stats}
+        if cache is not None:
+            watches.update(cache.watch_stats_by_resource())
+        telemetry.observe_run(lambda: runner, watches)
     try:
         runner.run()
     finally:
@@ -272,8 +295,45 @@ def run_cluster(
     return 0
 
 
+def _start_object_cache(
+    settings: Settings, api_client: Any, stop: threading.Event
+) -> ObjectCache | None:
+    """Watch Pods, ReplicaSets and Jobs for correlation (``watch.object_cache``).
+
+    It runs on every replica, leader or not, so a new leader starts with a warm
+    cache. A watch it cannot do (no RBAC for Pods, say) is retried and reported
+    like the Event watch; meanwhile correlation falls back to naming conventions.
+    """
+    if not settings.watch.object_cache:
+        return None
+    from kubevents.source.objects import ObjectCache
+    from kubevents.source.watching import WatchOptions
+
+    w = settings.watch
+    cache = ObjectCache(max_per_kind=w.object_cache_max)
+    cache.start(
+        api_client=api_client,
+        stop=stop,
+        options=WatchOptions(
+            page_size=w.page_size,
+            timeout_s=w.timeout_s,
+            inactivity_timeout_s=w.inactivity_timeout_s,
+            empty_watch_s=w.empty_watch_s,
+            backoff_base_s=w.backoff_base_s,
+            backoff_cap_s=w.backoff_cap_s,
+        ),
+        namespaces=w.namespaces,
+    )
+    return cache
+
+
 def _start_metrics(
-    settings: Settings, resource: ResourceInfo, sinks: Sequence[object], *, port: int | None
+    settings: Settings,
+    resource: ResourceInfo,
+    sinks: Sequence[object],
+    *,
+    port: int | None,
+    probes: Probes | None = None,
 ) -> MetricsRuntime | None:
     """The metrics of a command (see ``sinks/metrics.py``); None when nothing wants them.
 
@@ -286,7 +346,7 @@ def _start_metrics(
         return None
     from kubevents.sinks.metrics import start_metrics
 
-    return start_metrics(settings, resource, sinks, port=port)
+    return start_metrics(settings, resource, sinks, port=port, probes=probes)
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:

@@ -40,6 +40,8 @@ from kubevents.throttle import SeriesThrottle
 
 logger = logging.getLogger(__name__)
 _NS = 1_000_000_000
+STALL_S = 60.0
+"""Seconds without a turn of the pipeline loop after which /healthz fails."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,8 @@ class Runner:
         self._pending_start = False
         self._pending_stop = False
         self._throttle = SeriesThrottle(settings.watch.throttle_s)
+        self._loop_at = 0.0
+        """When the pipeline thread last went round its loop (monotonic; 0 before)."""
 
     # -- leadership (called from the elector thread, or directly without HA) --
 
@@ -177,6 +181,7 @@ class Runner:
         last_save = time.monotonic()
         dirty = False
         while not self.stop.is_set():
+            self._loop_at = time.monotonic()
             self._apply_leadership_changes()
             try:
                 item = self._queue.get(timeout=0.2)
@@ -379,6 +384,28 @@ class Runner:
             self._term_stop.set()
         if self.pipeline is not None:
             self.pipeline.close()
+
+    def queue_size(self) -> int:
+        """Watch items waiting for the pipeline thread."""
+        return self._queue.qsize()
+
+    @property
+    def queue_capacity(self) -> int:
+        return self.settings.watch.queue_size
+
+    def healthy(self) -> tuple[bool, str]:
+        """(alive, why) for /healthz: the pipeline thread goes round its loop.
+
+        The loop wakes at least every 0.2 s; one that has not come round for
+        ``STALL_S`` is stuck (a sink call that never returns, a deadlock), and
+        a restart is the cure.
+        """
+        if not self._loop_at:
+            return True, "starting"
+        stalled = time.monotonic() - self._loop_at
+        if stalled > STALL_S:
+            return False, f"pipeline thread stalled for {stalled:.0f}s"
+        return True, "ok"
 
     def lag_s(self) -> float:
         """Seconds between now and the newest Event processed (0 before the first)."""

@@ -116,6 +116,21 @@ class Correlator:
         """Incidents currently open."""
         return len(self._open)
 
+    def open_counts(self) -> list[tuple[dict[str, str], int]]:
+        """Open incidents by root-cause category and incident severity: any thread.
+
+        A copy of the open set is taken first (atomic under the GIL), so a scrape
+        never iterates the dict the pipeline thread is changing.
+        """
+        counts: dict[tuple[str, str], int] = {}
+        for incident in list(self._open.values()):
+            key = (incident.root.category.value, incident.severity.value)
+            counts[key] = counts.get(key, 0) + 1
+        return [
+            ({"kubevents_category": category, "kubevents_severity": severity}, n)
+            for (category, severity), n in sorted(counts.items())
+        ]
+
     @property
     def links(self) -> int:
         """Links currently remembered."""

@@ -223,6 +223,10 @@ class EventCounts:
         """Evict idle series (see :meth:`BoundedCounter.expire`)."""
         return self.counter.expire(now_ns)
 
+    def __len__(self) -> int:
+        """Series counted now."""
+        return len(self.counter)
+
     def snapshot(self) -> list[tuple[dict[str, str], int]]:
         """Every series as (labels, count), sorted: what the metrics layer observes."""
         return self.counter.snapshot()

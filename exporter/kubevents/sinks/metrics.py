@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -45,6 +45,16 @@ from kubevents.errors import ConfigError
 from kubevents.records import ResourceInfo
 from kubevents.sinks.delivery import DeliverySink
 from kubevents.sinks.metrics_server import MetricsServer, Probes
+from kubevents.sinks.metrics_state import (
+    AnomaliesView,
+    CorrelatorView,
+    CountsView,
+    PatternsView,
+    RunView,
+    WatchStatsView,
+    observe_detectors,
+    observe_run,
+)
 from kubevents.sinks.otlp_options import OtlpOptions, TransportKind, resolve_otlp
 from kubevents.sinks.transport import RequestReport
 
@@ -211,6 +221,27 @@ class Telemetry:
             unit="{occurrence}",
             description="Event occurrences the emitted records stand for.",
         )
+
+    def observe_detectors(
+        self,
+        *,
+        patterns: PatternsView | None = None,
+        anomalies: AnomaliesView | None = None,
+        correlator: CorrelatorView | None = None,
+        counts: CountsView | None = None,
+    ) -> None:
+        """Export patterns, anomalies, incidents and state sizes (``metrics_state.py``)."""
+        observe_detectors(
+            self.meter, patterns=patterns, anomalies=anomalies, correlator=correlator, counts=counts
+        )
+
+    def observe_run(
+        self,
+        run: Callable[[], RunView | None],
+        watches: Mapping[str, Callable[[], Sequence[WatchStatsView]]],
+    ) -> None:
+        """Export the watch, leadership, checkpoint and queue metrics of ``kubevents run``."""
+        observe_run(self.meter, run, watches)
 
     def observe_sinks(self, sinks: Iterable[object]) -> None:
         """Export delivery metrics of every network sink among ``sinks`` (others have none)."""

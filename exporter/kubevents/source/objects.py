@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,14 @@ class ObjectCache:
         """The node a Pod is (or was) scheduled on, or None when unknown or unscheduled."""
         entry = self._objects["Pod"].get((namespace, name))
         return entry.node or None if entry else None
+
+    def watch_stats_by_resource(self) -> dict[str, Callable[[], list[WatchStats]]]:
+        """The watch loops' counters by resource (``pods``, ...), for the metrics."""
+        return {resource: self._stats_of(kind) for kind, (_, resource) in WATCHED.items()}
+
+    def _stats_of(self, kind: str) -> Callable[[], list[WatchStats]]:
+        prefix = kind + "/"
+        return lambda: [stats for key, stats in list(self.stats.items()) if key.startswith(prefix)]
 
     # -- updates, from the watch threads --
 

@@ -279,6 +279,18 @@ def test_current_lists_open_incidents_as_they_stand() -> None:
     assert (now.state, now.events, now.time_ns) == (IncidentState.ONGOING, 2, T0 + 30 * S)
 
 
+def test_open_counts_group_open_incidents_by_root_category_and_severity() -> None:
+    run = Run()
+    run.feed(ev(0, "FailedMount", "db-0", ns="payments", node="node-3", message=MOUNT),
+             ev(30, "BackOff", "db-0", ns="payments", node="node-3", message=BACKOFF))
+    (now,) = run.correlator.current()
+    assert run.correlator.open_counts() == [
+        ({"kubevents_category": now.root.category.value, "kubevents_severity": now.severity.value}, 1)
+    ]
+    run.expire(3600)
+    assert run.correlator.open_counts() == []
+
+
 # -- bounds --------------------------------------------------------------------------------
 
 

@@ -1,0 +1,494 @@
+"""Metrics read from kubevents' state: detectors (patterns, anomalies, incidents) and the watch.
+
+Like the rest of :mod:`kubevents.sinks.metrics`, nothing here runs per Event:
+each instrument is observable, and its callback reads counters the stages
+keep anyway, when a scrape or an OTLP export collects. The callbacks run on
+the scrape thread, so they only read what the stages publish as safe for any
+thread (copies taken under a lock, or under the GIL, and plain integers).
+
+The stages are described by protocols, not imported: the metrics layer stays
+below ``running`` and beside ``enrich``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from kubevents import conventions as c
+
+_NS = 1_000_000_000
+SCOPE = "kubevents_anomaly_scope"
+ANOMALY_SCOPES = ("category", "reason")
+"""Both scopes are always reported (0 when calm), so an alert sees 0, not an absent series."""
+
+Callback = Callable[[CallbackOptions], Iterable[Observation]]
+
+
+# -- what is read -----------------------------------------------------------------------------
+
+
+class PatternsView(Protocol):
+    """``enrich.patterns.PatternDetector``."""
+
+    @property
+    def transition_counts(self) -> dict[str, int]: ...
+    @property
+    def evicted_groups(self) -> int: ...
+    @property
+    def suppressed(self) -> int: ...
+    @property
+    def late(self) -> int: ...
+
+    def __len__(self) -> int: ...
+    def active_counts(self) -> list[tuple[dict[str, str], int]]: ...
+    def active_rates(self, limit: int = 100) -> list[tuple[dict[str, str], float]]: ...
+
+
+class AnomalyScoreView(Protocol):
+    @property
+    def score(self) -> float: ...
+
+    def labels(self) -> dict[str, str]: ...
+
+
+class AnomaliesView(Protocol):
+    """``enrich.anomaly.AnomalyDetector``."""
+
+    @property
+    def transition_counts(self) -> dict[str, int]: ...
+    @property
+    def evicted(self) -> int: ...
+    @property
+    def late(self) -> int: ...
+
+    def __len__(self) -> int: ...
+    def active_counts(self) -> list[tuple[dict[str, str], int]]: ...
+    def scores(self) -> Sequence[AnomalyScoreView]: ...
+
+
+class CorrelatorView(Protocol):
+    """``enrich.correlate.Correlator``."""
+
+    @property
+    def transition_counts(self) -> dict[str, int]: ...
+    @property
+    def evicted_incidents(self) -> int: ...
+
+    @property
+    def open_incidents(self) -> int: ...
+    @property
+    def links(self) -> int: ...
+    @property
+    def evicted_links(self) -> int: ...
+    def open_counts(self) -> list[tuple[dict[str, str], int]]: ...
+
+
+class CountsView(Protocol):
+    """``enrich.counting.EventCounts``."""
+
+    @property
+    def evicted(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+
+class WatchStatsView(Protocol):
+    """``source.watching.WatchStats`` of one watch loop."""
+
+    @property
+    def lists(self) -> int: ...
+    @property
+    def relists(self) -> Mapping[str, int]: ...
+    @property
+    def restarts(self) -> Mapping[str, int]: ...
+    @property
+    def api_errors(self) -> Mapping[str, int]: ...
+    @property
+    def bad_lines(self) -> int: ...
+    @property
+    def bookmarks(self) -> int: ...
+    @property
+    def established(self) -> bool: ...
+
+
+class RunStatsView(Protocol):
+    """``running.RunStats``."""
+
+    @property
+    def invalid(self) -> int: ...
+    @property
+    def filtered(self) -> int: ...
+    @property
+    def seeded(self) -> int: ...
+    @property
+    def checkpoints(self) -> int: ...
+    @property
+    def checkpoint_errors(self) -> int: ...
+    @property
+    def last_checkpoint_ns(self) -> int: ...
+    @property
+    def last_event_time_ns(self) -> int: ...
+    @property
+    def leader(self) -> bool: ...
+
+
+class RunView(Protocol):
+    """``running.Runner``: its stats, and the queue between the watch and the pipeline."""
+
+    @property
+    def stats(self) -> RunStatsView: ...
+    def lag_s(self) -> float: ...
+    def queue_size(self) -> int: ...
+    @property
+    def queue_capacity(self) -> int: ...
+
+
+# -- detectors --------------------------------------------------------------------------------
+
+
+def observe_detectors(
+    meter: Meter,
+    *,
+    patterns: PatternsView | None = None,
+    anomalies: AnomaliesView | None = None,
+    correlator: CorrelatorView | None = None,
+    counts: CountsView | None = None,
+    rate_limit: int = 100,
+) -> None:
+    """Patterns active and their rates, anomalies, open incidents, transitions, state sizes."""
+    m = meter
+
+    def labelled(read: Callable[[], Iterable[tuple[dict[str, str], float]]]) -> Callback:
+        def observe(_: CallbackOptions) -> Iterable[Observation]:
+            for labels, value in read():
+                yield Observation(value, labels)
+
+        return observe
+
+    def transitions(_: CallbackOptions) -> Iterable[Observation]:
+        totals: dict[str, int] = {}
+        for detector in (patterns, anomalies):
+            if detector is not None:
+                for state, n in list(detector.transition_counts.items()):
+                    totals[state] = totals.get(state, 0) + n
+        for state, n in sorted(totals.items()):
+            yield Observation(n, {"state": state})
+
+    def entries(_: CallbackOptions) -> Iterable[Observation]:
+        for state, size in _state_sizes(patterns, anomalies, correlator, counts):
+            yield Observation(size, {"state": state})
+
+    def evictions(_: CallbackOptions) -> Iterable[Observation]:
+        for state, n in _state_evictions(patterns, anomalies, correlator, counts):
+            yield Observation(n, {"state": state})
+
+    def late(_: CallbackOptions) -> Iterable[Observation]:
+        for stage, detector in (("patterns", patterns), ("anomalies", anomalies)):
+            if detector is not None:
+                yield Observation(detector.late, {"stage": stage})
+
+    if patterns is not None:
+        m.create_observable_gauge(
+            c.MetricName.PATTERNS_ACTIVE,
+            callbacks=[labelled(patterns.active_counts)],
+            unit="{pattern}",
+            description="Active patterns, by the category and severity they started with.",
+        )
+        m.create_observable_gauge(
+            c.MetricName.PATTERN_RATE,
+            callbacks=[labelled(lambda: patterns.active_rates(rate_limit))],
+            description=(
+                "Window rate of the active patterns, summed by rule, namespace, reason, category "
+                f"and severity (the {rate_limit} highest)."
+            ),
+        )
+        m.create_observable_counter(
+            c.MetricName.PATTERNS_SUPPRESSED,
+            callbacks=[lambda _: [Observation(patterns.suppressed)]],
+            unit="{pattern}",
+            description="Patterns not started because max_active patterns were active.",
+        )
+    if patterns is not None or anomalies is not None:
+        m.create_observable_counter(
+            c.MetricName.PATTERN_TRANSITIONS,
+            callbacks=[transitions],
+            unit="{record}",
+            description="Pattern records by state: started, ongoing, resolved, anomalous.",
+        )
+        m.create_observable_counter(
+            c.MetricName.OCCURRENCES_LATE,
+            callbacks=[late],
+            unit="{occurrence}",
+            description="Occurrences older than a detector's window when they arrived, by stage.",
+        )
+    if anomalies is not None:
+
+        def anomalous_by_scope() -> list[tuple[dict[str, str], float]]:
+            found = {labels[SCOPE]: n for labels, n in anomalies.active_counts()}
+            return [({SCOPE: scope}, found.get(scope, 0)) for scope in ANOMALY_SCOPES]
+
+        m.create_observable_gauge(
+            c.MetricName.ANOMALIES_ACTIVE,
+            callbacks=[labelled(anomalous_by_scope)],
+            unit="{series}",
+            description="Series whose rate is anomalous now, by scope (reason, category).",
+        )
+        m.create_observable_gauge(
+            c.MetricName.ANOMALY_SCORE,
+            callbacks=[labelled(lambda: ((s.labels(), s.score) for s in anomalies.scores()))],
+            description="Score of each anomalous series (standard deviations above its baseline).",
+        )
+    if correlator is not None:
+        m.create_observable_gauge(
+            c.MetricName.INCIDENTS_OPEN,
+            callbacks=[labelled(correlator.open_counts)],
+            unit="{incident}",
+            description="Open incidents, by their root cause's category and their severity.",
+        )
+        m.create_observable_counter(
+            c.MetricName.INCIDENT_TRANSITIONS,
+            callbacks=[
+                lambda _: [
+                    Observation(n, {"state": state})
+                    for state, n in sorted(list(correlator.transition_counts.items()))
+                ]
+            ],
+            unit="{record}",
+            description="Incident records by state: started, ongoing, resolved.",
+        )
+    m.create_observable_gauge(
+        c.MetricName.STATE_ENTRIES,
+        callbacks=[entries],
+        unit="{entry}",
+        description="Entries in kubevents' bounded in-memory state, by structure.",
+    )
+    m.create_observable_counter(
+        c.MetricName.STATE_EVICTIONS,
+        callbacks=[evictions],
+        unit="{entry}",
+        description="Entries dropped because a structure reached its cap, by structure.",
+    )
+
+
+def _state_sizes(
+    patterns: PatternsView | None,
+    anomalies: AnomaliesView | None,
+    correlator: CorrelatorView | None,
+    counts: CountsView | None,
+) -> list[tuple[str, int]]:
+    sizes = []
+    if patterns is not None:
+        sizes.append(("pattern_groups", len(patterns)))
+    if anomalies is not None:
+        sizes.append(("anomaly_series", len(anomalies)))
+    if counts is not None:
+        sizes.append(("event_series", len(counts)))
+    if correlator is not None:
+        sizes += [("incidents", correlator.open_incidents), ("incident_links", correlator.links)]
+    return sizes
+
+
+def _state_evictions(
+    patterns: PatternsView | None,
+    anomalies: AnomaliesView | None,
+    correlator: CorrelatorView | None,
+    counts: CountsView | None,
+) -> list[tuple[str, int]]:
+    evicted = []
+    if patterns is not None:
+        evicted.append(("pattern_groups", patterns.evicted_groups))
+    if anomalies is not None:
+        evicted.append(("anomaly_series", anomalies.evicted))
+    if counts is not None:
+        evicted.append(("event_series", counts.evicted))
+    if correlator is not None:
+        evicted += [
+            ("incidents", correlator.evicted_incidents),
+            ("incident_links", correlator.evicted_links),
+        ]
+    return evicted
+
+
+# -- the watch ---------------------------------------------------------------------------------
+
+
+def observe_run(
+    meter: Meter,
+    run: Callable[[], RunView | None],
+    watches: Mapping[str, Callable[[], Sequence[WatchStatsView]]],
+) -> None:
+    """Watch, leadership, checkpoint and queue metrics of ``kubevents run``.
+
+    ``run`` is the Event watch's runner (queue, leadership, checkpoints);
+    ``watches`` gives the watch loops by the ``resource`` label: ``events``,
+    and ``pods``, ``replicasets``, ``jobs`` for the object cache.
+    """
+    m = meter
+
+    def each_watch() -> Iterable[tuple[str, WatchStatsView]]:
+        for resource, read in watches.items():
+            for stats in list(read()):
+                yield resource, stats
+
+    def total(attr: str) -> Callback:
+        def observe(_: CallbackOptions) -> Iterable[Observation]:
+            sums = dict.fromkeys(watches, 0)
+            for resource, stats in each_watch():
+                sums[resource] += getattr(stats, attr)
+            for resource, n in sums.items():
+                yield Observation(n, {"resource": resource})
+
+        return observe
+
+    def by(attr: str, label: str, known: tuple[str, ...] = ()) -> Callback:
+        """Summed by resource and ``label``; ``known`` values are reported from 0."""
+
+        def observe(_: CallbackOptions) -> Iterable[Observation]:
+            sums = {(resource, value): 0 for resource in watches for value in known}
+            for resource, stats in each_watch():
+                for value, n in list(getattr(stats, attr).items()):
+                    sums[(resource, value)] = sums.get((resource, value), 0) + n
+            for (resource, value), n in sorted(sums.items()):
+                yield Observation(n, {"resource": resource, label: value})
+
+        return observe
+
+    def streams(_: CallbackOptions) -> Iterable[Observation]:
+        for resource, read in watches.items():
+            loops = list(read())
+            up = sum(1 for stats in loops if stats.established)
+            yield Observation(up, {"resource": resource, "state": "established"})
+            yield Observation(len(loops) - up, {"resource": resource, "state": "down"})
+
+    def main(read: Callable[[RunView], Iterable[Observation]]) -> Callback:
+        def observe(_: CallbackOptions) -> Iterable[Observation]:
+            current = run()
+            if current is not None:
+                yield from read(current)
+
+        return observe
+
+    def skipped(run: RunView) -> Iterable[Observation]:
+        s = run.stats
+        for reason, n in (("invalid", s.invalid), ("filtered", s.filtered), ("initial", s.seeded)):
+            yield Observation(n, {"reason": reason})
+
+    def last_event(run: RunView) -> Iterable[Observation]:
+        if run.stats.last_event_time_ns:
+            yield Observation(run.stats.last_event_time_ns / _NS)
+
+    def lag(run: RunView) -> Iterable[Observation]:
+        if run.stats.last_event_time_ns:
+            yield Observation(run.lag_s())
+
+    def last_checkpoint(run: RunView) -> Iterable[Observation]:
+        if run.stats.last_checkpoint_ns:
+            yield Observation(run.stats.last_checkpoint_ns / _NS)
+
+    def writes(run: RunView) -> Iterable[Observation]:
+        yield Observation(run.stats.checkpoints, {"result": "success"})
+        yield Observation(run.stats.checkpoint_errors, {"result": "failure"})
+
+    for name, attr, unit, description in (
+        (
+            c.MetricName.WATCH_LISTS,
+            "lists",
+            "{list}",
+            "List calls completed (first lists and relists).",
+        ),
+        (
+            c.MetricName.WATCH_BAD_LINES,
+            "bad_lines",
+            "{line}",
+            "Watch lines that were not valid JSON watch events.",
+        ),
+        (c.MetricName.WATCH_BOOKMARKS, "bookmarks", "{event}", "BOOKMARK watch events received."),
+    ):
+        m.create_observable_counter(
+            name, callbacks=[total(attr)], unit=unit, description=description
+        )
+    for name, attr, label, unit, description, known in (
+        (
+            c.MetricName.WATCH_RELISTS,
+            "relists",
+            "reason",
+            "{list}",
+            "Relists by reason: expired (410 Gone), empty_watch, error.",
+            ("expired", "empty_watch", "error"),
+        ),
+        (
+            c.MetricName.WATCH_RESTARTS,
+            "restarts",
+            "reason",
+            "{watch}",
+            "Watch reconnects by reason: server_timeout, connection, inactive, http_<code>.",
+            ("server_timeout", "connection", "inactive"),
+        ),
+        (
+            c.MetricName.WATCH_API_ERRORS,
+            "api_errors",
+            "code",
+            "{error}",
+            "Error answers of the API server, by HTTP status code.",
+            (),
+        ),
+    ):
+        m.create_observable_counter(
+            name, callbacks=[by(attr, label, known)], unit=unit, description=description
+        )
+    m.create_observable_gauge(
+        c.MetricName.WATCH_STREAMS,
+        callbacks=[streams],
+        unit="{stream}",
+        description="Watch streams by state: established (answered, reading) or down (listing, retrying, backing off).",
+    )
+    m.create_observable_counter(
+        c.MetricName.WATCH_SKIPPED,
+        callbacks=[main(skipped)],
+        unit="{event}",
+        description="Events not emitted on purpose: invalid (not an Event), filtered (client-side filters), initial (older than watch.initial on a first start).",
+    )
+    m.create_observable_gauge(
+        c.MetricName.WATCH_LAST_EVENT,
+        callbacks=[main(last_event)],
+        unit="s",
+        description="Occurrence time (Unix seconds) of the newest Event processed.",
+    )
+    m.create_observable_gauge(
+        c.MetricName.WATCH_LAG,
+        callbacks=[main(lag)],
+        unit="s",
+        description="Now minus the occurrence time of the newest Event processed.",
+    )
+    m.create_observable_gauge(
+        c.MetricName.PIPELINE_QUEUE_SIZE,
+        callbacks=[main(lambda run: [Observation(run.queue_size())])],
+        unit="{item}",
+        description="Watch items waiting for the pipeline thread (when full, the watch waits).",
+    )
+    m.create_observable_gauge(
+        c.MetricName.PIPELINE_QUEUE_CAPACITY,
+        callbacks=[main(lambda run: [Observation(run.queue_capacity)])],
+        unit="{item}",
+        description="Size of that queue (watch.queue_size).",
+    )
+    m.create_observable_gauge(
+        c.MetricName.LEADER,
+        callbacks=[main(lambda run: [Observation(1 if run.stats.leader else 0)])],
+        description="1 while this instance leads (or runs without leader election), 0 on a standby.",
+    )
+    m.create_observable_counter(
+        c.MetricName.CHECKPOINT_WRITES,
+        callbacks=[main(writes)],
+        unit="{checkpoint}",
+        description="Checkpoint saves, by result (success, failure).",
+    )
+    m.create_observable_gauge(
+        c.MetricName.CHECKPOINT_LAST_SUCCESS,
+        callbacks=[main(last_checkpoint)],
+        unit="s",
+        description="Unix time of the last successful checkpoint save.",
+    )
