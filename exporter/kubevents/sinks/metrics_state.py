@@ -69,8 +69,20 @@ class AnomaliesView(Protocol):
     def scores(self) -> Sequence[AnomalyScoreView]: ...
 
 
+class SizedView(Protocol):
+    """A bounded structure: its size and what its cap evicted (``enrich.owners.OwnerResolver``)."""
+
+    @property
+    def evicted(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+
 class CorrelatorView(Protocol):
     """``enrich.correlate.Correlator``."""
+
+    @property
+    def owners(self) -> SizedView: ...
 
     @property
     def transition_counts(self) -> dict[str, int]: ...
@@ -287,7 +299,11 @@ def _state_sizes(
     if counts is not None:
         sizes.append(("event_series", len(counts)))
     if correlator is not None:
-        sizes += [("incidents", correlator.open_incidents), ("incident_links", correlator.links)]
+        sizes += [
+            ("incidents", correlator.open_incidents),
+            ("incident_links", correlator.links),
+            ("owners", len(correlator.owners)),
+        ]
     return sizes
 
 
@@ -308,6 +324,7 @@ def _state_evictions(
         evicted += [
             ("incidents", correlator.evicted_incidents),
             ("incident_links", correlator.evicted_links),
+            ("owners", correlator.owners.evicted),
         ]
     return evicted
 

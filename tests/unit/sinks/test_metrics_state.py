@@ -78,6 +78,9 @@ def test_open_incidents_by_root_cause_category_and_their_transitions(
             ("kubevents_severity", incident.severity.value),
         ): 1.0
     }
+    entries = metric(telemetry, "kubevents_state_entries")
+    assert entries[(("state", "incidents"),)] == 1.0
+    assert entries[(("state", "owners"),)] == float(len(run.correlator.owners)) > 0
     started = metric(telemetry, "kubevents_incident_transitions_total")
     assert started[(("state", "started"),)] == 1.0
     run.expire(3600)
