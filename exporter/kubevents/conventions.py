@@ -201,6 +201,7 @@ class MetricName:
     WATCH_BOOKMARKS: Final = "kubevents.watch.bookmarks"
     WATCH_STREAMS: Final = "kubevents.watch.streams"
     WATCH_SKIPPED: Final = "kubevents.watch.skipped"
+    WATCH_THROTTLED: Final = "kubevents.watch.throttled"
     WATCH_LAST_EVENT: Final = "kubevents.watch.last_event_timestamp"
     WATCH_LAG: Final = "kubevents.watch.lag"
     PIPELINE_QUEUE_SIZE: Final = "kubevents.pipeline.queue.size"

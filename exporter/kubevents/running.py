@@ -385,6 +385,11 @@ class Runner:
         if self.pipeline is not None:
             self.pipeline.close()
 
+    @property
+    def throttled(self) -> int:
+        """Event updates held back by ``watch.throttle_s`` (merged into a later record)."""
+        return self._throttle.throttled
+
     def queue_size(self) -> int:
         """Watch items waiting for the pipeline thread."""
         return self._queue.qsize()

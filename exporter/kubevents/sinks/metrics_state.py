@@ -152,6 +152,8 @@ class RunView(Protocol):
 
     @property
     def stats(self) -> RunStatsView: ...
+    @property
+    def throttled(self) -> int: ...
     def lag_s(self) -> float: ...
     def queue_size(self) -> int: ...
     @property
@@ -467,6 +469,12 @@ def observe_run(
         callbacks=[main(skipped)],
         unit="{event}",
         description="Events not emitted on purpose: invalid (not an Event), filtered (client-side filters), initial (older than watch.initial on a first start).",
+    )
+    m.create_observable_counter(
+        c.MetricName.WATCH_THROTTLED,
+        callbacks=[main(lambda run: [Observation(run.throttled)])],
+        unit="{update}",
+        description="Event updates held back by watch.throttle_s and merged into a later record (their occurrences are still exported).",
     )
     m.create_observable_gauge(
         c.MetricName.WATCH_LAST_EVENT,

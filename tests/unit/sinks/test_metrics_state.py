@@ -96,6 +96,7 @@ class _Run:
     def __init__(self, stats: RunStats) -> None:
         self.stats = stats
         self.queued = 0
+        self.throttled = 3
 
     def lag_s(self) -> float:
         return 12.5
@@ -147,4 +148,5 @@ def test_watch_metrics_sum_the_watch_loops_by_resource(telemetry: Telemetry) -> 
         (("result", "failure"),): 1.0,
     }
     assert metric(telemetry, "kubevents_pipeline_queue_size") == {(): 7.0}
+    assert metric(telemetry, "kubevents_watch_throttled_total") == {(): 3.0}
     assert metric(telemetry, "kubevents_pipeline_queue_capacity") == {(): 100.0}
