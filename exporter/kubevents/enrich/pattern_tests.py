@@ -51,8 +51,14 @@ from kubevents.enrich.pattern_rules import (
     parse_duration,
 )
 from kubevents.enrich.patterns import PatternDetector, Transition
-from kubevents.enrich.rule_tests import EVENT_KEYS, CaseResult, shorthand_event
-from kubevents.enrich.rules import LineDict, check_keys, line_of, read_rule_file
+from kubevents.enrich.rule_tests import (
+    EVENT_KEYS,
+    CaseResult,
+    lazily,
+    open_test_file,
+    shorthand_event,
+)
+from kubevents.enrich.rules import LineDict, check_keys
 from kubevents.errors import RulesError
 from kubevents.model import Classification, Correlation, Enriched, KubeEvent, ObjectRef
 
@@ -100,28 +106,15 @@ def run_patterns_test_file(
     Raises:
         RulesError: the test file (or a rule file it names) is invalid.
     """
-    file = read_rule_file(path, expected_kind="patterns_test")
-    check_keys(file.data, allowed=FILE_KEYS, required=("version", "kind", "tests"), where=str(path))
-    names = file.data.get("rule_files")
-    if names is None:
-        rules = default_rules()
-    elif isinstance(names, list) and all(isinstance(n, str) for n in names):
-        files = [read_rule_file(path.parent / n, expected_kind="patterns") for n in names]
-        rules = compile_pattern_rules(files)
-    else:
-        raise RulesError(
-            f"{path}:{line_of(names) or file.data.line}: 'rule_files' must be a list of paths"
-        )
-    cases = file.data["tests"]
-    if not isinstance(cases, list) or not cases:
-        raise RulesError(f"{path}:{file.data.line}: 'tests' must be a non-empty list")
-    classifier: list[Classifier] = []  # loaded on first need
-
-    def classify() -> Classifier:
-        if not classifier:
-            classifier.append(default_classifier())
-        return classifier[0]
-
+    rules, cases = open_test_file(
+        path,
+        kind="patterns_test",
+        rule_kind="patterns",
+        allowed_keys=FILE_KEYS,
+        compile_rules=compile_pattern_rules,
+        default_rules=default_rules,
+    )
+    classify = lazily(default_classifier)  # loaded on first need
     return [_run_case(case, path, rules, classify) for case in cases]
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kubevents.enrich.classify import Classifier, compile_classifier
 from kubevents.enrich.rules import (
@@ -37,6 +37,9 @@ EVENT_KEYS = ("reason", "type", "kind", "component", "namespace", "name", "messa
 EXPECT_KEYS = ("category", "severity", "rule")
 CASE_KEYS = ("name", "event", "expect")
 FILE_KEYS = ("version", "kind", "rule_files", "tests")
+
+R = TypeVar("R")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,56 @@ def _run_case(case: object, path: Path, classifier: Classifier) -> CaseResult:
         if key in expect and expect[key] != actual[key]
     ]
     return CaseResult(where, name, "; ".join(diffs) if diffs else None)
+
+
+def open_test_file(
+    path: Path,
+    *,
+    kind: str,
+    rule_kind: str,
+    allowed_keys: Sequence[str],
+    compile_rules: Callable[[list[Any]], R],
+    default_rules: Callable[[], R],
+) -> tuple[R, list[Any]]:
+    """The rules a ``<kind>`` test file runs against, and its cases.
+
+    The rules are those of its ``rule_files`` (paths beside it, of ``rule_kind``),
+    else ``default_rules()`` (the configured layers).
+
+    Raises:
+        RulesError: the test file (or a rule file it names) is invalid.
+    """
+    file = read_rule_file(path, expected_kind=kind)
+    check_keys(
+        file.data, allowed=allowed_keys, required=("version", "kind", "tests"), where=str(path)
+    )
+    names = file.data.get("rule_files")
+    if names is None:
+        rules = default_rules()
+    elif isinstance(names, list) and all(isinstance(n, str) for n in names):
+        rules = compile_rules(
+            [read_rule_file(path.parent / n, expected_kind=rule_kind) for n in names]
+        )
+    else:
+        raise RulesError(
+            f"{path}:{line_of(names) or file.data.line}: 'rule_files' must be a list of paths"
+        )
+    cases = file.data["tests"]
+    if not isinstance(cases, list) or not cases:
+        raise RulesError(f"{path}:{file.data.line}: 'tests' must be a non-empty list")
+    return rules, cases
+
+
+def lazily(load: Callable[[], T]) -> Callable[[], T]:
+    """``load``, called on first use only (a classifier that most cases never need)."""
+    loaded: list[T] = []
+
+    def get() -> T:
+        if not loaded:
+            loaded.append(load())
+        return loaded[0]
+
+    return get
 
 
 def format_results(results: Sequence[CaseResult]) -> tuple[str, bool]:
