@@ -25,6 +25,7 @@ from kubevents.enrich.rules import (
     check_keys,
     layered_rules,
     line_of,
+    message_regex,
     rule_files,
     rule_location,
     string_set,
@@ -180,24 +181,13 @@ def _compile_rule(file: RuleFile, rule: LineDict, order: int) -> ClassificationR
         kinds=string_set(match, "kind", where),
         components=string_set(match, "component", where),
         namespaces=string_set(match, "namespace", where),
-        message=_regex(match.get("message"), where),
+        message=message_regex(match.get("message"), where, "match.message"),
         result=Classification(
             _category(rule["category"], where), _severity(rule["severity"], where), rule["id"]
         ),
         priority=priority,
         order=order,
     )
-
-
-def _regex(value: object, where: str) -> re.Pattern[str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise RulesError(f"{where}: match.message must be a non-empty regex string")
-    try:
-        return re.compile(value)
-    except re.error as e:
-        raise RulesError(f"{where}: bad regex in match.message: {e}") from e
 
 
 def _category(value: object, where: str) -> Category:

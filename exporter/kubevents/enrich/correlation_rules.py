@@ -43,6 +43,7 @@ from kubevents.enrich.rules import (
     check_keys,
     layered_rules,
     line_of,
+    message_regex,
     rule_files,
     rule_location,
     string_set,
@@ -249,7 +250,7 @@ def _side(raw: object, where: str) -> Side:
         kinds=string_set(raw, "kind", where),
         categories=categories,
         components=string_set(raw, "component", where),
-        message=_regex(raw.get("message"), where),
+        message=message_regex(raw.get("message"), where),
     )
 
 
@@ -265,14 +266,3 @@ def _scopes(value: object, where: str, *, allow_empty: bool) -> tuple[str, ...]:
     if len(set(values)) != len(values):
         raise RulesError(f"{where}: lists a scope twice")
     return tuple(values)
-
-
-def _regex(value: object, where: str) -> re.Pattern[str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise RulesError(f"{where}: message must be a non-empty regex string")
-    try:
-        return re.compile(value)
-    except re.error as e:
-        raise RulesError(f"{where}: bad regex in message: {e}") from e

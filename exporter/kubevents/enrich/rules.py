@@ -14,6 +14,7 @@ place (or removes it with ``disabled: true``); new ids are appended.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +144,22 @@ def string_set(match: Mapping[str, Any], key: str, where: str) -> frozenset[str]
     ):
         raise RulesError(f"{where}: match.{key} must be a non-empty string or list of strings")
     return frozenset(values)
+
+
+def message_regex(value: object, where: str, key: str = "message") -> re.Pattern[str] | None:
+    """The compiled regex of a rule's ``key`` (None when absent).
+
+    Raises:
+        RulesError: not a non-empty string, or not a valid regex.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise RulesError(f"{where}: {key} must be a non-empty regex string")
+    try:
+        return re.compile(value)
+    except re.error as e:
+        raise RulesError(f"{where}: bad regex in {key}: {e}") from e
 
 
 def rule_location(file: RuleFile, rule: Mapping[str, Any]) -> str:
