@@ -7,13 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEMO   := tests/data/demo/events.jsonl
 
-.PHONY: demo test lint bench install clean help prometheus
+.PHONY: demo test lint bench install clean help prometheus dashboards
 
 help:
 	@echo "make demo   install and replay the bundled demo recording to the console"
 	@echo "make test   install everything the tests need, then run the whole suite"
 	@echo "make lint   ruff, mypy (strict) and the layering contract"
 	@echo "make bench  benchmarks (not part of make test)"
+	@echo "make dashboards  regenerate grafana/dashboards/*.json from grafana/*.py"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,16 +36,25 @@ prometheus:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
 		(apt-get update && apt-get install -y --no-install-recommends prometheus)
 
-test: $(STAMP) prometheus
+# Grafana's LogQL grammar (@grafana/lezer-logql, pinned in the lock file): the dashboards'
+# and Loki rules' LogQL is parsed by it in the tests.
+LOGQL := tests/tools/logql/node_modules/.package-lock.json
+$(LOGQL): tests/tools/logql/package.json tests/tools/logql/package-lock.json
+	npm ci --prefix tests/tools/logql --no-audit --no-fund
+
+test: $(STAMP) prometheus $(LOGQL)
 	$(BIN)/kubevents rules check
 	$(BIN)/kubevents rules test rules/tests/*.yaml
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(BIN)/ruff check exporter tests bench
+	$(BIN)/ruff check exporter tests bench grafana
 	$(BIN)/ruff format --check exporter
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+dashboards: $(STAMP)
+	$(BIN)/python -m grafana.generate
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -1,0 +1,1 @@
+"""kubevents' Grafana dashboards as code: `python -m grafana.generate` writes grafana/dashboards/."""
