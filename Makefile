@@ -45,6 +45,8 @@ $(LOGQL): tests/tools/logql/package.json tests/tools/logql/package-lock.json
 test: $(STAMP) prometheus $(LOGQL)
 	$(BIN)/kubevents rules check
 	$(BIN)/kubevents rules test rules/tests/*.yaml
+	promtool check rules rules/alerts/kubevents.rules.yaml
+	cd rules/alerts/tests && promtool test rules *.yaml
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
