@@ -234,6 +234,9 @@ def run_cluster(
         )
 
     elector: LeaseElector | None = None
+    # The elector stops after the runner: the final checkpoint is written to the Lease
+    # before it is released, and leadership is not dropped under the runner's final drain.
+    elector_stop = threading.Event()
     store: CheckpointStore
     runner_box: list[Runner] = []
     if settings.leader.enabled:
@@ -244,7 +247,7 @@ def run_cluster(
             or "default",
             name=settings.leader.lease_name,
             identity=settings.leader.identity or resource.instance_id,
-            stop=stop,
+            stop=elector_stop,
             on_started=lambda: runner_box[0].start_leading(),
             on_stopped=lambda: runner_box[0].stop_leading(),
             lease_s=settings.leader.lease_s,
@@ -260,8 +263,10 @@ def run_cluster(
         settings, pipeline_factory=make_pipeline, api=api, store=store, clock=clock, stop=stop
     )
     runner_box.append(runner)
+    election: threading.Thread | None = None
     if elector is not None:
-        threading.Thread(target=elector.run, name="leader-election", daemon=True).start()
+        election = threading.Thread(target=elector.run, name="leader-election", daemon=True)
+        election.start()
     else:
         runner.start_leading()
     logger.info(
@@ -290,6 +295,9 @@ def run_cluster(
     try:
         runner.run()
     finally:
+        elector_stop.set()
+        if election is not None:
+            election.join(timeout=settings.leader.renew_s + 5)  # releases the Lease
         if metrics is not None:
             metrics.close()
     return 0

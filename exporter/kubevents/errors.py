@@ -19,6 +19,7 @@ Adapters catch library errors at the edge and re-raise them as ours with
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 # Untrusted text (server bodies, file contents) is cut to this many characters
@@ -26,8 +27,14 @@ from collections.abc import Iterable
 TEXT_MAX = 256
 
 
+_LINE_BREAKS = re.compile(r"\s*[\r\n]+\s*")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def clip(text: str, limit: int = TEXT_MAX) -> str:
-    """Return ``text`` cut to ``limit`` characters, marking the cut."""
+    """``text`` on one line (line breaks folded to `` / ``, control characters dropped),
+    cut to ``limit`` characters with the cut marked: what a log line may quote."""
+    text = _CONTROL.sub("", _LINE_BREAKS.sub(" / ", text.strip()))
     return text if len(text) <= limit else text[:limit] + "…"
 
 

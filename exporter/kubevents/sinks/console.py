@@ -52,7 +52,7 @@ def format_line(record: OutputRecord, *, color: bool = False, max_body: int = 24
     occurrences = attrs.get(c.KV_OCCURRENCES, 1)
     count = attrs.get(c.EVENT_COUNT, 1)
     repeat = f" (x{count})" if isinstance(count, int) and count > 1 and occurrences else ""
-    head = f"{stamp} {severity.upper():8} {category:11} {attrs.get(c.EVENT_REASON, '')}"
+    head = f"{stamp} {severity.upper():8} {category:11} {escape_control(str(attrs.get(c.EVENT_REASON, '')))}"
     line = f"{head:<50} {escape_control(obj)}: {body}{repeat}"
     if color:
         return f"{_COLORS.get(severity, '')}{line}{_RESET}"

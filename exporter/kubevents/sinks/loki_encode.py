@@ -187,7 +187,8 @@ class LokiMapper:
 
 
 class TwinSeparator:
-    """Moves same-stream, same-time, same-line twins apart by a nanosecond each.
+    """Moves same-stream, same-time, same-line twins apart by a nanosecond each, and
+    gives an Event without any time its observed time.
 
     Loki keeps one entry per stream, timestamp and line: a second Event with the
     same message in the same second and namespace (two Pods of one Deployment
@@ -206,7 +207,9 @@ class TwinSeparator:
         out = []
         for record in records:
             line = hash(record.body)
-            ts = record.timestamp_ns
+            # An Event without any time: its observed time, as Loki's OTLP ingestion does
+            # (Loki refuses time 0 as too old).
+            ts = record.timestamp_ns or record.observed_ns
             while (record.namespace, ts, line) in self._seen:
                 ts += 1
             self._seen[(record.namespace, ts, line)] = None

@@ -180,7 +180,9 @@ class ListWatchApi:
         timeout_s: int,
         inactivity_timeout_s: float,
     ) -> Iterator[bytes]:
-        """Yield each complete line of one watch stream until the server ends it.
+        """Start one watch request; the iterator yields each complete line until the server
+        ends the stream. The request is made before this returns, so an error answer
+        raises here, before any line is read.
 
         A stream cut in the middle of a line raises :class:`ConnectionLost`
         after the complete lines before it were yielded; the partial line is
@@ -195,7 +197,11 @@ class ListWatchApi:
         }
         if field_selector:
             params["field_selector"] = field_selector
-        response = self._call(namespace, **params)
+        response = self._call(namespace, **params)  # an error answer raises here
+        return self._lines(response, inactivity_timeout_s)
+
+    @staticmethod
+    def _lines(response: Any, inactivity_timeout_s: float) -> Iterator[bytes]:
         buffer = b""
         try:
             for chunk in response.stream(65536, decode_content=True):

@@ -115,6 +115,8 @@ class EventWatcher:
         self._now_ns = now_ns
         self._monotonic = monotonic
         self._logged_errors: set[str] = set()
+        self._received = 0
+        """Lines the current list+watch attempt received (a failure after some is no outage)."""
 
     def run(self, *, _iterations: int | None = None) -> None:
         """List and watch until ``stop`` is set. Never raises for API failures.
@@ -127,6 +129,7 @@ class EventWatcher:
             if _iterations is not None and iterations >= _iterations:
                 return
             iterations += 1
+            self._received = 0
             try:
                 if not self.resource_version:
                     self._list()
@@ -134,6 +137,11 @@ class EventWatcher:
                 attempt = 0 if progressed else attempt
             except SourceError as error:
                 self.stats.established = False
+                if self._received:
+                    # The stream delivered before it failed: the server is fine, retry soon.
+                    # (Backing off to the cap here would let a stream cut every few lines
+                    # fall further behind for ever.)
+                    attempt = 0
                 decision = decide(
                     error,
                     attempt,
@@ -198,7 +206,6 @@ class EventWatcher:
     def _watch_once(self) -> bool:
         """One watch request, until the server ends it. Returns True if anything arrived."""
         started = self._monotonic()
-        received = 0
         lines = self.api.watch_lines(
             namespace=self.namespace,
             field_selector=self.options.field_selector,
@@ -211,17 +218,17 @@ class EventWatcher:
         for line in lines:
             if self.stop.is_set():
                 return True
-            received += 1
+            self._received += 1
             self._line(line)
         self.stats.established = False
-        if received == 0 and self._monotonic() - started < self.options.empty_watch_s:
+        if self._received == 0 and self._monotonic() - started < self.options.empty_watch_s:
             # No watch cache for Events: an expired resourceVersion may answer 200 with nothing.
             logger.debug("watch %s ended at once with nothing: relisting", self.scope)
             self.stats.relists["empty_watch"] += 1
             self.resource_version = ""
             return False
         self.stats.restarts["server_timeout"] += 1
-        return received > 0
+        return self._received > 0
 
     def _line(self, line: bytes) -> None:
         self.stats.lines += 1
