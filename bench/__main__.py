@@ -1,183 +1,391 @@
-"""``make bench``: per-stage cost and end-to-end throughput of the pipeline.
+"""``make bench``: throughput, per-stage cost, memory and latency of kubevents.
 
-Generates a realistic mix of raw watch lines (reasons and namespaces skewed
-like a busy cluster, series updates, long messages, 20k distinct objects),
-then measures, in one process:
+One run measures, each figure the median of ``--runs`` (default 3) repetitions:
 
-* the **floor**: ``orjson.loads`` of each line (nothing can be cheaper);
-* the **naive path**: the kubernetes client building its model object per
-  Event, as a client that uses ``Watch.stream`` does;
-* each stage: parse, normalize, occurrences, classify, patterns + counts +
-  anomalies, record + jsonl encoding;
-* end to end: lines -> records in an in-memory sink, occurrences per second.
+* **stages** (µs/event): parse, normalize, occurrences, classify, correlate,
+  patterns (+ anomalies, counts), record, encode (limits + OTLP protobuf),
+  send (the gRPC Export of encoded batches to a local receiver, acknowledged);
+* **replay end to end**: ``kubevents replay FILE --sink otlp:...`` (``app.replay``:
+  read, normalize, every stage, OTLP/gRPC until every batch is acknowledged),
+  in this process pinned to one core; occurrences/s;
+* **floor**: ``orjson.loads`` of each line + encoding the same records with
+  opentelemetry-proto; **naive**: the kubernetes client's watch
+  deserialization into models + the OpenTelemetry SDK's per-record emit,
+  batch processor and OTLP/gRPC exporter to the same receiver;
+* **watch end to end**: fake apiserver process -> ``kubevents run`` process
+  (one core) -> receiver process, the mix written as fast as the fake can;
+* **latency**: the same, the fake writing at a steady 2,000 Events/s;
+  watch line written -> record received, p50/p99;
+* **memory**: peak RSS (ru_maxrss) of separate processes at 100k distinct
+  objects, 10k open incidents, 50k pattern keys.
 
-Timings are the median of 3 runs (the machine is noisy). Writes a table to
-stdout and ``bench/results/latest.json``.
+Prints a table with the goals (pass/fail), writes the JSON results
+(``--json``, default ``bench/results/latest.json``) and the figures section of
+``docs/performance.md`` (``--no-doc`` to skip). ``--quick`` runs small sizes
+(a smoke test, about a minute; figures not comparable).
 """
 
 from __future__ import annotations
 
+import argparse
+import concurrent.futures
+import gc
 import json
+import os
 import platform
-import random
+import re
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
+from bench import mix as mixmod
+from bench.procs import PYTHON, ROOT, Receiver, helper_cpus, measured_cpu, pin
 
-from kubevents.clock import SystemClock
-from kubevents.enrich.anomaly import AnomalyDetector
-from kubevents.enrich.classify import load_classifier
-from kubevents.enrich.counting import EventCounts
-from kubevents.enrich.pattern_rules import load_pattern_rules
-from kubevents.enrich.patterns import PatternDetector
-from kubevents.model import Enriched
-from kubevents.normalize import normalize
-from kubevents.pipeline import Pipeline
-from kubevents.records import ResourceInfo, event_record
-from kubevents.series import SeriesTracker
-from kubevents.sinks.base import InMemorySink
-from kubevents.sinks.jsonl import record_to_json
-
-N = 50_000
-RUNS = 3
-GOAL_OCCURRENCES_PER_S = 20_000
-
-REASONS = [  # (reason, type, weight, message)
-    ("Scheduled", "Normal", 20, "Successfully assigned {ns}/{pod} to node-{n}"),
-    ("Pulled", "Normal", 15, 'Container image "registry.example.com/{ns}/app:1.{n}" already present on machine'),
-    ("Created", "Normal", 15, "Created container: app"),
-    ("Started", "Normal", 15, "Started container app"),
-    ("BackOff", "Warning", 10, "Back-off restarting failed container app in pod {pod}_{ns}(uid-{n})"),
-    ("Unhealthy", "Warning", 8, "Readiness probe failed: HTTP probe failed with statuscode: 503"),
-    ("FailedScheduling", "Warning", 4, "0/50 nodes are available: 50 Insufficient cpu. preemption: 0/50 nodes are available."),
-    ("FailedMount", "Warning", 3, 'MountVolume.SetUp failed for volume "config" : configmap "app-{n}" not found'),
-    ("Failed", "Warning", 3, 'Failed to pull image "registry.example.com/{ns}/app:2.{n}": rpc error: code = NotFound'),
-    ("Killing", "Normal", 5, "Stopping container app"),
-    ("SuccessfulCreate", "Normal", 2, "Created pod: {pod}"),
-]
+GOALS = {
+    "occurrences_per_s": 20_000,
+    "floor_ratio": 0.5,
+    "peak_rss_mib": 150,
+    "latency_p99_s": 1.0,
+}
+DOC = ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
-def make_lines(n: int, seed: int = 7) -> list[bytes]:
-    """Raw watch lines: ADDED for new Events, MODIFIED for series updates."""
-    rng = random.Random(seed)
-    weights = [w for _, _, w, _ in REASONS]
-    namespaces = [f"team-{i:02d}" for i in range(40)]
-    live: list[dict[str, Any]] = []
-    lines = []
-    base = 1_795_000_000
-    for i in range(n):
-        if live and rng.random() < 0.3:  # a series update
-            obj = rng.choice(live)
-            obj["count"] += 1
-            obj["lastTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base + i // 20))
-            kind = "MODIFIED"
-        else:
-            reason, type_, _, message = rng.choices(REASONS, weights)[0]
-            ns = namespaces[min(int(rng.expovariate(0.15)), 39)]
-            pod = f"app-{rng.randrange(20_000):05d}-x{rng.randrange(99_999):05d}"
-            text = message.format(ns=ns, pod=pod, n=rng.randrange(100))
-            if rng.random() < 0.01:
-                text += " " + "detail " * 1500  # ~10 KiB messages, 1%
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base + i // 20))
-            obj = {"apiVersion": "v1", "kind": "Event",
-                   "metadata": {"name": f"{pod}.{i:016x}", "namespace": ns, "uid": f"uid-{i}", "resourceVersion": str(i)},
-                   "involvedObject": {"kind": "Pod", "namespace": ns, "name": pod, "uid": f"pod-{pod}", "apiVersion": "v1"},
-                   "reason": reason, "message": text, "type": type_, "source": {"component": "kubelet", "host": "node-1"},
-                   "count": 1, "firstTimestamp": stamp, "lastTimestamp": stamp, "eventTime": None}
-            live.append(obj)
-            if len(live) > 5000:
-                live.pop(0)
-            kind = "ADDED"
-        obj["metadata"]["resourceVersion"] = str(i)
-        lines.append(orjson.dumps({"type": kind, "object": obj}))
-    return lines
+def median_of(runs: int, fn: Callable[[], float]) -> tuple[float, list[float]]:
+    values = [fn() for _ in range(runs)]
+    return statistics.median(values), values
 
 
 def timed(fn: Callable[[], object]) -> float:
-    runs = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - start)
-    return statistics.median(runs)
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
-def main() -> None:
-    lines = make_lines(N)
-    classifier = load_classifier()
-    rules = load_pattern_rules()
-    resource = ResourceInfo("bench", "bench")
-    raws = [orjson.loads(line)["object"] for line in lines]
-    events = [normalize(raw) for raw in raws]
-    results: dict[str, float] = {}
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
-    results["floor: orjson.loads"] = timed(lambda: [orjson.loads(line) for line in lines])
 
-    def naive() -> None:
-        from kubernetes import client as k8s
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kib / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    import google.protobuf
+    import grpc
+    import orjson
 
-        for line in lines[:5000]:  # the client is slow: a tenth of the lines, scaled below
-            k8s.CoreV1Event.from_dict(orjson.loads(line)["object"])
+    return {
+        "cpu": model or platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "memory": mem,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "protobuf": google.protobuf.__version__,
+        "grpcio": grpc.__version__,
+        "orjson": orjson.__version__,
+        "load_avg_at_start": os.getloadavg(),
+        "measured_cpu": measured_cpu(),
+    }
 
-    results["naive: kubernetes model objects"] = timed(naive) * (N / 5000)
-    results["normalize"] = timed(lambda: [normalize(raw) for raw in raws])
 
-    def occurrences() -> None:
-        tracker = SeriesTracker()
-        for e in events:
-            tracker.observe(e)
+# -- sections ---------------------------------------------------------------------------
 
-    results["occurrences (SeriesTracker)"] = timed(occurrences)
-    results["classify"] = timed(lambda: [classifier.classify(e) for e in events])
-    enriched = [Enriched(e, 1, 0, classifier.classify(e)) for e in events]
 
-    def patterns() -> None:
-        detector, anomalies, counts = PatternDetector(rules), AnomalyDetector(rules), EventCounts()
-        for en in enriched:
-            counts.record(en)
-            detector.observe(en)
-            anomalies.observe(en)
+def run_inprocess(lines: list[bytes], runs: int, naive_lines: int, out: dict[str, Any]) -> None:
+    from bench import throughput as tp
 
-    results["patterns + anomalies + counts"] = timed(patterns)
-    results["record + jsonl encode"] = timed(
-        lambda: [orjson.dumps(record_to_json(event_record(en), resource)) for en in enriched]
-    )
+    n = len(lines)
+    with Receiver() as receiver:
+        log("preparing stage inputs")
+        prep = tp.prepare(lines)
+        # The inputs live as long as the bench: out of the collector's sight, so that a stage
+        # pays for its own garbage, not for traversing millions of the bench's objects.
+        gc.collect()
+        gc.freeze()
+        occurrences = sum(prep.occurrences)
+        out["occurrences"] = occurrences
+        stages: dict[str, float] = {}
+        for name, fn in tp.stage_functions(lines, prep, receiver.endpoint).items():
+            log(f"stage: {name}")
+            med, _ = median_of(runs, lambda fn=fn: timed(fn))
+            stages[name] = med / n * 1e6
+        out["stages_us_per_event"] = stages
 
-    def end_to_end() -> int:
-        sink = InMemorySink()
-        pipeline = Pipeline(classifier=classifier, sinks=[sink], clock=SystemClock(), patterns=PatternDetector(rules),
-                            anomalies=AnomalyDetector(rules), counts=EventCounts())
-        for line in lines:
-            pipeline.handle(normalize(orjson.loads(line)["object"]))
-        pipeline.close()
-        return pipeline.stats.occurrences
+        log("floor")
+        floor_fn = tp.floor_function(lines, prep.records)
+        floor_s, _ = median_of(runs, lambda: timed(floor_fn))
+        out["floor"] = {"us_per_event": floor_s / n * 1e6, "occurrences_per_s": occurrences / floor_s}
 
-    occurrences_total = end_to_end()
-    results["end to end (lines -> records)"] = timed(end_to_end)
+        log("naive path")
+        sub = lines[:naive_lines]
+        sub_occ = sum(prep.occurrences[:naive_lines])
+        naive_fn = tp.naive_function(sub, receiver.endpoint)
 
-    rate = occurrences_total / results["end to end (lines -> records)"]
-    print(f"kubevents bench: {N} watch lines ({occurrences_total} occurrences), median of {RUNS} runs")
-    print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
-    print(f"{'stage':38} {'µs/event':>10}")
-    for name, seconds in results.items():
-        print(f"{name:38} {seconds / N * 1e6:10.2f}")
-    floor = results["floor: orjson.loads"]
-    e2e = results["end to end (lines -> records)"]
-    print(f"\nend to end: {rate:,.0f} occurrences/s (goal ≥ {GOAL_OCCURRENCES_PER_S:,}: "
-          f"{'PASS' if rate >= GOAL_OCCURRENCES_PER_S else 'FAIL'})")
-    print(f"vs floor (orjson.loads only): {floor / e2e:.2f}x   vs naive model path: "
-          f"{results['naive: kubernetes model objects'] / e2e:.2f}x")
-    out = Path(__file__).with_name("results")
-    out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps({
-        "lines": N, "occurrences": occurrences_total, "occurrences_per_s": rate,
-        "us_per_event": {k: v / N * 1e6 for k, v in results.items()},
-    }, indent=2))
+        def naive_run() -> float:
+            receiver.reset()
+            seconds = timed(naive_fn)
+            got = receiver.wait_occurrences(len(sub), 60)
+            if got != len(sub):
+                raise RuntimeError(f"naive path: {got} of {len(sub)} records arrived")
+            return seconds
+
+        naive_s, _ = median_of(runs, naive_run)
+        out["naive"] = {"lines": len(sub), "us_per_event": naive_s / len(sub) * 1e6,
+                        "occurrences_per_s": sub_occ / naive_s}
+
+        log("replay end to end")
+        path = tp.write_replay_file(lines)
+        walls, cpus = [], []
+        try:
+            for _ in range(runs):
+                receiver.reset()
+                wall, cpu = tp.replay_end_to_end(path, receiver.endpoint)
+                got = receiver.counts()[3]
+                if got != occurrences:
+                    raise RuntimeError(f"replay: {got} of {occurrences} occurrences arrived")
+                walls.append(wall)
+                cpus.append(cpu)
+        finally:
+            path.unlink()
+        wall = statistics.median(walls)
+        out["replay"] = {
+            "seconds": wall,
+            "runs_s": walls,
+            "cpu_s": statistics.median(cpus),
+            "occurrences_per_s": occurrences / wall,
+            "occurrences_per_cpu_s": occurrences / statistics.median(cpus),
+            "records": receiver.counts()[0],
+        }
+
+
+def run_watch(events: list[dict[str, Any]], runs: int, out: dict[str, Any]) -> None:
+    from bench import watch
+
+    path = watch.write_mix_file(events)
+    occurrences = len(events)  # every line adds exactly one occurrence in the mix
+    try:
+        results = []
+        for i in range(runs):
+            log(f"watch end to end, run {i + 1}")
+            results.append(watch.watch_throughput(path, len(events)))
+    finally:
+        path.unlink()
+    for r in results:
+        if r.exported != r.expected:
+            raise RuntimeError(f"watch: {r.exported} of {r.expected} occurrences arrived")
+    out["watch"] = {
+        "lines": len(events),
+        "seconds": statistics.median(r.seconds for r in results),
+        "runs_s": [r.seconds for r in results],
+        "occurrences_per_s": statistics.median(occurrences / r.seconds for r in results),
+        "kubevents_cpu_s": statistics.median(r.cpu_s for r in results),
+        "fake_write_s": statistics.median(r.load_s for r in results),
+        "kubevents_peak_rss_mib": statistics.median(r.maxrss_kib / 1024 for r in results),
+    }
+
+
+def run_latency(events: list[dict[str, Any]], runs: int, rate: float, out: dict[str, Any]) -> None:
+    from bench import watch
+
+    path = watch.write_mix_file(events)
+    try:
+        results = []
+        for i in range(runs):
+            log(f"latency at {rate:,.0f}/s, run {i + 1}")
+            results.append(watch.watch_latency(path, len(events), rate))
+    finally:
+        path.unlink()
+    out["latency"] = {
+        "rate_per_s": rate,
+        "lines": len(events),
+        "p50_s": statistics.median(lat["p50_s"] for _, lat in results),
+        "p99_s": statistics.median(lat["p99_s"] for _, lat in results),
+        "max_s": statistics.median(lat["max_s"] for _, lat in results),
+        "runs_p99_s": [lat["p99_s"] for _, lat in results],
+        "matched": min(lat["matched"] for _, lat in results),
+        "kubevents_cpu_share": statistics.median(r.cpu_s / r.seconds for r, _ in results),
+    }
+
+
+def run_memory(runs: int, out: dict[str, Any]) -> None:
+    cases = ["objects", "incidents", "patterns"]
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    results: dict[str, list[dict[str, Any]]] = {c: [] for c in cases}
+    from bench.memory import write_objects_file
+
+    log("memory: writing the 100k-object stream")
+    fd, objects_file = tempfile.mkstemp(suffix=".jsonl", prefix="kubevents-objects-")
+    os.close(fd)
+    shape = write_objects_file(objects_file)
+    with Receiver() as receiver:
+        for i in range(runs):
+            log(f"memory, run {i + 1} (three processes side by side)")
+
+            def one(case: str) -> dict[str, Any]:
+                proc = subprocess.run([PYTHON, "-m", "bench.memory", case, receiver.endpoint, objects_file],
+                                      capture_output=True, text=True, cwd=ROOT, env=env, check=False)
+                if proc.returncode:
+                    raise RuntimeError(f"memory {case}: {proc.stderr[-2000:]}")
+                return json.loads(proc.stdout.strip().splitlines()[-1])
+
+            with concurrent.futures.ThreadPoolExecutor(3) as pool:
+                for case, result in zip(cases, pool.map(one, cases), strict=True):
+                    results[case].append(result)
+    os.unlink(objects_file)
+    results["objects"][0].update(shape)
+    out["memory"] = {
+        case: {**rs[0], "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in rs),
+               "runs_mib": [r["peak_rss_mib"] for r in rs]}
+        for case, rs in results.items()
+    }
+
+
+# -- report -----------------------------------------------------------------------------
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def goals(res: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    rows: list[tuple[str, str, str, bool | None]] = []
+    replay = res.get("replay")
+    if replay:
+        rate = replay["occurrences_per_s"]
+        rows.append(("replay end to end, one core, all stages", f"{rate:,.0f} occ/s",
+                     f"≥ {GOALS['occurrences_per_s']:,}", rate >= GOALS["occurrences_per_s"]))
+        floor = res["floor"]["occurrences_per_s"]
+        rows.append(("  vs floor (orjson.loads + OTLP protobuf)", f"{rate / floor:.2f}×",
+                     f"≥ {GOALS['floor_ratio']}×", rate / floor >= GOALS["floor_ratio"]))
+        naive = res["naive"]["occurrences_per_s"]
+        rows.append(("  vs naive (k8s models + SDK emit)", f"{rate / naive:.2f}×", "", None))
+    watch = res.get("watch")
+    if watch:
+        rate = watch["occurrences_per_s"]
+        rows.append(("watch end to end (fake apiserver)", f"{rate:,.0f} occ/s",
+                     f"≥ {GOALS['occurrences_per_s']:,}", rate >= GOALS["occurrences_per_s"]))
+    lat = res.get("latency")
+    if lat:
+        rows.append((f"watch → export latency p50 at {lat['rate_per_s']:,.0f}/s", f"{lat['p50_s']:.3f} s", "", None))
+        rows.append((f"watch → export latency p99 at {lat['rate_per_s']:,.0f}/s", f"{lat['p99_s']:.3f} s",
+                     f"≤ {GOALS['latency_p99_s']} s", lat["p99_s"] <= GOALS["latency_p99_s"]))
+    for case in (res.get("memory") or {}).values():
+        rows.append((f"peak RSS, {case['case']}", f"{case['peak_rss_mib']:.0f} MiB",
+                     f"≤ {GOALS['peak_rss_mib']} MiB", case["peak_rss_mib"] <= GOALS["peak_rss_mib"]))
+    return rows
+
+
+def table(res: dict[str, Any]) -> str:
+    out: list[str] = []
+    stages = res.get("stages_us_per_event")
+    if stages:
+        out += ["| stage | µs/event |", "|---|---:|"]
+        out += [f"| {name} | {us:.2f} |" for name, us in stages.items()]
+        out.append(f"| *sum of stages* | {sum(stages.values()):.2f} |")
+        if "floor" in res:
+            out.append(f"| floor: orjson.loads + OTLP protobuf | {res['floor']['us_per_event']:.2f} |")
+            out.append(f"| naive: k8s models + SDK emit + export | {res['naive']['us_per_event']:.2f} |")
+        if "replay" in res:
+            n = res["mix"]["lines"]
+            out.append(f"| replay end to end (wall) | {res['replay']['seconds'] / n * 1e6:.2f} |")
+        out.append("")
+    out += ["| measurement | median of runs | goal | result |", "|---|---:|---:|:---:|"]
+    out += [f"| {name} | {value} | {goal} | {verdict(ok)} |" for name, value, goal, ok in goals(res)]
+    return "\n".join(out)
+
+
+def write_doc(res: dict[str, Any], text: str) -> None:
+    m = res["machine"]
+    mix = res["mix"]
+    block = [
+        BEGIN,
+        f"Figures of `make bench` on {res['date']} (medians of {res['runs']} runs each):",
+        "",
+        f"* machine: {m['cpu']}, {m['cores']} cores (shared with other jobs; load average "
+        f"{m['load_avg_at_start'][0]:.1f} at the start), {m['memory']}, {m['os']}; Python {m['python']}, "
+        f"protobuf {m['protobuf']}, grpcio {m['grpcio']}, orjson {m['orjson']}; the measured process "
+        f"pinned to core {m['measured_cpu']}, the helpers (receiver, fake apiserver) on the others;",
+        f"* mix: {mix['lines']:,} watch lines, {mix['distinct_objects']:,} distinct objects, "
+        f"{mix['series_updates']:.0%} series updates, {mix['warnings']:.0%} warnings, "
+        f"{mix['long_messages']:.1%} long messages, {mix['namespaces']} namespaces "
+        f"(top 5: {mix['top5_namespaces_share']:.0%} of the traffic).",
+        "",
+        text,
+        END,
+    ]
+    doc = DOC.read_text() if DOC.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in doc:
+        doc += f"\n{BEGIN}\n{END}\n"
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    DOC.write_text(pattern.sub(lambda _: "\n".join(block), doc, count=1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"), help="results file")
+    parser.add_argument("--no-doc", action="store_true", help="do not update docs/performance.md")
+    parser.add_argument("--only", default="inprocess,watch,latency,memory",
+                        help="comma-separated sections: inprocess, watch, latency, memory")
+    parser.add_argument("--rate", type=float, default=2_000.0, help="latency: Events/s")
+    args = parser.parse_args(argv)
+    sections = set(args.only.split(","))
+    quick = args.quick
+    lines_n = 20_000 if quick else 150_000
+    watch_n = 6_000 if quick else 30_000
+    latency_s = 5 if quick else 20
+    naive_n = 3_000 if quick else 20_000
+
+    res: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "runs": args.runs,
+                           "quick": quick, "machine": machine(), "goals": GOALS}
+    pin({measured_cpu()})
+    log(f"generating the mix ({lines_n:,} lines)")
+    events = mixmod.EventMix(objects=100_000, lines=lines_n).generate()
+    res["mix"] = mixmod.describe(events)
+    lines = mixmod.watch_lines(events)
+    started = time.perf_counter()
+    if "inprocess" in sections:
+        run_inprocess(lines, args.runs, naive_n, res)
+    del lines
+    if "watch" in sections:
+        run_watch(events[:watch_n], args.runs, res)
+    if "latency" in sections:
+        lat_events = mixmod.EventMix(objects=100_000, lines=int(args.rate * (latency_s + 3)), seed=3).generate()
+        run_latency(lat_events, args.runs, args.rate, res)
+    if "memory" in sections:
+        pin(helper_cpus() | {measured_cpu()})
+        run_memory(args.runs, res)
+    res["bench_seconds"] = time.perf_counter() - started
+
+    text = table(res)
+    print(f"\nkubevents bench ({'quick' if quick else 'full'}), medians of {args.runs} runs; "
+          f"machine: {res['machine']['cpu']}, {res['machine']['cores']} cores, Python {res['machine']['python']}")
+    print(text)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(res, indent=2, default=str) + "\n")
+    log(f"results written to {args.json}")
+    if not args.no_doc and not quick:
+        write_doc(res, text)
+        log(f"figures written to {DOC.relative_to(ROOT)}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

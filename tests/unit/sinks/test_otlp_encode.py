@@ -15,7 +15,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from kubevents.records import AttrValue, OutputRecord, ResourceInfo
-from kubevents.sinks.otlp_encode import decode_value, encode_logs
+from kubevents.sinks.otlp_encode import build_logs, decode_value, encode_logs, encode_logs_bytes
 
 RESOURCE = ResourceInfo(service_version="1.2.3", instance_id="kv-0", cluster_name="prod")
 
@@ -165,3 +165,33 @@ def test_decoding_gives_back_every_record(
     expected = sorted(((r.namespace, r.body, r.attributes) for r in records), key=repr)
     assert sorted(decoded, key=repr) == expected
     assert len({ns for ns, _, _ in decoded}) == len(request.resource_logs)
+
+
+_VALUES = st.one_of(
+    st.text(max_size=200),
+    st.integers(-(2**63), 2**63 - 1),
+    st.booleans(),
+    st.floats(allow_nan=False),
+    st.lists(st.text(max_size=80), max_size=4),
+)
+_RECORDS = st.builds(
+    OutputRecord,
+    timestamp_ns=st.integers(0, 2**64 - 1),
+    observed_ns=st.integers(0, 2**64 - 1),
+    severity_number=st.sampled_from([0, 9, 13, 17, 21]),
+    severity_text=st.text(max_size=10),
+    event_name=st.text(max_size=20),
+    body=st.text(max_size=300),
+    namespace=st.text(max_size=10),
+    attributes=st.dictionaries(st.text(max_size=70), _VALUES, max_size=30),
+)
+
+
+@given(st.lists(_RECORDS, max_size=6), st.text(max_size=5), st.text(max_size=5))
+def test_the_fast_writer_makes_the_bytes_the_protobuf_builder_makes(
+    records: list[OutputRecord], cluster: str, version: str
+) -> None:
+    resource = ResourceInfo("1.0", "kv-0", cluster)
+    built = build_logs(records, resource, scope_version=version)
+    assert encode_logs(records, resource, scope_version=version) == built
+    assert encode_logs_bytes(records, resource, scope_version=version) == built.SerializeToString()

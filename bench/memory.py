@@ -1,0 +1,171 @@
+"""Peak RSS of a kubevents pipeline at a given state size, one process per case.
+
+Run as ``python -m bench.memory CASE ENDPOINT [FILE]``; prints one JSON object. Cases:
+
+* ``objects``: the :mod:`bench.mix` stream with 100,000 distinct involved
+  objects (250,000 watch lines, written to FILE by :func:`write_objects_file`
+  beforehand), read line by line and streamed through the pipeline
+  ``kubevents run`` builds (series tracker, classify, correlate, patterns,
+  anomalies, counts) and its OTLP/gRPC sink to the receiver at ENDPOINT;
+* ``incidents``: 10,000 open incidents (the default ``correlation.max_incidents``):
+  a volume that cannot attach on each of 10,000 Pods, each Pod then
+  crash-looping (two BackOff updates joining the incident), within the
+  incident window, through the same pipeline;
+* ``patterns``: 50,000 pattern keys: ``bench/patterns_memory.py``'s traffic
+  (400,000 occurrences, 9.6 h of event time) through the pattern stage only.
+
+The process imports what ``kubevents run`` imports (the kubernetes client and
+the OpenTelemetry SDK included), so the figure is what a pod would use.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import resource
+import sys
+from typing import Any
+
+import orjson
+
+
+def rss_mib() -> float:
+    """Peak resident set size of this process so far, in MiB.
+
+    ``VmHWM`` rather than ``ru_maxrss``: Linux carries ``ru_maxrss`` over
+    ``exec`` from the parent (the bench process, which holds the whole mix),
+    while ``VmHWM`` belongs to this process's own address space.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _pipeline(endpoint: str) -> Any:
+    import kubevents.running
+    import kubevents.sinks.metrics
+    import kubevents.source.kubeapi  # noqa: F401
+    from bench.throughput import bench_settings
+    from kubevents import app
+    from kubevents.clock import SystemClock
+    from kubevents.pipeline import Pipeline
+    from kubevents.series import SeriesTracker
+    from kubevents.sinks.registry import SinkContext, build_sinks
+
+    settings = bench_settings(endpoint)
+    sinks = build_sinks(SinkContext(settings, app.resource_info(settings), None))
+    return Pipeline(
+        classifier=app.classifier_from(settings),
+        sinks=sinks,
+        clock=SystemClock(),
+        tracker=SeriesTracker(
+            ttl_s=settings.pipeline.series_ttl_s, max_entries=settings.pipeline.series_max_entries
+        ),
+        batch_size=settings.pipeline.batch_size,
+        **app.detectors_from(settings),
+    )
+
+
+def objects(endpoint: str, path: str) -> dict[str, Any]:
+    from kubevents.normalize import normalize
+
+    pipeline = _pipeline(endpoint)
+    gc.collect()
+    baseline = rss_mib()
+    lines = 0
+    with open(path, "rb") as f:
+        for line in f:  # as the watch reads them: one line at a time
+            pipeline.handle(normalize(orjson.loads(line)["object"]))
+            lines += 1
+    pipeline.close()
+    return {
+        "case": "100k distinct objects",
+        "lines": lines,
+        "series_tracked": len(pipeline.tracker),
+        "open_incidents": pipeline.correlator.open_incidents,
+        "baseline_mib": baseline,
+        "peak_rss_mib": rss_mib(),
+    }
+
+
+def write_objects_file(path: str) -> dict[str, Any]:
+    """The ``objects`` input: 250,000 lines of the mix, 100,000 distinct objects."""
+    from bench.mix import EventMix
+
+    mix = EventMix(objects=100_000, lines=250_000, seed=11)
+    with open(path, "wb") as f:
+        for item in mix.generate_iter():
+            f.write(orjson.dumps(item) + b"\n")
+    return {"lines": mix.lines, "distinct_objects": len(mix.distinct)}
+
+
+def incidents(endpoint: str, _path: str) -> dict[str, Any]:
+    from kubevents.normalize import normalize
+
+    pipeline = _pipeline(endpoint)
+    gc.collect()
+    baseline = rss_mib()
+    base = 1_795_000_000
+    n = 10_000
+
+    def event(i: int, reason: str, message: str, count: int, t: float) -> dict[str, Any]:
+        stamp = f"{__import__('time').strftime('%Y-%m-%dT%H:%M:%S', __import__('time').gmtime(base + t))}Z"
+        ns = f"team-{i % 2000:04d}"
+        pod = f"db-{i}-0"
+        return {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{pod}.{reason}.{i:x}", "namespace": ns, "uid": f"{reason}-{i}"},
+            "involvedObject": {"kind": "Pod", "namespace": ns, "name": pod, "uid": f"pod-{i}", "apiVersion": "v1"},
+            "reason": reason, "message": message, "type": "Warning",
+            "source": {"component": "kubelet", "host": f"node-{i}"},
+            "reportingComponent": "kubelet", "reportingInstance": f"node-{i}",
+            "count": count, "firstTimestamp": stamp, "lastTimestamp": stamp,
+        }
+
+    for i in range(n):  # within one window (10 minutes): 10,000 causes in 300 s
+        t = i * 0.03
+        pipeline.handle(normalize(event(i, "FailedAttachVolume",
+                                        f'AttachVolume.Attach failed for volume "pvc-{i:08x}" : rpc error: code = DeadlineExceeded', 1, t)))
+        for k in (1, 2):
+            pipeline.handle(normalize(event(i, "BackOff",
+                                            f"Back-off restarting failed container db in pod db-{i}-0_team-{i % 2000:04d}(pod-{i})", k, t + 0.01 * k)))
+    open_now = pipeline.correlator.open_incidents
+    pipeline.close()
+    return {
+        "case": "10k open incidents",
+        "open_incidents": open_now,
+        "baseline_mib": baseline,
+        "peak_rss_mib": rss_mib(),
+    }
+
+
+def patterns(_endpoint: str, _path: str) -> dict[str, Any]:
+    import io
+    from contextlib import redirect_stdout
+
+    import kubevents.running
+    import kubevents.sinks.metrics
+    import kubevents.source.kubeapi  # noqa: F401
+    from bench import patterns_memory
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        patterns_memory.main(["--keys", "50000", "--occurrences", "400000", "--hours", "9.6", "--no-costs"])
+    text = out.getvalue()
+    groups = next((line.strip() for line in text.splitlines() if "pattern groups" in line), "")
+    return {"case": "50k pattern keys", "detail": groups, "peak_rss_mib": rss_mib()}
+
+
+def main() -> None:
+    case, endpoint, path = sys.argv[1], sys.argv[2], (sys.argv[3:] or [""])[0]
+    result = {"objects": objects, "incidents": incidents, "patterns": patterns}[case](endpoint, path)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
