@@ -6,6 +6,7 @@ with explicit settings and streams.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -109,6 +110,20 @@ class ProblemCounter:
         logger.warning("skipped %s: %s", problem.where, problem.message)
 
 
+GC_THRESHOLD = (50_000, 20, 20)
+"""Collect the young generation every 50 000 allocations instead of 700: an Event makes
+dozens of short-lived objects and no cycles worth chasing that often (the default costs
+about 17% of a replay)."""
+
+
+def tune_gc() -> None:
+    """Freeze what is alive now (rules, tables, the input) out of every future collection,
+    and collect less often. Called once a command has loaded what it keeps for good."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
+
+
 def replay(
     settings: Settings,
     paths: Sequence[str],
@@ -157,6 +172,7 @@ def replay(
         batch_size=settings.pipeline.batch_size,
         **detectors_from(settings),
     )
+    tune_gc()
     if metrics is not None:
         metrics.telemetry.observe_events(lambda: pipeline.counts)
         metrics.telemetry.observe_pipeline(lambda: pipeline.stats)
@@ -263,6 +279,7 @@ def run_cluster(
         settings, pipeline_factory=make_pipeline, api=api, store=store, clock=clock, stop=stop
     )
     runner_box.append(runner)
+    tune_gc()
     election: threading.Thread | None = None
     if elector is not None:
         election = threading.Thread(target=elector.run, name="leader-election", daemon=True)

@@ -87,6 +87,21 @@ def encode_logs(
     return request
 
 
+def encode_logs_wire(
+    records: Sequence[OutputRecord], resource: ResourceInfo, *, scope_version: str = __version__
+) -> bytes:
+    """The serialized export request for ``records``: what the transports send.
+
+    :func:`encode_logs_bytes` when it can write every value, else protobuf's own
+    serialization of :func:`build_logs` (which fails the way protobuf does).
+    """
+    try:
+        return encode_logs_bytes(records, resource, scope_version=scope_version)
+    except (UnicodeEncodeError, _Unsupported, struct.error):
+        data: bytes = build_logs(records, resource, scope_version=scope_version).SerializeToString()
+        return data
+
+
 def build_logs(
     records: Sequence[OutputRecord], resource: ResourceInfo, *, scope_version: str = __version__
 ) -> ExportLogsServiceRequest:

@@ -1,6 +1,6 @@
 """The ``otlp`` sink: OTLP logs over gRPC (``LogsService/Export``), via grpcio.
 
-Transport only: encoding is :func:`~kubevents.sinks.otlp_encode.encode_logs`,
+Transport only: encoding is :func:`~kubevents.sinks.otlp_encode.encode_logs_wire`,
 queueing and retries are :class:`~kubevents.sinks.delivery.DeliverySink`.
 This module turns one batch into one Export call and a failed call into a
 :class:`~kubevents.sinks.retry.Failure` carrying the status code and the
@@ -17,19 +17,20 @@ from collections.abc import Sequence
 import grpc
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
 from kubevents import __version__
 from kubevents.config import Settings
 from kubevents.errors import clip
 from kubevents.records import OutputRecord, ResourceInfo
 from kubevents.sinks.delivery import DeliverySink
-from kubevents.sinks.otlp_encode import encode_logs
+from kubevents.sinks.otlp_encode import encode_logs_wire
 from kubevents.sinks.otlp_options import OtlpOptions, resolve_otlp
 from kubevents.sinks.retry import Failure
 from kubevents.sinks.transport import Sent, TransportError
 
 _RETRY_INFO = error_details_pb2.RetryInfo.DESCRIPTOR.full_name
+EXPORT_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 
 
 def channel_credentials(options: OtlpOptions) -> grpc.ChannelCredentials:
@@ -95,13 +96,18 @@ class OtlpGrpcTransport:
         self._metadata = options.headers
         self._lock = threading.Lock()
         self._channel = make_channel(options)
-        self._stub = logs_service_pb2_grpc.LogsServiceStub(self._channel)  # type: ignore[no-untyped-call]  # generated, untyped
+        # The request is already serialized (encode_logs_wire): no request serializer.
+        self._export = self._channel.unary_unary(
+            EXPORT_METHOD,
+            request_serializer=None,
+            response_deserializer=ExportLogsServiceResponse.FromString,
+        )
 
     def send(self, records: Sequence[OutputRecord]) -> Sent:
-        request = encode_logs(records, self._resource)
-        size = request.ByteSize()
+        request = encode_logs_wire(records, self._resource)
+        size = len(request)
         try:
-            response = self._stub.Export(
+            response = self._export(
                 request, timeout=self.options.timeout_s, metadata=self._metadata or None
             )
         except grpc.RpcError as e:

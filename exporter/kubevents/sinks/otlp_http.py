@@ -26,7 +26,7 @@ from kubevents.config import Settings
 from kubevents.errors import clip
 from kubevents.records import OutputRecord, ResourceInfo
 from kubevents.sinks.delivery import DeliverySink
-from kubevents.sinks.otlp_encode import encode_logs
+from kubevents.sinks.otlp_encode import encode_logs_wire
 from kubevents.sinks.otlp_options import OtlpOptions, resolve_otlp
 from kubevents.sinks.retry import Failure, parse_retry_after
 from kubevents.sinks.transport import Sent, TransportError
@@ -72,7 +72,7 @@ class OtlpHttpTransport:
             self._session.cert = (options.client_certificate, options.client_key)
 
     def send(self, records: Sequence[OutputRecord]) -> Sent:
-        data = encode_logs(records, self._resource).SerializeToString()
+        data = encode_logs_wire(records, self._resource)
         if self.options.compression == "gzip":
             data = gzip.compress(data, compresslevel=5)
         try:
