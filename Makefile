@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEMO   := tests/data/demo/events.jsonl
 
-.PHONY: demo test lint bench install clean help prometheus dashboards
+.PHONY: demo test lint bench install clean help prometheus dashboards servers tools chaos
 
 help:
 	@echo "make demo   install and replay the bundled demo recording to the console"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint   ruff, mypy (strict) and the layering contract"
 	@echo "make bench  benchmarks (not part of make test)"
 	@echo "make dashboards  regenerate grafana/dashboards/*.json from grafana/*.py"
+	@echo "make chaos  the long fault suite (about 20 min); rewrites docs/reliability.md"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +43,16 @@ LOGQL := tests/tools/logql/node_modules/.package-lock.json
 $(LOGQL): tests/tools/logql/package.json tests/tools/logql/package-lock.json
 	npm ci --prefix tests/tools/logql --no-audit --no-fund
 
-test: $(STAMP) prometheus $(LOGQL)
+# Real servers (etcd, kube-apiserver, otelcol, loki) and deploy tools (kustomize, compose and
+# CRD checkers) built from their pinned Go modules into ~/.cache/kubevents; a second run only
+# checks the cache. Without Go each prints one line naming what to install, and the suites
+# that do not need them still run.
+servers:
+	-tests/servers/build.sh
+tools:
+	-tests/deploy/build.sh
+
+test: $(STAMP) prometheus $(LOGQL) servers tools
 	$(BIN)/kubevents rules check
 	$(BIN)/kubevents rules test rules/tests/*.yaml
 	promtool check rules rules/alerts/kubevents.rules.yaml
@@ -50,13 +60,16 @@ test: $(STAMP) prometheus $(LOGQL)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(BIN)/ruff check exporter tests bench grafana
+	$(BIN)/ruff check exporter tests bench grafana deploy
 	$(BIN)/ruff format --check exporter
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 dashboards: $(STAMP)
 	$(BIN)/python -m grafana.generate
+
+chaos: $(STAMP) servers
+	$(BIN)/python tests/faults/regenerate.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
