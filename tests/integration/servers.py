@@ -288,6 +288,9 @@ class KubeApiServer:
 
     def session(self, token: str = ADMIN_TOKEN) -> requests.Session:
         http = requests.Session()
+        # Not the environment's CA bundle (REQUESTS_CA_BUNDLE would override ``verify``)
+        # nor its proxies: loopback, our own CA.
+        http.trust_env = False
         http.headers["Authorization"] = f"Bearer {token}"
         http.verify = str(self.pki.ca_file)
         return http
