@@ -112,7 +112,9 @@ def events_v1_event(name: str, series_count: int | None) -> dict[str, Any]:
     return body
 
 
-def start_run(api: KubeApiServer, workdir: Path, token: str) -> subprocess.Popen[bytes]:
+def start_run(
+    api: KubeApiServer, workdir: Path, token: str, *extra: str
+) -> subprocess.Popen[bytes]:
     kubeconfig = api.write_kubeconfig(workdir / f"{token}.kubeconfig", token=token)
     argv = [
         sys.executable, "-m", "kubevents.cli", "run",
@@ -120,6 +122,7 @@ def start_run(api: KubeApiServer, workdir: Path, token: str) -> subprocess.Popen
         "--sink", f"jsonl:{workdir / 'out.jsonl'}",
         "--checkpoint", str(workdir / "checkpoint.json"),
         "--metrics-port", "0",
+        *extra,
     ]  # fmt: skip
     env = {**os.environ, "KUBEVENTS_WATCH_CHECKPOINT_INTERVAL_S": "0.2"}
     log = (workdir / "run.log").open("ab")
@@ -218,3 +221,47 @@ def test_a_token_without_rbac_gets_one_line_naming_what_to_grant(
     # The object cache's watches say the same for what they read (and correlation goes on
     # with naming conventions meanwhile).
     assert any('resource "pods"' in ln for ln in lines), lines
+
+
+def test_resume_after_etcd_compaction_relists_without_loss_or_repeats(
+    apiserver: KubeApiServer, tmp_path: Path
+) -> None:
+    admin = api_client(apiserver, tmp_path)
+    core, events_v1 = k8s.CoreV1Api(admin), k8s.EventsV1Api(admin)
+    out = tmp_path / "out.jsonl"
+
+    def complete() -> bool:
+        covered = coverage(out)
+        return all(
+            covered[(uid, n)] for uid, c in expected(events_v1).items() for n in range(1, c + 1)
+        )
+
+    run = start_run(apiserver, tmp_path, KUBEVENTS_TOKEN)
+    try:
+        core.create_namespaced_event(NS, core_event("before-compaction", count=2))
+        wait_for(complete, 60, "the Events to be exported")
+    finally:
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=20) == 0, (tmp_path / "run.log").read_text()[-3000:]
+    checkpoint = orjson.loads((tmp_path / "checkpoint.json").read_bytes())
+    # While stopped: more Events, then etcd forgets the history the checkpoint points into.
+    for i in range(3):
+        core.create_namespaced_event(NS, core_event(f"during-{i}", count=i + 1))
+    apiserver.etcd.compact()
+    mark = len((tmp_path / "run.log").read_text())
+    run = start_run(apiserver, tmp_path, KUBEVENTS_TOKEN, "--log-level", "debug")
+    try:
+        wait_for(complete, 60, "the Events made while stopped to be exported")
+        time.sleep(1.0)  # anything repeated would have arrived by now
+    finally:
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=20) == 0, (tmp_path / "run.log").read_text()[-3000:]
+    covered = coverage(out)
+    want = {(uid, n) for uid, c in expected(events_v1).items() for n in range(1, c + 1)}
+    assert set(covered) == want
+    assert sum(times - 1 for times in covered.values()) == 0, "a relist repeated occurrences"
+    assert checkpoint["resource_versions"], "the first run checkpointed where it was"
+    log = (tmp_path / "run.log").read_text()[mark:]
+    assert "resuming from checkpoint" in log
+    assert "relisting" in log, "the resumed watch did not find its resourceVersion compacted"
+    assert "Traceback" not in log
