@@ -20,12 +20,10 @@ from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
 from kubevents import __version__
-from kubevents.config import Settings
 from kubevents.errors import clip
 from kubevents.records import OutputRecord, ResourceInfo
-from kubevents.sinks.delivery import DeliverySink
 from kubevents.sinks.otlp_encode import encode_logs_wire
-from kubevents.sinks.otlp_options import OtlpOptions, resolve_otlp
+from kubevents.sinks.otlp_options import OtlpOptions
 from kubevents.sinks.retry import Failure
 from kubevents.sinks.transport import Sent, TransportError
 
@@ -126,23 +124,3 @@ class OtlpGrpcTransport:
     def close(self) -> None:
         with self._lock:
             self._channel.close()
-
-
-def build_otlp_grpc_sink(
-    endpoint: str | None,
-    *,
-    settings: Settings,
-    resource: ResourceInfo,
-    stop: threading.Event | None = None,
-) -> DeliverySink:
-    """The ``otlp[:ENDPOINT]`` sink."""
-    options = resolve_otlp(
-        transport="grpc", signal="logs", spec_endpoint=endpoint, settings=settings.otlp
-    )
-    return DeliverySink(
-        "otlp",
-        OtlpGrpcTransport(options, resource),
-        settings.delivery,
-        spool_dir=settings.delivery.spool_dir,
-        stop=stop,
-    )

@@ -22,12 +22,10 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
 from kubevents import __version__
-from kubevents.config import Settings
 from kubevents.errors import clip
 from kubevents.records import OutputRecord, ResourceInfo
-from kubevents.sinks.delivery import DeliverySink
 from kubevents.sinks.otlp_encode import encode_logs_wire
-from kubevents.sinks.otlp_options import OtlpOptions, resolve_otlp
+from kubevents.sinks.otlp_options import OtlpOptions
 from kubevents.sinks.retry import Failure, parse_retry_after
 from kubevents.sinks.transport import Sent, TransportError
 
@@ -101,23 +99,3 @@ class OtlpHttpTransport:
     def close(self) -> None:
         with self._lock:
             self._session.close()
-
-
-def build_otlp_http_sink(
-    endpoint: str | None,
-    *,
-    settings: Settings,
-    resource: ResourceInfo,
-    stop: threading.Event | None = None,
-) -> DeliverySink:
-    """The ``otlp+http[:URL]`` sink."""
-    options = resolve_otlp(
-        transport="http", signal="logs", spec_endpoint=endpoint, settings=settings.otlp
-    )
-    return DeliverySink(
-        "otlp+http",
-        OtlpHttpTransport(options, resource),
-        settings.delivery,
-        spool_dir=settings.delivery.spool_dir,
-        stop=stop,
-    )

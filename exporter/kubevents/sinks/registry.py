@@ -16,6 +16,8 @@ from kubevents.records import ResourceInfo
 from kubevents.sinks.base import Sink
 from kubevents.sinks.console import ConsoleSink
 from kubevents.sinks.jsonl import JsonlSink
+from kubevents.sinks.otlp_options import OtlpOptions, TransportKind, resolve_otlp
+from kubevents.sinks.transport import Transport
 
 
 @dataclass(frozen=True)
@@ -41,15 +43,37 @@ def _jsonl(arg: str | None, ctx: SinkContext) -> Sink:
 
 
 def _otlp(arg: str | None, ctx: SinkContext) -> Sink:
-    from kubevents.sinks.otlp_grpc import build_otlp_grpc_sink
+    from kubevents.sinks.otlp_grpc import OtlpGrpcTransport
 
-    return build_otlp_grpc_sink(arg, settings=ctx.settings, resource=ctx.resource, stop=ctx.stop)
+    return _otlp_sink("otlp", "grpc", OtlpGrpcTransport, arg, ctx)
 
 
 def _otlp_http(arg: str | None, ctx: SinkContext) -> Sink:
-    from kubevents.sinks.otlp_http import build_otlp_http_sink
+    from kubevents.sinks.otlp_http import OtlpHttpTransport
 
-    return build_otlp_http_sink(arg, settings=ctx.settings, resource=ctx.resource, stop=ctx.stop)
+    return _otlp_sink("otlp+http", "http", OtlpHttpTransport, arg, ctx)
+
+
+def _otlp_sink(
+    name: str,
+    transport: TransportKind,
+    make: Callable[[OtlpOptions, ResourceInfo], Transport],
+    endpoint: str | None,
+    ctx: SinkContext,
+) -> Sink:
+    """An OTLP logs sink: the transport on the resolved options, behind a delivery queue."""
+    from kubevents.sinks.delivery import DeliverySink
+
+    options = resolve_otlp(
+        transport=transport, signal="logs", spec_endpoint=endpoint, settings=ctx.settings.otlp
+    )
+    return DeliverySink(
+        name,
+        make(options, ctx.resource),
+        ctx.settings.delivery,
+        spool_dir=ctx.settings.delivery.spool_dir,
+        stop=ctx.stop,
+    )
 
 
 def _loki(arg: str | None, ctx: SinkContext) -> Sink:
