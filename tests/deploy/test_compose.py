@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from kubevents.config import load_settings
+from tests.integration.servers import server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 # the first test may build kustomize/composecheck (tests/deploy/build.sh): minutes on a fresh machine
@@ -31,7 +32,6 @@ pytestmark = pytest.mark.timeout(1800)
 COMPOSE = ROOT / "deploy" / "compose"
 FILE = COMPOSE / "compose.yaml"
 DEMO = ROOT / "tests" / "data" / "demo" / "events.jsonl"
-SERVERS_BUILD = ROOT / "tests" / "servers" / "build.sh"
 
 
 @pytest.fixture(scope="module")
@@ -156,12 +156,7 @@ def test_prometheus_scrapes_what_the_stack_serves(project: dict[str, Any], tmp_p
 @pytest.fixture(scope="module")
 def loki() -> Path:
     """The real Loki of tests/servers (built when missing: minutes)."""
-    path = Path(subprocess.run([str(SERVERS_BUILD), "--path", "loki"], capture_output=True, text=True,
-                               check=True).stdout.strip())
-    if not path.is_file():
-        build = subprocess.run([str(SERVERS_BUILD), "loki"], capture_output=True, text=True, timeout=3600)
-        assert build.returncode == 0, build.stdout + build.stderr
-    return path
+    return server_binary("loki")
 
 
 @pytest.mark.timeout(3600)

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.integration.servers import server_binary
+
 ROOT = Path(__file__).resolve().parents[2]
 OTEL = ROOT / "otel"
 MANIFEST = ROOT / "tests" / "servers" / "otelcol" / "builder-config.yaml"
-BUILD = ROOT / "tests" / "servers" / "build.sh"
 CONFIGS = sorted(OTEL.glob("*.yaml"))
 GATEWAY = OTEL / "gateway.yaml"
 KINDS = {"receivers": "receivers", "processors": "processors", "exporters": "exporters",
@@ -172,10 +173,7 @@ def test_the_k8s_events_variant_is_the_gateway_plus_the_receiver() -> None:
 @pytest.fixture(scope="module")
 def otelcol() -> Path:
     """The Collector built from the manifest (built now when missing: this takes minutes)."""
-    build = subprocess.run([str(BUILD), "otelcol"], capture_output=True, text=True, timeout=3600)
-    assert build.returncode == 0, build.stdout + build.stderr
-    return Path(subprocess.run([str(BUILD), "--path", "otelcol"], capture_output=True, text=True,
-                               check=True).stdout.strip())
+    return server_binary("otelcol")
 
 
 @pytest.mark.timeout(3600)

@@ -26,8 +26,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.integration.servers import server_binary
+
 ROOT = Path(__file__).resolve().parents[2]
-BUILD = ROOT / "tests" / "servers" / "build.sh"
 GATEWAY = ROOT / "otel" / "gateway.yaml"
 LOKI_CONFIG = ROOT / "tests" / "servers" / "configs" / "loki.yaml"
 DEMO = ROOT / "tests" / "data" / "demo" / "events.jsonl"
@@ -42,15 +43,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def binary(name: str) -> Path:
-    path = Path(subprocess.run([str(BUILD), "--path", name], capture_output=True, text=True,
-                               check=True).stdout.strip())
-    if not path.is_file():
-        build = subprocess.run([str(BUILD), name], capture_output=True, text=True, timeout=3600)
-        assert build.returncode == 0, build.stdout + build.stderr
-    return path
 
 
 def wait_for(check: Callable[[], bool], what: str, log: Path, proc: subprocess.Popen[bytes],
@@ -89,7 +81,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
     ports = {name: free_port() for name in ("loki_http", "loki_grpc", "grpc", "http", "prom", "telemetry",
                                              "health")}
     loki_log = tmp / "loki.log"
-    loki = start([str(binary("loki")), f"-config.file={LOKI_CONFIG}", "-config.expand-env=true"], loki_log,
+    loki = start([str(server_binary("loki")), f"-config.file={LOKI_CONFIG}", "-config.expand-env=true"], loki_log,
                  {"LOKI_DIR": str(tmp / "loki"), "LOKI_HTTP_PORT": str(ports["loki_http"]),
                   "LOKI_GRPC_PORT": str(ports["loki_grpc"])})
     otelcol = None
@@ -105,7 +97,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
         config = config.replace("port: 8888", f"port: {ports['telemetry']}").replace("host: 0.0.0.0", "host: 127.0.0.1")
         (tmp / "gateway.yaml").write_text(config)
         otel_log = tmp / "otelcol.log"
-        otelcol = start([str(binary("otelcol")), f"--config={tmp / 'gateway.yaml'}"], otel_log,
+        otelcol = start([str(server_binary("otelcol")), f"--config={tmp / 'gateway.yaml'}"], otel_log,
                         {"CLUSTER_NAME": CLUSTER,
                          "LOKI_OTLP_ENDPOINT": f"http://127.0.0.1:{ports['loki_http']}/otlp"})
         wait_for(lambda: requests.get(f"http://127.0.0.1:{ports['health']}/", timeout=2).ok,

@@ -28,13 +28,13 @@ import requests
 import yaml
 
 from kubevents.cli import main
+from tests.integration.servers import server_binary
 from tests.rules.rules_support import LOKI_RULES_DIR, ROOT, loki_rules
 
 pytestmark = pytest.mark.servers
 
 DEMO = ROOT / "tests" / "data" / "demo" / "events.jsonl"
 CONFIG = Path(__file__).resolve().parent / "loki" / "loki-ruler.yaml"
-BUILD = ROOT / "tests" / "servers" / "build.sh"
 _TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 Labels = frozenset[tuple[str, str]]
@@ -45,17 +45,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _loki_binary() -> Path:
-    proc = subprocess.run(
-        [str(BUILD), "loki"], capture_output=True, text=True, timeout=3600, check=False
-    )
-    assert proc.returncode == 0, f"tests/servers/build.sh loki: {proc.stdout}{proc.stderr}"
-    path = subprocess.run(
-        [str(BUILD), "--path", "loki"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    return Path(path)
 
 
 def _shift(value: Any, delta: dt.timedelta) -> Any:
@@ -95,7 +84,7 @@ class LokiProcess:
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
                 [
-                    str(_loki_binary()),
+                    str(server_binary("loki")),
                     f"-config.file={CONFIG}",
                     "-config.expand-env=true",
                     "-target=all",

@@ -99,22 +99,28 @@ for n in "${names[@]}"; do
     known "$n" || { echo "build.sh: unknown server '$n' (known: ${ALL[*]})" >&2; exit 2; }
 done
 
-if ! command -v go >/dev/null 2>&1; then
-    echo "build.sh: 'go' not found: install the Go toolchain >= $GO_MIN (Debian: golang-go from bookworm-backports is too old; use the official Go $GO_MIN tarball) and put go on PATH"
-    exit 3
-fi
-gover=$(go env GOVERSION 2>/dev/null); gover=${gover#go}
-if [ "$(printf '%s\n%s\n' "$GO_MIN" "$gover" | sort -V | head -n1)" != "$GO_MIN" ]; then
-    echo "build.sh: go $gover is too old: install the Go toolchain >= $GO_MIN and put go on PATH"
-    exit 3
-fi
+# Go is needed only when something is to be built: cached binaries run without it.
+go_ready=
+setup_go() {
+    [ -n "$go_ready" ] && return 0
+    if ! command -v go >/dev/null 2>&1; then
+        echo "build.sh: 'go' not found: install the Go toolchain >= $GO_MIN (Debian: golang-go from bookworm-backports is too old; use the official Go $GO_MIN tarball) and put go on PATH"
+        exit 3
+    fi
+    local gover
+    gover=$(go env GOVERSION 2>/dev/null); gover=${gover#go}
+    if [ "$(printf '%s\n%s\n' "$GO_MIN" "$gover" | sort -V | head -n1)" != "$GO_MIN" ]; then
+        echo "build.sh: go $gover is too old: install the Go toolchain >= $GO_MIN and put go on PATH"
+        exit 3
+    fi
+    export GOMODCACHE="$CACHE/go/mod" GOCACHE="$CACHE/go/build" CGO_ENABLED=0 GOTOOLCHAIN=local GOWORK=off
+    export GOFLAGS="-p=${KUBEVENTS_BUILD_JOBS:-2} -mod=readonly -buildvcs=false"
+    # Modules come from the module proxy only: no fallback to cloning repositories ("direct").
+    GOPROXY=$(go env GOPROXY | sed -e 's/[,|]direct$//' -e 's/^direct$/off/'); export GOPROXY
+    go_ready=1
+}
 
 mkdir -p "$CACHE/servers" || exit 1
-export GOMODCACHE="$CACHE/go/mod" GOCACHE="$CACHE/go/build" CGO_ENABLED=0 GOTOOLCHAIN=local GOWORK=off
-export GOFLAGS="-p=${KUBEVENTS_BUILD_JOBS:-2} -mod=readonly -buildvcs=false"
-# Modules come from the module proxy only: no fallback to cloning repositories ("direct").
-GOPROXY=$(go env GOPROXY | sed -e 's/[,|]direct$//' -e 's/^direct$/off/'); export GOPROXY
-
 # One build at a time, across concurrent callers (parallel test workers, make -j).
 exec 9>"$CACHE/servers/.lock"
 command -v flock >/dev/null 2>&1 && flock 9
@@ -130,6 +136,7 @@ for name in "${names[@]}"; do
         echo "$name $version: cached $out"
         continue
     fi
+    setup_go
     mkdir -p "$dir/bin" && rm -f "$out" "$dir/inputs"
     log="$dir/build.log"
     start=$(date +%s)
