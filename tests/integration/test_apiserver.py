@@ -2,36 +2,41 @@
 
 The fake apiserver (tests/fakes) stays for faults on demand; this suite checks that what
 the fake taught us holds for the real thing: both Events APIs over one store, series
-updates, a kill -9 and a resume, the least-privilege ClusterRole of
-deploy/kubernetes/base, and the one-line error for a token RBAC knows nothing of.
+updates, a kill -9 and a resume, a resume after etcd compaction, the object cache on
+real ownerReferences, the least-privilege ClusterRole of deploy/kubernetes/base, and the
+one-line error for a token RBAC knows nothing of. Restarts in the middle of a burst are in
+test_comparison.py, leader failover on a real Lease in test_leader.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import os
+import re
 import signal
 import subprocess
-import sys
 import time
-from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-import yaml
+import requests
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 
+from tests.integration.kube import (
+    api_client,
+    core_event,
+    coverage,
+    create_namespace,
+    events_v1_event,
+    expected,
+    records,
+    start_kubevents,
+)
 from tests.integration.servers import (
     KUBEVENTS_TOKEN,
-    ROOT,
     WEAK_TOKEN,
-    Etcd,
     KubeApiServer,
-    server_binary,
+    free_port,
     wait_for,
 )
 
@@ -39,123 +44,15 @@ pytestmark = pytest.mark.servers
 NS = "shop"
 
 
-@pytest.fixture(scope="module")
-def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeApiServer]:
-    workdir = tmp_path_factory.mktemp("apiserver")
-    etcd = Etcd.start(server_binary("etcd"), workdir / "etcd")
-    api = KubeApiServer.start(server_binary("kube-apiserver"), etcd, workdir / "api")
-    try:
-        admin = api_client(api, workdir)
-        core = k8s.CoreV1Api(admin)
-        for name in ("kubevents", NS):
-            core.create_namespace({"metadata": {"name": name}})
-        rbac = k8s.RbacAuthorizationV1Api(admin)
-        for doc in yaml.safe_load_all(
-            (ROOT / "deploy/kubernetes/base/rbac-cluster.yaml").read_text()
-        ):
-            if doc["kind"] == "ClusterRole":
-                rbac.create_cluster_role(doc)
-            else:
-                rbac.create_cluster_role_binding(doc)
-        yield api
-    finally:
-        api.process.stop()
-        etcd.process.stop()
-
-
-def api_client(api: KubeApiServer, workdir: Path) -> k8s.ApiClient:
-    return k8s_config.new_client_from_config(
-        str(api.write_kubeconfig(workdir / "admin.kubeconfig"))
-    )
-
-
-def now(offset_s: float = 0) -> dt.datetime:
-    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset_s)
-
-
-def core_event(name: str, count: int) -> dict[str, Any]:
-    return {
-        "metadata": {"name": name, "namespace": NS},
-        "involvedObject": {
-            "kind": "Pod",
-            "namespace": NS,
-            "name": f"web-{name}",
-            "apiVersion": "v1",
-        },
-        "reason": "BackOff",
-        "message": "Back-off restarting failed container app",
-        "type": "Warning",
-        "count": count,
-        "firstTimestamp": now(-60).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "lastTimestamp": now().strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "source": {"component": "kubelet", "host": "node-1"},
-    }
-
-
-def events_v1_event(name: str, series_count: int | None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "metadata": {"name": name, "namespace": NS},
-        "eventTime": now(-30).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "reportingController": "kubelet",
-        "reportingInstance": "node-2",
-        "action": "Pulling",
-        "reason": "Failed",
-        "note": 'Failed to pull image "shop/web:v2": not found',
-        "type": "Warning",
-        "regarding": {"kind": "Pod", "namespace": NS, "name": f"api-{name}", "apiVersion": "v1"},
-    }
-    if series_count is not None:
-        body["series"] = {
-            "count": series_count,
-            "lastObservedTime": now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        }
-    return body
+@pytest.fixture(scope="module", autouse=True)
+def shop(apiserver: KubeApiServer, tmp_path_factory: pytest.TempPathFactory) -> None:
+    create_namespace(apiserver, tmp_path_factory.mktemp("shop"), NS)
 
 
 def start_run(
     api: KubeApiServer, workdir: Path, token: str, *extra: str
 ) -> subprocess.Popen[bytes]:
-    kubeconfig = api.write_kubeconfig(workdir / f"{token}.kubeconfig", token=token)
-    argv = [
-        sys.executable, "-m", "kubevents.cli", "run",
-        "--kubeconfig", str(kubeconfig),
-        "--sink", f"jsonl:{workdir / 'out.jsonl'}",
-        "--checkpoint", str(workdir / "checkpoint.json"),
-        "--metrics-port", "0",
-        *extra,
-    ]  # fmt: skip
-    env = {**os.environ, "KUBEVENTS_WATCH_CHECKPOINT_INTERVAL_S": "0.2"}
-    log = (workdir / "run.log").open("ab")
-    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-
-
-def coverage(path: Path) -> Counter[tuple[str, int]]:
-    """How many records cover each occurrence (uid, n): count c, k new -> c-k+1..c."""
-    covered: Counter[tuple[str, int]] = Counter()
-    if not path.exists():
-        return covered
-    for line in path.read_bytes().splitlines():
-        if not line.endswith(b"}"):
-            continue
-        record = orjson.loads(line)
-        if record["event_name"] != "k8s.event":
-            continue
-        a = record["attributes"]
-        count, new = a["k8s.event.count"], a["kubevents.occurrences"]
-        for n in range(count - new + 1, count + 1):
-            covered[(a["k8s.event.uid"], n)] += 1
-    return covered
-
-
-def expected(events_v1: k8s.EventsV1Api) -> dict[str, int]:
-    """Occurrences of every Event in the namespace now, read back from the API: the series
-    count, else the deprecated count (a core/v1 Event's ``count``), else 1. Read as raw
-    JSON: the client's model refuses the null eventTime of Events made through core/v1."""
-    answer = events_v1.list_namespaced_event(NS, _preload_content=False)
-    return {
-        e["metadata"]["uid"]: (e.get("series") or {}).get("count") or e.get("deprecatedCount") or 1
-        for e in orjson.loads(answer.data)["items"]
-    }
+    return start_kubevents(api, workdir, token, *extra)
 
 
 def test_every_occurrence_once_across_both_apis_series_and_a_kill_9(
@@ -164,9 +61,9 @@ def test_every_occurrence_once_across_both_apis_series_and_a_kill_9(
     admin = api_client(apiserver, tmp_path)
     core, events_v1 = k8s.CoreV1Api(admin), k8s.EventsV1Api(admin)
     for i in range(5):
-        core.create_namespaced_event(NS, core_event(f"core-{i}", count=i + 1))
+        core.create_namespaced_event(NS, core_event(NS, f"core-{i}", count=i + 1))
         events_v1.create_namespaced_event(
-            NS, events_v1_event(f"new-{i}", series_count=i + 2 if i else None)
+            NS, events_v1_event(NS, f"new-{i}", series_count=i + 2 if i else None)
         )
     run = start_run(apiserver, tmp_path, KUBEVENTS_TOKEN)
     out = tmp_path / "out.jsonl"
@@ -174,7 +71,7 @@ def test_every_occurrence_once_across_both_apis_series_and_a_kill_9(
     def complete() -> bool:
         covered = coverage(out)
         return all(
-            covered[(uid, n)] for uid, c in expected(events_v1).items() for n in range(1, c + 1)
+            covered[(uid, n)] for uid, c in expected(events_v1, NS).items() for n in range(1, c + 1)
         )
 
     try:
@@ -187,7 +84,7 @@ def test_every_occurrence_once_across_both_apis_series_and_a_kill_9(
             event = core.read_namespaced_event(f"core-{i}", NS)
             event.count += 2
             core.replace_namespaced_event(f"core-{i}", NS, event)
-            core.create_namespaced_event(NS, core_event(f"late-{i}", count=1))
+            core.create_namespaced_event(NS, core_event(NS, f"late-{i}", count=1))
         time.sleep(0.5)
         run = start_run(apiserver, tmp_path, KUBEVENTS_TOKEN)
         wait_for(complete, 60, "the updates made during the outage to be exported")
@@ -195,7 +92,7 @@ def test_every_occurrence_once_across_both_apis_series_and_a_kill_9(
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=20) == 0, (tmp_path / "run.log").read_text()[-3000:]
     covered = coverage(out)
-    want = {(uid, n) for uid, c in expected(events_v1).items() for n in range(1, c + 1)}
+    want = {(uid, n) for uid, c in expected(events_v1, NS).items() for n in range(1, c + 1)}
     assert set(covered) == want  # nothing lost, nothing that is not in the API server
     # Killed after a checkpoint: the restart resumes from it (killed before the first one,
     # all 34 occurrences of the first list would come again).
@@ -233,12 +130,12 @@ def test_resume_after_etcd_compaction_relists_without_loss_or_repeats(
     def complete() -> bool:
         covered = coverage(out)
         return all(
-            covered[(uid, n)] for uid, c in expected(events_v1).items() for n in range(1, c + 1)
+            covered[(uid, n)] for uid, c in expected(events_v1, NS).items() for n in range(1, c + 1)
         )
 
     run = start_run(apiserver, tmp_path, KUBEVENTS_TOKEN)
     try:
-        core.create_namespaced_event(NS, core_event("before-compaction", count=2))
+        core.create_namespaced_event(NS, core_event(NS, "before-compaction", count=2))
         wait_for(complete, 60, "the Events to be exported")
     finally:
         run.send_signal(signal.SIGTERM)
@@ -246,7 +143,7 @@ def test_resume_after_etcd_compaction_relists_without_loss_or_repeats(
     checkpoint = orjson.loads((tmp_path / "checkpoint.json").read_bytes())
     # While stopped: more Events, then etcd forgets the history the checkpoint points into.
     for i in range(3):
-        core.create_namespaced_event(NS, core_event(f"during-{i}", count=i + 1))
+        core.create_namespaced_event(NS, core_event(NS, f"during-{i}", count=i + 1))
     apiserver.etcd.compact()
     mark = len((tmp_path / "run.log").read_text())
     run = start_run(apiserver, tmp_path, KUBEVENTS_TOKEN, "--log-level", "debug")
@@ -257,7 +154,7 @@ def test_resume_after_etcd_compaction_relists_without_loss_or_repeats(
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=20) == 0, (tmp_path / "run.log").read_text()[-3000:]
     covered = coverage(out)
-    want = {(uid, n) for uid, c in expected(events_v1).items() for n in range(1, c + 1)}
+    want = {(uid, n) for uid, c in expected(events_v1, NS).items() for n in range(1, c + 1)}
     assert set(covered) == want
     assert sum(times - 1 for times in covered.values()) == 0, "a relist repeated occurrences"
     assert checkpoint["resource_versions"], "the first run checkpointed where it was"
@@ -265,3 +162,90 @@ def test_resume_after_etcd_compaction_relists_without_loss_or_repeats(
     assert "resuming from checkpoint" in log
     assert "relisting" in log, "the resumed watch did not find its resourceVersion compacted"
     assert "Traceback" not in log
+
+
+def test_the_object_cache_resolves_real_owner_references(
+    apiserver: KubeApiServer, tmp_path: Path
+) -> None:
+    """Pods, ReplicaSets and Jobs made through the API, with real ownerReferences (and
+    names that prove nothing): the Events about them join their workload and node."""
+    ns = "owners"
+    admin = create_namespace(apiserver, tmp_path, ns)
+    core, apps, batch = k8s.CoreV1Api(admin), k8s.AppsV1Api(admin), k8s.BatchV1Api(admin)
+    template = {
+        "metadata": {"labels": {"app": "api"}},
+        "spec": {"containers": [{"name": "app", "image": "shop/api:v1"}]},
+    }
+    deployment = apps.create_namespaced_deployment(ns, {
+        "metadata": {"name": "api"},
+        "spec": {"selector": {"matchLabels": {"app": "api"}}, "template": template},
+    })  # fmt: skip
+    replica_set = apps.create_namespaced_replica_set(ns, {
+        "metadata": {"name": "api-main", "labels": {"app": "api"},
+                     "ownerReferences": [owner(deployment, "apps/v1", "Deployment")]},
+        "spec": {"selector": {"matchLabels": {"app": "api"}}, "template": template},
+    })  # fmt: skip
+    cron_job = batch.create_namespaced_cron_job(ns, {
+        "metadata": {"name": "nightly"},
+        "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {
+            "spec": {**template["spec"], "restartPolicy": "Never"}}}}},
+    })  # fmt: skip
+    job = batch.create_namespaced_job(ns, {
+        "metadata": {"name": "nightly-manual",
+                     "ownerReferences": [owner(cron_job, "batch/v1", "CronJob")]},
+        "spec": {"template": {"spec": {**template["spec"], "restartPolicy": "Never"}}},
+    })  # fmt: skip
+    for name, parent, api_version, kind, node in (
+        ("api-x2k4p", replica_set, "apps/v1", "ReplicaSet", "node-7"),
+        ("backup", job, "batch/v1", "Job", "node-8"),
+    ):
+        core.create_namespaced_pod(ns, {
+            "metadata": {"name": name, "ownerReferences": [owner(parent, api_version, kind)]},
+            "spec": {**template["spec"], "nodeName": node},
+        })  # fmt: skip
+    port = free_port()
+    run = start_kubevents(apiserver, tmp_path, KUBEVENTS_TOKEN, "--metrics-port", str(port))
+    try:
+
+        def cache_listed() -> bool:
+            text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            return all(
+                re.search(
+                    rf'kubevents_watch_lists_total\{{[^}}]*resource="{r}"[^}}]*\}} [1-9]', text
+                )
+                for r in ("pods", "replicasets", "jobs")
+            )
+
+        wait_for(cache_listed, 60, "the object cache to list Pods, ReplicaSets and Jobs")
+        for pod, reason in (("api-x2k4p", "FailedScheduling"), ("backup", "FailedMount")):
+            event = core_event(ns, f"{pod}-event", 1, reason)
+            event["involvedObject"]["name"] = pod
+            event["source"] = {"component": "default-scheduler"}  # no host: not the node
+            core.create_namespaced_event(ns, event)
+        out = tmp_path / "out.jsonl"
+        wait_for(
+            lambda: (
+                {"api-x2k4p", "backup"}
+                <= {r["attributes"].get("k8s.pod.name") for r in records([out])}
+            ),
+            60,
+            "the Events to be exported",
+        )
+    finally:
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=20) == 0, (tmp_path / "run.log").read_text()[-3000:]
+    by_pod = {r["attributes"].get("k8s.pod.name"): r["attributes"] for r in records([out])}
+    api, backup = by_pod["api-x2k4p"], by_pod["backup"]
+    assert api["kubevents.workload"] == f"{ns}/Deployment/api"
+    assert (api["k8s.replicaset.name"], api["k8s.deployment.name"]) == ("api-main", "api")
+    assert api["k8s.node.name"] == "node-7"
+    assert backup["kubevents.workload"] == f"{ns}/CronJob/nightly"
+    assert (backup["k8s.job.name"], backup["k8s.cronjob.name"]) == ("nightly-manual", "nightly")
+    assert backup["k8s.node.name"] == "node-8"
+
+
+def owner(parent: Any, api_version: str, kind: str) -> dict[str, Any]:
+    """A controller ownerReference to ``parent`` (a model the client returned)."""
+    meta = parent.metadata
+    return {"apiVersion": api_version, "kind": kind, "name": meta.name, "uid": meta.uid,
+            "controller": True}  # fmt: skip
