@@ -135,8 +135,9 @@ def occurrences(want: dict[str, int]) -> set[Occurrence]:
 # -- kubevents ------------------------------------------------------------------------------
 
 
-def records(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """The k8s.event records of kubevents' jsonl output files, in file order."""
+def records(paths: Iterable[Path], ns: str | None = None) -> list[dict[str, Any]]:
+    """The k8s.event records of kubevents' jsonl output files, in file order (those of
+    Events in namespace ``ns`` only, when given)."""
     found = []
     for path in paths:
         if not path.exists():
@@ -144,15 +145,17 @@ def records(paths: Iterable[Path]) -> list[dict[str, Any]]:
         for line in path.read_bytes().splitlines():
             if line.endswith(b"}"):  # a line being written is skipped
                 record = orjson.loads(line)
-                if record["event_name"] == "k8s.event":
+                if record["event_name"] != "k8s.event":
+                    continue
+                if ns is None or record["attributes"].get("k8s.namespace.name") == ns:
                     found.append(record)
     return found
 
 
-def coverage(*paths: Path) -> Counter[Occurrence]:
+def coverage(*paths: Path, ns: str | None = None) -> Counter[Occurrence]:
     """How many records cover each occurrence: count c with k new covers c-k+1..c."""
     covered: Counter[Occurrence] = Counter()
-    for record in records(paths):
+    for record in records(paths, ns):
         a = record["attributes"]
         count, new = a["k8s.event.count"], a["kubevents.occurrences"]
         for n in range(count - new + 1, count + 1):

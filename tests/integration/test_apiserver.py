@@ -69,7 +69,7 @@ def test_every_occurrence_once_across_both_apis_series_and_a_kill_9(
     out = tmp_path / "out.jsonl"
 
     def complete() -> bool:
-        covered = coverage(out)
+        covered = coverage(out, ns=NS)
         return all(
             covered[(uid, n)] for uid, c in expected(events_v1, NS).items() for n in range(1, c + 1)
         )
@@ -91,7 +91,7 @@ def test_every_occurrence_once_across_both_apis_series_and_a_kill_9(
     finally:
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=20) == 0, (tmp_path / "run.log").read_text()[-3000:]
-    covered = coverage(out)
+    covered = coverage(out, ns=NS)
     want = {(uid, n) for uid, c in expected(events_v1, NS).items() for n in range(1, c + 1)}
     assert set(covered) == want  # nothing lost, nothing that is not in the API server
     # Killed after a checkpoint: the restart resumes from it (killed before the first one,
@@ -128,7 +128,7 @@ def test_resume_after_etcd_compaction_relists_without_loss_or_repeats(
     out = tmp_path / "out.jsonl"
 
     def complete() -> bool:
-        covered = coverage(out)
+        covered = coverage(out, ns=NS)
         return all(
             covered[(uid, n)] for uid, c in expected(events_v1, NS).items() for n in range(1, c + 1)
         )
@@ -153,7 +153,7 @@ def test_resume_after_etcd_compaction_relists_without_loss_or_repeats(
     finally:
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=20) == 0, (tmp_path / "run.log").read_text()[-3000:]
-    covered = coverage(out)
+    covered = coverage(out, ns=NS)
     want = {(uid, n) for uid, c in expected(events_v1, NS).items() for n in range(1, c + 1)}
     assert set(covered) == want
     assert sum(times - 1 for times in covered.values()) == 0, "a relist repeated occurrences"

@@ -233,7 +233,7 @@ def test_side_by_side_with_the_collectors_k8s_events_receiver(
             for uid, count in expected(events_v1, ns).items()
             if uid not in warm_up_uids(events_v1, ns)
         }
-        wait_for(lambda: occurrences(want) <= set(coverage(tmp_path / "out.jsonl")), 60,
+        wait_for(lambda: occurrences(want) <= set(coverage(tmp_path / "out.jsonl", ns=ns)), 60,
                  "kubevents to export every occurrence")  # fmt: skip
         settle(theirs)
     finally:
@@ -249,7 +249,7 @@ def test_side_by_side_with_the_collectors_k8s_events_receiver(
     print(f"\n{scenario.title}: kubevents {mine}, k8s_events {peer}")
     # kubevents, exactly: every occurrence exported, and repeated only across a kill -9
     # (what it exported after its last checkpoint, 0.2 s here).
-    covered = coverage(tmp_path / "out.jsonl")
+    covered = coverage(tmp_path / "out.jsonl", ns=ns)
     assert occurrences(want) <= set(covered)
     assert mine.lost == 0
     repeated = sum(times - 1 for key, times in covered.items() if key[0] in want)

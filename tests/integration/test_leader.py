@@ -110,7 +110,7 @@ def test_failover_on_a_real_lease_loses_nothing_and_never_exports_twice(
         writer.join(30)
     want = occurrences(expected(events_v1, NS))
     try:
-        wait_for(lambda: want <= set(coverage(*outputs)), 60, "every occurrence exported")
+        wait_for(lambda: want <= set(coverage(*outputs, ns=NS)), 60, "every occurrence exported")
     finally:
         codes = {}
         for replica in (b, a):  # the leader first: the standby takes over, then stops too
@@ -118,7 +118,7 @@ def test_failover_on_a_real_lease_loses_nothing_and_never_exports_twice(
             codes[replica.name] = replica.proc.wait(timeout=30)
     assert codes == {"a": 0, "b": 0}, (codes, a.log()[-2000:], b.log()[-2000:])
 
-    covered = coverage(*outputs)
+    covered = coverage(*outputs, ns=NS)
     assert set(covered) == want  # nothing lost, nothing that is not in the API
     # Repeated: what a exported after its last checkpoint on the Lease (checkpointed every
     # 0.2 s here), and at the end what b exported after its last one when it handed over.
