@@ -147,7 +147,7 @@ def records(paths: Iterable[Path], ns: str | None = None) -> list[dict[str, Any]
                 record = orjson.loads(line)
                 if record["event_name"] != "k8s.event":
                     continue
-                if ns is None or record["attributes"].get("k8s.namespace.name") == ns:
+                if ns is None or record["resource"].get("k8s.namespace.name") == ns:
                     found.append(record)
     return found
 
