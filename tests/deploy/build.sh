@@ -41,7 +41,8 @@ inputs_hash() { # NAME -> hash of what the build is made from
     composecheck | crdcheck) cat "$HERE/$1/main.go" "$HERE/$1/go.mod" "$HERE/$1/go.sum" | sha256sum | cut -c1-16 ;;
     esac
 }
-bin_path() { echo "$CACHE/tools/$1-$(pin "$1")/$1"; }
+build_dir() { echo "$CACHE/tools/$1-$(pin "$1")"; }
+bin_path() { echo "$(build_dir "$1")/$1"; }
 
 build_kustomize() { # `go install` of the released module: its own go.mod pins every dependency
     GOBIN="$dir/gobin" go install "sigs.k8s.io/kustomize/kustomize/v5@$version" && mv -f "$dir/gobin/kustomize" "$out"
@@ -50,71 +51,7 @@ build_composecheck() { (cd "$HERE/composecheck" && go build -trimpath -ldflags='
 build_crdcheck() { (cd "$HERE/crdcheck" && go build -trimpath -ldflags='-s -w' -o "$out" .); }
 
 usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
-known() { local n; for n in "${ALL[@]}"; do [ "$n" = "$1" ] && return 0; done; return 1; }
 
-case ${1:-} in
--h | --help) usage; exit 0 ;;
---list) printf '%s\n' "${ALL[@]}"; exit 0 ;;
---path)
-    [ $# -eq 2 ] && known "$2" || { echo "usage: $0 --path {${ALL[*]}}" >&2; exit 2; }
-    bin_path "$2"; exit 0 ;;
-esac
-
-names=("$@")
-[ ${#names[@]} -eq 0 ] && names=("${ALL[@]}")
-for n in "${names[@]}"; do
-    known "$n" || { echo "build.sh: unknown tool '$n' (known: ${ALL[*]})" >&2; exit 2; }
-done
-
-if ! command -v go >/dev/null 2>&1; then
-    echo "build.sh: 'go' not found: install the Go toolchain >= $GO_MIN and put go on PATH"
-    exit 3
-fi
-gover=$(go env GOVERSION 2>/dev/null); gover=${gover#go}
-if [ "$(printf '%s\n%s\n' "$GO_MIN" "$gover" | sort -V | head -n1)" != "$GO_MIN" ]; then
-    echo "build.sh: go $gover is too old: install the Go toolchain >= $GO_MIN and put go on PATH"
-    exit 3
-fi
-
-mkdir -p "$CACHE/tools" || exit 1
-export GOMODCACHE="$CACHE/go/mod" GOCACHE="$CACHE/go/build" CGO_ENABLED=0 GOTOOLCHAIN=local GOWORK=off
-export GOFLAGS="-p=${KUBEVENTS_BUILD_JOBS:-2} -mod=readonly -buildvcs=false"
-# Modules come from the module proxy only: no fallback to cloning repositories ("direct").
-GOPROXY=$(go env GOPROXY | sed -e 's/[,|]direct$//' -e 's/^direct$/off/'); export GOPROXY
-
-exec 9>"$CACHE/tools/.lock"
-command -v flock >/dev/null 2>&1 && flock 9
-
-rc=0
-for name in "${names[@]}"; do
-    version=$(pin "$name")
-    if [ -z "$version" ]; then echo "$name: FAILED: no pinned version"; rc=1; continue; fi
-    dir="$CACHE/tools/$name-$version"
-    final="$dir/$name"
-    want=$(inputs_hash "$name")
-    if [ -x "$final" ] && [ "$(cat "$dir/inputs" 2>/dev/null)" = "$want" ]; then
-        echo "$name $version: cached $final"
-        continue
-    fi
-    mkdir -p "$dir" && rm -f "$final" "$dir/inputs"
-    log="$dir/build.log"
-    start=$(date +%s)
-    (
-        out="$final.tmp"
-        renice -n 10 -p "$BASHPID" >/dev/null 2>&1 # other work shares the cores
-        "build_$name"
-    ) >"$log" 2>&1
-    status=$?
-    secs=$(($(date +%s) - start))
-    if [ $status -eq 0 ] && [ -s "$final.tmp" ]; then
-        mv -f "$final.tmp" "$final" && echo "$want" >"$dir/inputs"
-        echo "$name $version: built in ${secs}s $final"
-    else
-        rm -f "$final.tmp"
-        reason=$(grep -v '^go: downloading' "$log" | grep -E -m1 'error|cannot|not found|missing|invalid|denied|refused|no space' ||
-            grep -v '^go: downloading' "$log" | tail -n1)
-        echo "$name $version: FAILED after ${secs}s: ${reason:-exit $status} (log: $log)"
-        rc=1
-    fi
-done
-exit $rc
+# shellcheck source=tests/gobuild.sh
+. "$HERE/../gobuild.sh"
+gobuild_main tools "$@"

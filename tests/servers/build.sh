@@ -42,7 +42,8 @@ binary() { # NAME -> file name of the binary
 inputs_hash() { # NAME -> hash of the files the build is made from
     (cd "$HERE/$1" && cat $(ls main.go go.mod go.sum builder-config.yaml 2>/dev/null) | sha256sum | cut -c1-16)
 }
-bin_path() { echo "$CACHE/servers/$1-$(pin "$1")/bin/$(binary "$1")"; }
+build_dir() { echo "$CACHE/servers/$1-$(pin "$1")"; }
+bin_path() { echo "$(build_dir "$1")/bin/$(binary "$1")"; }
 
 # --- per-server builds: run in the server's directory, write "$out" ---------------------
 build_etcd() { go build -trimpath -ldflags='-s -w' -o "$out" . ; }
@@ -81,83 +82,8 @@ build_otelcol() {
     (cd "$src" && go build -trimpath -ldflags='-s -w' -o "$out" .)
 }
 
-# --- driver -------------------------------------------------------------------------------
-usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
-known() { local n; for n in "${ALL[@]}"; do [ "$n" = "$1" ] && return 0; done; return 1; }
+usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
-case ${1:-} in
--h | --help) usage; exit 0 ;;
---list) printf '%s\n' "${ALL[@]}"; exit 0 ;;
---path)
-    [ $# -eq 2 ] && known "$2" || { echo "usage: $0 --path {${ALL[*]}}" >&2; exit 2; }
-    bin_path "$2"; exit 0 ;;
-esac
-
-names=("$@")
-[ ${#names[@]} -eq 0 ] && names=("${ALL[@]}")
-for n in "${names[@]}"; do
-    known "$n" || { echo "build.sh: unknown server '$n' (known: ${ALL[*]})" >&2; exit 2; }
-done
-
-# Go is needed only when something is to be built: cached binaries run without it.
-go_ready=
-setup_go() {
-    [ -n "$go_ready" ] && return 0
-    if ! command -v go >/dev/null 2>&1; then
-        echo "build.sh: 'go' not found: install the Go toolchain >= $GO_MIN (Debian: golang-go from bookworm-backports is too old; use the official Go $GO_MIN tarball) and put go on PATH"
-        exit 3
-    fi
-    local gover
-    gover=$(go env GOVERSION 2>/dev/null); gover=${gover#go}
-    if [ "$(printf '%s\n%s\n' "$GO_MIN" "$gover" | sort -V | head -n1)" != "$GO_MIN" ]; then
-        echo "build.sh: go $gover is too old: install the Go toolchain >= $GO_MIN and put go on PATH"
-        exit 3
-    fi
-    export GOMODCACHE="$CACHE/go/mod" GOCACHE="$CACHE/go/build" CGO_ENABLED=0 GOTOOLCHAIN=local GOWORK=off
-    export GOFLAGS="-p=${KUBEVENTS_BUILD_JOBS:-2} -mod=readonly -buildvcs=false"
-    # Modules come from the module proxy only: no fallback to cloning repositories ("direct").
-    GOPROXY=$(go env GOPROXY | sed -e 's/[,|]direct$//' -e 's/^direct$/off/'); export GOPROXY
-    go_ready=1
-}
-
-mkdir -p "$CACHE/servers" || exit 1
-# One build at a time, across concurrent callers (parallel test workers, make -j).
-exec 9>"$CACHE/servers/.lock"
-command -v flock >/dev/null 2>&1 && flock 9
-
-rc=0
-for name in "${names[@]}"; do
-    version=$(pin "$name")
-    if [ -z "$version" ]; then echo "$name: FAILED: no pinned version found in tests/servers/$name/"; rc=1; continue; fi
-    dir="$CACHE/servers/$name-$version"
-    out="$dir/bin/$(binary "$name")"
-    want=$(inputs_hash "$name")
-    if [ -x "$out" ] && [ "$(cat "$dir/inputs" 2>/dev/null)" = "$want" ]; then
-        echo "$name $version: cached $out"
-        continue
-    fi
-    setup_go
-    mkdir -p "$dir/bin" && rm -f "$out" "$dir/inputs"
-    log="$dir/build.log"
-    start=$(date +%s)
-    (
-        cd "$HERE/$name" || exit 1
-        out="$out.tmp"
-        renice -n 10 -p "$BASHPID" >/dev/null 2>&1 # other work shares the 2 cores
-        "build_$name"
-    ) >"$log" 2>&1
-    status=$?
-    secs=$(($(date +%s) - start))
-    if [ $status -eq 0 ] && [ -s "$out.tmp" ]; then
-        mv -f "$out.tmp" "$out" && echo "$want" >"$dir/inputs"
-        size=$(($(stat -c %s "$out") / 1048576))
-        echo "$name $version: built in ${secs}s (${size} MiB) $out"
-    else
-        rm -f "$out.tmp"
-        reason=$(grep -v '^go: downloading' "$log" | grep -E -m1 'error|cannot|not found|missing|undefined|invalid|denied|refused|Forbidden|no space' ||
-            grep -v '^go: downloading' "$log" | tail -n1)
-        echo "$name $version: FAILED after ${secs}s: ${reason:-exit $status} (log: $log)"
-        rc=1
-    fi
-done
-exit $rc
+# shellcheck source=tests/gobuild.sh
+. "$HERE/../gobuild.sh"
+gobuild_main servers "$@"
