@@ -5,7 +5,7 @@ the fake taught us holds for the real thing: both Events APIs over one store, se
 updates, a kill -9 and a resume, a resume after etcd compaction, the object cache on
 real ownerReferences, the least-privilege ClusterRole of deploy/kubernetes/base, and the
 one-line error for a token RBAC knows nothing of. Restarts in the middle of a burst are in
-test_comparison.py, leader failover on a real Lease in test_leader.py.
+test_comparison.py, leader failover on a real Lease in test_lease_failover.py.
 """
 
 from __future__ import annotations
