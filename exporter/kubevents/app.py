@@ -38,6 +38,7 @@ from kubevents.summary import Summary
 
 if TYPE_CHECKING:
     from kubevents.sinks.metrics import MetricsRuntime
+    from kubevents.source.kubeclient import KubeClient
     from kubevents.source.objects import ObjectCache
 
 logger = logging.getLogger(__name__)
@@ -217,7 +218,7 @@ def run_cluster(
 ) -> int:
     """``kubevents run``: watch the cluster until SIGTERM/SIGINT (or ``stop``)."""
     stop = stop or threading.Event()
-    _install_signal_handlers(stop)  # first: the client imports below take a while
+    _install_signal_handlers(stop)  # first: the imports below take a while
     clock = clock or SystemClock()
     from kubevents.running import Runner, detect_api
     from kubevents.source.checkpoint import (
@@ -321,7 +322,7 @@ def run_cluster(
 
 
 def _start_object_cache(
-    settings: Settings, api_client: Any, stop: threading.Event
+    settings: Settings, api_client: KubeClient, stop: threading.Event
 ) -> ObjectCache | None:
     """Watch Pods, ReplicaSets and Jobs for correlation (``watch.object_cache``).
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client as k8s
 
 from kubevents.source.checkpoint import Checkpoint
+from kubevents.source.kubeclient import KubeClient, load_client
 from kubevents.source.leader import CHECKPOINT_ANNOTATION, LeaseElector
 from tests.fakes.apiserver import FakeApiServer
 
@@ -27,9 +30,14 @@ def fake() -> Iterator[FakeApiServer]:
         yield server
 
 
+def client_for(fake: FakeApiServer) -> KubeClient:
+    """kubevents' own client for the fake, from a kubeconfig as a user would give it."""
+    return load_client(kubeconfig=str(fake.write_kubeconfig(Path(tempfile.mkdtemp()) / "kubeconfig")))
+
+
 def elector(fake: FakeApiServer, identity: str, clock: Clock, log: list[str]) -> LeaseElector:
     return LeaseElector(
-        api_client=k8s.ApiClient(fake.kube_config()), namespace="kubevents", name="kubevents",
+        api_client=client_for(fake), namespace="kubevents", name="kubevents",
         identity=identity, stop=threading.Event(), on_started=lambda: log.append(f"{identity} started"),
         on_stopped=lambda: log.append(f"{identity} stopped"), lease_s=15, renew_s=10, retry_s=2, monotonic=clock,
     )

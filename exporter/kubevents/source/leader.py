@@ -15,6 +15,10 @@ Every write is a PUT with the Lease's resourceVersion: a race is a 409
 Conflict, and the loser simply tries again later. The leader also stores
 the checkpoint as an annotation on the Lease, so the next leader continues
 from it (see ``checkpoint.py``).
+
+The Lease is handled as the raw JSON the API server sends: a dict that is
+read, changed in place and written back whole, so fields this module does
+not know survive the round trip.
 """
 
 from __future__ import annotations
@@ -24,17 +28,19 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
-
-from kubevents.errors import SourceError
+from kubevents.errors import ApiError, SourceError
 from kubevents.source.checkpoint import Checkpoint
-from kubevents.source.kubeapi import api_error
+from kubevents.source.kubeclient import KubeClient, api_path
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_ANNOTATION = "kubevents.io/checkpoint"
+LEASE_API = "coordination.k8s.io/v1"
+
+Lease = dict[str, Any]
+"""A coordination.k8s.io/v1 Lease as the API server sends it."""
 
 
 class LeaseElector:
@@ -43,7 +49,7 @@ class LeaseElector:
     def __init__(
         self,
         *,
-        api_client: k8s.ApiClient,
+        api_client: KubeClient,
         namespace: str,
         name: str,
         identity: str,
@@ -57,7 +63,7 @@ class LeaseElector:
     ) -> None:
         if not renew_s < lease_s:
             raise ValueError("renew deadline must be shorter than the lease duration")
-        self._api = k8s.CoordinationV1Api(api_client)
+        self._client = api_client
         self.namespace, self.name, self.identity = namespace, name, identity
         self.stop = stop
         self._on_started, self._on_stopped = on_started, on_stopped
@@ -127,16 +133,16 @@ class LeaseElector:
     def _try_acquire_or_renew(self) -> bool:
         now = self._monotonic()
         try:
-            lease = self._api.read_namespaced_lease(self.name, self.namespace)
-        except ApiException as e:
+            lease = self._read()
+        except ApiError as e:
             if e.status == 404:
                 return self._create(now)
-            raise api_error(e) from e
-        meta, spec = lease.metadata, lease.spec or k8s.V1LeaseSpec()
-        rv = (meta.resource_version if meta else "") or ""
+            raise
+        meta, spec = _section(lease, "metadata"), _section(lease, "spec")
+        rv = str(meta.get("resourceVersion") or "")
         if rv != self._observed_rv:
             self._observed_rv, self._observed_at = rv, now
-        holder = spec.holder_identity or ""
+        holder = str(spec.get("holderIdentity") or "")
         mine = holder == self.identity
         expired = now - self._observed_at >= self.lease_s
         if holder and not mine and not expired:
@@ -145,55 +151,59 @@ class LeaseElector:
             # Gaining leadership (also after our own restart): pick up the last checkpoint.
             self._load_checkpoint(lease)
         if not mine:
-            spec.acquire_time = _micro_now()
-            spec.lease_transitions = (spec.lease_transitions or 0) + 1
-        spec.holder_identity = self.identity
-        spec.lease_duration_seconds = int(self.lease_s)
-        spec.renew_time = _micro_now()
-        lease.spec = spec
+            spec["acquireTime"] = _micro_now()
+            spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + 1
+        spec["holderIdentity"] = self.identity
+        spec["leaseDurationSeconds"] = int(self.lease_s)
+        spec["renewTime"] = _micro_now()
         with self._lock:
             text = self._checkpoint_text
-        if text is not None and meta is not None:
-            meta.annotations = {**(meta.annotations or {}), CHECKPOINT_ANNOTATION: text}
+        if text is not None:
+            _annotate(meta, text)
         try:
-            updated = self._api.replace_namespaced_lease(self.name, self.namespace, lease)
-        except ApiException as e:
+            # The resourceVersion read above makes this write fail if anyone wrote since.
+            updated = self._replace(lease)
+        except ApiError as e:
             if e.status == 409:
                 return False  # someone else wrote first; look again next round
-            raise api_error(e) from e
+            raise
         with self._lock:
             self._last_renew = now
             self._checkpoint_written = text
-        self._observed_rv = (updated.metadata.resource_version if updated.metadata else "") or ""
+        self._observed_rv = str(_section(updated, "metadata").get("resourceVersion") or "")
         self._observed_at = now
         return True
 
     def _create(self, now: float) -> bool:
-        lease = k8s.V1Lease(
-            metadata=k8s.V1ObjectMeta(name=self.name, namespace=self.namespace),
-            spec=k8s.V1LeaseSpec(
-                holder_identity=self.identity,
-                lease_duration_seconds=int(self.lease_s),
-                acquire_time=_micro_now(),
-                renew_time=_micro_now(),
-                lease_transitions=0,
-            ),
-        )
+        lease: Lease = {
+            "apiVersion": LEASE_API,
+            "kind": "Lease",
+            "metadata": {"name": self.name, "namespace": self.namespace},
+            "spec": {
+                "holderIdentity": self.identity,
+                "leaseDurationSeconds": int(self.lease_s),
+                "acquireTime": _micro_now(),
+                "renewTime": _micro_now(),
+                "leaseTransitions": 0,
+            },
+        }
         try:
-            created = self._api.create_namespaced_lease(self.namespace, lease)
-        except ApiException as e:
+            created = self._client.request_json(
+                "POST", api_path(LEASE_API, "leases", self.namespace), body=lease
+            )
+        except ApiError as e:
             if e.status == 409:
                 return False
-            raise api_error(e) from e
+            raise
         self.loaded = None
         with self._lock:
             self._last_renew = now
-        self._observed_rv = (created.metadata.resource_version if created.metadata else "") or ""
+        self._observed_rv = str(_section(created, "metadata").get("resourceVersion") or "")
         self._observed_at = now
         return True
 
-    def _load_checkpoint(self, lease: k8s.V1Lease) -> None:
-        annotations = (lease.metadata.annotations if lease.metadata else None) or {}
+    def _load_checkpoint(self, lease: Lease) -> None:
+        annotations = _section(lease, "metadata").get("annotations") or {}
         text = annotations.get(CHECKPOINT_ANNOTATION)
         self.loaded = None
         if text:
@@ -207,19 +217,26 @@ class LeaseElector:
     def _release(self) -> None:
         """Give the Lease up so a standby can take over without waiting for expiry."""
         try:
-            lease = self._api.read_namespaced_lease(self.name, self.namespace)
-            if lease.spec and lease.spec.holder_identity == self.identity:
-                lease.spec.holder_identity = None
+            lease = self._read()
+            spec = _section(lease, "spec")
+            if spec.get("holderIdentity") == self.identity:
+                del spec["holderIdentity"]
                 with self._lock:
                     text = self._checkpoint_text
-                if text is not None and lease.metadata is not None:
-                    lease.metadata.annotations = {
-                        **(lease.metadata.annotations or {}),
-                        CHECKPOINT_ANNOTATION: text,
-                    }
-                self._api.replace_namespaced_lease(self.name, self.namespace, lease)
-        except ApiException as e:
-            logger.debug("could not release the Lease: %s", api_error(e))
+                if text is not None:
+                    _annotate(_section(lease, "metadata"), text)
+                self._replace(lease)
+        except SourceError as e:
+            logger.debug("could not release the Lease: %s", e)
+
+    def _read(self) -> Lease:
+        return self._client.request_json("GET", self._path())
+
+    def _replace(self, lease: Lease) -> Lease:
+        return self._client.request_json("PUT", self._path(), body=lease)
+
+    def _path(self) -> str:
+        return api_path(LEASE_API, "leases", self.namespace, self.name)
 
 
 class LeaseCheckpointStore:
@@ -239,5 +256,21 @@ class LeaseCheckpointStore:
         self.elector.set_checkpoint(checkpoint)
 
 
-def _micro_now() -> datetime:
-    return datetime.now(UTC)
+def _section(lease: Lease, key: str) -> dict[str, Any]:
+    """``lease[key]`` (metadata, spec), created empty if missing, so it can be changed in place."""
+    value = lease.get(key)
+    if not isinstance(value, dict):
+        value = lease[key] = {}
+    return value
+
+
+def _annotate(meta: dict[str, Any], checkpoint_text: str) -> None:
+    meta["annotations"] = {
+        **(meta.get("annotations") or {}),
+        CHECKPOINT_ANNOTATION: checkpoint_text,
+    }
+
+
+def _micro_now() -> str:
+    """Now as a MicroTime: RFC 3339 in UTC with microseconds, as the API server writes it."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

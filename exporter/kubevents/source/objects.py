@@ -24,10 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes import client as k8s
-
 from kubevents.model import ObjectRef
 from kubevents.source.kubeapi import CORE_V1, ListWatchApi
+from kubevents.source.kubeclient import KubeClient
 from kubevents.source.watching import EventWatcher, WatchOptions, WatchStats
 
 logger = logging.getLogger(__name__)
@@ -109,7 +108,7 @@ class ObjectCache:
     def start(
         self,
         *,
-        api_client: k8s.ApiClient,
+        api_client: KubeClient,
         stop: threading.Event,
         options: WatchOptions,
         namespaces: tuple[str, ...] = (),
