@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,3 +112,20 @@ def test_the_checkpoint_rides_on_the_lease_to_the_next_leader(fake: FakeApiServe
     clock_b.now += 16
     b.step()
     assert b.is_leader() and b.loaded == checkpoint
+
+
+def test_a_silent_apiserver_does_not_hold_the_elector_past_its_deadline(fake: FakeApiServer) -> None:
+    # The Lease GET gets no answer at all: the attempt gives up after half the renew
+    # deadline and fails, and the next one (answered) wins the Lease.
+    fake.faults.where(path=r"/leases").stall(seconds=5, times=1)
+    log: list[str] = []
+    candidate = LeaseElector(
+        api_client=client_for(fake), namespace="kubevents", name="kubevents", identity="a",
+        stop=threading.Event(), on_started=lambda: log.append("started"), on_stopped=lambda: log.append("stopped"),
+        lease_s=1.0, renew_s=0.6, retry_s=0.1,
+    )
+    started = time.monotonic()
+    candidate.step()
+    assert time.monotonic() - started < 0.9 and not candidate.is_leader()
+    candidate.step()
+    assert candidate.is_leader() and log == ["started"]

@@ -51,6 +51,9 @@ from kubevents.source.kubeconfig import (
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"kubevents/{__version__}"
+REQUEST_TIMEOUT = urllib3.Timeout(connect=10.0, read=60.0)
+"""Limits of a request that is not a watch (a list page, a Lease call): 10 s to connect, and
+60 s without a byte of the answer (a page of 500 Events takes well under a second)."""
 POOL_MAXSIZE = 16
 """Idle connections kept per server; one per watch stream is plenty (more just close)."""
 
@@ -129,14 +132,19 @@ class KubeClient:
         query: Mapping[str, str | int] | None = None,
         body: Mapping[str, Any] | None = None,
         what: str = "response",
+        timeout: urllib3.Timeout = REQUEST_TIMEOUT,
     ) -> dict[str, Any]:
         """:meth:`request`, the answer read whole and parsed as a JSON object.
 
+        Unlike a watch, such a request always has a time limit: a server that
+        accepts it and then says nothing must not hold the caller for ever.
+
         Raises:
-            ConnectionLost: also when the answer was cut or is not a JSON object
-                (``what`` names it in the message: "list response").
+            ConnectionLost: also when the answer was cut, did not come within
+                ``timeout``, or is not a JSON object (``what`` names it in the
+                message: "list response").
         """
-        response = self.request(method, path, query=query, body=body)
+        response = self.request(method, path, query=query, body=body, timeout=timeout)
         try:
             data = response.data
         except urllib3.exceptions.HTTPError as e:

@@ -30,6 +30,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import urllib3
+
 from kubevents.errors import ApiError, SourceError
 from kubevents.source.checkpoint import Checkpoint
 from kubevents.source.kubeclient import KubeClient, api_path
@@ -64,6 +66,9 @@ class LeaseElector:
         if not renew_s < lease_s:
             raise ValueError("renew deadline must be shorter than the lease duration")
         self._client = api_client
+        # A Lease call that outlives half the renew deadline is a failed attempt: the loop
+        # tries again, rather than waiting on a silent server while the deadline passes.
+        self._timeout = urllib3.Timeout(connect=renew_s / 2, read=renew_s / 2)
         self.namespace, self.name, self.identity = namespace, name, identity
         self.stop = stop
         self._on_started, self._on_stopped = on_started, on_stopped
@@ -189,7 +194,10 @@ class LeaseElector:
         }
         try:
             created = self._client.request_json(
-                "POST", api_path(LEASE_API, "leases", self.namespace), body=lease
+                "POST",
+                api_path(LEASE_API, "leases", self.namespace),
+                body=lease,
+                timeout=self._timeout,
             )
         except ApiError as e:
             if e.status == 409:
@@ -230,10 +238,10 @@ class LeaseElector:
             logger.debug("could not release the Lease: %s", e)
 
     def _read(self) -> Lease:
-        return self._client.request_json("GET", self._path())
+        return self._client.request_json("GET", self._path(), timeout=self._timeout)
 
     def _replace(self, lease: Lease) -> Lease:
-        return self._client.request_json("PUT", self._path(), body=lease)
+        return self._client.request_json("PUT", self._path(), body=lease, timeout=self._timeout)
 
     def _path(self) -> str:
         return api_path(LEASE_API, "leases", self.namespace, self.name)

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 import pytest
+import urllib3
 import yaml
 
 from kubevents import __version__
@@ -292,3 +293,14 @@ def test_load_client_in_a_pod_without_its_files_names_what_is_missing(monkeypatc
 def test_basic_auth_header(server: Recorder) -> None:
     client_for(server.url, "Basic " + base64.b64encode(b"a:b").decode()).request_json("GET", "/")
     assert server.seen[0].headers["Authorization"] == "Basic YTpi"
+
+
+def test_a_request_that_is_not_a_watch_gives_up_on_a_silent_server(server: Recorder) -> None:
+    client = client_for(server.url)
+    server.answers.append(Answer(body=b"{}", stall_s=1.0))  # headers, then silence
+    quick = urllib3.Timeout(connect=1.0, read=0.2)
+    started = time.monotonic()
+    with pytest.raises(ConnectionLost, match=r"^lease cut: .*[Rr]ead timed out"):
+        client.request_json("GET", "/apis/coordination.k8s.io/v1", what="lease", timeout=quick)
+    assert time.monotonic() - started < 0.9
+
