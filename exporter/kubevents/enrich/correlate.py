@@ -68,10 +68,10 @@ from kubevents.enrich.incidents import (
 )
 from kubevents.enrich.links import GROUP, Cause, Link, LinkIndex, LinkKey, scope_keys
 from kubevents.enrich.owners import LEARNING_REASONS, WORKLOAD_KINDS, OwnerLookup, OwnerResolver
-from kubevents.model import Classification, Correlation, KubeEvent
+from kubevents.model import Classification, Correlation, KubeEvent, ObjectRef
 
 PLAIN_MEMO: Final = 8192
-"""Correlations of routine Events kept for reuse (about 200 B each)."""
+"""Correlations of routine Events kept for reuse (about 600 B each, with their key)."""
 _SECOND: Final = 1_000_000_000
 
 
@@ -167,10 +167,7 @@ class Correlator:
             memo_key = (ref.namespace, ref.kind, ref.name, node)
             plain = self._plain.get(memo_key)
             if plain is None or plain.owners is not owners:
-                if len(self._plain) >= PLAIN_MEMO:
-                    self._plain.clear()
-                plain = Correlation(object=ref.key, owners=owners, node=node, subject=subject)
-                self._plain[memo_key] = plain
+                plain = self._memoize(ref, node, owners, subject)
             return plain
         obj = ref.key
         top = owners[-1] if owners else subject
@@ -207,16 +204,17 @@ class Correlator:
         if chosen is not None:
             via = rules.ids_by_index.get(index, "group")
             self.joins[via] = self.joins.get(via, 0) + 1
-            incident = chosen.incident
-            if incident is None:  # a latent link: open its incident now
-                assert chosen.cause is not None
-                incident = self._open_incident(chosen.cause)
+            followed = chosen.target
+            if isinstance(followed, Incident):
+                incident = followed
+            else:  # a latent link: open its incident now
+                incident = self._open_incident(followed)
                 opened = True
         elif problem and is_cause:
-            root = _root(event, classification)
+            root = self._root(event, classification)
             incident = self._open_incident(Cause(root, 0, "", "", True), counted=False)
             opened = is_root = True
-        latent: Cause | None = None
+        target: Incident | Cause | None = incident
         if incident is not None:
             grew = incident.add(
                 time_ns=t,
@@ -225,20 +223,21 @@ class Correlator:
                 severity=severity,
                 workload=workload,
                 node=node,
-                namespace=ref.namespace,
+                namespace=resolver.share(ref.namespace),  # kept while the incident is open
             )
             if opened:
                 self._emit(incident.transition(IncidentState.STARTED, t))
             elif grew:
                 self._emit(incident.transition(IncidentState.ONGOING, t))
         elif cause_links or problem:
-            latent = Cause(_root(event, classification), occurrences, workload, node, is_cause)
-        links = self._links
-        for key, link_window in cause_links:
-            links.put(key, t, link_window, incident, latent)
-        if incident is not None or problem:
-            for key, link_window in group_links:
-                links.put(key, t, link_window, incident, latent)
+            target = Cause(self._root(event, classification), occurrences, workload, node, is_cause)
+        if target is not None:
+            links = self._links
+            for key, link_window in cause_links:
+                links.put(key, t, link_window, target)
+            if incident is not None or problem:
+                for key, link_window in group_links:
+                    links.put(key, t, link_window, target)
         return Correlation(
             object=obj,
             owners=owners,
@@ -247,6 +246,22 @@ class Correlator:
             root_cause=is_root,
             subject=subject,
         )
+
+    def _memoize(
+        self, ref: ObjectRef, node: str, owners: tuple[ObjectRef, ...], subject: ObjectRef | None
+    ) -> Correlation:
+        """The IDs of a routine Event, remembered for the next one about the same object.
+
+        The memo holds thousands of entries, so its namespace, kind and node
+        names are shared copies (``sharing.py``) rather than the Event's own.
+        """
+        if len(self._plain) >= PLAIN_MEMO:
+            self._plain.clear()
+        share = self.owners.share
+        node = share(node)
+        plain = Correlation(object=ref.key, owners=owners, node=node, subject=subject)
+        self._plain[(share(ref.namespace), share(ref.kind), ref.name, node)] = plain
+        return plain
 
     def expire(self, now_ns: int) -> None:
         """Move "now" to ``now_ns`` (the pipeline's clock): resolve what has been quiet."""
@@ -315,18 +330,18 @@ class Correlator:
         for link, window, index in candidates:
             if abs(t - link.time_ns) > window:
                 continue
-            incident, cause = link.incident, link.cause
-            if incident is None and cause is not None:
-                incident = self._by_root.get(cause.root.uid)
-                if incident is not None:  # its Event opened an incident since
-                    link.incident, link.cause = incident, None
-            if incident is not None:
-                if incident.closed:
+            target = link.target
+            if isinstance(target, Cause):
+                opened = self._by_root.get(target.root.uid)
+                if opened is not None:  # its Event opened an incident since
+                    link.target = target = opened
+            if isinstance(target, Incident):
+                if target.closed:
                     continue
-                rank = (incident.first_seen_ns, incident.id)
-            elif cause is not None and problem:
-                rank = (cause.root.time_ns, cause.root.uid)
-                if not cause.is_cause:
+                rank = (target.first_seen_ns, target.id)
+            elif problem:
+                rank = (target.root.time_ns, target.root.uid)
+                if not target.is_cause:
                     if lone is None or rank < lone_rank:
                         lone, lone_rank = link, rank
                     continue
@@ -397,20 +412,24 @@ class Correlator:
             del self._by_root[incident.root.uid]
         self._emit(incident.transition(IncidentState.RESOLVED, time_ns))
 
+    def _root(self, event: KubeEvent, classification: Classification) -> RootCause:
+        """``event`` as a root cause candidate.
+
+        A candidate may be kept for the life of its incident or latent link:
+        its reason and namespace are shared copies (``sharing.py``).
+        """
+        ref = event.regarding
+        share = self.owners.share
+        return RootCause(
+            uid=event.key,
+            reason=share(event.reason),
+            object=ref.key,
+            namespace=share(ref.namespace),
+            time_ns=event.time_ns,
+            category=classification.category,
+            severity=classification.severity,
+        )
+
     def _emit(self, transition: IncidentTransition) -> None:
         self.transition_counts[transition.state.value] += 1
         self._pending.append(transition)
-
-
-def _root(event: KubeEvent, classification: Classification) -> RootCause:
-    """``event`` as a root cause candidate."""
-    ref = event.regarding
-    return RootCause(
-        uid=event.key,
-        reason=event.reason,
-        object=ref.key,
-        namespace=ref.namespace,
-        time_ns=event.time_ns,
-        category=classification.category,
-        severity=classification.severity,
-    )

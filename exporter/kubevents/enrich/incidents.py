@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from kubevents.conventions import Category, Severity
@@ -144,10 +144,13 @@ class Incident:
     severity: Severity
     events: int = 0
     occurrences: int = 0
-    workloads: set[str] = field(default_factory=set)
-    nodes: set[str] = field(default_factory=set)
-    namespaces: set[str] = field(default_factory=set)
-    categories: dict[str, int] = field(default_factory=dict)
+    workloads: tuple[str, ...] = ()
+    """Scope sets as tuples in arrival order: most incidents hold one or two values,
+    and 10,000 open incidents with three empty sets each took 6 MiB."""
+    nodes: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    categories: tuple[tuple[str, int], ...] = ()
+    """Events by category, in arrival order (pairs: a dict would cost 200 bytes more)."""
     cluster_scoped: bool = False
     """Some Event is about a cluster-scoped object (a Node): no single namespace."""
     overflow: int = 0
@@ -172,29 +175,32 @@ class Incident:
             self.last_seen_ns = time_ns
         if SEVERITY_RANK[severity] > SEVERITY_RANK[self.severity]:
             self.severity = severity
-        grew = False
-        count = self.categories.get(category)
-        if count is None:
+        kinds = len(self.categories)
+        self.categories = _counted(self.categories, category)
+        grew = len(self.categories) > kinds
+        scope = len(self.workloads) + len(self.nodes) + len(self.namespaces)
+        self.workloads = self._widen(self.workloads, workload)
+        self.nodes = self._widen(self.nodes, node)
+        self.namespaces = self._widen(self.namespaces, namespace)
+        if len(self.workloads) + len(self.nodes) + len(self.namespaces) > scope:
             grew = True
-            self.categories[category] = 1
-        else:
-            self.categories[category] = count + 1
-        scopes = ((workload, self.workloads), (node, self.nodes), (namespace, self.namespaces))
-        for value, bucket in scopes:
-            if value and value not in bucket:
-                if len(bucket) >= MAX_SCOPE:
-                    self.overflow += 1
-                else:
-                    bucket.add(value)
-                    grew = True
         if not namespace:
             self.cluster_scoped = True
         return grew
 
+    def _widen(self, values: tuple[str, ...], value: str) -> tuple[str, ...]:
+        """``values`` with ``value`` added if new; past :data:`MAX_SCOPE` it is counted instead."""
+        if not value or value in values:
+            return values
+        if len(values) >= MAX_SCOPE:
+            self.overflow += 1
+            return values
+        return (*values, value)
+
     def transition(self, state: IncidentState, time_ns: int) -> IncidentTransition:
         """This incident's state as a transition record."""
         root_ns = self.root.namespace
-        alone = not self.cluster_scoped and self.namespaces <= {root_ns}
+        alone = not self.cluster_scoped and all(ns == root_ns for ns in self.namespaces)
         return IncidentTransition(
             incident_id=self.id,
             state=state,
@@ -207,11 +213,19 @@ class Incident:
             workloads=_sorted(self.workloads),
             nodes=_sorted(self.nodes),
             namespaces=_sorted(self.namespaces),
-            categories=tuple(sorted(self.categories.items())),
+            categories=tuple(sorted(self.categories)),
             severity=self.severity,
             namespace=root_ns if root_ns and alone else "",
             overflow=self.overflow,
         )
+
+
+def _counted(counts: tuple[tuple[str, int], ...], name: str) -> tuple[tuple[str, int], ...]:
+    """``counts`` with one more for ``name`` (a new pair at the end when it has none)."""
+    for i, (seen, n) in enumerate(counts):
+        if seen == name:
+            return (*counts[:i], (name, n + 1), *counts[i + 1 :])
+    return (*counts, (name, 1))
 
 
 def _sorted(values: Iterable[str]) -> tuple[str, ...]:

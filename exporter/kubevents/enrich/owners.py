@@ -42,7 +42,10 @@ reporter is never used: it is where the reporter runs, not the Pod.
 
 Everything learned is bounded by count (least recently updated dropped
 first, counted in :attr:`OwnerResolver.evicted`) and by event time
-(``ttl_s``, two hours by default: twice the apiserver's Event TTL).
+(``ttl_s``, two hours by default: twice the apiserver's Event TTL). The
+tables hold up to 100,000 entries each, so what they store is kept small:
+one shared copy of each namespace, node and kind name (``sharing.py``), and
+an owner as kind, namespace and name only.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from collections.abc import Hashable
 from functools import lru_cache
 from typing import Final, Generic, Protocol, TypeVar
 
+from kubevents.enrich.sharing import SharedStrings
 from kubevents.model import KubeEvent, ObjectRef
 
 WORKLOAD_KINDS: Final = frozenset(
@@ -242,6 +246,11 @@ def assigned_node(event: KubeEvent) -> str:
 # -- the resolver -------------------------------------------------------------------------
 
 
+def _pod_key(pod: ObjectRef) -> str:
+    """``namespace/name`` of a Pod: its key in the learned node table."""
+    return f"{pod.namespace}/{pod.name}"
+
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -307,14 +316,18 @@ class OwnerResolver:
     ) -> None:
         self.lookup = lookup
         ttl_ns = int(ttl_s * _NS)
-        self.owners_learned: LearnedTable[tuple[str, str, str], ObjectRef] = LearnedTable(
+        # Keyed by one string rather than a tuple of names: 48 bytes less per entry
+        # (Kubernetes names and namespaces hold no "/", so the keys are unambiguous).
+        self.owners_learned: LearnedTable[str, ObjectRef] = LearnedTable(
             max_entries=max_entries, ttl_ns=ttl_ns
         )
-        """(namespace, kind, name) -> its owner, as controller Events said."""
-        self.nodes_learned: LearnedTable[tuple[str, str], str] = LearnedTable(
+        """``ObjectRef.key`` (namespace/Kind/name) -> its owner, as controller Events said."""
+        self.nodes_learned: LearnedTable[str, str] = LearnedTable(
             max_entries=max_entries, ttl_ns=ttl_ns
         )
-        """(namespace, pod) -> its node, as the kubelet or the scheduler said."""
+        """namespace/pod -> its node, as the kubelet or the scheduler said."""
+        self.share = SharedStrings()
+        """The copy of each namespace, node and kind name the tables store."""
 
     def __len__(self) -> int:
         return len(self.owners_learned) + len(self.nodes_learned)
@@ -332,15 +345,23 @@ class OwnerResolver:
         if event.reason == "Scheduled":
             node = assigned_node(event)
             if node:
-                ref = event.regarding
-                self.nodes_learned.put((ref.namespace, ref.name), node, t)
+                self._learn_node(event.regarding, node, t)
             return
         child = child_of(event)
         if child is not None:
+            share = self.share
             parent = event.regarding
-            if not parent.namespace:
-                parent = _ref(parent.kind, child.namespace, parent.name)
-            self.owners_learned.put((child.namespace, child.kind, child.name), parent, t)
+            # Kind, namespace and name are all a chain needs: the uid, API version and
+            # field path of the Event's object would triple the size of every entry.
+            namespace = share(parent.namespace or child.namespace)
+            owner = _ref(share(parent.kind), namespace, parent.name)
+            self.owners_learned.put(child.key, owner, t)
+
+    def _learn_node(self, pod: ObjectRef, node: str, time_ns: int) -> str:
+        """Remember ``pod``'s node; return the shared copy of its name (what the table holds)."""
+        node = self.share(node)
+        self.nodes_learned.put(_pod_key(pod), node, time_ns)
+        return node
 
     def owners(self, ref: ObjectRef) -> tuple[ObjectRef, ...]:
         """Owner chain of ``ref``, nearest first; () when no owner is certain."""
@@ -352,14 +373,14 @@ class OwnerResolver:
                     # The cache knows the Pod but not its ReplicaSet: go on from there.
                     return (*chain, *self._chain(chain[-1], MAX_CHAIN - len(chain)))
                 return chain
-        if (ref.namespace, ref.kind, ref.name) not in self.owners_learned:
+        if ref.key not in self.owners_learned:
             # The common case: nothing learned, the (cached) conventions answer.
             return conventional_owners(ref.kind, ref.namespace, ref.name)
         return self._chain(ref, MAX_CHAIN)
 
     def _chain(self, ref: ObjectRef, limit: int) -> tuple[ObjectRef, ...]:
         learned = self.owners_learned
-        parent = learned.get((ref.namespace, ref.kind, ref.name))
+        parent = learned.get(ref.key)
         if parent is None:
             # The common case: nothing learned, the (cached) conventions answer.
             return conventional_owners(ref.kind, ref.namespace, ref.name)[:limit]
@@ -367,7 +388,7 @@ class OwnerResolver:
         while parent is not None and len(chain) < limit:
             chain.append(parent)
             current = parent
-            parent = learned.get((current.namespace, current.kind, current.name))
+            parent = learned.get(current.key)
             if parent is None:
                 chain += conventional_owners(current.kind, current.namespace, current.name)
         return tuple(chain[:limit])
@@ -382,10 +403,9 @@ class OwnerResolver:
         if event.reporting_controller == "kubelet":
             host = event.reporting_instance or event.source_host
             if host:
-                self.nodes_learned.put((ref.namespace, ref.name), host, event.time_ns)
-                return host
+                return self._learn_node(ref, host, event.time_ns)
         if self.lookup is not None:
             node = self.lookup.pod_node(ref.namespace, ref.name)
             if node:
                 return node
-        return self.nodes_learned.get((ref.namespace, ref.name)) or ""
+        return self.nodes_learned.get(_pod_key(ref)) or ""

@@ -45,6 +45,7 @@ from typing import Final
 
 from kubevents.conventions import Category, Severity
 from kubevents.enrich.pattern_rules import PatternPolicy, PatternRules
+from kubevents.enrich.sharing import SharedStrings
 from kubevents.enrich.templates import template
 from kubevents.errors import clip
 from kubevents.model import Enriched
@@ -252,6 +253,7 @@ class PatternDetector:
         self._rates: dict[str, _Rate] = {}
         """Pattern id -> its rate gauge labels and latest window rate."""
         self._lock = threading.Lock()
+        self._share = SharedStrings()
         self.high_water_ns = 0
         """The latest event time seen (or passed to :meth:`expire`)."""
         self.late = 0
@@ -288,7 +290,7 @@ class PatternDetector:
         if n <= 0:
             return group.pattern.id if group is not None and group.pattern is not None else ""
         if group is None:
-            group = self._new_group(gkey, policy)
+            gkey, group = self._new_group(gkey, policy)
         else:
             self._groups.move_to_end(gkey)
         width = group.width
@@ -371,7 +373,10 @@ class PatternDetector:
 
     # -- internals ----------------------------------------------------------
 
-    def _new_group(self, gkey: tuple[str | None, tuple[str, ...]], policy: PatternPolicy) -> _Group:
+    def _new_group(
+        self, gkey: tuple[str | None, tuple[str, ...]], policy: PatternPolicy
+    ) -> tuple[tuple[str | None, tuple[str, ...]], _Group]:
+        """A new group under ``gkey``, and the key as stored (its values shared)."""
         if len(self._groups) >= self.max_groups:
             # Least recently updated first; active patterns are never evicted.
             for old_key, old in self._groups.items():
@@ -380,8 +385,10 @@ class PatternDetector:
                     self.evicted_groups += 1
                     break
         width, per_window = _resolution(policy.window_ns)
+        # A group may live for hours: its key holds shared names, not the Event's copies.
+        gkey = (gkey[0], tuple([self._share(value) for value in gkey[1]]))
         group = self._groups[gkey] = _Group(policy, gkey[1], width, per_window, [])
-        return group
+        return gkey, group
 
     @staticmethod
     def _evict_buckets(group: _Group, cut: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from kubevents.enrich.owners import (
@@ -10,6 +12,7 @@ from kubevents.enrich.owners import (
     is_cronjob_job_name,
     is_template_hash,
 )
+from kubevents.enrich.sharing import SharedStrings
 from kubevents.model import KubeEvent, ObjectRef
 from kubevents.source.objects import ObjectCache
 
@@ -316,3 +319,35 @@ def test_learned_entries_age_out_in_event_time() -> None:
     assert resolver.node(event("Pod", "old", controller="x", t=602)) == ""
     assert resolver.node(event("Pod", "new", controller="x", t=602)) == "node-1"
     assert resolver.evicted == 0  # age is not eviction
+
+
+# -- what the tables hold ----------------------------------------------------------------
+
+
+def copy(text: str) -> str:
+    """An equal string that is another object, as each parsed Event brings."""
+    return "".join(list(text))
+
+
+def test_learned_tables_share_one_copy_of_each_namespace_and_node() -> None:
+    resolver = OwnerResolver()
+    for pod in ("db-0", "db-1"):
+        resolver.node(event("Pod", pod, ns=copy("shop"), controller="kubelet", instance=copy("node-3")))
+    first, second = (resolver.node(event("Pod", pod, controller="x")) for pod in ("db-0", "db-1"))
+    assert first == "node-3" and first is second
+
+
+def test_a_learned_owner_keeps_kind_namespace_and_name_only() -> None:
+    resolver = OwnerResolver()
+    created = event("ReplicaSet", "frontend", reason="SuccessfulCreate", message="Created pod: frontend-q8r7m")
+    full = dataclasses.replace(created.regarding, uid="rs-uid", api_version="apps/v1", resource_version="7")
+    resolver.learn(dataclasses.replace(created, regarding=full))
+    assert resolver.owners(ref("Pod", "frontend-q8r7m")) == chain("ReplicaSet/frontend")
+
+
+def test_shared_strings_are_bounded_and_give_back_equal_text() -> None:
+    share = SharedStrings(max_entries=2)
+    names = [copy(name) for name in ("a", "b", "c", "a")]
+    assert [share(name) for name in names] == ["a", "b", "c", "a"]
+    assert len(share) <= 2
+    assert share(copy("c")) is names[2]  # kept since the table started over

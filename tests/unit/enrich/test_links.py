@@ -1,0 +1,66 @@
+"""LinkIndex: a link points to an incident or a latent cause, slides within its window."""
+
+from __future__ import annotations
+
+from kubevents.conventions import Category, Severity
+from kubevents.enrich.incidents import Incident, RootCause
+from kubevents.enrich.links import GROUP, Cause, LinkIndex
+
+S = 1_000_000_000
+KEY = (GROUP, "object", "shop/Pod/db-0")
+WINDOW = 600 * S
+
+
+def root(uid: str) -> RootCause:
+    return RootCause(uid=uid, reason="FailedMount", object="shop/Pod/db-0", namespace="shop",
+                     time_ns=0, category=Category.STORAGE, severity=Severity.ERROR)
+
+
+def cause(uid: str) -> Cause:
+    return Cause(root(uid), 1, "", "", is_cause=False)
+
+
+def incident(uid: str) -> Incident:
+    return Incident(id=f"inc-{uid}", root=root(uid), first_seen_ns=0, last_seen_ns=0,
+                    severity=Severity.ERROR)
+
+
+def test_a_latent_link_slides_and_keeps_its_first_cause() -> None:
+    links = LinkIndex(max_entries=10)
+    first = cause("a")
+    links.put(KEY, 0, WINDOW, first)
+    links.put(KEY, 60 * S, WINDOW, cause("b"))
+    link = links.get(KEY)
+    assert link is not None and link.latent
+    assert link.target is first and link.time_ns == 60 * S
+
+
+def test_an_incident_replaces_a_latent_cause_and_slides_itself() -> None:
+    links = LinkIndex(max_entries=10)
+    links.put(KEY, 0, WINDOW, cause("a"))
+    opened = incident("a")
+    links.put(KEY, 10 * S, WINDOW, opened)
+    links.put(KEY, 20 * S, WINDOW, opened)
+    link = links.get(KEY)
+    assert link is not None and not link.latent
+    assert link.target is opened and link.time_ns == 20 * S
+    links.put(KEY, 30 * S, WINDOW, cause("c"))  # a latent cause does not slide an incident's link
+    assert link is not links.get(KEY)
+
+
+def test_a_link_past_its_window_is_replaced_not_slid() -> None:
+    links = LinkIndex(max_entries=10)
+    first, later = cause("a"), cause("b")
+    links.put(KEY, 0, WINDOW, first)
+    links.put(KEY, WINDOW + S, WINDOW, later)
+    link = links.get(KEY)
+    assert link is not None and link.target is later
+
+
+def test_the_cap_drops_the_least_recently_updated_and_counts_it() -> None:
+    links = LinkIndex(max_entries=2)
+    keys = [(GROUP, "object", f"shop/Pod/p-{i}") for i in range(3)]
+    for i, key in enumerate(keys):
+        links.put(key, i * S, WINDOW, cause(str(i)))
+    assert links.get(keys[0]) is None and len(links) == 2
+    assert links.evicted == 1 and links.has(GROUP)
