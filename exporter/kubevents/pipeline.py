@@ -65,7 +65,8 @@ class Pipeline:
         self.correlator = correlator
         self.sinks = list(sinks)
         self.clock = clock
-        self.tracker = tracker or SeriesTracker()
+        # "is not None": an empty tracker is falsy (it has a length), and must still be used.
+        self.tracker = tracker if tracker is not None else SeriesTracker()
         self.summary = summary
         self.patterns = patterns
         self.anomalies = anomalies

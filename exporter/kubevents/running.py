@@ -147,6 +147,8 @@ class Runner:
         self._lock = threading.Lock()
         self.pipeline: Pipeline | None = None
         self._progress: SettledProgress | None = None
+        self._pruned_at = -1
+        """The tracker's ``removals`` when the emitted counts were last pruned."""
         self._seeding: set[str] = set()
         """Scopes whose first list is still being seeded (``watch.initial`` other than all)."""
         self._pending_start = False
@@ -227,6 +229,7 @@ class Runner:
         if checkpoint is not None and checkpoint.api_version == self.api.api_version:
             tracker.restore(checkpoint.emitted.items(), time_ns=checkpoint.event_time_ns)
             self._progress = SettledProgress.resume(checkpoint)
+            self._pruned_at = -1
             versions = checkpoint.resource_versions
             self._seeding = set()
             logger.info(
@@ -236,6 +239,7 @@ class Runner:
             )
         else:
             self._progress = SettledProgress(self.api.api_version)
+            self._pruned_at = -1
             versions = {}
         self.pipeline = self._pipeline_factory(tracker)
         scopes = list(self.settings.watch.namespaces) or [""]
@@ -333,10 +337,15 @@ class Runner:
             return
         pipeline.flush()
         progress.settle(pipeline.settled())
+        tracker = pipeline.tracker
+        # The emitted counts follow the tracker: what it forgot (age, size, deletion) is
+        # dropped. Only when it has forgotten something since the last time: checking
+        # 175,000 keys every second cost about 0.1 s. (A key settled after the tracker
+        # dropped it stays until the next removal: one count kept a little longer.)
+        keep = tracker if tracker.removals != self._pruned_at else None
+        self._pruned_at = tracker.removals
         checkpoint = progress.checkpoint(
-            self.clock.now_ns(),
-            keep=set(pipeline.tracker.snapshot()),
-            event_time_ns=pipeline.tracker.high_water_ns,
+            self.clock.now_ns(), keep=keep, event_time_ns=tracker.high_water_ns
         )
         if len(self._throttle):
             # Held updates are behind the resourceVersions: a restart must relist to see them

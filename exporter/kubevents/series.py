@@ -110,9 +110,16 @@ class SeriesTracker:
         self._high_water_ns = 0
         self.evicted = 0
         """Entries dropped because of ``max_entries`` (not age): a restart may repeat them."""
+        self.removals = 0
+        """Entries dropped for any reason (age, size, deletion): while it has not changed,
+        every key a checkpoint holds is still here and need not be checked."""
 
     def __len__(self) -> int:
         return len(self._seen)
+
+    def __contains__(self, key: object) -> bool:
+        """Whether the Event with this key is remembered."""
+        return key in self._seen
 
     def observe(self, event: KubeEvent) -> int | None:
         """Record ``event`` and return its new occurrences, or None to skip it.
@@ -143,7 +150,8 @@ class SeriesTracker:
 
     def forget(self, event: KubeEvent) -> None:
         """Drop an Event that was deleted (TTL expiry): nothing more will come."""
-        self._seen.pop(event.key, None)
+        if self._seen.pop(event.key, None) is not None:
+            self.removals += 1
 
     def snapshot(self) -> dict[str, int]:
         """The emitted count per Event key, for a checkpoint."""
@@ -180,5 +188,6 @@ class SeriesTracker:
             if oldest_ns >= cutoff and len(self._seen) <= self._max:
                 break
             del self._seen[key]
+            self.removals += 1
             if oldest_ns >= cutoff:
                 self.evicted += 1

@@ -367,3 +367,36 @@ def test_a_1_mib_event_with_odd_unicode_passes_through(fake: FakeApiServer, tmp_
         converge(fake, tmp_path / "out.jsonl")
     bodies = [r["body"] for r in records(tmp_path / "out.jsonl")]
     assert big in bodies
+
+
+def test_the_checkpoint_keeps_only_the_events_still_remembered(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    # The tracker holds 3 Events: the checkpoint's emitted counts follow it as it evicts
+    # by size and forgets deleted Events, while checkpoints are written in between.
+    checkpoint = tmp_path / "cp.json"
+    settings = settings_for(
+        fake, tmp_path, **{"watch.checkpoint": str(checkpoint), "pipeline.series_max_entries": 3}
+    )
+
+    def saved() -> set[str]:
+        if not checkpoint.exists():
+            return set()
+        return set(orjson.loads(checkpoint.read_bytes())["emitted"])
+
+    def uids(names: list[str]) -> set[str]:
+        return {
+            e["metadata"]["uid"]
+            for e in fake.store.objects("events")
+            if e["metadata"]["name"] in names
+        }
+
+    with Exporter(settings, tmp_path / "out.jsonl"):
+        first = create(fake, 3)
+        converge(fake, tmp_path / "out.jsonl")
+        wait_until(lambda: saved() == uids(first))
+        second = create(fake, 2)  # evicts the two oldest
+        wait_until(lambda: saved() == uids(first[2:] + second))
+        gone = uids(second[:1])
+        fake.store.delete(second[0], namespace="shop")  # DELETED: forgotten
+        wait_until(lambda: saved() == uids(first[2:] + second[1:]) and not saved() & gone)

@@ -7,7 +7,10 @@ import dataclasses
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kubevents.clock import FakeClock
+from kubevents.enrich.classify import Classifier
 from kubevents.model import KubeEvent, ObjectRef
+from kubevents.pipeline import Pipeline
 from kubevents.series import UNKNOWN_MESSAGE, Seen, SeriesTracker, fingerprint, pack, unpack
 
 S = 1_000_000_000
@@ -151,7 +154,9 @@ def test_counts_beyond_32_bits_and_times_before_1970_still_gate_exactly() -> Non
         max_size=20,
     )
 )
-def test_a_checkpoint_snapshot_restores_to_the_same_snapshot(updates: list[tuple[str, int]]) -> None:
+def test_a_checkpoint_snapshot_restores_to_the_same_snapshot(
+    updates: list[tuple[str, int]],
+) -> None:
     tracker = SeriesTracker()
     for uid, count in updates:
         tracker.observe(ev(uid, count=count))
@@ -162,3 +167,28 @@ def test_a_checkpoint_snapshot_restores_to_the_same_snapshot(updates: list[tuple
     for uid, _ in updates:  # a relist of what was emitted emits nothing
         event = ev(uid, count=saved[uid or "ns/.x"], message="unknown after a restart")
         assert restored.observe(event) is None
+
+
+def test_removals_count_every_entry_dropped_and_membership_follows() -> None:
+    tracker = SeriesTracker(ttl_s=60, max_entries=2)
+    a, b, c = ev("a", t=0), ev("b", t=1), ev("c", t=2)
+    for e in (a, b):
+        tracker.observe(e)
+    assert (a.key in tracker, "zzz" in tracker, tracker.removals) == (True, False, 0)
+    tracker.observe(c)  # over the size cap: a goes
+    assert (a.key in tracker, tracker.removals, tracker.evicted) == (False, 1, 1)
+    tracker.forget(b)
+    tracker.forget(b)  # already gone: not counted twice
+    assert (b.key in tracker, tracker.removals) == (False, 2)
+    tracker.observe(ev("d", t=200))  # c is now 198 s old: aged out, not evicted
+    assert (c.key in tracker, tracker.removals, tracker.evicted) == (False, 3, 1)
+
+
+def test_a_pipeline_keeps_the_empty_tracker_it_is_given() -> None:
+    # An empty tracker has length 0: the pipeline must not take it for "none given" (it
+    # did, and `kubevents run` silently dropped pipeline.series_max_entries and _ttl_s).
+    tracker = SeriesTracker(max_entries=7)
+    assert (
+        Pipeline(classifier=Classifier([]), sinks=[], clock=FakeClock(), tracker=tracker).tracker
+        is tracker
+    )

@@ -20,6 +20,7 @@ import logging
 import os
 import zlib
 from collections import deque
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -211,9 +212,10 @@ class SettledProgress:
         return len(self._pending)
 
     def checkpoint(
-        self, saved_ns: int, *, keep: set[str] | None = None, event_time_ns: int = 0
+        self, saved_ns: int, *, keep: Container[str] | None = None, event_time_ns: int = 0
     ) -> Checkpoint:
-        """The checkpoint of settled progress; ``keep`` limits emitted to live keys."""
+        """The checkpoint of settled progress; ``keep`` (the Events still remembered, e.g.
+        the series tracker) limits emitted to live keys."""
         if keep is not None:
             # Bounded like the tracker: Events it forgot (TTL, size cap) are dropped here too.
             self.emitted = {k: v for k, v in self.emitted.items() if k in keep}
