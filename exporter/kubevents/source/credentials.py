@@ -346,8 +346,15 @@ class AuthProviderToken:
     """
 
     def __init__(self, *, config_file: str, context: str, static_cert: ClientCert | None) -> None:
-        from kubernetes import client as k8s_client  # only here: see the module docstring
-        from kubernetes import config as k8s_config
+        try:  # only here: see the module docstring
+            from kubernetes import client as k8s_client
+            from kubernetes import config as k8s_config
+        except ImportError:
+            raise config_error(
+                config_file or "kubeconfig",
+                "its user has a legacy auth-provider, which needs the kubernetes package: "
+                "pip install 'kubevents[auth-provider]', or give the user an exec plugin",
+            ) from None
 
         configuration: Any = k8s_client.Configuration()
         try:

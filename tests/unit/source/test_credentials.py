@@ -209,3 +209,21 @@ def test_only_the_auth_provider_fallback_imports_the_kubernetes_package(tmp_path
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_an_auth_provider_without_the_kubernetes_package_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump({
+        "clusters": [{"name": "c", "cluster": {"server": "https://k"}}],
+        "users": [{"name": "u", "user": {"auth-provider": {"name": "gcp", "config": {}}}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "x",
+    }))
+    monkeypatch.setitem(sys.modules, "kubernetes", None)  # as if it were not installed
+    with pytest.raises(SourceError) as raised:
+        AuthProviderToken(config_file=str(path), context="", static_cert=None)
+    message = str(raised.value)
+    assert "\n" not in message and str(path) in message
+    assert "pip install 'kubevents[auth-provider]'" in message
