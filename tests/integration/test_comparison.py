@@ -26,7 +26,7 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +49,7 @@ from tests.integration.servers import (
     CONFIGS,
     KUBEVENTS_TOKEN,
     ROOT,
+    RUNNING,
     KubeApiServer,
     Otelcol,
     server_binary,
@@ -108,6 +109,15 @@ def score(reports: Iterable[tuple[str, int]], want: dict[str, int]) -> Score:
 @dataclass
 class Results:
     rows: dict[str, tuple[Score, Score]] = field(default_factory=dict)
+
+
+@pytest.fixture
+def stoppers() -> Iterator[list[Callable[[], None]]]:
+    """What a test registers to stop at its end, pass or fail (processes it started)."""
+    registered: list[Callable[[], None]] = []
+    yield registered
+    for stop in registered:
+        stop()
 
 
 @pytest.fixture(scope="module")
@@ -205,13 +215,22 @@ def burst(core: k8s.CoreV1Api, ns: str, restart: Callable[[], None] | None) -> N
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_side_by_side_with_the_collectors_k8s_events_receiver(
-    apiserver: KubeApiServer, tmp_path: Path, name: str, results: Results
+    apiserver: KubeApiServer,
+    tmp_path: Path,
+    name: str,
+    results: Results,
+    stoppers: list[Callable[[], None]],
 ) -> None:
     scenario = SCENARIOS[name]
     ns = f"compare-{name}"
     admin = create_namespace(apiserver, tmp_path, ns)
     core, events_v1 = k8s.CoreV1Api(admin), k8s.EventsV1Api(admin)
-    ours, theirs = Kubevents(apiserver, tmp_path, ns), Collector(apiserver, tmp_path, ns)
+    ours = Kubevents(apiserver, tmp_path, ns)
+    # Whatever still runs at the end (after a failure) is stopped: kubevents, and any
+    # Collector started (one that failed to start included).
+    stoppers.append(lambda: ours.proc.kill())
+    stoppers.append(lambda: [p.stop() for p in list(RUNNING) if p.name == "otelcol"])
+    theirs = Collector(apiserver, tmp_path, ns)
     restarts: list[BaseException] = []
 
     def restart_both() -> None:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -67,16 +68,29 @@ class Replica:
         return self.log().count("became the leader") > self.log().count("stopped being")
 
 
+@pytest.fixture
+def replicas() -> Iterator[list[Replica]]:
+    """The replicas a test starts: whatever still runs at its end is killed."""
+    started: list[Replica] = []
+    yield started
+    for replica in started:
+        if replica.proc.poll() is None:
+            replica.proc.kill()
+            replica.proc.wait(timeout=10)
+
+
 def test_failover_on_a_real_lease_loses_nothing_and_never_exports_twice(
-    apiserver: KubeApiServer, tmp_path: Path
+    apiserver: KubeApiServer, tmp_path: Path, replicas: list[Replica]
 ) -> None:
     admin = create_namespace(apiserver, tmp_path, NS)
     core, events_v1 = k8s.CoreV1Api(admin), k8s.EventsV1Api(admin)
     for i in range(20):
         core.create_namespaced_event(NS, core_event(NS, f"before-{i}", count=i % 3 + 1))
     a = Replica(apiserver, tmp_path, "a")
+    replicas.append(a)
     wait_for(a.leads, 60, "replica a to lead")
     b = Replica(apiserver, tmp_path, "b")
+    replicas.append(b)
     outputs = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
     wait_for(lambda: bool(records(outputs[:1])), 60, "the leader to export")
 
