@@ -226,12 +226,11 @@ def run_cluster(
         FileCheckpointStore,
         MemoryCheckpointStore,
     )
-    from kubevents.source.kubeapi import ClientOptions, EventsApi, make_api_client
+    from kubevents.source.kubeapi import EventsApi
+    from kubevents.source.kubeclient import load_client
     from kubevents.source.leader import LeaseCheckpointStore, LeaseElector
 
-    api_client = make_api_client(
-        ClientOptions(kubeconfig=settings.watch.kubeconfig, context=settings.watch.context)
-    )
+    api_client = load_client(kubeconfig=settings.watch.kubeconfig, context=settings.watch.context)
     api = detect_api(lambda version: EventsApi(api_client, version), settings.watch.api)
     resource = resource_info(settings)
     classifier = classifier_from(settings)

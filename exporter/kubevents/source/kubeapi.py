@@ -14,61 +14,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import urllib3
 
 from kubevents.errors import clip
-from kubevents.source.kubeclient import (
-    ConnectionLost,
-    KubeClient,
-    api_error,
-    api_path,
-    load_client,
-)
-
-__all__ = [
-    "CORE_V1",
-    "EVENTS_V1",
-    "RESOURCES",
-    "ClientOptions",
-    "ConnectionLost",
-    "EventsApi",
-    "ListWatchApi",
-    "api_error",
-    "make_api_client",
-]
+from kubevents.source.kubeclient import CONNECT_TIMEOUT_S, ConnectionLost, KubeClient, api_path
 
 logger = logging.getLogger(__name__)
 
 EVENTS_V1 = "events.k8s.io/v1"
 CORE_V1 = "v1"
-
-CONNECT_TIMEOUT_S = 10.0
-"""How long a watch request may take to connect (its read timeout is the inactivity timeout)."""
-
-
-@dataclass(frozen=True)
-class ClientOptions:
-    """How to reach the API server."""
-
-    kubeconfig: str = ""
-    context: str = ""
-    in_cluster: bool | None = None
-    """None: in-cluster when running in a pod, else kubeconfig."""
-
-
-def make_api_client(options: ClientOptions) -> KubeClient:
-    """A client from in-cluster config or a kubeconfig file.
-
-    Raises:
-        SourceError: no usable configuration was found.
-    """
-    return load_client(
-        kubeconfig=options.kubeconfig, context=options.context, in_cluster=options.in_cluster
-    )
 
 
 RESOURCES: frozenset[tuple[str, str]] = frozenset(

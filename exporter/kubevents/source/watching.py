@@ -30,7 +30,8 @@ from typing import Any, Protocol
 import orjson
 
 from kubevents.errors import ApiError, SourceError, clip
-from kubevents.source.kubeapi import ConnectionLost, ListWatchApi
+from kubevents.source.kubeapi import ListWatchApi
+from kubevents.source.kubeclient import ConnectionLost
 from kubevents.source.retrying import Action, decide
 
 logger = logging.getLogger(__name__)

@@ -203,8 +203,8 @@ def test_only_the_auth_provider_fallback_imports_the_kubernetes_package(tmp_path
     code = textwrap.dedent(f"""
         import sys
         import kubevents.app, kubevents.running, kubevents.source.leader, kubevents.source.objects
-        from kubevents.source.kubeapi import ClientOptions, make_api_client
-        make_api_client(ClientOptions(kubeconfig={str(path)!r}))
+        from kubevents.source.kubeclient import load_client
+        load_client(kubeconfig={str(path)!r})
         print(sorted(m for m in sys.modules if m.split(".")[0] == "kubernetes"))
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

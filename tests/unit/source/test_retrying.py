@@ -7,7 +7,7 @@ import random
 import pytest
 
 from kubevents.errors import ApiError
-from kubevents.source.kubeapi import ConnectionLost
+from kubevents.source.kubeclient import ConnectionLost
 from kubevents.source.retrying import Action, backoff_delay, decide
 
 
