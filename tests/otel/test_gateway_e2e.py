@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.servers import server_binary
+from tests.integration.servers import free_port, server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY = ROOT / "otel" / "gateway.yaml"
@@ -37,12 +36,6 @@ RECORDING_END = "2026-11-20T10:37:10Z"  # its last line: everything before it pl
 CLUSTER = "gateway-e2e"
 
 pytestmark = pytest.mark.timeout(3600)  # the first run may build the servers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(check: Callable[[], bool], what: str, log: Path, proc: subprocess.Popen[bytes],

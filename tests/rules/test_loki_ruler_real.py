@@ -14,7 +14,6 @@ import datetime as dt
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections import Counter
@@ -28,7 +27,7 @@ import requests
 import yaml
 
 from kubevents.cli import main
-from tests.integration.servers import server_binary
+from tests.integration.servers import free_port, server_binary
 from tests.rules.rules_support import LOKI_RULES_DIR, ROOT, loki_rules
 
 pytestmark = pytest.mark.servers
@@ -39,12 +38,6 @@ _TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 Labels = frozenset[tuple[str, str]]
 Result = dict[Labels, float]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _shift(value: Any, delta: dt.timedelta) -> Any:
@@ -70,7 +63,7 @@ def _ts(record: dict[str, Any]) -> float:
 
 class LokiProcess:
     def __init__(self, workdir: Path) -> None:
-        self.http = _free_port()
+        self.http = free_port()
         self.url = f"http://127.0.0.1:{self.http}"
         self.rules = workdir / "rules"
         shutil.copytree(LOKI_RULES_DIR, self.rules)
@@ -78,7 +71,7 @@ class LokiProcess:
             "LOKI_DIR": str(workdir / "data"),
             "LOKI_RULES": str(self.rules),
             "LOKI_HTTP_PORT": str(self.http),
-            "LOKI_GRPC_PORT": str(_free_port()),
+            "LOKI_GRPC_PORT": str(free_port()),
         }
         self.log = workdir / "loki.log"
         with open(self.log, "wb") as out:
