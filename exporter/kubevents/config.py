@@ -276,8 +276,10 @@ class LokiSettings:
 class DeliverySettings:
     """How every network sink (otlp, otlp+http, loki) queues, batches and retries."""
 
-    queue_size: int = 20_000
-    """Records buffered in memory per sink. Default 20 000 (a few tens of MB at most)."""
+    queue_size: int = 2_048
+    """Records buffered in memory per sink. Default 2048 (four batches; the OpenTelemetry
+    SDK's batch processor queues as many), about 2 KiB each in memory: past it, ``queue_full``
+    applies. A spool (``delivery.spool_dir``) holds what an outage leaves behind."""
     queue_full: Literal["block", "drop_oldest"] = "block"
     """When the queue is full: ``block`` makes the watch wait (the API server keeps what is
     not read yet, so nothing it still holds is lost), ``drop_oldest`` drops the oldest
