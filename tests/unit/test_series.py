@@ -78,14 +78,50 @@ def test_entries_older_than_ttl_are_dropped_without_counting_as_evictions() -> N
     assert tracker.evicted == 0
 
 
-def test_size_cap_evicts_least_recently_updated_and_counts_it() -> None:
+def test_size_cap_evicts_the_entry_updated_longest_ago_and_counts_it() -> None:
     tracker = SeriesTracker(max_entries=2)
-    for uid in ("a", "b"):
-        tracker.observe(ev(uid))
-    tracker.observe(ev("a", count=2))  # refresh a
-    tracker.observe(ev("c"))
+    tracker.observe(ev("a", t=0))
+    tracker.observe(ev("b", t=1))
+    tracker.observe(ev("a", count=2, t=2))  # a is updated after b
+    tracker.observe(ev("c", t=3))
     assert set(tracker.snapshot()) == {"a", "c"}
     assert tracker.evicted == 1
+
+
+def test_ties_in_event_time_evict_the_first_inserted() -> None:
+    tracker = SeriesTracker(max_entries=2)
+    for uid in ("a", "b", "c"):
+        tracker.observe(ev(uid, t=5))
+    assert set(tracker.snapshot()) == {"b", "c"}
+
+
+def test_the_size_cap_is_never_passed_and_evicts_a_64th_at_once() -> None:
+    tracker = SeriesTracker(max_entries=640)
+    sizes = []
+    for i in range(2_000):
+        tracker.observe(ev(f"e{i}", t=i))
+        sizes.append(len(tracker))
+    assert max(sizes) == 640
+    assert min(sizes[640:]) == 640 - 10  # 10 = 640 // 64 evicted beyond the cap
+    assert tracker.evicted == tracker.removals == 2_000 - len(tracker)
+    newest = {f"e{i}" for i in range(2_000 - len(tracker), 2_000)}
+    assert set(tracker.snapshot()) == newest  # the oldest went first
+
+
+def test_an_entry_outlives_its_ttl_by_at_most_a_64th_of_it() -> None:
+    tracker = SeriesTracker(ttl_s=64)  # swept at most once per second of event time
+    tracker.observe(ev("old", t=0))
+    tracker.observe(dataclasses.replace(ev("later"), time_ns=S // 2))
+    gone: dict[str, int] = {}
+    for tenth in range(1, 700):  # one Event every 0.1 s, up to 69.9 s
+        t_ns = tenth * S // 10
+        tracker.observe(dataclasses.replace(ev(f"e{tenth}"), time_ns=t_ns))
+        for key in ("old", "later"):
+            if key not in tracker:
+                gone.setdefault(key, t_ns)
+    assert gone["old"] == 64 * S + S // 10  # the first sweep: as soon as it aged out
+    assert 64 * S + S // 2 < gone["later"] <= 65 * S + S // 2  # the next one: a second later
+    assert tracker.evicted == 0
 
 
 @given(st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=30))

@@ -40,8 +40,8 @@ Node of an Event: a Node's own name; for a Pod, the kubelet that reported
 else the cache, else what was learned. ``source.host`` of any other
 reporter is never used: it is where the reporter runs, not the Pod.
 
-Everything learned is bounded by count (least recently updated dropped
-first, counted in :attr:`OwnerResolver.evicted`) and by event time
+Everything learned is bounded by count (the entries updated longest ago
+dropped first, counted in :attr:`OwnerResolver.evicted`) and by event time
 (``ttl_s``, two hours by default: twice the apiserver's Event TTL). The
 tables hold up to 100,000 entries each, so what they store is kept small:
 one shared copy of each namespace, node and kind name (``sharing.py``), and
@@ -51,7 +51,7 @@ an owner as kind, namespace and name only.
 from __future__ import annotations
 
 import calendar
-from collections import OrderedDict
+import heapq
 from collections.abc import Hashable
 from functools import lru_cache
 from typing import Final, Generic, Protocol, TypeVar
@@ -256,14 +256,23 @@ V = TypeVar("V")
 
 
 class LearnedTable(Generic[K, V]):
-    """What Events said, bounded: least recently updated first out, and by event time."""
+    """What Events said, bounded by count (oldest update first out) and by event time.
+
+    A plain dict updated in place (about 45 bytes per entry where an
+    ``OrderedDict`` kept in update order took 100; the Pod -> node table
+    holds up to 100,000): the size cap evicts the 1/64th of the entries
+    updated longest ago at once, and age is swept in one pass at most once a
+    minute of event time.
+    """
 
     def __init__(self, *, max_entries: int, ttl_ns: int) -> None:
         self.max_entries = max_entries
         self.ttl_ns = ttl_ns
-        self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._entries: dict[K, tuple[V, int]] = {}
         self._high_water_ns = 0
         self._trimmed_ns = 0
+        self._oldest_ns: int | None = None
+        """No entry was learned before this (a lower bound; None while empty)."""
         self.evicted = 0
         """Entries dropped because of ``max_entries`` (not age)."""
 
@@ -282,7 +291,7 @@ class LearnedTable(Generic[K, V]):
         """Remember ``value`` for ``key``, learned at ``time_ns``.
 
         Refreshing an unchanged value within a minute is skipped: kubelets and
-        controllers repeat themselves, and every refresh reorders the table.
+        controllers repeat themselves.
         """
         entries = self._entries
         entry = entries.get(key)
@@ -290,18 +299,30 @@ class LearnedTable(Generic[K, V]):
             if entry[0] == value and time_ns - entry[1] <= _REFRESH_NS:
                 return
             time_ns = max(time_ns, entry[1])
-            entries.move_to_end(key)
+        elif self._oldest_ns is None or time_ns < self._oldest_ns:
+            self._oldest_ns = time_ns
         entries[key] = (value, time_ns)  # tuples of atomics: the GC stops tracking them
         if len(entries) > self.max_entries:
-            entries.popitem(last=False)
-            self.evicted += 1
+            self._evict(len(entries) - self.max_entries + self.max_entries // 64)
         if time_ns > self._high_water_ns:
             self._high_water_ns = time_ns
             if time_ns - self._trimmed_ns > _REFRESH_NS:  # age out once a minute of event time
                 self._trimmed_ns = time_ns
                 cutoff = time_ns - self.ttl_ns
-                while entries and next(iter(entries.values()))[1] < cutoff:
-                    entries.popitem(last=False)
+                if self._oldest_ns is not None and self._oldest_ns < cutoff:
+                    self._sweep(cutoff)
+
+    def _sweep(self, cutoff: int) -> None:
+        kept = {key: entry for key, entry in self._entries.items() if entry[1] >= cutoff}
+        self._entries = kept
+        self._oldest_ns = min(entry[1] for entry in kept.values()) if kept else None
+
+    def _evict(self, n: int) -> None:
+        """Evict the ``n`` entries updated longest ago (ties: the first learned)."""
+        oldest = heapq.nsmallest(n, self._entries.items(), key=lambda item: item[1][1])
+        for key, _ in oldest:
+            del self._entries[key]
+        self.evicted += len(oldest)
 
 
 class OwnerResolver:
