@@ -2,9 +2,9 @@
 
 Run as ``python -m bench.memory CASE ENDPOINT [FILE]``; prints one JSON object. Cases:
 
-* ``objects``: the :mod:`bench.mix` stream with 100,000 distinct involved
-  objects (250,000 watch lines, written to FILE by :func:`write_objects_file`
-  beforehand), read line by line and streamed through the pipeline
+* ``objects``: the :mod:`bench.mix` stream up to its 100,000th distinct
+  involved object (about 213,000 watch lines, written to FILE by
+  :func:`write_objects_file` beforehand), read line by line and streamed through the pipeline
   ``kubevents run`` builds (series tracker, classify, correlate, patterns,
   anomalies, counts) and its OTLP/gRPC sink to the receiver at ENDPOINT;
 * ``incidents``: 10,000 open incidents (the default ``correlation.max_incidents``):
@@ -104,15 +104,28 @@ def objects(endpoint: str, path: str) -> dict[str, Any]:
     }
 
 
-def write_objects_file(path: str) -> dict[str, Any]:
-    """The ``objects`` input: 250,000 lines of the mix, 100,000 distinct objects."""
+OBJECTS: int = 100_000
+"""Distinct involved objects of the ``objects`` case: the size the goal names."""
+
+
+def write_objects_file(path: str, objects: int = OBJECTS) -> dict[str, Any]:
+    """The ``objects`` input: the mix up to its ``objects``-th distinct involved object.
+
+    The mix is the 250,000-line stream this case used before; it now stops at
+    its ``objects``-th distinct object (the goal is set at that many), where
+    the whole stream held 116,000.
+    """
     from bench.mix import EventMix
 
-    mix = EventMix(objects=100_000, lines=250_000, seed=11)
+    mix = EventMix(objects=objects, lines=250_000, seed=11)
+    lines = 0
     with open(path, "wb") as f:
         for item in mix.generate_iter():
             f.write(orjson.dumps(item) + b"\n")
-    return {"lines": mix.lines, "distinct_objects": len(mix.distinct)}
+            lines += 1
+            if len(mix.distinct) >= objects:
+                break
+    return {"lines": lines, "distinct_objects": len(mix.distinct)}
 
 
 def incidents(endpoint: str, _path: str) -> dict[str, Any]:
