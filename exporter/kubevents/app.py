@@ -113,13 +113,21 @@ class ProblemCounter:
 
 GC_THRESHOLD = (50_000, 20, 20)
 """Collect the young generation every 50 000 allocations instead of 700: an Event makes
-dozens of short-lived objects and no cycles worth chasing that often (the default costs
-about 17% of a replay)."""
+dozens of short-lived objects and no cycles worth chasing that often. Once the input is
+frozen, the bench's replay ran as fast with any first threshold from 700 to 100 000 (within
+its noise). The larger thresholds are kept for ``kubevents run``: they make full
+collections, which walk the state it grows after start-up, rarer (not measured apart)."""
 
 
 def tune_gc() -> None:
     """Freeze what is alive now (rules, tables, the input) out of every future collection,
-    and collect less often. Called once a command has loaded what it keeps for good."""
+    and collect less often. Called once a command has loaded what it keeps for good.
+
+    The collector otherwise walks every object that lives for good, again and again: the
+    replay holds its whole input in a list while the pipeline runs. Measured on the bench's
+    replay (150 000 lines to an OTLP receiver, medians of 3): 8 200 occurrences/s before,
+    9 500 after (+16%). The collector stays on: cycles made after this are still freed.
+    """
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
