@@ -33,10 +33,10 @@ memory bench), so an entry is kept small:
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable
 from typing import Final, NamedTuple
 
+from kubevents.enrich.owners import evict_oldest
 from kubevents.model import KubeEvent, new_occurrences
 
 _NS = 1_000_000_000
@@ -227,9 +227,6 @@ class SeriesTracker:
         self._oldest_ns = min(map(_time_of, kept.values())) if kept else None
 
     def _evict(self, n: int) -> None:
-        """Evict the ``n`` entries updated longest ago (ties: the first inserted)."""
-        oldest = heapq.nsmallest(n, self._seen.items(), key=lambda item: _time_of(item[1]))
-        for key, _ in oldest:
-            del self._seen[key]
-        self.removals += len(oldest)
-        self.evicted += len(oldest)
+        evicted = evict_oldest(self._seen, n, _time_of)
+        self.removals += evicted
+        self.evicted += evicted

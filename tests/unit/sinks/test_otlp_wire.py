@@ -27,27 +27,13 @@ from opentelemetry.proto.logs.v1.logs_pb2 import ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from kubevents.config import OtlpSettings
-from kubevents.records import OutputRecord, ResourceInfo
 from kubevents.sinks import otlp_encode
 from kubevents.sinks.otlp_encode import encode_logs_bytes
 from kubevents.sinks.otlp_grpc import OtlpGrpcTransport
 from kubevents.sinks.otlp_http import OtlpHttpTransport
 from kubevents.sinks.otlp_options import resolve_otlp
+from tests.unit.sinks.test_otlp_transports import RECORDS, RESOURCE
 
-RESOURCE = ResourceInfo(service_version="1.0", instance_id="kv-0", cluster_name="c1")
-RECORDS = [
-    OutputRecord(
-        timestamp_ns=1_795_255_201_000_000_000 + i,
-        observed_ns=1_795_255_202_000_000_000,
-        severity_number=13,
-        severity_text="Warning",
-        event_name="k8s.event",
-        body=f"Back-off {i}",
-        namespace=ns,
-        attributes={"k8s.event.reason": "BackOff", "kubevents.occurrences": 1},
-    )
-    for i, ns in enumerate(["shop", "shop", "payments"])
-]
 PARTIAL = ExportLogsServiceResponse()
 PARTIAL.partial_success.rejected_log_records = 1
 PARTIAL.partial_success.error_message = "one too old"
