@@ -20,7 +20,7 @@ from kubevents.sinks.otlp_encode import build_logs, decode_value, encode_logs, e
 RESOURCE = ResourceInfo(service_version="1.2.3", instance_id="kv-0", cluster_name="prod")
 
 
-def record(namespace: str, body: str, **attributes: AttrValue) -> OutputRecord:
+def record(namespace: str, body: str, /, **attributes: AttrValue) -> OutputRecord:
     return OutputRecord(
         timestamp_ns=1_795_255_201_000_000_000,
         observed_ns=1_795_255_202_500_000_000,
