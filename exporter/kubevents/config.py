@@ -197,7 +197,7 @@ class CorrelationSettings:
     """Incidents open at once; past it the oldest is resolved early (and counted). Default 10 000."""
     max_links: int = 200_000
     """Links remembered between Events (cause or scope -> incident, about 200 B each);
-    the least recently used is dropped first (and counted). Default 200 000."""
+    the 64th updated longest ago is dropped at once (and counted). Default 200 000."""
     max_owners: int = 100_000
     """Owners and Pod nodes learned from Events (controller messages, kubelet reports), per
     table; least recently updated dropped first. Default 100 000."""

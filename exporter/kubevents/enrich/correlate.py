@@ -45,7 +45,7 @@ clock). Links expire after their window of event time.
 
 Memory is bounded: at most ``max_incidents`` open incidents (the oldest is
 resolved early, :attr:`Correlator.evicted_incidents`), at most ``max_links``
-links (least recently used dropped, :attr:`Correlator.evicted_links`), and
+links (the least recently updated dropped, :attr:`Correlator.evicted_links`), and
 the owner resolver's own bounds. The common Event (Normal, named by no rule)
 costs a few dict lookups: no regex, no hashing, and usually its
 :class:`~kubevents.model.Correlation` is the one of the previous such Event
@@ -401,7 +401,9 @@ class Correlator:
                 self._push_deadline(incident)
             else:
                 self._resolve(incident, due)
-        if now_ns - self._links_expired_ns >= _SECOND:  # links age by the second, no finer
+        # Links are swept every 64th of the longest window (a second at least); one found
+        # before its sweep is checked against its own window in _follow.
+        if now_ns - self._links_expired_ns >= max(_SECOND, self.rules.max_window_ns // 64):
             self._links_expired_ns = now_ns
             self._links.expire(now_ns - self.rules.max_window_ns)
 

@@ -6,17 +6,20 @@ is "an incident holds an Event of that workload". It points to an open
 incident, or, when none exists yet, to a *latent* cause: the Event that will
 be the root cause if something follows it (see ``correlate.py``).
 
-:class:`LinkIndex` keeps them in least-recently-updated order, so links
-whose window has passed gather at the front and go in O(1) each; it is
-capped by count (what the cap drops is counted) and tells, per rule,
-whether it holds any link at all: a rule with no live cause is skipped
+:class:`LinkIndex` keeps them in a plain dict updated in place (an
+``OrderedDict`` kept in update order cost about 50 bytes more per link):
+links whose window has passed are swept in one pass when the correlator asks
+(every 64th of the longest window of event time; a link found before that is
+checked against its window anyway), and the count cap drops the 64th of the
+links updated longest ago at once (what it drops is counted). It tells, per
+rule, whether it holds any link at all: a rule with no live cause is skipped
 without building a single key, which is the usual case.
 """
 
 from __future__ import annotations
 
+import heapq
 import re
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Final
 
@@ -28,8 +31,6 @@ GROUP: Final = -1
 
 LinkKey = tuple[int, str, str]
 """(rule index or :data:`GROUP`, scope, key)."""
-
-_REORDER_NS: Final = 1_000_000_000
 
 _VOLUME = re.compile(r'(?i)\b(?:volume|persistentvolumeclaim|claim) "([^"\s]+)"')
 
@@ -65,11 +66,13 @@ class Link:
 
 
 class LinkIndex:
-    """Links by key, least recently updated first, capped by count."""
+    """Links by key, capped by count (the least recently updated go first)."""
 
     def __init__(self, *, max_entries: int) -> None:
         self.max_entries = max_entries
-        self._links: OrderedDict[LinkKey, Link] = OrderedDict()
+        self._links: dict[LinkKey, Link] = {}
+        self._oldest_ns: int | None = None
+        """No link was updated before this (a lower bound; None while empty)."""
         self.live: dict[int, int] = {}
         """Links held per rule index (read it directly on the hot path; only this class writes)."""
         self.evicted = 0
@@ -100,28 +103,33 @@ class LinkIndex:
             and (link.target is target or (link.latent and isinstance(target, Cause)))
             and abs(time_ns - link.time_ns) <= window_ns
         ):
-            if time_ns - link.time_ns >= _REORDER_NS:
-                links.move_to_end(key)  # keep the order by update time, to the second
             if time_ns > link.time_ns:
                 link.time_ns = time_ns
             return
         if link is None:
             self.live[key[0]] = self.live.get(key[0], 0) + 1
+        if self._oldest_ns is None or time_ns < self._oldest_ns:
+            self._oldest_ns = time_ns
         links[key] = Link(time_ns, target)
-        links.move_to_end(key)
-        while len(links) > self.max_entries:
-            self._drop_oldest()
-            self.evicted += 1
+        if len(links) > self.max_entries:
+            n = len(links) - self.max_entries + self.max_entries // 64
+            oldest = heapq.nsmallest(n, links.items(), key=lambda item: item[1].time_ns)
+            self._drop([key for key, _ in oldest])
+            self.evicted += len(oldest)
 
     def expire(self, cutoff_ns: int) -> None:
-        """Forget the links not updated since ``cutoff_ns``."""
-        links = self._links
-        while links and next(iter(links.values())).time_ns < cutoff_ns:
-            self._drop_oldest()
+        """Forget the links not updated since ``cutoff_ns`` (one pass, when there are any)."""
+        if self._oldest_ns is None or self._oldest_ns >= cutoff_ns:
+            return
+        self._drop([key for key, link in self._links.items() if link.time_ns < cutoff_ns])
+        times = [link.time_ns for link in self._links.values()]
+        self._oldest_ns = min(times) if times else None
 
-    def _drop_oldest(self) -> None:
-        key, _ = self._links.popitem(last=False)
-        self.live[key[0]] -= 1
+    def _drop(self, keys: list[LinkKey]) -> None:
+        links, live = self._links, self.live
+        for key in keys:
+            del links[key]
+            live[key[0]] -= 1
 
 
 def volume_keys(event: KubeEvent) -> tuple[str, ...]:
