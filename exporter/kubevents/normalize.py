@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, TypeGuard
 
 from kubevents.model import KubeEvent, ObjectRef
 
@@ -102,7 +102,7 @@ def _parse_time(value: str) -> int | None:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
-def is_event(obj: object) -> bool:
+def is_event(obj: object) -> TypeGuard[dict[str, Any]]:
     """True when ``obj`` looks like an Event object of either API version."""
     if not isinstance(obj, dict):
         return False
@@ -111,8 +111,8 @@ def is_event(obj: object) -> bool:
     return "involvedObject" in obj or "regarding" in obj
 
 
-def normalize(raw: dict[str, Any]) -> KubeEvent:
-    """Build a :class:`KubeEvent` from one raw Event object.
+def normalize(raw: object) -> KubeEvent:
+    """Build a :class:`KubeEvent` from one raw Event object (anything else raises).
 
     Raises:
         NotAnEvent: ``raw`` is not a mapping shaped like an Event.

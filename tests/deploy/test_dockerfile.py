@@ -34,6 +34,13 @@ def test_final_stage_has_no_build_tools_or_caches() -> None:
     assert not re.search(r"apt-get|gcc|build-essential", runs)
 
 
+def test_the_build_stage_compiles_the_hot_path() -> None:
+    build = INSTRUCTIONS[: [i for i, x in enumerate(INSTRUCTIONS) if x.startswith("FROM")][-1]]
+    assert any(re.search(r"apt-get install .*\bgcc\b", i) for i in build)  # mypyc needs a C compiler
+    assert any(i.startswith("COPY") and "setup.py" in i.split() for i in build)
+    assert any(i.startswith("RUN KUBEVENTS_COMPILE=1 pip wheel") for i in build)
+
+
 def test_exec_form_entrypoint_and_oci_labels() -> None:
     assert any(re.fullmatch(r'ENTRYPOINT \["kubevents"\]', i) for i in INSTRUCTIONS)
     labels = " ".join(i for i in INSTRUCTIONS if i.startswith("LABEL"))

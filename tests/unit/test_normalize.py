@@ -191,7 +191,7 @@ def test_related_object() -> None:
 @pytest.mark.parametrize("raw", [[], "Event", {"kind": "Pod", "metadata": {}}, {"items": []}])
 def test_not_an_event(raw: object) -> None:
     with pytest.raises(NotAnEvent):
-        normalize(raw)  # type: ignore[arg-type]
+        normalize(raw)
 
 
 @pytest.mark.parametrize(

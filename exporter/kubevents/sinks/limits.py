@@ -24,7 +24,9 @@ from dataclasses import replace
 from kubevents import conventions as c
 from kubevents.records import AttrValue, OutputRecord
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = re.compile(
+    f"[{chr(0xD800)}-{chr(0xDFFF)}]"
+)  # no surrogate literals: mypyc rejects them
 
 
 def clean_text(text: str, max_bytes: int) -> tuple[str, bool]:

@@ -214,18 +214,18 @@ def test_event_records_omit_what_is_unknown() -> None:
     assert c.KV_OBJECT not in event_record(event(None)).attributes
 
 
-_NAMES = st.sampled_from(["", "a", "b", "c"])
+# A few more distinct names than a scope keeps, and the empty name (no scope value).
+_NAMES = st.sampled_from(["", *(f"v{k}" for k in range(MAX_SCOPE + 3))])
 
 
 @given(
     st.lists(
         st.tuples(st.sampled_from([Category.STORAGE, Category.HEALTH, Category.NODE]), _NAMES, _NAMES, _NAMES),
-        max_size=30,
+        max_size=4 * MAX_SCOPE,
     ),
-    st.integers(min_value=1, max_value=3),
 )
 def test_scope_tuples_count_like_the_sets_and_dict_they_stand_for(
-    adds: list[tuple[Category, str, str, str]], cap: int
+    adds: list[tuple[Category, str, str, str]],
 ) -> None:
     """The scope values and category counts are tuples (small); they must behave as sets
     capped at MAX_SCOPE and a dict of counts would."""
@@ -233,21 +233,19 @@ def test_scope_tuples_count_like_the_sets_and_dict_they_stand_for(
     scopes: dict[str, set[str]] = {"workloads": set(), "nodes": set(), "namespaces": set()}
     categories: dict[str, int] = {}
     overflow = 0
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("kubevents.enrich.incidents.MAX_SCOPE", cap)
-        for category, workload, node, namespace in adds:
-            grew = incident.add(time_ns=T0, occurrences=1, category=category, severity=Severity.ERROR,
-                                workload=workload, node=node, namespace=namespace)
-            expected_growth = category not in categories
-            categories[category] = categories.get(category, 0) + 1
-            for name, value in (("workloads", workload), ("nodes", node), ("namespaces", namespace)):
-                if value and value not in scopes[name]:
-                    if len(scopes[name]) >= cap:
-                        overflow += 1
-                    else:
-                        scopes[name].add(value)
-                        expected_growth = True
-            assert grew == expected_growth
+    for category, workload, node, namespace in adds:
+        grew = incident.add(time_ns=T0, occurrences=1, category=category, severity=Severity.ERROR,
+                            workload=workload, node=node, namespace=namespace)
+        expected_growth = category not in categories
+        categories[category] = categories.get(category, 0) + 1
+        for name, value in (("workloads", workload), ("nodes", node), ("namespaces", namespace)):
+            if value and value not in scopes[name]:
+                if len(scopes[name]) >= MAX_SCOPE:
+                    overflow += 1
+                else:
+                    scopes[name].add(value)
+                    expected_growth = True
+        assert grew == expected_growth
     t = incident.transition(IncidentState.ONGOING, T0)
     assert (t.workloads, t.nodes, t.namespaces) == tuple(tuple(sorted(s)) for s in scopes.values())
     assert t.categories == tuple(sorted(categories.items()))
