@@ -90,7 +90,11 @@ def machine() -> dict[str, Any]:
     import grpc
     import orjson
 
+    import kubevents.enrich.correlate
+
+    compiled = str(kubevents.enrich.correlate.__file__).endswith(".so")
     return {
+        "build": "compiled with mypyc (make compiled)" if compiled else "pure Python",
         "cpu": model or platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "memory": mem,
@@ -317,6 +321,7 @@ def write_doc(res: dict[str, Any], text: str) -> None:
         BEGIN,
         f"Figures of `make bench` on {res['date']} (medians of {res['runs']} runs each):",
         "",
+        f"* build: {m['build']};",
         f"* machine: {m['cpu']}, {m['cores']} cores (shared with other jobs; load average "
         f"{m['load_avg_at_start'][0]:.1f} at the start), {m['memory']}, {m['os']}; Python {m['python']}, "
         f"protobuf {m['protobuf']}, grpcio {m['grpcio']}, orjson {m['orjson']}; the measured process "
@@ -376,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
 
     text = table(res)
     print(f"\nkubevents bench ({'quick' if quick else 'full'}), medians of {args.runs} runs; "
-          f"machine: {res['machine']['cpu']}, {res['machine']['cores']} cores, Python {res['machine']['python']}")
+          f"{res['machine']['build']}; machine: {res['machine']['cpu']}, {res['machine']['cores']} cores, Python {res['machine']['python']}")
     print(text)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(res, indent=2, default=str) + "\n")
