@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEMO   := tests/data/demo/events.jsonl
 
-.PHONY: demo test lint bench install compiled clean help prometheus dashboards servers tools chaos
+.PHONY: demo test lint bench install compiled cc clean help prometheus dashboards servers tools chaos
 
 help:
 	@echo "make demo   install and replay the bundled demo recording to the console"
@@ -33,12 +33,17 @@ install: $(STAMP)
 # too. Rebuilt when any source changes; the editable install stays pure Python.
 COMPILED := .build/compiled
 SOURCES  := $(shell find exporter/kubevents -name '*.py')
-$(COMPILED)/.built: setup.py pyproject.toml $(SOURCES) | $(STAMP)
+$(COMPILED)/.built: setup.py pyproject.toml $(SOURCES) | $(STAMP) cc
 	rm -rf $(COMPILED)
 	KUBEVENTS_COMPILE=1 $(BIN)/pip install -q --no-deps --no-build-isolation --target $(COMPILED) .
 	touch $@
 compiled: $(COMPILED)/.built
-ON_COMPILED := PYTHONPATH=$(COMPILED) KUBEVENTS_RULES_DIR=$(CURDIR)/rules TESTS_EXPECT_COMPILED=1
+ON_COMPILED := PYTHONPATH=$(COMPILED) KUBEVENTS_RULES_DIR=$(CURDIR)/rules
+
+# A C compiler for the compiled build, from Debian, installed only when missing.
+cc:
+	@command -v cc >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev)
 
 demo: $(STAMP)
 	$(BIN)/kubevents replay $(DEMO)
@@ -69,7 +74,7 @@ test: $(STAMP) prometheus $(LOGQL) servers tools compiled
 	$(BIN)/kubevents rules test rules/tests/*.yaml
 	promtool check rules rules/alerts/kubevents.rules.yaml
 	cd rules/alerts/tests && promtool test rules *.yaml
-	$(ON_COMPILED) $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/e2e/test_replay_cli.py tests/e2e/test_scenarios.py tests/e2e/test_sinks_otlp.py
+	$(ON_COMPILED) TESTS_EXPECT_COMPILED=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/e2e/test_replay_cli.py tests/e2e/test_scenarios.py tests/e2e/test_sinks_otlp.py
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

@@ -227,6 +227,6 @@ class SeriesTracker:
         self._oldest_ns = min(map(_time_of, kept.values())) if kept else None
 
     def _evict(self, n: int) -> None:
-        evicted = evict_oldest(self._seen, n, _time_of)
+        evicted = len(evict_oldest(self._seen, n, _time_of))
         self.removals += evicted
         self.evicted += evicted

@@ -18,12 +18,12 @@ without building a single key, which is the usual case.
 
 from __future__ import annotations
 
-import heapq
 import re
 from dataclasses import dataclass
 from typing import Final
 
 from kubevents.enrich.incidents import Incident, RootCause
+from kubevents.enrich.owners import evict_oldest
 from kubevents.model import KubeEvent
 
 GROUP: Final = -1
@@ -113,23 +113,30 @@ class LinkIndex:
         links[key] = Link(time_ns, target)
         if len(links) > self.max_entries:
             n = len(links) - self.max_entries + self.max_entries // 64
-            oldest = heapq.nsmallest(n, links.items(), key=lambda item: item[1].time_ns)
-            self._drop([key for key, _ in oldest])
-            self.evicted += len(oldest)
+            dropped = evict_oldest(links, n, _time_of)
+            self._forget(dropped)
+            self.evicted += len(dropped)
 
     def expire(self, cutoff_ns: int) -> None:
         """Forget the links not updated since ``cutoff_ns`` (one pass, when there are any)."""
         if self._oldest_ns is None or self._oldest_ns >= cutoff_ns:
             return
-        self._drop([key for key, link in self._links.items() if link.time_ns < cutoff_ns])
-        times = [link.time_ns for link in self._links.values()]
-        self._oldest_ns = min(times) if times else None
-
-    def _drop(self, keys: list[LinkKey]) -> None:
-        links, live = self._links, self.live
-        for key in keys:
+        links = self._links
+        expired = [key for key, link in links.items() if link.time_ns < cutoff_ns]
+        for key in expired:
             del links[key]
+        self._forget(expired)
+        self._oldest_ns = min(map(_time_of, links.values()), default=None)
+
+    def _forget(self, keys: list[LinkKey]) -> None:
+        """Count the dropped ``keys`` out of :attr:`live`."""
+        live = self.live
+        for key in keys:
             live[key[0]] -= 1
+
+
+def _time_of(link: Link) -> int:
+    return link.time_ns
 
 
 def volume_keys(event: KubeEvent) -> tuple[str, ...]:

@@ -256,13 +256,15 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-def evict_oldest(table: dict[K, V], n: int, time_of: Callable[[V], int]) -> int:
+def evict_oldest(table: dict[K, V], n: int, time_of: Callable[[V], int]) -> list[K]:
     """Delete the ``n`` entries of ``table`` with the oldest ``time_of(value)`` (ties: the
-    first inserted); returns how many. One pass: tables evict a 64th of their size at once."""
-    oldest = heapq.nsmallest(n, table.items(), key=lambda item: time_of(item[1]))
-    for key, _ in oldest:
+    first inserted); returns their keys. One pass: tables evict a 64th of their size at once."""
+    oldest = [
+        key for key, _ in heapq.nsmallest(n, table.items(), key=lambda item: time_of(item[1]))
+    ]
+    for key in oldest:
         del table[key]
-    return len(oldest)
+    return oldest
 
 
 class LearnedTable(Generic[K, V]):
@@ -336,7 +338,7 @@ class LearnedTable(Generic[K, V]):
         self._oldest_ns = min(entry[1] for entry in kept.values()) if kept else None
 
     def _evict(self, n: int) -> None:
-        self.evicted += evict_oldest(self._entries, n, operator.itemgetter(1))
+        self.evicted += len(evict_oldest(self._entries, n, operator.itemgetter(1)))
 
 
 class OwnerResolver:
