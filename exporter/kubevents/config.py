@@ -200,7 +200,7 @@ class CorrelationSettings:
     the 64th updated longest ago is dropped at once (and counted). Default 200 000."""
     max_owners: int = 100_000
     """Owners and Pod nodes learned from Events (controller messages, kubelet reports), per
-    table; least recently updated dropped first. Default 100 000."""
+    table; past it the 64th learned longest ago is dropped at once (and counted). Default 100 000."""
 
 
 @dataclass(frozen=True)

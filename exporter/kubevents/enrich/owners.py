@@ -40,9 +40,10 @@ Node of an Event: a Node's own name; for a Pod, the kubelet that reported
 else the cache, else what was learned. ``source.host`` of any other
 reporter is never used: it is where the reporter runs, not the Pod.
 
-Everything learned is bounded by count (the entries updated longest ago
+Everything learned is bounded by count (the entries learned longest ago
 dropped first, counted in :attr:`OwnerResolver.evicted`) and by event time
-(``ttl_s``, two hours by default: twice the apiserver's Event TTL). The
+(``ttl_s``, two hours by default: twice the apiserver's Event TTL; an entry
+lives between half of it and all of it, see :class:`LearnedTable`). The
 tables hold up to 100,000 entries each, so what they store is kept small:
 one shared copy of each namespace, node and kind name (``sharing.py``), and
 an owner as kind, namespace and name only.
@@ -52,10 +53,10 @@ from __future__ import annotations
 
 import calendar
 import heapq
-import operator
+import itertools
 from collections.abc import Callable, Hashable
 from functools import lru_cache
-from typing import Any, Final, Generic, Protocol, TypeVar
+from typing import Final, Generic, Protocol, TypeVar
 
 from kubevents.enrich.sharing import SharedStrings
 from kubevents.model import KubeEvent, ObjectRef
@@ -86,7 +87,6 @@ CRONJOB_MINUTES: Final = (
 """Plausible scheduled minutes of a CronJob's Job name suffix."""
 MAX_CHAIN: Final = 4
 _NS: Final = 1_000_000_000
-_REFRESH_NS: Final = 60 * _NS
 
 
 class OwnerLookup(Protocol):
@@ -268,77 +268,75 @@ def evict_oldest(table: dict[K, V], n: int, time_of: Callable[[V], int]) -> list
 
 
 class LearnedTable(Generic[K, V]):
-    """What Events said, bounded by count (oldest update first out) and by event time.
+    """What Events said, bounded by count and by event time, in two generations.
 
-    A plain dict updated in place (about 45 bytes per entry where an
-    ``OrderedDict`` kept in update order took 100; the Pod -> node table
-    holds up to 100,000): the size cap evicts the 1/64th of the entries
-    updated longest ago at once, and age is swept in one pass at most once a
-    minute of event time.
+    Entries learned or refreshed since the table last *turned* are in the
+    young dict, the others in the old one. Every ``ttl/2`` of event time the
+    table turns: the old generation is forgotten and the young one becomes
+    old, so an entry lives between ``ttl/2`` and ``ttl`` after it was last
+    learned. No time is kept per entry: a key and its value are all an entry
+    costs (the Pod -> node table holds up to 100,000; a (value, time) tuple
+    per entry was 5 MiB more). Past ``max_entries`` the 64th of the entries
+    first learned longest ago go at once, old generation first (dicts keep
+    insertion order).
     """
 
     def __init__(self, *, max_entries: int, ttl_ns: int) -> None:
         self.max_entries = max_entries
         self.ttl_ns = ttl_ns
-        self._entries: dict[K, tuple[V, Any]] = {}
-        """key -> (value, event time learned); the time is the int held in :attr:`_stamp`."""
-        self._stamp: Any = 0
-        """The int object of the latest time learned, shared by every entry learned at that
-        time (Events arrive in bursts of one timestamp). ``Any`` keeps it one object in the
-        compiled build (setup.py), where an ``int`` is stored unboxed and would be boxed
-        anew, 32 bytes, for every entry: 3 MiB at 100,000."""
-        self._high_water_ns = 0
-        self._trimmed_ns = 0
-        self._oldest_ns: int | None = None
-        """No entry was learned before this (a lower bound; None while empty)."""
+        self._young: dict[K, V] = {}
+        self._old: dict[K, V] = {}
+        self._turned_ns: int | None = None
+        """Event time of the last turn (None until the first entry)."""
         self.evicted = 0
         """Entries dropped because of ``max_entries`` (not age)."""
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._young) + len(self._old)
 
     def __contains__(self, key: K) -> bool:
-        return key in self._entries
+        return key in self._young or key in self._old
 
     def get(self, key: K) -> V | None:
         """The value learned for ``key``, or None."""
-        entry = self._entries.get(key)
-        return entry[0] if entry is not None else None
+        value = self._young.get(key)
+        return value if value is not None else self._old.get(key)
 
     def put(self, key: K, value: V, time_ns: int) -> None:
         """Remember ``value`` for ``key``, learned at ``time_ns``.
 
-        Refreshing an unchanged value within a minute is skipped: kubelets and
-        controllers repeat themselves.
+        Refreshing an unchanged value in the young generation costs one lookup:
+        kubelets and controllers repeat themselves.
         """
-        entries = self._entries
-        entry = entries.get(key)
-        if entry is not None:
-            if entry[0] == value and time_ns - entry[1] <= _REFRESH_NS:
-                return
-            time_ns = max(time_ns, entry[1])
-        elif self._oldest_ns is None or time_ns < self._oldest_ns:
-            self._oldest_ns = time_ns
-        if self._stamp != time_ns:
-            self._stamp = time_ns
-        entries[key] = (value, self._stamp)  # tuples of atomics: the GC stops tracking them
-        if len(entries) > self.max_entries:
-            self._evict(len(entries) - self.max_entries + self.max_entries // 64)
-        if time_ns > self._high_water_ns:
-            self._high_water_ns = time_ns
-            if time_ns - self._trimmed_ns > _REFRESH_NS:  # age out once a minute of event time
-                self._trimmed_ns = time_ns
-                cutoff = time_ns - self.ttl_ns
-                if self._oldest_ns is not None and self._oldest_ns < cutoff:
-                    self._sweep(cutoff)
+        self._advance(time_ns)
+        young = self._young
+        if young.get(key) == value:
+            return
+        young[key] = value
+        self._old.pop(key, None)
+        excess = len(young) + len(self._old) - self.max_entries
+        if excess > 0:
+            self._evict(excess + self.max_entries // 64)
 
-    def _sweep(self, cutoff: int) -> None:
-        kept = {key: entry for key, entry in self._entries.items() if entry[1] >= cutoff}
-        self._entries = kept
-        self._oldest_ns = min(entry[1] for entry in kept.values()) if kept else None
+    def _advance(self, time_ns: int) -> None:
+        half = self.ttl_ns // 2
+        if self._turned_ns is None:
+            self._turned_ns = time_ns
+        elif time_ns - self._turned_ns >= half:
+            turns = (time_ns - self._turned_ns) // half
+            self._old = self._young if turns == 1 else {}
+            self._young = {}
+            self._turned_ns += turns * half
 
     def _evict(self, n: int) -> None:
-        self.evicted += len(evict_oldest(self._entries, n, operator.itemgetter(1)))
+        for generation in (self._old, self._young):
+            victims = list(itertools.islice(generation, n))
+            for key in victims:
+                del generation[key]
+            self.evicted += len(victims)
+            n -= len(victims)
+            if n <= 0:
+                return
 
 
 class OwnerResolver:

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from kubevents.enrich.owners import (
+    LearnedTable,
     OwnerResolver,
     conventional_owners,
     is_cronjob_job_name,
@@ -319,6 +320,39 @@ def test_learned_entries_age_out_in_event_time() -> None:
     assert resolver.node(event("Pod", "old", controller="x", t=602)) == ""
     assert resolver.node(event("Pod", "new", controller="x", t=602)) == "node-1"
     assert resolver.evicted == 0  # age is not eviction
+
+
+def test_an_entry_lives_between_half_the_ttl_and_the_ttl_after_it_was_last_learned() -> None:
+    table: LearnedTable[str, str] = LearnedTable(max_entries=100, ttl_ns=600 * S)
+
+    def present(t: int) -> set[str]:
+        table.put("clock", "tick", T0 + t * S)  # moves event time to t
+        return {key for key in ("a", "b", "c") if table.get(key) is not None}
+
+    table.put("a", "node-1", T0)
+    table.put("b", "node-1", T0 + 299 * S)
+    assert present(300) == {"a", "b"}  # the first turn keeps both, a now 300 s old
+    table.put("a", "node-1", T0 + 450 * S)  # a refresh keeps a young
+    table.put("c", "node-2", T0 + 450 * S)
+    assert present(600) == {"a", "c"}  # b went 301 s after it was learned
+    assert present(899) == {"a", "c"}
+    assert present(900) == set()  # a and c went 450 s after they were last learned
+    table.put("b", "node-3", T0 + 2000 * S)  # a gap past the whole ttl forgets everything
+    assert (table.get("b"), len(table)) == ("node-3", 1)
+    assert table.evicted == 0
+
+
+def test_the_cap_drops_the_old_generation_first_in_the_order_first_learned() -> None:
+    table: LearnedTable[str, str] = LearnedTable(max_entries=3, ttl_ns=600 * S)
+    table.put("a", "x", T0)
+    table.put("b", "x", T0)
+    table.put("c", "x", T0 + 300 * S)  # turn: a and b are old, c young
+    table.put("d", "x", T0 + 301 * S)
+    assert (table.get("a"), table.get("b"), table.evicted) == (None, "x", 1)
+    table.put("b", "x", T0 + 302 * S)  # refreshed: young again
+    table.put("e", "x", T0 + 303 * S)
+    assert [k for k in "abcde" if table.get(k) is not None] == ["b", "d", "e"]
+    assert table.evicted == 2
 
 
 # -- what the tables hold ----------------------------------------------------------------
