@@ -97,6 +97,9 @@ class Correlator:
         self._deadlines: list[tuple[int, int, str]] = []
         self._links = LinkIndex(max_entries=max_links)
         self._links_expired_ns = 0
+        self._links_sweep_ns = max(_SECOND, rules.max_window_ns // 64)
+        """Links are swept this often in event time (one found before its sweep is checked
+        against its own window in _follow)."""
         self._plain: dict[tuple[str, str, str, str], Correlation] = {}
         """The IDs of Events in no incident, by object and node (bounded, rebuilt when full)."""
         self._pending: list[IncidentTransition] = []
@@ -401,9 +404,7 @@ class Correlator:
                 self._push_deadline(incident)
             else:
                 self._resolve(incident, due)
-        # Links are swept every 64th of the longest window (a second at least); one found
-        # before its sweep is checked against its own window in _follow.
-        if now_ns - self._links_expired_ns >= max(_SECOND, self.rules.max_window_ns // 64):
+        if now_ns - self._links_expired_ns >= self._links_sweep_ns:
             self._links_expired_ns = now_ns
             self._links.expire(now_ns - self.rules.max_window_ns)
 
