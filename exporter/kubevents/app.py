@@ -58,7 +58,9 @@ def classifier_from(settings: Settings) -> Classifier:
     return load_classifier(dirs, include_shipped=settings.rules.include_shipped)
 
 
-def detectors_from(settings: Settings, lookup: OwnerLookup | None = None) -> dict[str, Any]:
+def detectors_from(
+    settings: Settings, lookup: OwnerLookup | None = None, *, replay: bool = False
+) -> dict[str, Any]:
     """Correlator, pattern and anomaly detectors and event counters, as Pipeline arguments.
 
     ``lookup``: the watched object cache, when ``run`` has one (see :func:`correlator_from`).
@@ -72,18 +74,22 @@ def detectors_from(settings: Settings, lookup: OwnerLookup | None = None) -> dic
         [Path(d) for d in settings.rules.dirs], include_shipped=settings.rules.include_shipped
     )
     return {
-        "correlator": correlator_from(settings, lookup),
+        "correlator": correlator_from(settings, lookup, replay=replay),
         "patterns": PatternDetector(rules),
         "anomalies": AnomalyDetector(rules),
         "counts": EventCounts(),
     }
 
 
-def correlator_from(settings: Settings, lookup: OwnerLookup | None = None) -> Correlator | None:
+def correlator_from(
+    settings: Settings, lookup: OwnerLookup | None = None, *, replay: bool = False
+) -> Correlator | None:
     """The correlator of the configured rule layers (None when correlation is off).
 
     ``lookup`` is the watched object cache, when there is one; without it (replay)
-    owners and nodes come from the Events and from naming conventions.
+    owners and nodes come from the Events and from naming conventions. A replay
+    holds records up to the longest rule window (nobody waits for them), a watch
+    for ``correlation.settle_s``.
     """
     config = settings.correlation
     if not config.enabled:
@@ -97,6 +103,11 @@ def correlator_from(settings: Settings, lookup: OwnerLookup | None = None) -> Co
         max_incidents=config.max_incidents,
         max_links=config.max_links,
         max_owners=config.max_owners,
+        settle_ns=(
+            max(int(config.settle_s * 1e9), rules.max_window_ns)
+            if replay
+            else int(config.settle_s * 1e9)
+        ),
     )
 
 
@@ -142,8 +153,11 @@ def replay(
     metrics_port: int | None = None,
     on_metrics: Callable[[MetricsRuntime], None] | None = None,
     stop: threading.Event | None = None,
+    explain: Sequence[str] = (),
 ) -> int:
     """Replay recorded Events through the pipeline in occurrence-time order.
+
+    ``explain``: incident ids (or ``all``) whose chain is printed after the summary.
 
     ``metrics_port`` serves ``/metrics`` during the replay (0: any free port;
     None: no server) and ``replay.hold_s`` after it, until ``stop`` is set;
@@ -166,7 +180,7 @@ def replay(
         raise InputError(f"nothing could be read from {', '.join(paths)}")
     # A stable sort: updates with the same time keep their order in the files.
     updates.sort(key=lambda e: e.time_ns)
-    summary = Summary() if settings.replay.summary else None
+    summary = Summary(explain=bool(explain)) if settings.replay.summary or explain else None
     resource = resource_info(settings)
     sinks = build_sinks(SinkContext(settings, resource, stop))
     metrics = _start_metrics(settings, resource, sinks, port=metrics_port)
@@ -179,7 +193,8 @@ def replay(
         ),
         summary=summary,
         batch_size=settings.pipeline.batch_size,
-        **detectors_from(settings),
+        ordered=True,
+        **detectors_from(settings, replay=True),
     )
     tune_gc()
     if metrics is not None:
@@ -201,11 +216,19 @@ def replay(
     if summary is not None and pipeline.correlator is not None:
         for incident in pipeline.correlator.current():  # still open at the end of the input
             summary.add_incident(incident)
-    if summary is not None:
+    if summary is not None and settings.replay.summary:
         text = summary.render(
             top=settings.replay.top, skipped=pipeline.stats.unchanged, problems=problems.count
         )
         (out or _summary_stream(settings)).write(text)
+    if summary is not None and explain:
+        stream = out or _summary_stream(settings)
+        wanted = sorted(summary.incidents) if "all" in explain else list(explain)
+        for incident_id in wanted:
+            try:
+                stream.write("\n" + summary.explain_text(incident_id))
+            except KeyError:
+                raise InputError(f"--explain {incident_id}: no incident has this id") from None
     if metrics is not None:
         metrics.hold(settings.replay.hold_s, stop)
         metrics.close()

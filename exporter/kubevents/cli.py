@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--top", type=int, metavar="N", help="reasons/objects listed in the summary"
     )
+    replay.add_argument(
+        "--explain",
+        action="append",
+        metavar="INCIDENT",
+        help="print how an incident's Events were linked (any id it had; 'all': every one)",
+    )
     _delivery(replay)
     replay.add_argument(
         "--metrics-port",
@@ -217,7 +223,7 @@ def run(argv: Sequence[str]) -> int:
     if args.command == "replay":
         # replay serves /metrics only when asked on the command line (it is a batch job)
         port = settings.metrics.port if args.metrics_port else None
-        return app.replay(settings, args.files, metrics_port=port)
+        return app.replay(settings, args.files, metrics_port=port, explain=args.explain or ())
     if args.command == "run":
         return app.run_cluster(settings)
     if args.command == "rules" and args.rules_command == "test":

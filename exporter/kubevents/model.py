@@ -109,6 +109,11 @@ class Correlation:
     subject: ObjectRef | None = None
     """The involved object when it is itself a workload (a Deployment, a StatefulSet, a
     ReplicaSet whose owner is unknown...): its own workload when no owner is known."""
+    rule: str = ""
+    """The correlation rule (or ``group``) that joined the Event to its incident; empty
+    for the root cause and for Events in no incident."""
+    scope: str = ""
+    """The scope (object, workload, node, volume, namespace) of that link."""
 
     @property
     def workload(self) -> ObjectRef | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from kubevents.enrich.anomaly import AnomalyDetector
 from kubevents.enrich.classify import Classifier
 from kubevents.enrich.correlate import Correlator
 from kubevents.enrich.counting import EventCounts
+from kubevents.enrich.links import Cause
 from kubevents.enrich.patterns import PatternDetector, Transition
 from kubevents.model import Enriched, KubeEvent
 from kubevents.records import OutputRecord, event_record, incident_record, pattern_record
@@ -26,6 +28,20 @@ from kubevents.sinks.base import ExportResult, Sink
 from kubevents.summary import Summary
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Held:
+    """A record held until its Event settles: it found its incident, or ``due_ns`` passed."""
+
+    cause: Cause | None
+    """The Event as the correlator knows it; None for a record that only waits for the
+    ones held before it (``Pipeline.ordered``)."""
+    enriched: Enriched
+    due_ns: int
+    """Event time at which it leaves as it is."""
+    floor: int
+    """Records exported before it was held: checkpoints stay there until it is settled."""
 
 
 @dataclass
@@ -60,6 +76,8 @@ class Pipeline:
         anomalies: AnomalyDetector | None = None,
         counts: EventCounts | None = None,
         correlator: Correlator | None = None,
+        max_held: int = 10_000,
+        ordered: bool = False,
     ) -> None:
         self.classifier = classifier
         self.correlator = correlator
@@ -74,6 +92,16 @@ class Pipeline:
         self.stats = PipelineStats()
         self._batch: list[OutputRecord] = []
         self._batch_size = batch_size
+        self._exported = 0
+        """Records handed to the batch so far (the sinks count in this order)."""
+        self._held: dict[int, _Held] = {}
+        """Held records in the order they were held."""
+        self._released: deque[tuple[int, int]] = deque()
+        """(position, floor) of records let out late, until a sink settled them."""
+        self.max_held = max_held
+        self.ordered = ordered
+        """Records leave in the order their Events came (a replay's occurrence order)."""
+        self._plain_seq = 0
 
     def handle(self, event: KubeEvent) -> Enriched | None:
         """Process one ADDED/MODIFIED Event update; None when it adds nothing."""
@@ -83,18 +111,44 @@ class Pipeline:
             self.stats.unchanged += 1
             return None
         classification = self.classifier.classify(event)
+        correlator = self.correlator
         enriched = Enriched(
             event=event,
             occurrences=occurrences,
             observed_ns=self.clock.now_ns(),
             classification=classification,
             correlation=(
-                self.correlator.correlate(event, classification, occurrences)
-                if self.correlator is not None
+                correlator.correlate(event, classification, occurrences)
+                if correlator is not None
                 else None
             ),
         )
         self.stats.occurrences += occurrences
+        if correlator is None:
+            self._finish(enriched)
+            return enriched
+        cause = correlator.hold
+        if cause is not None or (self.ordered and self._held):
+            # It may still join an incident through a cause that comes late: its record
+            # waits (settle time) so that it leaves with the incident's id. In order, the
+            # records after it wait behind it.
+            if cause is not None:
+                key = id(cause)
+            else:
+                self._plain_seq -= 1
+                key = self._plain_seq
+            self._held[key] = _Held(
+                cause, enriched, event.time_ns + correlator.settle_ns, self._exported
+            )
+            self._release(correlator)
+            return enriched
+        self._finish(enriched)
+        if self._held or self._released:
+            self._release(correlator)
+        return enriched
+
+    def _finish(self, enriched: Enriched) -> None:
+        """The stages after correlation, and the record."""
         if self.counts is not None:
             self.counts.record(enriched)
         if self.patterns is not None:
@@ -108,18 +162,57 @@ class Pipeline:
         self._emit(event_record(enriched))
         self._emit_incidents()
         self._emit_transitions()
-        return enriched
+
+    def _release(self, correlator: Correlator, *, everything: bool = False) -> None:
+        """Let out the held records that found their incident or whose settle time passed.
+
+        In order (``ordered``), a record leaves only after every record held before it.
+        """
+        held = self._held
+        found = correlator.settled_holds()
+        if not self.ordered:
+            for cause in found:
+                item = held.pop(id(cause), None)
+                if item is not None:
+                    self._let_out(correlator, item)
+        now = correlator.high_water_ns
+        while held:
+            key = next(iter(held))
+            item = held[key]
+            waiting = item.cause is not None and item.cause.incident is None
+            if waiting and not everything and item.due_ns > now and len(held) <= self.max_held:
+                break
+            del held[key]
+            self._let_out(correlator, item)
+        self._emit_incidents()
+
+    def _let_out(self, correlator: Correlator, item: _Held) -> None:
+        enriched = item.enriched
+        if item.cause is not None and enriched.correlation is not None:
+            enriched = dataclasses.replace(
+                enriched, correlation=correlator.release(item.cause, enriched.correlation)
+            )
+        self._finish(enriched)
+        # Checkpoints stay behind this record until a sink has settled it (see settled()).
+        self._released.append((self._exported, item.floor))
 
     def expire(self, now_ns: int) -> None:
         """Close what has been quiet long enough at ``now_ns`` (injected clock)."""
         if self.correlator is not None:
             self.correlator.expire(now_ns)
+            if self._held:
+                self._release(self.correlator)
             self._emit_incidents()
         if self.patterns is not None:
             self.patterns.expire(now_ns)
         if self.anomalies is not None:
             self.anomalies.expire(now_ns)
         self._emit_transitions()
+
+    @property
+    def held(self) -> int:
+        """Records held until their Event settles (see :class:`_Held`)."""
+        return len(self._held)
 
     def _emit_incidents(self) -> None:
         if self.correlator is None:
@@ -165,27 +258,40 @@ class Pipeline:
 
     @property
     def records_total(self) -> int:
-        """Records produced so far (exported or waiting in the current batch)."""
-        return self.stats.records + len(self._batch)
+        """Records produced so far (exported, waiting in the current batch, or held)."""
+        return self._exported + len(self._held)
 
     def settled(self) -> int:
         """Records every sink has settled: delivered, or deliberately dropped.
 
         Sinks without a ``settled()`` method deliver synchronously: everything
-        exported to them is settled.
+        exported to them is settled. A held record keeps this at what was
+        exported before it was held, until it has been let out and settled too:
+        the checkpoint never passes an Event whose record is not out.
         """
         counts = [
             settled() if (settled := getattr(sink, "settled", None)) else self.stats.records
             for sink in self.sinks
         ]
-        return min(counts, default=self.stats.records)
+        done = min(counts, default=self.stats.records)
+        released = self._released
+        while released and released[0][0] <= done:
+            released.popleft()
+        floors = [item.floor for item in self._held.values()]
+        floors += [floor for _, floor in released]
+        return min(done, *floors) if floors else done
 
     def discard_pending(self) -> None:
         """Drop the batch not yet exported (leadership was lost: emit nothing more)."""
+        self._exported -= len(self._batch)
         self._batch.clear()
+        self._held.clear()
+        self._released.clear()
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Flush everything and shut the sinks down."""
+        """Let out what is held, flush everything and shut the sinks down."""
+        if self.correlator is not None and self._held:
+            self._release(self.correlator, everything=True)
         self.flush()
         for sink in self.sinks:
             if not sink.force_flush(timeout_s):
@@ -193,6 +299,7 @@ class Pipeline:
             sink.shutdown(timeout_s)
 
     def _emit(self, record: OutputRecord) -> None:
+        self._exported += 1
         self._batch.append(record)
         if len(self._batch) >= self._batch_size:
             self.flush()

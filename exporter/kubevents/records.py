@@ -139,6 +139,10 @@ def _add_correlation(attrs: dict[str, AttrValue], correlation: Correlation) -> N
         attrs[c.KV_INCIDENT_ID] = correlation.incident_id
         if correlation.root_cause:
             attrs[c.KV_INCIDENT_ROOT_CAUSE] = True
+        if correlation.rule:
+            attrs[c.KV_INCIDENT_RULE] = correlation.rule
+        if correlation.scope:
+            attrs[c.KV_INCIDENT_SCOPE] = correlation.scope
 
 
 def incident_record(transition: IncidentTransition, observed_ns: int) -> OutputRecord:
@@ -169,6 +173,10 @@ def incident_record(transition: IncidentTransition, observed_ns: int) -> OutputR
             attrs[key] = ",".join(values)
     if t.categories:
         attrs[c.KV_INCIDENT_CATEGORIES] = ",".join(f"{name}={n}" for name, n in t.categories)
+    if t.merged_into:
+        attrs[c.KV_INCIDENT_MERGED_INTO] = t.merged_into
+    if t.aliases:
+        attrs[c.KV_INCIDENT_ALIASES] = ",".join(t.aliases)
     return OutputRecord(
         timestamp_ns=t.time_ns,
         observed_ns=observed_ns,

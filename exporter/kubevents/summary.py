@@ -7,6 +7,7 @@ numbers agree with ``kubevents_events_total``.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 from kubevents.conventions import Category, Severity
 from kubevents.enrich.incidents import IncidentState, IncidentTransition, format_duration
@@ -19,7 +20,7 @@ _NS = 1_000_000_000
 class Summary:
     """Accumulates counts from enriched Events and renders them as text."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, explain: bool = False) -> None:
         self.records = 0
         self.occurrences = 0
         self.by_category: Counter[str] = Counter()
@@ -31,7 +32,12 @@ class Summary:
         self.patterns: dict[str, Transition] = {}
         """The latest transition of each pattern (and anomaly), by pattern id."""
         self.incidents: dict[str, IncidentTransition] = {}
-        """The latest transition of each incident, by incident id."""
+        """The latest transition of each incident, by incident id (merged ones leave)."""
+        self.merged: dict[str, str] = {}
+        """Incident id -> the id it was merged into."""
+        self.members: dict[str, list[Member]] = {}
+        """Per incident id, its Events as they were recorded (only with ``explain``)."""
+        self.explain = explain
 
     def add(self, enriched: Enriched) -> None:
         """Count one enriched Event update."""
@@ -47,14 +53,73 @@ class Summary:
             self.unclassified[event.reason or "(no reason)"] += n
         if event.regarding.namespace:
             self.namespaces.add(event.regarding.namespace)
+        corr = enriched.correlation
+        if self.explain and corr is not None and corr.incident_id:
+            self.members.setdefault(corr.incident_id, []).append(
+                Member(
+                    time_ns=event.time_ns,
+                    reason=event.reason,
+                    object=corr.object,
+                    rule=corr.rule,
+                    scope=corr.scope,
+                    root=corr.root_cause,
+                    occurrences=n,
+                    uid=event.key,
+                )
+            )
 
     def add_pattern(self, transition: Transition) -> None:
         """Remember the latest state of a pattern or anomaly."""
         self.patterns[transition.pattern_id] = transition
 
     def add_incident(self, transition: IncidentTransition) -> None:
-        """Remember the latest state of an incident."""
+        """Remember the latest state of an incident; a merged one gives way to its survivor."""
+        if transition.state is IncidentState.MERGED:
+            self.incidents.pop(transition.incident_id, None)
+            self.merged[transition.incident_id] = transition.merged_into
+            return
         self.incidents[transition.incident_id] = transition
+
+    def survivor(self, incident_id: str) -> str:
+        """The id an incident goes on as, following merges."""
+        seen = {incident_id}
+        while incident_id in self.merged:
+            incident_id = self.merged[incident_id]
+            if incident_id in seen:  # pragma: no cover - merges never form a cycle
+                break
+            seen.add(incident_id)
+        return incident_id
+
+    def explain_text(self, incident_id: str) -> str:
+        """The chain of one incident (any id it was known by): root cause, then each link.
+
+        Raises:
+            KeyError: no incident has that id.
+        """
+        final = self.survivor(incident_id)
+        t = self.incidents.get(final)
+        if t is None:
+            raise KeyError(incident_id)
+        ids = {final, *(old for old in self.merged if self.survivor(old) == final)}
+        members = sorted(
+            (m for i in ids for m in self.members.get(i, ())), key=lambda m: (m.time_ns, m.uid)
+        )
+        root_ns = t.root.time_ns
+        lines = [
+            f"{final}: {t.describe()}",
+            f"  root cause  {t.root.reason} {t.root.object}  at {format_offset(0)}",
+        ]
+        if len(ids) > 1:
+            lines.append(f"  also known as {', '.join(sorted(ids - {final}))} (merged)")
+        for m in members:
+            if m.uid == t.root.uid:
+                continue
+            via = f"{m.rule} via {m.scope}" if m.scope else (m.rule or "root of a merged incident")
+            lines.append(
+                f"  {format_offset(m.time_ns - root_ns):>10}  {m.reason} {m.object}"
+                f" x{m.occurrences}  <- {via}"
+            )
+        return "\n".join(lines) + "\n"
 
     def render(self, *, top: int = 10, skipped: int = 0, problems: int = 0) -> str:
         """The summary as plain text lines."""
@@ -79,6 +144,33 @@ class Summary:
             names = ", ".join(f"{r} ({n})" for r, n in self.unclassified.most_common(top))
             lines.append(f"Unclassified reasons (no rule matched): {names}")
         return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One Event record of an incident, as ``--explain`` prints it."""
+
+    time_ns: int
+    reason: str
+    object: str
+    rule: str
+    scope: str
+    root: bool
+    occurrences: int
+    uid: str
+
+
+def format_offset(ns: int) -> str:
+    """``+0s``, ``+1m30s``, ``-8s``: an Event's time from the root cause's."""
+    sign = "-" if ns < 0 else "+"
+    seconds = abs(ns) // 1_000_000_000
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{sign}{hours}h{minutes:02d}m{seconds:02d}s"
+    if minutes:
+        return f"{sign}{minutes}m{seconds:02d}s"
+    return f"{sign}{seconds}s"
 
 
 def _incidents(incidents: dict[str, IncidentTransition], top: int) -> str:

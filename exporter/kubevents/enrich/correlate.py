@@ -55,9 +55,9 @@ about the same object.
 from __future__ import annotations
 
 import heapq
+from dataclasses import replace
 from typing import Final
 
-from kubevents.conventions import Category
 from kubevents.enrich.correlation_rules import CausalRule, CorrelationRules
 from kubevents.enrich.incidents import (
     Incident,
@@ -66,7 +66,16 @@ from kubevents.enrich.incidents import (
     RootCause,
     incident_id,
 )
-from kubevents.enrich.links import GROUP, Cause, Link, LinkIndex, LinkKey, scope_keys
+from kubevents.enrich.links import (
+    GROUP,
+    SCOPE_RANK,
+    Cause,
+    Link,
+    LinkIndex,
+    LinkKey,
+    scope_keys,
+    trace_index,
+)
 from kubevents.enrich.owners import LEARNING_REASONS, WORKLOAD_KINDS, OwnerLookup, OwnerResolver
 from kubevents.model import Classification, Correlation, KubeEvent, ObjectRef
 
@@ -86,14 +95,13 @@ class Correlator:
         max_incidents: int = 10_000,
         max_links: int = 200_000,
         max_owners: int = 100_000,
+        settle_ns: int = 0,
     ) -> None:
         self.rules = rules
         self.owners = OwnerResolver(lookup, max_entries=max_owners)
         self.max_incidents = max_incidents
         self._open: dict[str, Incident] = {}
         """Open incidents by id, oldest first."""
-        self._by_root: dict[str, Incident] = {}
-        """Open incidents by root cause uid: latent links find what their cause opened."""
         self._deadlines: list[tuple[int, int, str]] = []
         self._links = LinkIndex(max_entries=max_links)
         self._links_expired_ns = 0
@@ -110,6 +118,17 @@ class Correlator:
         """Incidents resolved early because ``max_incidents`` were open."""
         self.transition_counts: dict[str, int] = {state.value: 0 for state in IncidentState}
         """Transitions emitted so far, by state."""
+        self.merges = 0
+        """Incidents merged into another because one late cause explained both."""
+        self.reroots = 0
+        """Incidents whose root a cause that came late took over."""
+        self.settle_ns = settle_ns
+        """How long the pipeline holds the record of an Event that may still join an
+        incident (0: never held)."""
+        self.hold: Cause | None = None
+        """Set by :meth:`correlate` when the Event's record should be held."""
+        self._found: list[Cause] = []
+        self._lone_scope = ""
         self.joins: dict[str, int] = {}
         """Events that joined an incident (or opened one from a latent link), by the rule
         of the link they followed (``group`` for group links)."""
@@ -147,10 +166,18 @@ class Correlator:
     def correlate(
         self, event: KubeEvent, classification: Classification, occurrences: int
     ) -> Correlation:
-        """The correlation IDs of one Event update; may open or grow an incident."""
+        """The correlation IDs of one Event update; may open, grow or merge incidents.
+
+        When the Event is in no incident and might still join one (a rule's
+        effect whose cause has not come, a lone problem Event, a latent cause),
+        :attr:`hold` is set to its :class:`Cause` after the call: the pipeline
+        holds its record until :meth:`settled_holds` returns it or the settle
+        time passes (:meth:`release` gives its final IDs).
+        """
         t = event.time_ns
         if t > self.high_water_ns:
             self._advance(t)
+        self.hold = None
         resolver = self.owners
         reason = event.reason
         if reason in LEARNING_REASONS:
@@ -183,39 +210,58 @@ class Correlator:
             volumes=reason in rules.volume_reasons or (problem and rules.group_volumes),
         )
         category = classification.category
-        cause_links: list[tuple[LinkKey, int]] = []
-        is_cause = False
-        for rule in causes or ():
-            if rule.cause.matches(event, category) and rule.cause.matches_message(event.message):
-                is_cause = True
-                cause_links += [
-                    ((rule.index, scope, key), rule.window_ns)
-                    for scope in rule.join
-                    for key in keys[scope]
-                ]
+        message = event.message
+        cause_rules = [
+            rule
+            for rule in causes or ()
+            if rule.cause.matches(event, category) and rule.cause.matches_message(message)
+        ]
+        effect_rules = [
+            rule
+            for rule in effects or ()
+            if rule.effect.matches(event, category) and rule.effect.matches_message(message)
+        ]
+        is_cause = bool(cause_rules)
+        cause_links = [
+            ((rule.index, scope, key), rule.window_ns)
+            for rule in cause_rules
+            for scope in rule.join
+            for key in keys[scope]
+        ]
         window = rules.defaults.window_ns
         group_links = [
             ((GROUP, scope, key), window) for scope in rules.defaults.group for key in keys[scope]
         ]
-        chosen, index, lone = self._follow(
-            event, keys, category, effects, cause_links, group_links, problem
+        chosen, index, via_scope, lone = self._follow(
+            event, keys, effect_rules, cause_links, group_links, problem
         )
         incident: Incident | None = None
         opened = is_root = False
-        if chosen is None and problem and not is_cause:
-            chosen = lone  # a second problem Event of the same scope: the first is the root
+        changed = False  # the root changed, or another incident merged into this one
+        via_rule = ""
+        if chosen is None and problem and not is_cause and lone is not None:
+            chosen, index, via_scope = lone, GROUP, self._lone_scope
         if chosen is not None:
-            via = rules.ids_by_index.get(index, "group")
-            self.joins[via] = self.joins.get(via, 0) + 1
+            via_rule = rules.ids_by_index.get(index, "group")
+            self.joins[via_rule] = self.joins.get(via_rule, 0) + 1
             followed = chosen.target
             if isinstance(followed, Incident):
                 incident = followed
             else:  # a latent link: open its incident now
                 incident = self._open_incident(followed)
                 opened = True
-        elif problem and is_cause:
-            root = self._root(event, classification)
-            incident = self._open_incident(Cause(root, 0, "", "", True), counted=False)
+        own = Cause(self._root(event, classification), occurrences, workload, node, is_cause)
+        if is_cause:
+            late = self._late(event, cause_rules, keys)
+            if late:
+                incident, grew_root = self._explain(
+                    own, late, incident, causal=chosen is not None and index != GROUP
+                )
+                if grew_root:
+                    is_root = changed = True
+                    via_rule = via_scope = ""
+        if incident is None and problem and is_cause:
+            incident = self._open_incident(own, counted=False)
             opened = is_root = True
         target: Incident | Cause | None = incident
         if incident is not None:
@@ -230,17 +276,28 @@ class Correlator:
             )
             if opened:
                 self._emit(incident.transition(IncidentState.STARTED, t))
-            elif grew:
+            elif grew or changed:
                 self._emit(incident.transition(IncidentState.ONGOING, t))
-        elif cause_links or problem:
-            target = Cause(self._root(event, classification), occurrences, workload, node, is_cause)
+        elif cause_links or problem or effect_rules:
+            target = own
+            if self.settle_ns:
+                own.held = True
+                self.hold = own
+        links = self._links
         if target is not None:
-            links = self._links
             for key, link_window in cause_links:
                 links.put(key, t, link_window, target)
             if incident is not None or problem:
                 for key, link_window in group_links:
                     links.put(key, t, link_window, target)
+        if effect_rules and (incident is None or is_root):
+            # Traces: a cause of these effects that comes later still finds this Event.
+            # Only what no cause explains yet leaves them (a member has its cause).
+            for rule in effect_rules:
+                trace = trace_index(rule.index)
+                for scope in rule.join:
+                    for value in keys[scope]:
+                        links.put((trace, scope, value), t, rule.window_ns, own)
         return Correlation(
             object=obj,
             owners=owners,
@@ -248,7 +305,29 @@ class Correlator:
             incident_id=incident.id if incident is not None else "",
             root_cause=is_root,
             subject=subject,
+            rule=via_rule if incident is not None else "",
+            scope=via_scope if incident is not None and via_rule else "",
         )
+
+    def release(self, cause: Cause, correlation: Correlation) -> Correlation:
+        """The final IDs of a held Event: its incident (if it found one), rule and scope."""
+        cause.held = False
+        incident = cause.incident.survivor() if cause.incident is not None else None
+        if incident is None:
+            return correlation
+        root = incident.root.uid == cause.root.uid
+        return replace(
+            correlation,
+            incident_id=incident.id,
+            root_cause=root,
+            rule="" if root else cause.rule,
+            scope="" if root else cause.scope,
+        )
+
+    def settled_holds(self) -> list[Cause]:
+        """Drain the held Events that found their incident since the last call."""
+        found, self._found = self._found, []
+        return found
 
     def _memoize(
         self, ref: ObjectRef, node: str, owners: tuple[ObjectRef, ...], subject: ObjectRef | None
@@ -289,70 +368,201 @@ class Correlator:
         self,
         event: KubeEvent,
         keys: dict[str, tuple[str, ...]],
-        category: Category,
-        effects: tuple[CausalRule, ...] | None,
+        effect_rules: list[CausalRule],
         cause_links: list[tuple[LinkKey, int]],
         group_links: list[tuple[LinkKey, int]],
         problem: bool,
-    ) -> tuple[Link | None, int, Link | None]:
-        """The link to follow (and its rule index), and the earliest lone problem Event.
+    ) -> tuple[Link | None, int, str, Link | None]:
+        """The link to follow (its rule index and scope), and the earliest lone problem Event.
 
-        The link to follow leads to an open incident or to a latent cause; of
-        several, the one whose cause came first. A lone problem Event of the
-        same scope (a latent group link) is returned apart: it only opens an
-        incident for an Event that is not a cause itself.
+        The link to follow leads to an open incident or to a latent cause. Of
+        several, a rule's link beats a group link (a rule says why), a narrower
+        scope beats a wider one (the Pod's own image pull explains its back-off
+        better than a problem somewhere on its node), then the cause that came
+        first. A lone problem Event of the same scope (a latent group link) is
+        returned apart: it only opens an incident for an Event that is not a
+        cause itself.
         """
         links = self._links
         live = links.live
-        candidates: list[tuple[Link, int, int]] = []
-        for rule in effects or ():
+        candidates: list[tuple[Link, int, int, str]] = []
+        for rule in effect_rules:
             if not live.get(rule.index):
                 continue
-            found = [
-                (link, rule.window_ns, rule.index)
+            candidates += [
+                (link, rule.window_ns, rule.index, scope)
                 for scope in rule.join
                 for key in keys[scope]
                 if (link := links.get((rule.index, scope, key))) is not None
             ]
-            # The side's conditions (and its message regex) only run when a link exists.
-            if (
-                found
-                and rule.effect.matches(event, category)
-                and rule.effect.matches_message(event.message)
-            ):
-                candidates += found
         for link_key, window in (*cause_links, *group_links) if problem else cause_links:
             if live.get(link_key[0]):
                 link = links.get(link_key)
                 if link is not None:
-                    candidates.append((link, window, link_key[0]))
-        t = event.time_ns
+                    candidates.append((link, window, link_key[0], link_key[1]))
+        first, last = event.first_time_ns, event.time_ns
         best = lone = None
         best_index = GROUP
-        best_rank = lone_rank = (0, "")
-        for link, window, index in candidates:
-            if abs(t - link.time_ns) > window:
+        best_scope = ""
+        best_rank: tuple[int, int, int, str] = (0, 0, 0, "")
+        lone_rank: tuple[int, str] = (0, "")
+        for link, window, index, scope in candidates:
+            # A series Event spans [first, last]: a cause during it, or within the
+            # window around it, explains it.
+            if link.time_ns < min(first, last) - window or link.time_ns > last + window:
                 continue
             target = link.target
-            if isinstance(target, Cause):
-                opened = self._by_root.get(target.root.uid)
-                if opened is not None:  # its Event opened an incident since
-                    link.target = target = opened
+            if isinstance(target, Cause) and target.incident is not None:
+                link.target = target = target.incident  # its Event is in an incident since
             if isinstance(target, Incident):
+                if target.merged_into is not None:
+                    link.target = target = target.survivor()
                 if target.closed:
                     continue
-                rank = (target.first_seen_ns, target.id)
+                rank = (index == GROUP, SCOPE_RANK[scope], target.first_seen_ns, target.id)
             elif problem:
-                rank = (target.root.time_ns, target.root.uid)
                 if not target.is_cause:
-                    if lone is None or rank < lone_rank:
-                        lone, lone_rank = link, rank
+                    lone_key = (target.root.time_ns, target.root.uid)
+                    if lone is None or lone_key < lone_rank:
+                        lone, lone_rank, self._lone_scope = link, lone_key, scope
                     continue
+                rank = (index == GROUP, SCOPE_RANK[scope], target.root.time_ns, target.root.uid)
             else:
                 continue
             if best is None or rank < best_rank:
-                best, best_rank, best_index = link, rank, index
-        return best, best_index, lone
+                best, best_rank, best_index, best_scope = link, rank, index, scope
+        return best, best_index, best_scope, lone
+
+    def _late(
+        self, event: KubeEvent, cause_rules: list[CausalRule], keys: dict[str, tuple[str, ...]]
+    ) -> list[tuple[Cause, str, str]]:
+        """Earlier Events that ``event``, a cause, explains: the traces its rules left.
+
+        Each is an Event in no incident, or the root of one (a member of an
+        incident already has its cause); with the rule and scope that found it.
+        """
+        links = self._links
+        live = links.live
+        t = event.time_ns
+        found: list[tuple[Cause, str, str]] = []
+        seen: set[int] = set()
+        for rule in sorted(cause_rules, key=lambda rule: min(SCOPE_RANK[s] for s in rule.join)):
+            trace = trace_index(rule.index)
+            if not live.get(trace):
+                continue
+            for scope in rule.join:
+                for key in keys[scope]:
+                    link = links.get((trace, scope, key))
+                    if link is None or abs(t - link.time_ns) > rule.window_ns:
+                        continue
+                    cause = link.target
+                    if (
+                        isinstance(cause, Cause)
+                        and cause.root.uid != event.key
+                        and id(cause) not in seen
+                    ):
+                        seen.add(id(cause))
+                        found.append((cause, rule.id, scope))
+        found.sort(key=lambda item: SCOPE_RANK[item[2]])  # the narrowest says best why
+        return found
+
+    def _explain(
+        self,
+        own: Cause,
+        late: list[tuple[Cause, str, str]],
+        incident: Incident | None,
+        *,
+        causal: bool,
+    ) -> tuple[Incident | None, bool]:
+        """A cause that came after its effects: take them into its incident.
+
+        ``incident`` is the one the cause joined (or None); ``causal``: it joined
+        through a rule, as an effect of that incident's root, so it cannot be
+        the root. Effects in no incident are adopted (when their record is still
+        held); incidents rooted at one of the effects are explained by this
+        cause: the oldest goes on with this cause as root, the others merge
+        into it. Returns the cause's incident, and whether the cause became its root.
+        """
+        rooted: list[Incident] = []
+        loose: list[tuple[Cause, str, str]] = []
+        for cause, rule, scope in late:
+            if cause.incident is None:
+                if cause.held:
+                    loose.append((cause, rule, scope))
+                continue
+            found = cause.incident.survivor()
+            if not found.closed and found.root.uid == cause.root.uid and found not in rooted:
+                rooted.append(found)
+        became_root = False
+        if incident is not None:
+            if incident in rooted and not causal:
+                self._reroot(incident, own)
+                became_root = True
+            for other in rooted:
+                if other is not incident:
+                    incident = self._merge(incident, other)
+        elif rooted:
+            rooted.sort(key=lambda found: found.seq)
+            incident = rooted[0]
+            self._reroot(incident, own)
+            became_root = True
+            for other in rooted[1:]:
+                incident = self._merge(incident, other)
+        elif loose and (
+            own.root.severity in self.rules.problem_severities
+            or any(cause.root.severity in self.rules.problem_severities for cause, _, _ in loose)
+        ):
+            incident = self._open_incident(own, counted=False)
+            self._emit(incident.transition(IncidentState.STARTED, own.root.time_ns))
+            became_root = True
+        if incident is None:
+            return None, False
+        for cause, rule, scope in loose:
+            self._adopt(incident, cause, rule, scope)
+        own.incident = incident
+        return incident, became_root
+
+    def _adopt(self, incident: Incident, cause: Cause, rule: str, scope: str) -> None:
+        """Put a held Event in ``incident`` (its record leaves with the incident's id)."""
+        root = cause.root
+        cause.incident, cause.rule, cause.scope = incident, rule, scope
+        incident.add(
+            time_ns=root.time_ns,
+            occurrences=cause.occurrences,
+            category=root.category,
+            severity=root.severity,
+            workload=cause.workload,
+            node=cause.node,
+            namespace=root.namespace,
+        )
+        if root.time_ns < incident.first_seen_ns:
+            incident.first_seen_ns = root.time_ns
+        self.joins[rule] = self.joins.get(rule, 0) + 1
+        self._found.append(cause)
+
+    def _reroot(self, incident: Incident, cause: Cause) -> None:
+        """``cause`` explains ``incident``'s root: it becomes the root, the id stays."""
+        incident.root = cause.root
+        cause.incident = incident
+        if cause.root.time_ns < incident.first_seen_ns:
+            incident.first_seen_ns = cause.root.time_ns
+        self.reroots += 1
+
+    def _merge(self, keep: Incident, other: Incident) -> Incident:
+        """Merge two incidents one cause explains; the one opened first keeps its id.
+
+        The root is ``keep``'s (the cause's incident). The other is announced as
+        ``merged`` into the survivor, so every id already seen leads to it.
+        """
+        root = keep.root
+        if other.seq < keep.seq:
+            keep, other = other, keep
+        keep.absorb(other)
+        keep.root = root
+        self._open.pop(other.id, None)
+        self.merges += 1
+        self._emit(other.transition(IncidentState.MERGED, self.high_water_ns))
+        return keep
 
     def _open_incident(self, cause: Cause, *, counted: bool = True) -> Incident:
         """Open an incident rooted at ``cause``; ``counted``: the root is not this Event."""
@@ -361,12 +571,14 @@ class Correlator:
             oldest = next(iter(self._open.values()))
             self.evicted_incidents += 1
             self._resolve(oldest, self.high_water_ns)
+        self._seq += 1
         incident = Incident(
             id=incident_id(root.uid, root.time_ns),
             root=root,
             first_seen_ns=root.time_ns,
             last_seen_ns=root.time_ns,
             severity=root.severity,
+            seq=self._seq,
         )
         if counted:
             incident.add(
@@ -379,7 +591,9 @@ class Correlator:
                 namespace=root.namespace,
             )
         self._open[incident.id] = incident
-        self._by_root[root.uid] = incident
+        cause.incident = incident
+        if cause.held:
+            self._found.append(cause)
         self._push_deadline(incident)
         return incident
 
@@ -411,8 +625,6 @@ class Correlator:
     def _resolve(self, incident: Incident, time_ns: int) -> None:
         incident.closed = True
         del self._open[incident.id]
-        if self._by_root.get(incident.root.uid) is incident:
-            del self._by_root[incident.root.uid]
         self._emit(incident.transition(IncidentState.RESOLVED, time_ns))
 
     def _root(self, event: KubeEvent, classification: Classification) -> RootCause:

@@ -153,24 +153,51 @@ def correlate_timeline(
     *,
     expire_at: int | None = None,
 ) -> _Outcome:
-    """Feed ``timeline`` (in order) and collect each incident's Events and latest state."""
+    """Feed ``timeline`` (in order) and collect each incident's Events and latest state.
+
+    As a replay does: an Event the correlator holds counts in the incident it
+    found by the end, and incidents merged into another count as that one.
+    """
+    if not correlator.settle_ns:
+        correlator.settle_ns = correlator.rules.max_window_ns
     members: dict[str, set[str]] = {}
     latest: dict[str, IncidentTransition] = {}
+    merged: dict[str, str] = {}
+    held = []
 
     def drain() -> None:
         for transition in correlator.transitions():
+            if transition.state is IncidentState.MERGED:
+                merged[transition.incident_id] = transition.merged_into
+                latest.pop(transition.incident_id, None)
+                continue
             latest[transition.incident_id] = transition
             members.setdefault(transition.incident_id, set()).add(transition.root.uid)
 
     for event, classification in timeline:
         correlation = correlator.correlate(event, classification, 1)
+        if correlator.hold is not None:
+            held.append((correlator.hold, correlation, event.key))
         drain()
         if correlation.incident_id:
             members.setdefault(correlation.incident_id, set()).add(event.key)
     if expire_at is not None:
         correlator.expire(expire_at)
         drain()
-    return _Outcome(members, latest)
+    for cause, correlation, key in held:
+        released = correlator.release(cause, correlation)
+        if released.incident_id:
+            members.setdefault(released.incident_id, set()).add(key)
+
+    def survivor(incident_id: str) -> str:
+        while incident_id in merged:
+            incident_id = merged[incident_id]
+        return incident_id
+
+    final: dict[str, set[str]] = {}
+    for incident_id, uids in members.items():
+        final.setdefault(survivor(incident_id), set()).update(uids)
+    return _Outcome(final, latest)
 
 
 def _expand(

@@ -5,8 +5,11 @@ keeps for a group of causally related Events; an :class:`IncidentTransition`
 is what a ``kubevents.incident`` record says about it::
 
     started   the Event that opened it (or that linked back to its cause) arrived
-    ongoing   its scope grew: a new workload, node, namespace or category
-              (not at every Event, so a long crash loop is not a flood of records)
+    ongoing   its scope grew (a new workload, node, namespace or category: not at
+              every Event, so a long crash loop is not a flood of records), or a
+              cause that arrived late became its root cause
+    merged    a cause that arrived late explained it too: it goes on as the
+              incident named by ``merged_into`` (every id seen stays valid)
     resolved  no Event joined it for the quiet period (in event time)
 
 The id is ``inc-`` + 12 hex digits of SHA-1(root cause uid, the root cause's
@@ -36,6 +39,7 @@ class IncidentState(enum.StrEnum):
 
     STARTED = "started"
     ONGOING = "ongoing"
+    MERGED = "merged"
     RESOLVED = "resolved"
 
 
@@ -86,6 +90,10 @@ class IncidentTransition:
     """The root cause's namespace when every Event is in it, else ""."""
     overflow: int = 0
     """Scope entries that did not fit in the capped sets."""
+    merged_into: str = ""
+    """For ``merged``: the id of the incident it goes on as."""
+    aliases: tuple[str, ...] = ()
+    """The ids of the incidents merged into this one (sorted)."""
 
     @property
     def duration_ns(self) -> int:
@@ -102,6 +110,8 @@ class IncidentTransition:
             text += f" then {spread} event{'s' * (spread != 1)}"
             if workloads:
                 text += f" across {workloads} workload{'s' * (workloads != 1)}"
+        if self.state is IncidentState.MERGED:
+            return f"{text}; merged into {self.merged_into}"
         if self.state is IncidentState.RESOLVED:
             text += f"; resolved after {format_duration(self.duration_ns)} without new events"
         return text
@@ -155,7 +165,13 @@ class Incident:
     """Some Event is about a cluster-scoped object (a Node): no single namespace."""
     overflow: int = 0
     closed: bool = False
-    """Resolved (or evicted): links that still point here are stale."""
+    """Resolved, evicted or merged: links that still point here are stale."""
+    merged_into: Incident | None = None
+    """Set when merged: where the links that still point here lead now."""
+    aliases: tuple[str, ...] = ()
+    """Ids of the incidents merged into this one."""
+    seq: int = 0
+    """Opening order: of two incidents merged, the one opened first keeps its id."""
 
     def add(
         self,
@@ -217,15 +233,48 @@ class Incident:
             severity=self.severity,
             namespace=root_ns if root_ns and alone else "",
             overflow=self.overflow,
+            merged_into=self.merged_into.id if self.merged_into is not None else "",
+            aliases=tuple(sorted(self.aliases)),
         )
 
+    def absorb(self, other: Incident) -> None:
+        """Take over ``other``'s Events and scope (``other`` is merged into this one)."""
+        self.events += other.events
+        self.occurrences += other.occurrences
+        self.first_seen_ns = min(self.first_seen_ns, other.first_seen_ns)
+        self.last_seen_ns = max(self.last_seen_ns, other.last_seen_ns)
+        if SEVERITY_RANK[other.severity] > SEVERITY_RANK[self.severity]:
+            self.severity = other.severity
+        for name, n in other.categories:
+            self.categories = _counted(self.categories, name, n)
+        for workload in other.workloads:
+            self.workloads = self._widen(self.workloads, workload)
+        for node in other.nodes:
+            self.nodes = self._widen(self.nodes, node)
+        for namespace in other.namespaces:
+            self.namespaces = self._widen(self.namespaces, namespace)
+        self.cluster_scoped = self.cluster_scoped or other.cluster_scoped
+        self.overflow += other.overflow
+        self.aliases = (*self.aliases, other.id, *other.aliases)
+        other.closed = True
+        other.merged_into = self
 
-def _counted(counts: tuple[tuple[str, int], ...], name: str) -> tuple[tuple[str, int], ...]:
-    """``counts`` with one more for ``name`` (a new pair at the end when it has none)."""
+    def survivor(self) -> Incident:
+        """The incident this one goes on as (itself unless merged)."""
+        incident = self
+        while incident.merged_into is not None:
+            incident = incident.merged_into
+        return incident
+
+
+def _counted(
+    counts: tuple[tuple[str, int], ...], name: str, more: int = 1
+) -> tuple[tuple[str, int], ...]:
+    """``counts`` with ``more`` added for ``name`` (a new pair at the end when it has none)."""
     for i, (seen, n) in enumerate(counts):
         if seen == name:
-            return (*counts[:i], (name, n + 1), *counts[i + 1 :])
-    return (*counts, (name, 1))
+            return (*counts[:i], (name, n + more), *counts[i + 1 :])
+    return (*counts, (name, more))
 
 
 def _sorted(values: Iterable[str]) -> tuple[str, ...]:

@@ -29,6 +29,19 @@ from kubevents.model import KubeEvent
 GROUP: Final = -1
 """The rule index of group links."""
 
+
+def trace_index(rule_index: int) -> int:
+    """The index of the *traces* of a rule: its effects, kept for a cause that comes late.
+
+    Traces live in the same index as links, under a negative rule index
+    (``-2`` for rule 0, ``-3`` for rule 1...), so one sweep and one cap cover both.
+    """
+    return -2 - rule_index
+
+
+SCOPE_RANK: Final = {"object": 0, "volume": 1, "workload": 2, "node": 3, "namespace": 4}
+"""Narrower scopes first: of two links, the narrower one explains an Event better."""
+
 LinkKey = tuple[int, str, str]
 """(rule index or :data:`GROUP`, scope, key)."""
 
@@ -37,14 +50,28 @@ _VOLUME = re.compile(r'(?i)\b(?:volume|persistentvolumeclaim|claim) "([^"\s]+)"'
 
 @dataclass(slots=True)
 class Cause:
-    """An Event in no incident yet that may become a root cause (a *latent* link)."""
+    """An Event that is no incident's member (yet): a latent cause, a lone problem
+    Event, an effect whose cause has not come, or an incident's root.
+
+    Links to it are *latent*: they lead to its incident once it has one. Its
+    record may be *held* by the pipeline for a short settle time, so that a
+    cause arriving late still puts it in an incident before it leaves.
+    """
 
     root: RootCause
     occurrences: int
     workload: str
     node: str
     is_cause: bool
-    """It matched a rule's cause (below ``min_severity``); else it is a lone problem Event."""
+    """It matched a rule's cause; else it is a lone problem Event or a rule's effect."""
+    incident: Incident | None = None
+    """The incident it opened, was the root of, or was adopted into."""
+    held: bool = False
+    """Its record is held by the pipeline until it settles."""
+    rule: str = ""
+    """The rule that adopted it into its incident (empty for a root)."""
+    scope: str = ""
+    """The scope of the link or trace that adopted it."""
 
 
 @dataclass(slots=True)
@@ -62,7 +89,7 @@ class Link:
     @property
     def latent(self) -> bool:
         """True while the link points to a cause that opened no incident (yet)."""
-        return isinstance(self.target, Cause)
+        return isinstance(self.target, Cause) and self.target.incident is None
 
 
 class LinkIndex:
@@ -100,7 +127,11 @@ class LinkIndex:
         link = links.get(key)
         if (
             link is not None
-            and (link.target is target or (link.latent and isinstance(target, Cause)))
+            and (
+                link.target is target
+                or (link.latent and isinstance(target, Cause))
+                or (isinstance(link.target, Cause) and link.target.incident is target)
+            )
             and abs(time_ns - link.time_ns) <= window_ns
         ):
             if time_ns > link.time_ns:

@@ -115,9 +115,10 @@ class Scenario:
 
 
 def ebs_attach_timeout() -> Scenario:
-    s = Scenario("ebs-attach-timeout", "EBS volumes of node-3 time out attaching (the CSI external-attacher is\n"
-                 "stuck); the database and the API that need them cannot mount, and a worker on the same node\n"
-                 "degrades and crash-loops. A crash loop on node-1 at the same time is unrelated.")
+    s = Scenario("ebs-attach-timeout", "EBS volumes of node-3 time out attaching; the database cannot mount its\n"
+                 "volume. The API's own volume fails the same way (its own incident: nothing says the two\n"
+                 "volumes share a cause), a worker on the same node crash-loops for reasons of its own, and a\n"
+                 "crash loop on node-1 is unrelated: a volume is not the node's problem.")
     pods = [("payments", "db-0", "pvc-4b1e2c0a-7d3f-4e21-9a0b-1c2d3e4f5a6b"),
             ("shop", "api-6c9b8d7f5c-k4m2p", "pvc-9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b")]
     for i, (ns, pod, _) in enumerate(pods):
@@ -125,7 +126,8 @@ def ebs_attach_timeout() -> Scenario:
                 f"Successfully assigned {ns}/{pod} to node-3", type_="Normal", component="default-scheduler", v1=True)
     s.pod_started(12, "shop", "worker-7b9c8d6f54-t7v8x", "node-3", "registry.example.com/shop/worker:3.1")
     s.pod_started(14, "shop", "web-7d9f8c6b5d-x2k4p", "node-1", "registry.example.com/shop/web:2.3")
-    symptoms = []
+    symptoms: list[str] = []
+    others: list[str] = []
     for i, (ns, pod, pvc) in enumerate(pods):
         attach = s.event(f"{pod}/FailedAttachVolume", 60 + 15 * i, ns, "Pod", pod, "FailedAttachVolume",
                          f'AttachVolume.Attach failed for volume "{pvc}" : rpc error: code = DeadlineExceeded '
@@ -135,7 +137,7 @@ def ebs_attach_timeout() -> Scenario:
                         "Unable to attach or mount volumes: unmounted volumes=[data], unattached volumes=[data "
                         "kube-api-access-x7k2p]: timed out waiting for the condition", host="node-3")
         s.repeat(mount, *(180 + 15 * i + 120 * k for k in range(1, 4)))
-        symptoms += [attach, mount] if i else [mount]
+        (others if i else symptoms).extend([attach, mount] if i else [mount])
     worker = "worker-7b9c8d6f54-t7v8x"
     unhealthy = s.event(f"{worker}/Unhealthy", 420, "shop", "Pod", worker, "Unhealthy",
                         'Readiness probe failed: Get "http://10.244.3.17:8080/ready": context deadline exceeded '
@@ -147,13 +149,13 @@ def ebs_attach_timeout() -> Scenario:
     api_backoff = s.event("api/BackOff", 500, "shop", "Pod", "api-6c9b8d7f5c-k4m2p", "BackOff",
                           "Back-off restarting failed container api in pod api-6c9b8d7f5c-k4m2p_shop(9e8d7c6b)",
                           host="node-3")
-    symptoms += [unhealthy, backoff, api_backoff]
+    others += [unhealthy, backoff, api_backoff]
     web = "web-7d9f8c6b5d-x2k4p"
     other = s.event(f"{web}/BackOff", 430, "shop", "Pod", web, "BackOff",
                     f"Back-off restarting failed container web in pod {web}_shop(1a2b3c4d)", host="node-1")
     s.repeat(other, 470, 550)
     s.expect(reason="FailedAttachVolume", obj="payments/Pod/db-0", symptoms=symptoms,
-             unrelated=[other, s.uid(f"{worker}/started"), s.uid(f"{web}/started")])
+             unrelated=[other, *others, s.uid(f"{worker}/started"), s.uid(f"{web}/started")])
     return s
 
 

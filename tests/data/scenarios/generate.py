@@ -78,7 +78,7 @@ class Scenario(Recording):
         check_watch_lines(lines)
         check_no_twins(lines)
         assert 10 <= len(lines) <= 60, f"{self.name}: {len(lines)} lines"
-        assert 2 <= len(self.unrelated) <= 5, self.name
+        assert 2 <= len(self.unrelated) <= 8, self.name
         out = [f"# {self.name}: written by generate.py (do not edit); uids are commented with",
                "# <involved object>/<reason> of their Event.", *self.expected.yaml_lines(self)]
         (HERE / f"{self.name}.expected.yaml").write_text("\n".join(out) + "\n")
@@ -120,9 +120,10 @@ def readiness_blip(s: Scenario, at: float, pod: Ref, node: str, port: int, times
 @scenario
 def volume_attach_timeout() -> Scenario:
     s = Scenario("volume-attach-timeout",
-                 "The CSI attacher of node-8 times out attaching the disks of streaming/kafka-0 and a search"
-                 " indexer; both Pods wait for their volumes, start late and then fail their probes and restart"
-                 " on node-8, while a crash loop on node-2 and a missing ConfigMap in monitoring are other problems.")
+                 "The CSI attacher of node-8 times out attaching the disk of streaming/kafka-0; the Pod waits for"
+                 " its volume, starts late, fails its startup probe and restarts. A search indexer's disk on the"
+                 " same node times out too: nothing says the two volumes share a cause, so it is a story of its"
+                 " own; a crash loop on node-2 and a missing ConfigMap in monitoring are other problems.")
     node, k = "node-8", kubelet("node-8")
     ad = controller("attachdetach-controller")
     kafka = s.pod("streaming", "kafka-0")
@@ -150,7 +151,7 @@ def volume_attach_timeout() -> Scenario:
             s.root = attach
             s.symptoms.append(mount)
         else:
-            s.symptoms += [attach, mount]
+            s.unrelated += [attach, mount]
     start_pod(s, 340, kafka, node, f"{REGISTRY}/streaming/kafka:3.8.1", "kafka", cached=True, scheduled=False)
     start_pod(s, 345, indexer, node, f"{REGISTRY}/search/indexer:7.2", "indexer", cached=True, scheduled=False)
     startup = s.event(400, kafka.container("kafka"), "Unhealthy",
@@ -163,7 +164,8 @@ def volume_attach_timeout() -> Scenario:
     indexer_backoff = s.event(430, indexer.container("indexer"), "BackOff", msg_backoff_restart(indexer, "indexer"),
                               k, warning=True)
     s.every(indexer_backoff, 470, 45, 3)
-    s.symptoms += [startup, killing, backoff, indexer_backoff]
+    s.symptoms += [startup, killing, backoff]
+    s.unrelated.append(indexer_backoff)
     other = s.workload_pod("payments", "billing", "2.0")
     s.unrelated.append(crash_loop(s, 200, other, "node-2", "billing", 4))
     am = s.pod("monitoring", "alertmanager-main-0")
