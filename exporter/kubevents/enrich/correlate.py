@@ -73,6 +73,7 @@ from kubevents.enrich.links import (
     Link,
     LinkIndex,
     LinkKey,
+    Traced,
     scope_keys,
     trace_index,
 )
@@ -247,7 +248,7 @@ class Correlator:
             followed = chosen.target
             if isinstance(followed, Incident):
                 incident = followed
-            else:  # a latent link: open its incident now
+            elif isinstance(followed, Cause):  # a latent link: open its incident now
                 incident = self._open_incident(followed)
                 opened = True
         own = Cause(self._root(event, classification), occurrences, workload, node, is_cause)
@@ -297,7 +298,7 @@ class Correlator:
                 trace = trace_index(rule.index)
                 for scope in rule.join:
                     for value in keys[scope]:
-                        links.put((trace, scope, value), t, rule.window_ns, own)
+                        links.trace((trace, scope, value), t, own)
         return Correlation(
             object=obj,
             owners=owners,
@@ -412,6 +413,8 @@ class Correlator:
             if link.time_ns < min(first, last) - window or link.time_ns > last + window:
                 continue
             target = link.target
+            if isinstance(target, Traced):  # pragma: no cover - traces have their own keys
+                continue
             if isinstance(target, Cause) and target.incident is not None:
                 link.target = target = target.incident  # its Event is in an incident since
             if isinstance(target, Incident):
@@ -453,16 +456,16 @@ class Correlator:
             for scope in rule.join:
                 for key in keys[scope]:
                     link = links.get((trace, scope, key))
-                    if link is None or abs(t - link.time_ns) > rule.window_ns:
+                    if link is None or not isinstance(link.target, Traced):
                         continue
-                    cause = link.target
-                    if (
-                        isinstance(cause, Cause)
-                        and cause.root.uid != event.key
-                        and id(cause) not in seen
-                    ):
-                        seen.add(id(cause))
-                        found.append((cause, rule.id, scope))
+                    for cause in link.target.causes:
+                        if (
+                            abs(t - cause.root.time_ns) <= rule.window_ns
+                            and cause.root.uid != event.key
+                            and id(cause) not in seen
+                        ):
+                            seen.add(id(cause))
+                            found.append((cause, rule.id, scope))
         found.sort(key=lambda item: SCOPE_RANK[item[2]])  # the narrowest says best why
         return found
 

@@ -74,13 +74,25 @@ class Cause:
     """The scope of the link or trace that adopted it."""
 
 
+MAX_TRACED: Final = 32
+"""Effects one trace remembers (the newest; a node with more unexplained effects in one
+window keeps the latest 32)."""
+
+
+@dataclass(slots=True)
+class Traced:
+    """The Events no cause explains yet, of one rule's effect side in one scope."""
+
+    causes: list[Cause]
+
+
 @dataclass(slots=True)
 class Link:
     """Where a later Event of the same rule and scope goes."""
 
     time_ns: int
     """Event time of the latest Event that left or refreshed the link."""
-    target: Incident | Cause
+    target: Incident | Cause | Traced
     """The open incident, or the latent :class:`Cause` while there is none.
 
     One field for the two: a link points to one or the other, and a field
@@ -116,7 +128,9 @@ class LinkIndex:
         """The link under ``key``, if any."""
         return self._links.get(key)
 
-    def put(self, key: LinkKey, time_ns: int, window_ns: int, target: Incident | Cause) -> None:
+    def put(
+        self, key: LinkKey, time_ns: int, window_ns: int, target: Incident | Cause | Traced
+    ) -> None:
         """Leave a link to ``target`` (an incident, or a latent cause) under ``key``.
 
         A link to the same incident (or any latent link, when ``target`` is
@@ -147,6 +161,20 @@ class LinkIndex:
             dropped = evict_oldest(links, n, _time_of)
             self._forget(dropped)
             self.evicted += len(dropped)
+
+    def trace(self, key: LinkKey, time_ns: int, cause: Cause) -> None:
+        """Remember ``cause`` (an Event no cause explains yet) under a trace ``key``."""
+        link = self._links.get(key)
+        if link is None or not isinstance(link.target, Traced):
+            self.put(key, time_ns, 0, Traced([cause]))
+            return
+        causes = link.target.causes
+        if cause not in causes:
+            causes.append(cause)
+            if len(causes) > MAX_TRACED:
+                del causes[0]
+        if time_ns > link.time_ns:
+            link.time_ns = time_ns
 
     def expire(self, cutoff_ns: int) -> None:
         """Forget the links not updated since ``cutoff_ns`` (one pass, when there are any)."""
