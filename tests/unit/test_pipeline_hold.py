@@ -1,0 +1,145 @@
+"""The pipeline holds the record of an Event that may still join an incident.
+
+It leaves with the incident's id when a cause comes late, or as it is once the
+settle time has passed; checkpoints never pass a held record. Messages are the
+kubelet's own formats (see tests/unit/enrich/test_correlate_late.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kubevents.clock import FakeClock
+from kubevents.enrich.classify import load_classifier
+from kubevents.enrich.correlate import Correlator
+from kubevents.enrich.correlation_rules import load_correlation_rules
+from kubevents.model import KubeEvent, ObjectRef
+from kubevents.pipeline import Pipeline
+from kubevents.records import OutputRecord
+from kubevents.sinks.base import ExportResult
+
+S = 1_000_000_000
+T0 = 1_795_000_000 * S
+SETTLE = 30 * S
+MOUNT = (
+    'MountVolume.SetUp failed for volume "pvc-91c3" : rpc error: code = DeadlineExceeded'
+    " desc = context deadline exceeded"
+)
+READY = "Readiness probe failed: HTTP probe failed with statuscode: 503"
+
+
+class SlowSink:
+    """A sink that settles (delivers) only as far as the test says."""
+
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.records: list[OutputRecord] = []
+        self.delivered = 0
+
+    def export(self, records: Sequence[OutputRecord]) -> ExportResult:
+        self.records += records
+        return ExportResult.SUCCESS
+
+    def settled(self) -> int:
+        return min(self.delivered, len(self.records))
+
+    def force_flush(self, timeout_s: float) -> bool:
+        return True
+
+    def shutdown(self, timeout_s: float) -> None:
+        pass
+
+    def reasons(self) -> list[tuple[str, str]]:
+        return [
+            (str(r.attributes.get("k8s.event.reason", r.event_name)),
+             str(r.attributes.get("kubevents.incident.id", "")))
+            for r in self.records
+        ]
+
+
+def ev(t: float, reason: str, name: str, message: str, type_: str = "Warning") -> KubeEvent:
+    return KubeEvent(
+        uid=f"{name}:{reason}",
+        name=f"{name}.1",
+        namespace="payments",
+        reason=reason,
+        type=type_,
+        message=message,
+        regarding=ObjectRef(kind="Pod", namespace="payments", name=name),
+        time_ns=T0 + int(t * S),
+        first_time_ns=T0 + int(t * S),
+        reporting_controller="kubelet",
+        reporting_instance="node-3",
+    )
+
+
+def pipeline(sink: SlowSink, *, ordered: bool = False) -> Pipeline:
+    return Pipeline(
+        classifier=load_classifier(),
+        sinks=[sink],
+        clock=FakeClock(),
+        correlator=Correlator(load_correlation_rules(), settle_ns=SETTLE),
+        batch_size=1,
+        ordered=ordered,
+    )
+
+
+PULLED = 'Successfully pulled image "registry.example.com/db:15" in 1.2s'
+
+
+def test_a_symptom_before_its_cause_leaves_with_the_incident_id() -> None:
+    sink = SlowSink()
+    p = pipeline(sink)
+    p.handle(ev(0, "Unhealthy", "db-0", READY))
+    assert p.held == 1 and sink.records == []
+    p.handle(ev(5, "Pulled", "web-0", PULLED, "Normal"))  # not held: out at once
+    p.handle(ev(10, "FailedMount", "db-0", MOUNT))
+    p.flush()
+    assert p.held == 0
+    events = [(reason, inc) for reason, inc in sink.reasons() if reason in ("Unhealthy", "FailedMount")]
+    (mount_id,) = {inc for reason, inc in events if reason == "FailedMount"}
+    assert mount_id and events == [("FailedMount", mount_id), ("Unhealthy", mount_id)]
+    unhealthy = next(r for r in sink.records if r.attributes.get("k8s.event.reason") == "Unhealthy")
+    assert unhealthy.attributes["kubevents.incident.rule"] == "volume-attach-mount"
+    assert unhealthy.attributes["kubevents.incident.scope"] == "object"
+
+
+def test_in_order_every_record_waits_behind_a_held_one() -> None:
+    sink = SlowSink()
+    p = pipeline(sink, ordered=True)
+    p.handle(ev(0, "Unhealthy", "db-0", READY))
+    p.handle(ev(5, "Pulled", "web-0", PULLED, "Normal"))
+    assert sink.records == [] and p.held == 2
+    p.handle(ev(10, "FailedMount", "db-0", MOUNT))
+    p.flush()
+    reasons = [r for r, _ in sink.reasons() if r in ("Unhealthy", "Pulled", "FailedMount")]
+    assert reasons == ["Unhealthy", "Pulled", "FailedMount"]
+
+
+def test_a_held_record_leaves_as_it_is_when_its_settle_time_passes() -> None:
+    sink = SlowSink()
+    p = pipeline(sink)
+    p.handle(ev(0, "Unhealthy", "db-0", READY))
+    p.expire(T0 + SETTLE - S)
+    assert p.held == 1  # due at the settle time, not before
+    p.expire(T0 + SETTLE)
+    p.flush()
+    assert p.held == 0 and sink.reasons() == [("Unhealthy", "")]
+
+
+def test_checkpoints_never_pass_a_held_record() -> None:
+    sink = SlowSink()
+    p = pipeline(sink)
+    p.handle(ev(0, "Pulled", "web-0", PULLED, "Normal"))  # record 1
+    p.handle(ev(1, "Unhealthy", "db-0", READY))  # held, floor 1
+    p.handle(ev(2, "Pulled", "web-1", PULLED, "Normal"))  # record 2
+    p.flush()
+    assert p.records_total == 3  # the held record counts as produced
+    sink.delivered = 2
+    assert p.settled() == 1  # record 2 is delivered, but the held one is not out
+    p.expire(T0 + 40 * S)  # the settle time passes: it leaves as record 3
+    p.flush()
+    assert p.held == 0 and p.settled() == 1  # out, not yet delivered
+    sink.delivered = 3
+    assert p.settled() == 3
