@@ -46,6 +46,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 __all__ = [
+    "CLUSTER_SCOPED",
     "DefaultObject",
     "ParsedText",
     "TextEvent",
@@ -288,51 +289,88 @@ def _cells_at_positions(line: str, layout: _Layout) -> dict[str, str] | None:
     return cells
 
 
+_CELL = re.compile(r"\S+(?: \S+)*")
+_WORD = re.compile(r"\S+")
+_MAX_SPLIT_WORDS = 6
+"""A cell kubectl separated from the next by one space (old tab-padded output) is split
+after at most this many words: the longest cell before a message, a date like
+``Wed, 03 Jun 2015 11:46:35 -0700``, has six."""
+
+
 def _cells_by_shape(line: str, layout: _Layout) -> dict[str, str]:
-    """The row's cells split on tabs and runs of spaces, matched to columns by shape."""
-    pieces = [
-        (m.start(), m.end())
-        for m in re.finditer(r"\S+(?: \S+)*", line.replace("\t", "  "))
-        if m.group(0)
-    ]
+    """The row's cells split on tabs and runs of spaces, matched to columns by shape.
+
+    Empty optional cells may be missing; a cell that holds two columns' values
+    separated by a single space is split where the first value ends.
+    """
     text = line.replace("\t", "  ")
-    cells = [text[a:b] for a, b in pieces]
+    pieces = [(m.start(), m.end()) for m in _CELL.finditer(text)]
     m = layout.message_index
     before, after = layout.columns[:m], layout.columns[m + 1 :]
-    if len(cells) < len(before) - sum(c.optional for c in before) + 1 + len(after):
-        raise _RowError(
-            f"{len(cells)} cells where the header has {len(layout.columns)} columns"
-            f" ({_titles(layout)})"
-        )
+    needed = len(before) - sum(c.optional for c in before) + 1 + len(after)
     out: dict[str, str] = {}
-    end = len(cells)
+    end = len(pieces)
     for column in reversed(after):
         end -= 1
-        if not column.accepts(cells[end]):
-            raise _RowError(_mismatch(column, cells[end]))
-        out[column.key] = cells[end]
+        if end < 1:
+            raise _RowError(_ragged(len(pieces), layout))
+        cell = text[pieces[end][0] : pieces[end][1]]
+        if not column.accepts(cell):
+            raise _RowError(_mismatch(column, cell))
+        out[column.key] = cell
 
-    def assign(ci: int, xi: int) -> list[tuple[str, str]] | None:
+    def assign(ci: int, at: int, xi: int) -> tuple[list[tuple[str, str]], int] | None:
+        """Columns ci.. from offset ``at`` in piece xi on; the matches and where the
+        message starts."""
+        if xi < end and at >= pieces[xi][1]:
+            xi += 1
+            if xi < end:
+                at = pieces[xi][0]
         if ci == len(before):
-            return [] if xi < end else None
+            return ([], at) if xi < end else None
         column = before[ci]
-        if xi < end and cells[xi] and column.accepts(cells[xi]):
-            rest = assign(ci + 1, xi + 1)
-            if rest is not None:
-                return [(column.key, cells[xi]), *rest]
+        if xi < end:
+            cell = text[at : pieces[xi][1]]
+            if column.accepts(cell):
+                rest = assign(ci + 1, pieces[xi][1], xi)
+                if rest is not None:
+                    return [(column.key, cell), *rest[0]], rest[1]
+            words = list(_WORD.finditer(text, at, pieces[xi][1]))
+            for word in words[: min(len(words) - 1, _MAX_SPLIT_WORDS)]:
+                prefix = text[at : word.end()]
+                if column.accepts(prefix):
+                    rest = assign(ci + 1, word.end() + 1, xi)
+                    if rest is not None:
+                        return [(column.key, prefix), *rest[0]], rest[1]
         if column.optional:
-            rest = assign(ci + 1, xi)
+            rest = assign(ci + 1, at, xi)
             if rest is not None:
-                return [(column.key, ""), *rest]
+                return [(column.key, ""), *rest[0]], rest[1]
         return None
 
-    matched = assign(0, 0)
+    matched = assign(0, pieces[0][0], 0) if end > 0 else None
     if matched is None:
+        if len(pieces) < needed:
+            raise _RowError(_ragged(len(pieces), layout))
+        cells = [text[a:b] for a, b in pieces]
         raise _RowError(_first_mismatch(before, cells))
-    out.update(matched)
-    used = sum(1 for _, cell in matched if cell)
-    out["message"] = text[pieces[used][0] : pieces[end - 1][1]]
+    out.update(matched[0])
+    out["message"] = text[matched[1] : pieces[end - 1][1]].strip()
     return out
+
+
+def _ragged(cells: int, layout: _Layout) -> str:
+    return f"{cells} cells where the header has {len(layout.columns)} columns ({_titles(layout)})"
+
+
+def _starts_row(line: str, layout: _Layout) -> bool:
+    """True when ``line`` begins with a value of the layout's first column."""
+    first = _CELL.search(line.replace("\t", "  "))
+    if first is None:
+        return False
+    column = layout.columns[0]
+    words = first.group(0).split(" ")
+    return any(column.accepts(" ".join(words[:n])) for n in range(1, min(len(words), 6) + 1))
 
 
 def _first_mismatch(columns: Sequence[_Column], cells: Sequence[str]) -> str:
@@ -385,7 +423,7 @@ _KIND_HINTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Service", ("Session Affinity", "Endpoints", "TargetPort", "LoadBalancer Ingress")),
     ("Ingress", ("Rules", "Default backend")),
 )
-_CLUSTER_SCOPED = frozenset(
+CLUSTER_SCOPED = frozenset(
     {
         "Node",
         "PersistentVolume",
@@ -514,7 +552,8 @@ def parse_text(
     """
     parser = _Parser(name, now_ns, default)
     if header is not None:
-        layout = _header(header)
+        lines = [h for h in header.splitlines() if h.strip() and not _SEPARATOR.match(h)]
+        layout = _header(lines[0]) if len(lines) == 1 else None
         if layout is None:
             parser.problem(0, f"header {header.strip()!r} is not a kubectl Events header row")
         else:
@@ -537,6 +576,8 @@ class _Parser:
         self.unknown_ages = 0
         self.first_unknown = 0
         self.orphans: set[int] = set()
+        self.previous: TextEvent | None = None
+        """The last row read in the table in progress (the one a continuation line extends)."""
 
     def problem(self, line: int, message: str) -> None:
         self.result.problems.append(TextProblem(line, message))
@@ -551,9 +592,11 @@ class _Parser:
             if not stripped:
                 if self.layout is not None and self.result.rows:
                     self.layout = None
+                    self.previous = None
                 continue
             layout = _header(line)
             if layout is not None:
+                self.previous = None
                 self.layout = layout
                 self.section_default = self.section is None or not layout.describe
                 continue
@@ -564,8 +607,7 @@ class _Parser:
                     self.layout = None
                     self._section_line(line, number)
                     continue
-                self.result.rows += 1
-                self._row(line, number, self.result.rows)
+                self._row(line, number)
                 continue
             if self._section_line(line, number):
                 continue
@@ -602,16 +644,31 @@ class _Parser:
             self.section.keys.setdefault(key, value)
         return True
 
-    def _row(self, line: str, number: int, row: int) -> None:
+    def _row(self, line: str, number: int) -> None:
         assert self.layout is not None
         layout = self.layout
         try:
             cells = _cells_at_positions(line, layout) or _cells_by_shape(line, layout)
-            obj = self._event(cells, layout, number, row)
         except _RowError as e:
+            if self.previous is not None and not _starts_row(line, layout):
+                # A message on several lines (kubelet mount errors print the mount
+                # command and its output on lines of their own).
+                message = self.previous.obj["message"]
+                self.previous.obj["message"] = f"{message}\n{line.strip()}"
+                return
+            self.result.rows += 1
+            self.previous = None
             self.problem(number, str(e))
             return
-        self.result.events.append(TextEvent(row, number, obj))
+        self.result.rows += 1
+        try:
+            obj = self._event(cells, layout, number, self.result.rows)
+        except _RowError as e:
+            self.previous = None
+            self.problem(number, str(e))
+            return
+        self.previous = TextEvent(self.result.rows, number, obj)
+        self.result.events.append(self.previous)
 
     def _event(
         self, cells: dict[str, str], layout: _Layout, number: int, row: int
@@ -629,7 +686,7 @@ class _Parser:
         event_name = cells.get("name", "") if "object" in cells else ""
         if not event_name and "kind" in cells:
             event_name = cells.get("name", "")
-        namespace = namespace or ("" if kind in _CLUSTER_SCOPED else "default")
+        namespace = namespace or ("" if kind in CLUSTER_SCOPED else "default")
         return {
             "apiVersion": "v1",
             "kind": "Event",
