@@ -200,6 +200,8 @@ def _excerpt(
     if parsed.problems:
         first = parsed.problems[0]
         more = f" (and {len(parsed.problems) - 1} more)" if len(parsed.problems) > 1 else ""
+        if first.line == 0:  # the header: key
+            check.fail(f"{at}.header", first.message)
         check.fail(f"{at}.text", f"line {first.line}: {first.message}{more}")
     if not parsed.events:
         check.fail(f"{at}.text", "no Event rows (a kubectl header row, then rows)")

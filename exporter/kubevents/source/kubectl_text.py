@@ -363,14 +363,18 @@ def _ragged(cells: int, layout: _Layout) -> str:
     return f"{cells} cells where the header has {len(layout.columns)} columns ({_titles(layout)})"
 
 
-def _starts_row(line: str, layout: _Layout) -> bool:
-    """True when ``line`` begins with a value of the layout's first column."""
-    first = _CELL.search(line.replace("\t", "  "))
-    if first is None:
+def _continues(line: str, layout: _Layout) -> bool:
+    """True when ``line`` cannot be a row of ``layout``, only more of a message: it does
+    not begin with a value of the first column, and has fewer cells than a row."""
+    text = line.replace("\t", "  ")
+    cells = _CELL.findall(text)
+    if not cells:
         return False
+    required = sum(not c.optional for c in layout.columns)
     column = layout.columns[0]
-    words = first.group(0).split(" ")
-    return any(column.accepts(" ".join(words[:n])) for n in range(1, min(len(words), 6) + 1))
+    words = cells[0].split(" ")
+    starts = any(column.accepts(" ".join(words[:n])) for n in range(1, min(len(words), 6) + 1))
+    return not starts and len(cells) < required
 
 
 def _first_mismatch(columns: Sequence[_Column], cells: Sequence[str]) -> str:
@@ -650,7 +654,7 @@ class _Parser:
         try:
             cells = _cells_at_positions(line, layout) or _cells_by_shape(line, layout)
         except _RowError as e:
-            if self.previous is not None and not _starts_row(line, layout):
+            if self.previous is not None and _continues(line, layout):
                 # A message on several lines (kubelet mount errors print the mount
                 # command and its output on lines of their own).
                 message = self.previous.obj["message"]
@@ -686,18 +690,19 @@ class _Parser:
         event_name = cells.get("name", "") if "object" in cells else ""
         if not event_name and "kind" in cells:
             event_name = cells.get("name", "")
-        namespace = namespace or ("" if kind in CLUSTER_SCOPED else "default")
+        # A cluster-scoped object's Events live in a namespace (default), the object in none.
+        involved_namespace = "" if kind in CLUSTER_SCOPED else (namespace or "default")
         return {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {
                 "name": event_name,
-                "namespace": namespace or "default",
+                "namespace": namespace or involved_namespace or "default",
                 "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"kubevents:text:{self.name}:{row}")),
             },
             "involvedObject": {
                 "kind": kind,
-                "namespace": namespace,
+                "namespace": involved_namespace,
                 "name": name,
                 **(
                     {"fieldPath": cells["subobject"]}
