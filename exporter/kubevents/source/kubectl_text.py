@@ -262,6 +262,9 @@ def _header(line: str) -> _Layout | None:
 
 # --- rows ----------------------------------------------------------------------------
 
+_EVENTS_LINE = re.compile(r"^Events:\s*(?:<none>)?$")
+_EVENT_NAME = re.compile(r"\.[0-9a-f]{8,}$")
+"""The suffix of an Event's name: its object's name, a dot, the creation time in hex."""
 _SEPARATOR = re.compile(r"^[\s\-─=]+$")
 
 
@@ -524,7 +527,7 @@ def looks_like_text(data: bytes) -> bool:
     for raw in data.splitlines():
         line = raw.decode("utf-8", errors="replace")
         stripped = line.strip()
-        if stripped.startswith("Events:") or (stripped and _header(line) is not None):
+        if _EVENTS_LINE.match(stripped) or (stripped and _header(line) is not None):
             return True
     return False
 
@@ -579,7 +582,8 @@ class _Parser:
         """True when the table in progress belongs to no Name: header."""
         self.unknown_ages = 0
         self.first_unknown = 0
-        self.orphans: set[int] = set()
+        self.noted_object = False
+        """Whether an unknown described object was noted (once per text)."""
         self.previous: TextEvent | None = None
         """The last row read in the table in progress (the one a continuation line extends)."""
 
@@ -687,9 +691,11 @@ class _Parser:
         component, host = _source(cells.get("source", ""))
         if not host and component == "kubelet" and node:
             host = node
-        event_name = cells.get("name", "") if "object" in cells else ""
-        if not event_name and "kind" in cells:
-            event_name = cells.get("name", "")
+        # NAME is the Event's name next to OBJECT (-o wide) and in the 1.11 layout
+        # (object name, a dot, hex); in older layouts it is the object's name.
+        event_name = cells.get("name", "")
+        if "object" not in cells and not _EVENT_NAME.search(event_name):
+            event_name = ""
         # A cluster-scoped object's Events live in a namespace (default), the object in none.
         involved_namespace = "" if kind in CLUSTER_SCOPED else (namespace or "default")
         return {
@@ -744,7 +750,7 @@ class _Parser:
             return kind, name, namespace, node
         if "kind" in cells:
             name = cells.get("name", "")
-            name = re.sub(r"\.[0-9a-f]{8,}$", "", name)
+            name = _EVENT_NAME.sub("", name)
             namespace = cells.get("namespace") or (default.namespace if default else "")
             kind = cells["kind"]
             return kind, name, namespace, name if kind == "Node" else ""
@@ -752,15 +758,15 @@ class _Parser:
             obj = self.section.object(default)
         else:
             obj = default or DefaultObject()
-        if not obj.name and number not in self.orphans and not self.orphans:
-            self.orphans.add(number)
+        if not obj.name and not self.noted_object:
+            self.noted_object = True
             self.note(
                 number,
                 "describe Events without a Name: header above them: the described object"
                 " is unknown",
             )
-        elif obj.name and not obj.kind and not self.orphans:
-            self.orphans.add(number)
+        elif obj.name and not obj.kind and not self.noted_object:
+            self.noted_object = True
             self.note(number, f"cannot tell the kind of the described object {obj.name!r}")
         return obj.kind, obj.name, obj.namespace, obj.node
 
