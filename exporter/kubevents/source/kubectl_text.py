@@ -37,6 +37,7 @@ one line each, never raised.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections.abc import Sequence
@@ -234,6 +235,9 @@ class _Layout:
     columns: tuple[_Column, ...]
     describe: bool
     """True for a describe Events table (the object comes from the section)."""
+    aligned: bool = True
+    """False for a header that came from another output (``header=``): its positions
+    say nothing about these rows, which are then read by shape only."""
 
     @property
     def message_index(self) -> int:
@@ -274,7 +278,7 @@ class _RowError(ValueError):
 
 def _cells_at_positions(line: str, layout: _Layout) -> dict[str, str] | None:
     """The row's cells at the header's column positions, or None when it is not aligned."""
-    if "\t" in line:
+    if "\t" in line or not layout.aligned:
         return None
     columns = layout.columns
     cells: dict[str, str] = {}
@@ -564,7 +568,7 @@ def parse_text(
         if layout is None:
             parser.problem(0, f"header {header.strip()!r} is not a kubectl Events header row")
         else:
-            parser.layout = layout
+            parser.layout = dataclasses.replace(layout, aligned=False)
             parser.section_default = True
     parser.feed(text.splitlines())
     return parser.result
