@@ -570,7 +570,8 @@ def parse_text(
         else:
             parser.layout = dataclasses.replace(layout, aligned=False)
             parser.section_default = True
-    parser.feed(text.splitlines())
+    # Pages copied from a browser turn spaces into no-break spaces; kubectl prints none.
+    parser.feed(text.replace("\xa0", " ").splitlines())
     return parser.result
 
 

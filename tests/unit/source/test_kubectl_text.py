@@ -631,3 +631,11 @@ def test_other_content_is_not_kubectl_events_text(text: bytes) -> None:
 def test_reference_time_must_be_rfc3339(bad: str) -> None:
     with pytest.raises(ValueError, match="RFC 3339"):
         parse_reference_time(bad)
+
+
+def test_no_break_spaces_of_a_browser_copy_read_as_spaces() -> None:
+    text = LAYOUTS[0].values[0]
+    copied = text.replace("  ", "\xa0 ")
+    assert [e.obj for e in parse(copied, default=POD).events] == [
+        e.obj for e in parse(text, default=POD).events
+    ]
