@@ -124,7 +124,10 @@ class _Time:
 
 
 def _stamp_ns(text: str, now_ns: int) -> int | None:
-    """A single age or timestamp as ns since the epoch; None for ``<unknown>``."""
+    """A single age or timestamp as ns since the epoch; None for ``<unknown>``.
+
+    Raises ValueError for a timestamp of the right shape that is no time (month 13).
+    """
     if text in _UNKNOWN:
         return None
     if text[0].isdigit() and text[-1] in _UNIT_S:
@@ -136,19 +139,23 @@ def _stamp_ns(text: str, now_ns: int) -> int | None:
         else:
             parsed = datetime.fromisoformat(text.replace(" ", "T", 1))
     except (TypeError, ValueError):
-        return None
+        raise ValueError(text) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp()) * 1_000_000_000 + parsed.microsecond * 1000
 
 
 def _parse_time(cell: str, now_ns: int) -> _Time | None:
+    """A time cell (``74m (x8 over 80m)``), or None when it is not one."""
     match = _TIME_CELL.match(cell)
     if match is None:
         return None
     last, count, first = match.groups()
-    last_ns = _stamp_ns(last, now_ns)
-    first_ns = _stamp_ns(first, now_ns) if first else None
+    try:
+        last_ns = _stamp_ns(last, now_ns)
+        first_ns = _stamp_ns(first, now_ns) if first else None
+    except ValueError:
+        return None
     return _Time(
         ns=now_ns if last_ns is None else last_ns,
         unknown=last_ns is None,
@@ -540,7 +547,10 @@ def parse_reference_time(text: str) -> int:
     """An RFC 3339 time (``--now``) as ns since the epoch; ValueError when it is not one."""
     if re.fullmatch(_RFC3339, text.strip()) is None:
         raise ValueError(f"expected an RFC 3339 time like 2026-01-01T00:00:00Z, got {text!r}")
-    ns = _stamp_ns(text.strip(), 0)
+    try:
+        ns = _stamp_ns(text.strip(), 0)
+    except ValueError:
+        ns = None
     if ns is None:
         raise ValueError(f"expected an RFC 3339 time like 2026-01-01T00:00:00Z, got {text!r}")
     return ns

@@ -584,6 +584,13 @@ BROKEN = [
         id="bad age",
     ),
     pytest.param(
+        # https://github.com/EnMasseProject/enmasse/pull/2970 with a month 13
+        LAYOUTS[7].values[0].replace("2019-07-05T15:01:04Z   2019", "2019-13-05T15:01:04Z   2019"),
+        [(2, "LAST SEEN '2019-13-05T15:01:04Z' is not an age")],
+        0,
+        id="a timestamp that is no time",
+    ),
+    pytest.param(
         LAYOUTS[0].values[0].replace("Normal   Created", "Info     Created"),
         [(5, "Type 'Info' is not Normal or Warning")],
         1,
