@@ -533,12 +533,16 @@ class _Section:
 # --- the text ------------------------------------------------------------------------
 
 
+_CANDIDATE = re.compile(rb"(?im)^[^\n]*\breason\b[^\n]*\bmessage\b[^\n]*$|^[ \t]*events:[^\n]*$")
+"""Lines that may be a header row or an ``Events:`` line: one pass in C over the
+bytes, so that a large JSON or YAML dump is not decoded line by line to find out."""
+
+
 def looks_like_text(data: bytes) -> bool:
     """True when ``data`` holds a kubectl Events table (a header row or ``Events:``)."""
-    for raw in data.splitlines():
-        line = raw.decode("utf-8", errors="replace")
-        stripped = line.strip()
-        if _EVENTS_LINE.match(stripped) or (stripped and _header(line) is not None):
+    for match in _CANDIDATE.finditer(data):
+        line = match.group(0).decode("utf-8", errors="replace").replace("\xa0", " ")
+        if _EVENTS_LINE.match(line.strip()) or _header(line) is not None:
             return True
     return False
 
