@@ -380,6 +380,30 @@ default              10m         Normal    NodeHasNoDiskPressure     node/kind-c
         id="get events -A: NAMESPACE LAST SEEN TYPE REASON OBJECT MESSAGE",
     ),
     pytest.param(
+        # https://github.com/equinixmetal-archive/csi-packet/issues/15 (kubectl 1.12/1.13:
+        # KIND but no object name)
+        """LAST SEEN   TYPE      REASON                 KIND                    MESSAGE
+3s          Warning   ProvisioningFailed     PersistentVolumeClaim   Failed to provision volume with StorageClass "csi-packet-standard": rpc error: code = Internal desc = controller not configur
+""",
+        None,
+        [
+            (
+                "ProvisioningFailed",
+                "Warning",
+                1,
+                at("3s"),
+                at("3s"),
+                "PersistentVolumeClaim",
+                "",
+                "default",
+                "",
+                "",
+                "Failed to provision volume",
+            ),
+        ],
+        id="get events 1.12: LAST SEEN TYPE REASON KIND MESSAGE",
+    ),
+    pytest.param(
         # https://github.com/kubernetes/kubernetes/pull/90206 (<unknown> age)
         """LAST SEEN   TYPE     REASON              OBJECT                        MESSAGE
 <unknown>   Normal   Scheduled           pod/nginx-6c975b59f8-gvmjr    Successfully assigned default/nginx-6c975b59f8-gvmjr to minikube
