@@ -142,7 +142,7 @@ def replay_records(corpus: CorpusFile, workdir: Path) -> list[dict[str, Any]]:
 
 def score_file(corpus: CorpusFile, records: Sequence[dict[str, Any]]) -> FileScore:
     """Score one replayed corpus file against its labels."""
-    score = FileScore(corpus.name)
+    score = FileScore(_relative(corpus.path))
     ids = _Ids()
     latest: dict[str, dict[str, Any]] = {}  # incident id -> attributes of its latest record
     by_uid: dict[str, set[str]] = {}  # Event uid -> incident ids of its records
@@ -197,7 +197,7 @@ def score_file(corpus: CorpusFile, records: Sequence[dict[str, Any]]) -> FileSco
         seen = sorted(set().union(*cause_sets, *symptom_sets))
         score.incidents.append(
             IncidentScore(
-                file=corpus.name,
+                file=score.file,
                 index=labelled.index,
                 together=bool(chosen),
                 root=bool(chosen) and roots.get(chosen) in cause_uids,
@@ -246,30 +246,31 @@ def _add(totals: Totals, score: FileScore) -> None:
 
 def render(scores: Sequence[FileScore], totals: Totals) -> str:
     """The tables ``make accuracy`` prints: per file, per incident, totals."""
+    w = max([len(s.file) for s in scores] + [4])
     lines = ["Per file", ""]
     lines.append(
-        f"{'file':<58} {'events':>6} {'categ%':>6} {'warn>=W%':>8} {'right':>7} {'apart':>7}"
+        f"{'file':<{w}} {'events':>6} {'categ%':>6} {'warn>=W%':>8} {'right':>7} {'false merges':>12}"
     )
     for s in scores:
         if s.error:
-            lines.append(f"{s.file:<58} LOAD ERROR: {s.error}")
+            lines.append(f"{s.file:<{w}} LOAD ERROR: {s.error}")
             continue
         right = sum(i.right for i in s.incidents)
         lines.append(
-            f"{s.file:<58} {s.events:>6} {_pct(s.categorized, s.events):>6} "
+            f"{s.file:<{w}} {s.events:>6} {_pct(s.categorized, s.events):>6} "
             f"{_pct(s.warnings_severe, s.warnings):>8} {right:>3}/{len(s.incidents):<3} "
-            f"{len(s.false_merges):>3}/{s.apart:<3}"
+            f"{len(s.false_merges):>8}/{s.apart:<3}"
         )
     lines += ["", "Per incident", ""]
-    lines.append(f"{'file':<58} {'#':>2} {'together':>8} {'root':>5}  incident / root cause")
+    lines.append(f"{'file':<{w}} {'#':>2} {'together':>8} {'root':>5}  incident / root cause")
     for s in scores:
         for i in s.incidents:
             lines.append(
-                f"{s.file:<58} {i.index:>2} {_yes(i.together):>8} {_yes(i.root):>5}  "
+                f"{s.file:<{w}} {i.index:>2} {_yes(i.together):>8} {_yes(i.root):>5}  "
                 f"{i.incident or '-'} {i.root_reason}"
             )
         for a, b in s.false_merges:
-            lines.append(f"{s.file:<58}    FALSE MERGE: rows {a} and {b} share an incident")
+            lines.append(f"{s.file:<{w}}    FALSE MERGE: rows {a} and {b} share an incident")
     f = totals.figures()
     lines += [
         "",
@@ -295,10 +296,12 @@ def _yes(flag: bool) -> str:
 
 
 def _relative(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(ROOT).as_posix()
-    except ValueError:
-        return str(path)
+    for base in (CORPUS, ROOT):
+        try:
+            return path.resolve().relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return str(path)
 
 
 def committed_figures(path: Path = FIGURES) -> dict[str, float]:
