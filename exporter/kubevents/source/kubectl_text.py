@@ -166,7 +166,9 @@ def _parse_time(cell: str, now_ns: int) -> _Time | None:
 
 _TYPE = re.compile(r"^(?:Normal|Warning)$")
 _REASON = re.compile(r"^[A-Za-z][\w.:-]*$")
-_OBJECT = re.compile(r"^[a-z][a-z0-9.-]*(?:/\S*)?$")
+_OBJECT = re.compile(r"^(?:[A-Za-z][A-Za-z0-9.-]*(?:/\S*)?|/\S+)$")
+"""``kind/name``: lower case from ``kubectl get events``, as the API spells it from
+``kubectl events`` (``Pod/web-0``), ``/name`` for an Event whose object has no kind."""
 _KIND = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _NAME = re.compile(r"^[A-Za-z0-9][\w.:@-]*$")
 _NAMESPACE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
@@ -378,17 +380,19 @@ def _ragged(cells: int, layout: _Layout) -> str:
 
 
 def _continues(line: str, layout: _Layout) -> bool:
-    """True when ``line`` cannot be a row of ``layout``, only more of a message: it does
-    not begin with a value of the first column, and has fewer cells than a row."""
-    text = line.replace("\t", "  ")
-    cells = _CELL.findall(text)
-    if not cells:
+    """True when ``line`` cannot be a row of ``layout``, only more of a message (a message
+    on several lines, or a terminal's wrap): it has fewer cells than a row, and its first
+    cell is no value of the first column."""
+    cells = _CELL.findall(line.replace("\t", "  "))
+    if not cells or len(cells) >= sum(not c.optional for c in layout.columns):
         return False
-    required = sum(not c.optional for c in layout.columns)
     column = layout.columns[0]
-    words = cells[0].split(" ")
-    starts = any(column.accepts(" ".join(words[:n])) for n in range(1, min(len(words), 6) + 1))
-    return not starts and len(cells) < required
+    if column.accepts(cells[0]):
+        return False
+    if column.key in ("last", "first"):  # a time may be glued to the next cell
+        words = cells[0].split(" ")
+        return not any(column.accepts(" ".join(words[:n])) for n in range(1, min(len(words), 6)))
+    return True
 
 
 def _first_mismatch(columns: Sequence[_Column], cells: Sequence[str]) -> str:
@@ -500,7 +504,7 @@ _KINDS = {
 def _kind_of(lower: str) -> str:
     """``replicaset`` -> ``ReplicaSet`` (kubectl prints OBJECT in lower case)."""
     base = lower.split(".", 1)[0]
-    return _KINDS.get(base) or (base[:1].upper() + base[1:])
+    return _KINDS.get(base.lower()) or (base[:1].upper() + base[1:])
 
 
 @dataclass(slots=True)

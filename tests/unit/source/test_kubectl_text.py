@@ -670,3 +670,45 @@ def test_no_break_spaces_of_a_browser_copy_read_as_spaces() -> None:
     assert [e.obj for e in parse(copied, default=POD).events] == [
         e.obj for e in parse(text, default=POD).events
     ]
+
+
+def test_kinds_as_the_api_spells_them_and_objects_without_a_kind() -> None:
+    # https://longhorn.io/docs/1.13.0/deploy/upgrade/longhorn-manager/ (rows without a
+    # header; the header is kubectl's get events layout)
+    rows = (
+        "2m33s               Normal    Created                 Pod/longhorn-pre-upgrade-v5tqq"
+        "    Created container longhorn-pre-upgrade\n"
+        "2m33s               Warning   FailedUpgradePreCheck   /longhorn-pre-upgrade"
+        "             failed to upgrade since upgrading from v1.6.2 to v1.8.0 for minor version"
+        " is not supported\n"
+    )
+    parsed = parse(rows, header="LAST SEEN   TYPE      REASON    OBJECT    MESSAGE")
+    assert parsed.problems == []
+    assert [
+        (e.obj["involvedObject"]["kind"], e.obj["involvedObject"]["name"]) for e in parsed.events
+    ] == [
+        ("Pod", "longhorn-pre-upgrade-v5tqq"),
+        ("", "longhorn-pre-upgrade"),
+    ]
+
+
+def test_a_terminal_wrap_continues_the_message() -> None:
+    # https://github.com/kserve/kserve/issues/2179 (wrapped at the terminal's width; the
+    # header is kubectl's get events -A layout)
+    rows = (
+        "istio-system      2m20s       Warning   SyncLoadBalancerFailed    service/istio-ingressgateway"
+        "                        Error syncing load balancer: failed to ensure load b\n"
+        "alancer: TooManyLoadBalancers: Exceeded quota of account 809251082950\n"
+        "                  status code: 400, request id: 5b9b9a1d-ddfb-424e-a406-4b276d2847a2\n"
+        "istio-system      13s         Warning   FailedGetResourceMetric        horizontalpodautoscaler/istio-ingressgateway"
+        "        failed to get cpu utilization: unable to get me\n"
+    )
+    parsed = parse(rows, header="NAMESPACE   LAST SEEN   TYPE   REASON   OBJECT   MESSAGE")
+    assert parsed.problems == []
+    assert [e.row for e in parsed.events] == [1, 2]
+    assert parsed.events[0].obj["message"] == (
+        "Error syncing load balancer: failed to ensure load b\n"
+        "alancer: TooManyLoadBalancers: Exceeded quota of account 809251082950\n"
+        "status code: 400, request id: 5b9b9a1d-ddfb-424e-a406-4b276d2847a2"
+    )
+    assert parsed.events[1].obj["involvedObject"]["kind"] == "HorizontalPodAutoscaler"
