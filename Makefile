@@ -7,13 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEMO   := tests/data/demo/events.jsonl
 
-.PHONY: demo test lint bench install compiled cc clean help prometheus dashboards servers tools chaos
+.PHONY: demo test lint bench accuracy install compiled cc clean help prometheus dashboards servers tools chaos
 
 help:
 	@echo "make demo   install and replay the bundled demo recording to the console"
 	@echo "make test   install everything the tests need, then run the whole suite"
 	@echo "make lint   ruff, mypy (strict) and the layering contract"
 	@echo "make bench  benchmarks (not part of make test)"
+	@echo "make accuracy  score the incidents on the real-event corpus (tests/data/real)"
 	@echo "make dashboards  regenerate grafana/dashboards/*.json from grafana/*.py"
 	@echo "make chaos  the long fault suite (about 20 min); rewrites docs/reliability.md"
 
@@ -91,6 +92,11 @@ chaos: $(STAMP) servers
 
 bench: compiled
 	$(ON_COMPILED) $(BIN)/python -m bench
+
+# The incidents kubevents finds on the real-event corpus, per file, per incident and in
+# total (tests/support/accuracy.py); tests/e2e/test_accuracy.py guards the totals.
+accuracy: $(STAMP)
+	$(BIN)/python -m tests.support.accuracy $(ACCURACY_ARGS)
 
 clean:
 	rm -rf $(VENV) .build build *.egg-info exporter/*.egg-info

@@ -16,6 +16,8 @@ One run measures, each figure the median of ``--runs`` (default 3) repetitions:
   (one core) -> receiver process, the mix written as fast as the fake can;
 * **latency**: the same, the fake writing at a steady 2,000 Events/s;
   watch line written -> record received, p50/p99;
+* **accuracy**: the totals of ``make accuracy`` (incidents right on the
+  real-event corpus), so a speed-up that costs correctness shows in the same run;
 * **memory**: peak RSS (ru_maxrss) of separate processes at 100k distinct
   objects, 10k open incidents, 50k pattern keys.
 
@@ -263,6 +265,18 @@ def run_memory(runs: int, out: dict[str, Any]) -> None:
 # -- report -----------------------------------------------------------------------------
 
 
+def run_accuracy(out: dict[str, Any]) -> str:
+    """Incidents right on the real-event corpus (``make accuracy``): the totals table."""
+    from tests.support.accuracy import render, score_corpus
+    from tests.support.corpus import corpus_files
+
+    log("accuracy on the real-event corpus")
+    scores, totals = score_corpus(corpus_files())
+    out["accuracy"] = {"files": totals.files, "failed_files": totals.failed_files,
+                       "incidents": totals.incidents, **totals.figures()}
+    return render(scores, totals).split("\nTotals\n", 1)[-1].strip() + "\n"
+
+
 def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "FAIL")
 
@@ -347,8 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"), help="results file")
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/performance.md")
-    parser.add_argument("--only", default="inprocess,watch,latency,memory",
-                        help="comma-separated sections: inprocess, watch, latency, memory")
+    parser.add_argument("--only", default="inprocess,watch,latency,memory,accuracy",
+                        help="comma-separated sections: inprocess, watch, latency, memory, accuracy")
     parser.add_argument("--rate", type=float, default=2_000.0, help="latency: Events/s")
     args = parser.parse_args(argv)
     sections = set(args.only.split(","))
@@ -378,11 +392,14 @@ def main(argv: list[str] | None = None) -> int:
         pin(helper_cpus() | {measured_cpu()})
         run_memory(args.runs, res)
     res["bench_seconds"] = time.perf_counter() - started
+    accuracy = run_accuracy(res) if "accuracy" in sections else ""
 
     text = table(res)
     print(f"\nkubevents bench ({'quick' if quick else 'full'}), medians of {args.runs} runs; "
           f"{res['machine']['build']}; machine: {res['machine']['cpu']}, {res['machine']['cores']} cores, Python {res['machine']['python']}")
     print(text)
+    if accuracy:
+        print(f"accuracy on the real-event corpus (make accuracy):\n\n{accuracy}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(res, indent=2, default=str) + "\n")
     log(f"results written to {args.json}")

@@ -153,10 +153,13 @@ def replay(
     metrics_port: int | None = None,
     on_metrics: Callable[[MetricsRuntime], None] | None = None,
     stop: threading.Event | None = None,
+    now_ns: int | None = None,
     explain: Sequence[str] = (),
 ) -> int:
     """Replay recorded Events through the pipeline in occurrence-time order.
 
+    ``now_ns``: the time the ages of kubectl text count back from (``--now``); by
+    default each file's modification time (stdin: the current time).
     ``explain``: incident ids (or ``all``) whose chain is printed after the summary.
 
     ``metrics_port`` serves ``/metrics`` during the replay (0: any free port;
@@ -169,7 +172,7 @@ def replay(
     updates: list[KubeEvent] = []
     deletions: list[KubeEvent] = []
     for path in paths:
-        for item in read_items(path, problems):
+        for item in read_items(path, problems, now_ns):
             try:
                 event = normalize(item.obj)
             except NotAnEvent as e:

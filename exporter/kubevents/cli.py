@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         "files", nargs="+", metavar="FILE", help="input file, .gz accepted, - for stdin"
     )
     replay.add_argument("--sink", action="append", metavar="SPEC", help=SINK_HELP)
+    replay.add_argument(
+        "--now",
+        metavar="TIME",
+        help="the time kubectl text's ages count back from, RFC 3339"
+        " (default: the file's modification time; stdin: the current time)",
+    )
     replay.add_argument("--no-summary", action="store_true", help="do not print the summary")
     replay.add_argument(
         "--top", type=int, metavar="N", help="reasons/objects listed in the summary"
@@ -171,6 +177,18 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {key: value for key, value in pairs.items() if value is not None}
 
 
+def _now_ns(text: str | None) -> int | None:
+    """``--now`` in ns since the epoch (None: not given)."""
+    if text is None:
+        return None
+    from kubevents.source.kubectl_text import parse_reference_time
+
+    try:
+        return parse_reference_time(text)
+    except ValueError as e:
+        raise ConfigError(f"--now: {e}") from None
+
+
 def _setup_logging(settings: Settings) -> None:
     logging.basicConfig(
         stream=sys.stderr,
@@ -223,7 +241,13 @@ def run(argv: Sequence[str]) -> int:
     if args.command == "replay":
         # replay serves /metrics only when asked on the command line (it is a batch job)
         port = settings.metrics.port if args.metrics_port else None
-        return app.replay(settings, args.files, metrics_port=port, explain=args.explain or ())
+        return app.replay(
+            settings,
+            args.files,
+            metrics_port=port,
+            now_ns=_now_ns(args.now),
+            explain=args.explain or (),
+        )
     if args.command == "run":
         return app.run_cluster(settings)
     if args.command == "rules" and args.rules_command == "test":

@@ -6,7 +6,9 @@ Accepted, in either API version (core/v1 or events.k8s.io/v1), plain or
 * ``kubectl get events -A -o json``: one List document;
 * ``kubectl get events -A -o yaml``: a List, or a ``---`` multi-document stream;
 * ``kubectl get events -w -o json``: concatenated (pretty-printed) objects;
-* JSON Lines of watch events (``{"type": ..., "object": ...}``) or of bare Events.
+* JSON Lines of watch events (``{"type": ..., "object": ...}``) or of bare Events;
+* the text of ``kubectl get events`` and ``kubectl describe`` (see ``kubectl_text``),
+  its ages counted back from ``now_ns`` (default: the file's modification time).
 
 The format is recognised from the content, not the file name. A malformed
 line or object is reported once with its file and line, counted, and
@@ -18,8 +20,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +33,7 @@ import orjson
 import yaml
 
 from kubevents.errors import InputError, clip
+from kubevents.source import kubectl_text
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DOC_SEPARATOR = re.compile(rb"^---[ \t]*(?:#.*)?$", re.MULTILINE)
@@ -71,21 +76,40 @@ def read_bytes(path: str) -> bytes:
     return data.removeprefix(b"\xef\xbb\xbf")
 
 
-def read_items(path: str, report: Report) -> Iterator[Item]:
+def read_items(path: str, report: Report, now_ns: int | None = None) -> Iterator[Item]:
     """Yield every Event in the file at ``path``; report what cannot be used."""
     name = "<stdin>" if path == "-" else path
-    yield from parse_items(read_bytes(path), name, report)
+    data = read_bytes(path)
+    if now_ns is None:  # the reference time of kubectl text's ages
+        now_ns = time.time_ns() if path == "-" else Path(path).stat().st_mtime_ns
+    yield from parse_items(data, name, report, now_ns)
 
 
-def parse_items(data: bytes, name: str, report: Report) -> Iterator[Item]:
+def parse_items(
+    data: bytes, name: str, report: Report, now_ns: int | None = None
+) -> Iterator[Item]:
     """Yield every Event in ``data`` (the content of file ``name``)."""
     start = data.lstrip()[:1]
     if not start:
         return
     if start in (b"{", b"["):
         yield from _parse_json(data, name, report)
+    elif kubectl_text.looks_like_text(data):
+        yield from _parse_text(data, name, report, time.time_ns() if now_ns is None else now_ns)
     else:
         yield from _parse_yaml(data, name, report)
+
+
+def _parse_text(data: bytes, name: str, report: Report, now_ns: int) -> Iterator[Item]:
+    """kubectl's tables: problems are reported (counted), notes only logged."""
+    text = data.decode("utf-8", errors="replace")
+    parsed = kubectl_text.parse_text(text, name=name, now_ns=now_ns)
+    for note in parsed.notes:
+        logging.getLogger(__name__).warning("%s:%d: %s", name, note.line, note.message)
+    for problem in parsed.problems:
+        report(Problem(f"{name}:{problem.line}", problem.message))
+    for event in parsed.events:
+        yield Item(event.obj, "", f"{name}:{event.line}")
 
 
 def _parse_json(data: bytes, name: str, report: Report) -> Iterator[Item]:
