@@ -176,8 +176,11 @@ class Correlator:
         time passes (:meth:`release` gives its final IDs).
         """
         t = event.time_ns
-        if t > self.high_water_ns:
-            self._advance(t)
+        # A series seen for the first time spans [first, last]: what was open during it
+        # must still be open for it, so time moves to its first occurrence only.
+        horizon = min(t, event.first_time_ns or t)
+        if horizon > self.high_water_ns:
+            self._advance(horizon)
         self.hold = None
         resolver = self.owners
         reason = event.reason
@@ -233,7 +236,7 @@ class Correlator:
         group_links = [
             ((GROUP, scope, key), window) for scope in rules.defaults.group for key in keys[scope]
         ]
-        chosen, index, via_scope, lone = self._follow(
+        chosen, index, via_scope, as_effect, lone = self._follow(
             event, keys, effect_rules, cause_links, group_links, problem
         )
         incident: Incident | None = None
@@ -255,15 +258,29 @@ class Correlator:
         if is_cause:
             late = self._late(event, cause_rules, keys)
             if late:
-                incident, grew_root = self._explain(
-                    own, late, incident, causal=chosen is not None and index != GROUP
-                )
+                incident, grew_root = self._explain(own, late, incident, causal=as_effect)
                 if grew_root:
                     is_root = changed = True
                     via_rule = via_scope = ""
         if incident is None and problem and is_cause:
             incident = self._open_incident(own, counted=False)
             opened = is_root = True
+        elif (
+            incident is not None
+            and is_cause
+            and not is_root
+            and not any(  # not a mere symptom of what the root is
+                rule not in cause_rules and incident.root.reason in rule.cause.reasons
+                for rule in effect_rules
+            )
+            and own.root.first_ns < incident.root.first_ns
+            and own.root.object == incident.root.object
+        ):
+            # The same object's cause, seen again as a series that began before the
+            # root did: the earliest cause-side Event is the root.
+            self._reroot(incident, own)
+            is_root = changed = True
+            via_rule = via_scope = ""
         target: Incident | Cause | None = incident
         if incident is not None:
             grew = incident.add(
@@ -281,7 +298,10 @@ class Correlator:
                 self._emit(incident.transition(IncidentState.ONGOING, t))
         elif cause_links or problem or effect_rules:
             target = own
-            if self.settle_ns:
+            if self.settle_ns and (problem or effect_rules):
+                # A latent cause below min_severity is not held: most are routine (a
+                # rollout's ScalingReplicaSet, a Pod's Scheduled), and when a problem does
+                # follow, the incident records name it as root.
                 own.held = True
                 self.hold = own
         links = self._links
@@ -373,8 +393,9 @@ class Correlator:
         cause_links: list[tuple[LinkKey, int]],
         group_links: list[tuple[LinkKey, int]],
         problem: bool,
-    ) -> tuple[Link | None, int, str, Link | None]:
-        """The link to follow (its rule index and scope), and the earliest lone problem Event.
+    ) -> tuple[Link | None, int, str, bool, Link | None]:
+        """The link to follow (its rule index and scope, and whether the Event follows it
+        as the rule's effect), and the earliest lone problem Event.
 
         The link to follow leads to an open incident or to a latent cause. Of
         several, a rule's link beats a group link (a rule says why), a narrower
@@ -386,12 +407,12 @@ class Correlator:
         """
         links = self._links
         live = links.live
-        candidates: list[tuple[Link, int, int, str]] = []
+        candidates: list[tuple[Link, int, int, str, bool]] = []
         for rule in effect_rules:
             if not live.get(rule.index):
                 continue
             candidates += [
-                (link, rule.window_ns, rule.index, scope)
+                (link, rule.window_ns, rule.index, scope, True)
                 for scope in rule.join
                 for key in keys[scope]
                 if (link := links.get((rule.index, scope, key))) is not None
@@ -400,14 +421,15 @@ class Correlator:
             if live.get(link_key[0]):
                 link = links.get(link_key)
                 if link is not None:
-                    candidates.append((link, window, link_key[0], link_key[1]))
+                    candidates.append((link, window, link_key[0], link_key[1], False))
         first, last = event.first_time_ns, event.time_ns
         best = lone = None
         best_index = GROUP
         best_scope = ""
+        best_effect = False
         best_rank: tuple[int, int, int, str] = (0, 0, 0, "")
         lone_rank: tuple[int, str] = (0, "")
-        for link, window, index, scope in candidates:
+        for link, window, index, scope, effect in candidates:
             # A series Event spans [first, last]: a cause during it, or within the
             # window around it, explains it.
             if link.time_ns < min(first, last) - window or link.time_ns > last + window:
@@ -434,7 +456,8 @@ class Correlator:
                 continue
             if best is None or rank < best_rank:
                 best, best_rank, best_index, best_scope = link, rank, index, scope
-        return best, best_index, best_scope, lone
+                best_effect = effect
+        return best, best_index, best_scope, best_effect, lone
 
     def _late(
         self, event: KubeEvent, cause_rules: list[CausalRule], keys: dict[str, tuple[str, ...]]
@@ -447,6 +470,7 @@ class Correlator:
         links = self._links
         live = links.live
         t = event.time_ns
+        first = min(t, event.first_time_ns or t)
         found: list[tuple[Cause, str, str]] = []
         seen: set[int] = set()
         for rule in sorted(cause_rules, key=lambda rule: min(SCOPE_RANK[s] for s in rule.join)):
@@ -460,7 +484,7 @@ class Correlator:
                         continue
                     for cause in link.target.causes:
                         if (
-                            abs(t - cause.root.time_ns) <= rule.window_ns
+                            first - rule.window_ns <= cause.root.time_ns <= t + rule.window_ns
                             and cause.root.uid != event.key
                             and id(cause) not in seen
                         ):
@@ -646,6 +670,7 @@ class Correlator:
             time_ns=event.time_ns,
             category=classification.category,
             severity=classification.severity,
+            first_ns=min(event.time_ns, event.first_time_ns or event.time_ns),
         )
 
     def _emit(self, transition: IncidentTransition) -> None:

@@ -57,6 +57,8 @@ class RootCause:
     time_ns: int
     category: Category
     severity: Severity
+    first_ns: int = 0
+    """Its first occurrence (a series may have begun long before ``time_ns``)."""
 
 
 def incident_id(root_uid: str, first_seen_ns: int) -> str:
