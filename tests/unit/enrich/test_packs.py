@@ -204,7 +204,53 @@ def test_every_pack_names_its_source_category_and_severity() -> None:
     for name in PACKS:
         for path in pack_files(RULES)[name]:
             header = path.read_text(encoding="utf-8").split("\nversion:")[0]
-            assert re.search(r"Sources? read", header), path
-            assert re.search(r"@ ?[0-9a-f]{7,}|id \d+", header), f"{path}: no commit or id cited"
             if path.name == f"{name}.yaml":
+                assert re.search(r"Sources? read", header), path
+                assert re.search(r"@ ?[0-9a-f]{7,}|id \d+", header), f"{path}: no commit cited"
                 assert "Category" in header and "Severity" in header, path
+            else:  # a pack's other files cite the source files their links rest on
+                assert re.search(r"\.go\b|@ ?[0-9a-f]{7,}", header), f"{path}: no source cited"
+
+
+PACK_TESTS = sorted((RULES / "packs" / "tests").glob("*_test.yaml"))
+
+
+@pytest.mark.parametrize("path", PACK_TESTS, ids=lambda p: p.name)
+def test_the_pack_rule_tests_pass(path: Path) -> None:
+    from kubevents.enrich.correlation_tests import run_correlation_test_file
+    from kubevents.enrich.rule_tests import run_test_file
+
+    kind = read_rule_file(path).kind
+    results = (
+        run_test_file(path, lambda: ALL)
+        if kind == "classification_test"
+        else run_correlation_test_file(path, default_classifier=lambda: ALL)
+    )
+    assert results and [r for r in results if r.failure] == []
+
+
+def test_every_pack_has_rule_tests_and_every_pack_correlation_rule_links_something() -> None:
+    import kubevents.enrich.correlation_tests as runner
+    from kubevents.enrich.correlation_rules import load_correlation_rules
+
+    tested = {p.name.split("_test")[0].split(".")[0] for p in PACK_TESTS}
+    assert set(PACKS) <= tested, f"packs without tests: {sorted(set(PACKS) - tested)}"
+    joined: dict[str, int] = {}
+    original = runner.correlate_timeline
+
+    def spy(correlator, *args, **kwargs):  # type: ignore[no-untyped-def]
+        outcome = original(correlator, *args, **kwargs)
+        for rule, n in correlator.joins.items():
+            joined[rule] = joined.get(rule, 0) + n
+        return outcome
+
+    runner.correlate_timeline = spy  # type: ignore[assignment]
+    try:
+        for path in PACK_TESTS:
+            if read_rule_file(path).kind == "correlation_test":
+                runner.run_correlation_test_file(path, default_classifier=lambda: ALL)
+    finally:
+        runner.correlate_timeline = original  # type: ignore[assignment]
+    pack_rules = {r for r in load_correlation_rules().rules_by_id if "." in r}
+    assert pack_rules, "no pack correlation rules"
+    assert sorted(pack_rules - set(joined)) == []
