@@ -254,3 +254,28 @@ def test_every_pack_has_rule_tests_and_every_pack_correlation_rule_links_somethi
     pack_rules = {r for r in load_correlation_rules().rules_by_id if "." in r}
     assert pack_rules, "no pack correlation rules"
     assert sorted(pack_rules - set(joined)) == []
+
+
+def test_rules_check_lists_the_packs_and_which_are_off() -> None:
+    import io
+
+    from kubevents.app import rules_check
+
+    out = io.StringIO()
+    settings = load_settings(env={"KUBEVENTS_RULES_DISABLED_PACKS": "istio"})
+    assert rules_check(settings, [], out) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[1] == f"{len(PACKS)} packs ({len(PACKS) - 1} on, 1 off):"
+    listed = {line.split()[0]: line.split()[1] for line in lines[2:]}
+    assert set(listed) == set(PACKS)
+    assert listed["istio"] == "off" and listed["cert-manager"] == "on"
+
+
+def test_rules_check_refuses_an_unknown_disabled_pack() -> None:
+    import io
+
+    from kubevents.app import rules_check
+
+    settings = load_settings(env={"KUBEVENTS_RULES_DISABLED_PACKS": "karpentre"})
+    with pytest.raises(RulesError, match="did you mean 'karpenter'"):
+        rules_check(settings, [], io.StringIO())
