@@ -72,7 +72,7 @@ tools:
 
 test: $(STAMP) prometheus $(LOGQL) servers tools compiled
 	$(BIN)/kubevents rules check
-	$(BIN)/kubevents rules test rules/tests/*.yaml
+	$(BIN)/kubevents rules test rules/tests/*.yaml rules/packs/tests/*.yaml
 	promtool check rules rules/alerts/kubevents.rules.yaml
 	cd rules/alerts/tests && promtool test rules *.yaml
 	$(ON_COMPILED) TESTS_EXPECT_COMPILED=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/e2e/test_replay_cli.py tests/e2e/test_scenarios.py tests/e2e/test_sinks_otlp.py

@@ -19,12 +19,20 @@ from typing import TYPE_CHECKING, Any, TextIO
 from kubevents import __version__
 from kubevents.clock import Clock, SystemClock
 from kubevents.config import Settings
-from kubevents.enrich.classify import Classifier, load_classifier
+from kubevents.enrich.classify import Classifier, compile_classifier
 from kubevents.enrich.correlate import Correlator
-from kubevents.enrich.correlation_rules import load_correlation_rules
+from kubevents.enrich.correlation_rules import compile_correlation_rules
 from kubevents.enrich.owners import OwnerLookup
 from kubevents.enrich.rule_tests import CaseResult, format_results, run_test_file
-from kubevents.enrich.rules import RULE_KINDS, read_rule_file, shipped_rules_dir
+from kubevents.enrich.rules import (
+    RULE_KINDS,
+    RuleFile,
+    check_disabled_packs,
+    pack_files,
+    read_rule_file,
+    rule_files,
+    rule_layers,
+)
 from kubevents.errors import InputError, KubeventsError, RulesError, did_you_mean
 from kubevents.model import KubeEvent
 from kubevents.normalize import NotAnEvent, normalize
@@ -52,10 +60,19 @@ def resource_info(settings: Settings) -> ResourceInfo:
     )
 
 
+def rule_files_from(settings: Settings, kind: str) -> list[RuleFile]:
+    """The rule files of ``kind`` of the configured layers and packs."""
+    return rule_files(
+        kind,
+        dirs=[Path(d) for d in settings.rules.dirs],
+        include_shipped=settings.rules.include_shipped,
+        disabled_packs=settings.rules.disabled_packs,
+    )
+
+
 def classifier_from(settings: Settings) -> Classifier:
     """The classifier of the configured rule layers."""
-    dirs = [Path(d) for d in settings.rules.dirs]
-    return load_classifier(dirs, include_shipped=settings.rules.include_shipped)
+    return compile_classifier(rule_files_from(settings, "classification"))
 
 
 def detectors_from(
@@ -67,12 +84,10 @@ def detectors_from(
     """
     from kubevents.enrich.anomaly import AnomalyDetector
     from kubevents.enrich.counting import EventCounts
-    from kubevents.enrich.pattern_rules import load_pattern_rules
+    from kubevents.enrich.pattern_rules import compile_pattern_rules
     from kubevents.enrich.patterns import PatternDetector
 
-    rules = load_pattern_rules(
-        [Path(d) for d in settings.rules.dirs], include_shipped=settings.rules.include_shipped
-    )
+    rules = compile_pattern_rules(rule_files_from(settings, "patterns"))
     return {
         "correlator": correlator_from(settings, lookup, replay=replay),
         "patterns": PatternDetector(rules),
@@ -94,9 +109,7 @@ def correlator_from(
     config = settings.correlation
     if not config.enabled:
         return None
-    rules = load_correlation_rules(
-        [Path(d) for d in settings.rules.dirs], include_shipped=settings.rules.include_shipped
-    )
+    rules = compile_correlation_rules(rule_files_from(settings, "correlation"))
     return Correlator(
         rules,
         lookup=lookup,
@@ -421,11 +434,9 @@ def _install_signal_handlers(stop: threading.Event) -> None:
 def rules_test(settings: Settings, files: Sequence[str], out: TextIO) -> int:
     """Run rule test files (any kind); 0 when every case passed, 1 otherwise."""
     from kubevents.enrich.correlation_tests import run_correlation_test_file
-    from kubevents.enrich.pattern_rules import load_pattern_rules
+    from kubevents.enrich.pattern_rules import compile_pattern_rules
     from kubevents.enrich.pattern_tests import run_patterns_test_file
 
-    dirs = [Path(d) for d in settings.rules.dirs]
-    shipped = settings.rules.include_shipped
     cached: list[Classifier] = []
 
     def classifier() -> Classifier:
@@ -437,12 +448,14 @@ def rules_test(settings: Settings, files: Sequence[str], out: TextIO) -> int:
         "classification_test": lambda path: run_test_file(path, classifier),
         "patterns_test": lambda path: run_patterns_test_file(
             path,
-            default_rules=lambda: load_pattern_rules(dirs, include_shipped=shipped),
+            default_rules=lambda: compile_pattern_rules(rule_files_from(settings, "patterns")),
             default_classifier=classifier,
         ),
         "correlation_test": lambda path: run_correlation_test_file(
             path,
-            default_rules=lambda: load_correlation_rules(dirs, include_shipped=shipped),
+            default_rules=lambda: compile_correlation_rules(
+                rule_files_from(settings, "correlation")
+            ),
             default_classifier=classifier,
         ),
     }
@@ -462,25 +475,49 @@ def rules_test(settings: Settings, files: Sequence[str], out: TextIO) -> int:
 
 
 def rules_check(settings: Settings, dirs: Sequence[str], out: TextIO) -> int:
-    """Validate every rule file in ``dirs`` (default: the configured layers)."""
-    paths = [Path(d) for d in dirs] or [
-        *([shipped_rules_dir()] if settings.rules.include_shipped else []),
-        *(Path(d) for d in settings.rules.dirs),
-    ]
+    """Validate every rule file in ``dirs`` (default: the configured layers), packs
+    included (switched off or not), and list the packs."""
+    paths = [Path(d) for d in dirs] or rule_layers(
+        [Path(d) for d in settings.rules.dirs], include_shipped=settings.rules.include_shipped
+    )
     checked = 0
+    packs: dict[str, list[Path]] = {}
     for directory in paths:
-        files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
         if not directory.is_dir():
             raise KubeventsError(f"{directory}: rules directory not found")
-        for path in files:
+        for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
             read_rule_file(path)
             checked += 1
-    # Compiling is the full check: every rule, every regex, every layer.
-    classifier = load_classifier(paths, include_shipped=False)
-    correlation = load_correlation_rules(paths, include_shipped=False)
+        for name, files in pack_files(directory).items():
+            packs.setdefault(name, []).extend(files)
+            checked += len(files)
+    # Compiling is the full check: every rule, every regex, every layer, every pack.
+    classification = rule_files("classification", dirs=paths, include_shipped=False)
+    correlation_files = rule_files("correlation", dirs=paths, include_shipped=False)
+    classifier = compile_classifier(classification)
+    correlation = compile_correlation_rules(correlation_files)
     out.write(
         f"{checked} rule files OK ({len(classifier.rules)} classification rules, "
         f"{len(correlation.rules)} correlation rules; "
         f"kinds: {', '.join(RULE_KINDS)})\n"
     )
+    disabled = set(settings.rules.disabled_packs)
+    check_disabled_packs(paths, disabled)
+    if packs:
+        off = sum(1 for name in packs if name in disabled)
+        out.write(f"{len(packs)} packs ({len(packs) - off} on, {off} off):\n")
+        width = max(len(name) for name in packs)
+        for name in sorted(packs):
+            counts = {
+                kind: sum(len(f.data.get("rules") or []) for f in files if f.pack == name)
+                for kind, files in (
+                    ("classification", classification),
+                    ("correlation", correlation_files),
+                )
+            }
+            state = "off" if name in disabled else "on "
+            out.write(
+                f"  {name:<{width}}  {state}  {counts['classification']:>3} classification, "
+                f"{counts['correlation']:>2} correlation rules\n"
+            )
     return 0

@@ -49,6 +49,9 @@ class RulesSettings:
     include_shipped: bool = True
     """Load the rules that ship with kubevents first. Default true; turn off to
     use only your own rules."""
+    disabled_packs: tuple[str, ...] = ()
+    """Rule packs to switch off as a whole, by name (``istio``, ``karpenter``; see
+    docs/rule-packs.md and ``kubevents rules check``). Default: none, every pack is on."""
 
 
 @dataclass(frozen=True)

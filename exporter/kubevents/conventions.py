@@ -180,6 +180,7 @@ class MetricName:
 
     EVENTS: Final = "kubevents.events"
     EVENTS_OVERFLOW: Final = "kubevents.events.overflow"
+    EVENTS_UNCLASSIFIED: Final = "kubevents.events.unclassified"
     PIPELINE_UPDATES: Final = "kubevents.pipeline.updates"
     PIPELINE_RECORDS: Final = "kubevents.pipeline.records"
     PIPELINE_OCCURRENCES: Final = "kubevents.pipeline.occurrences"

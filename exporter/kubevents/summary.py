@@ -28,6 +28,8 @@ class Summary:
         self.by_reason: Counter[str] = Counter()
         self.by_object: Counter[str] = Counter()
         self.unclassified: Counter[str] = Counter()
+        self.unclassified_by_controller: Counter[str] = Counter()
+        """Unclassified occurrences by reporting controller: which pack or rule to write."""
         self.namespaces: set[str] = set()
         self.patterns: dict[str, Transition] = {}
         """The latest transition of each pattern (and anomaly), by pattern id."""
@@ -51,6 +53,7 @@ class Summary:
         self.by_object[event.regarding.key] += n
         if cls.rule_id is None:
             self.unclassified[event.reason or "(no reason)"] += n
+            self.unclassified_by_controller[event.reporting_controller or "(no controller)"] += n
         if event.regarding.namespace:
             self.namespaces.add(event.regarding.namespace)
         corr = enriched.correlation
@@ -143,6 +146,12 @@ class Summary:
         if self.unclassified:
             names = ", ".join(f"{r} ({n})" for r, n in self.unclassified.most_common(top))
             lines.append(f"Unclassified reasons (no rule matched): {names}")
+            by = self.unclassified_by_controller.most_common(top)
+            lines.append(
+                "Unclassified by reporting controller: "
+                + ", ".join(f"{c} ({n})" for c, n in by)
+                + " (a rule pack or a rule for these: docs/rule-packs.md)"
+            )
         return "\n".join(lines) + "\n"
 
 

@@ -7,14 +7,21 @@ order. Rules that name a reason are indexed by it, so the common case (an
 exact reason) costs a dict lookup and no regex scan; a message regex only
 runs after the cheap conditions passed.
 
+``match.component`` names the reporting controller; a value with ``*`` is a
+glob (``managed/*``), for operators that name their recorders after the
+resource they reconcile. Packs (``rules/packs/``) match on it wherever a
+reason is shared with core Kubernetes (``Failed``, ``Created``, ``Synced``),
+so that a pack never changes how a core Event is classified.
+
 When nothing matches, the Kubernetes type decides (``defaults:``) and the
 result says so (``rule_id`` is None), so unclassified reasons can be counted.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,12 +66,15 @@ class ClassificationRule:
     result: Classification
     priority: int
     order: int
+    component_glob: re.Pattern[str] | None = None
+    """The ``match.component`` values with ``*``, as one anchored regex."""
 
     @property
     def specificity(self) -> int:
         """How many conditions the rule has."""
-        sets = (self.reasons, self.types, self.kinds, self.components, self.namespaces)
-        return sum(1 for s in sets if s) + (self.message is not None)
+        sets = (self.reasons, self.types, self.kinds, self.namespaces)
+        has_component = bool(self.components) or self.component_glob is not None
+        return sum(1 for s in sets if s) + has_component + (self.message is not None)
 
     def matches(self, event: KubeEvent) -> bool:
         """True when every condition of the rule holds for ``event``."""
@@ -72,11 +82,18 @@ class ClassificationRule:
             return False
         if self.kinds and event.regarding.kind not in self.kinds:
             return False
-        if self.components and event.reporting_controller not in self.components:
+        if (self.components or self.component_glob is not None) and not self._component_matches(
+            event.reporting_controller
+        ):
             return False
         if self.namespaces and event.regarding.namespace not in self.namespaces:
             return False
         return self.message is None or self.message.search(event.message) is not None
+
+    def _component_matches(self, component: str) -> bool:
+        if component in self.components:
+            return True
+        return self.component_glob is not None and self.component_glob.match(component) is not None
 
 
 def _sort_key(rule: ClassificationRule) -> tuple[int, int, int]:
@@ -113,10 +130,21 @@ class Classifier:
         return self.defaults.get(event.type, self.defaults["Warning"])
 
 
-def load_classifier(dirs: Sequence[Path] = (), *, include_shipped: bool = True) -> Classifier:
-    """Build a :class:`Classifier` from the shipped rules and ``dirs``, layered by id."""
+def load_classifier(
+    dirs: Sequence[Path] = (),
+    *,
+    include_shipped: bool = True,
+    disabled_packs: Collection[str] = (),
+) -> Classifier:
+    """Build a :class:`Classifier` from the shipped rules and ``dirs``, layered by id,
+    with every pack but ``disabled_packs``."""
     return compile_classifier(
-        rule_files("classification", dirs=dirs, include_shipped=include_shipped)
+        rule_files(
+            "classification",
+            dirs=dirs,
+            include_shipped=include_shipped,
+            disabled_packs=disabled_packs,
+        )
     )
 
 
@@ -174,12 +202,15 @@ def _compile_rule(file: RuleFile, rule: LineDict, order: int) -> ClassificationR
     priority = rule.get("priority", 0)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise RulesError(f"{where}: priority must be an integer")
+    components = string_set(match, "component", where)
+    globs = sorted(c for c in components if "*" in c)
     return ClassificationRule(
         id=rule["id"],
         reasons=string_set(match, "reason", where),
         types=types,
         kinds=string_set(match, "kind", where),
-        components=string_set(match, "component", where),
+        components=components.difference(globs),
+        component_glob=re.compile("|".join(fnmatch.translate(g) for g in globs)) if globs else None,
         namespaces=string_set(match, "namespace", where),
         message=message_regex(match.get("message"), where, "match.message"),
         result=Classification(

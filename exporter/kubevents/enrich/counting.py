@@ -176,6 +176,14 @@ EVENT_LABEL_CAPS: Final[Mapping[str, int]] = {
 }
 """Default distinct values per label. Category and severity are closed sets."""
 
+UNCLASSIFIED_LABELS: Final = ("k8s_event_reporting_controller", "k8s_event_type")
+"""The labels of ``kubevents.events.unclassified``: who reports the Events no rule matched."""
+
+UNCLASSIFIED_CONTROLLERS_CAP: Final = 50
+"""Distinct reporting controllers counted apart; the rest are ``__other__``. Unclassified
+Events come from a handful of operators at a time: 50 names are enough to say which pack or
+rule to write, and few enough to keep the series bounded."""
+
 
 class EventCounts:
     """Occurrences by namespace, kind, reason, type, category and severity.
@@ -198,6 +206,17 @@ class EventCounts:
             keep_on_overflow=("k8s_event_type", "kubevents_category", "kubevents_severity"),
             idle_ttl_s=idle_ttl_s,
         )
+        self.unclassified = BoundedCounter(
+            UNCLASSIFIED_LABELS,
+            max_values={
+                "k8s_event_reporting_controller": UNCLASSIFIED_CONTROLLERS_CAP,
+                "k8s_event_type": 5,
+            },
+            max_series=2 * UNCLASSIFIED_CONTROLLERS_CAP + 10,
+            keep_on_overflow=("k8s_event_type",),
+            idle_ttl_s=idle_ttl_s,
+        )
+        """Occurrences no rule classified, by reporting controller and type."""
 
     def record(self, enriched: Enriched) -> None:
         """Count the occurrences of one Event update (nothing for 0)."""
@@ -218,10 +237,18 @@ class EventCounts:
             n,
             time_ns=event.time_ns,
         )
+        if cls.rule_id is None:
+            self.unclassified.add(
+                (event.reporting_controller, event.type), n, time_ns=event.time_ns
+            )
 
     def expire(self, now_ns: int) -> int:
         """Evict idle series (see :meth:`BoundedCounter.expire`)."""
-        return self.counter.expire(now_ns)
+        return self.counter.expire(now_ns) + self.unclassified.expire(now_ns)
+
+    def unclassified_snapshot(self) -> list[tuple[dict[str, str], int]]:
+        """Unclassified occurrences by reporting controller and type, sorted."""
+        return self.unclassified.snapshot()
 
     def __len__(self) -> int:
         """Series counted now."""

@@ -9,13 +9,21 @@ the line and the rule id::
 Rule files are layered: the shipped defaults first, then each directory the
 user names. A later layer's rule replaces an earlier rule with the same id in
 place (or removes it with ``disabled: true``); new ids are appended.
+
+A layer may hold **packs** in its ``packs/`` subdirectory: the rules for one
+controller or operator (cert-manager, Karpenter, Argo CD...), one pack per
+name, in ``packs/<name>.yaml`` and, for other kinds, ``packs/<name>.<anything>.yaml``
+(``cert-manager.correlation.yaml``). A pack is read after its layer's own files
+and can be switched off as a whole by name (``rules.disabled_packs``); every
+rule id in a pack starts with ``<name>.`` so that no pack can replace a core
+rule, or another pack's, by accident.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +34,8 @@ from kubevents.errors import RulesError, did_you_mean
 
 SUPPORTED_VERSION = 1
 RULE_KINDS = ("classification", "correlation", "patterns")
+PACKS_DIR = "packs"
+"""The subdirectory of a rules layer that holds its packs."""
 
 
 class LineDict(dict[str, Any]):
@@ -77,6 +87,8 @@ class RuleFile:
     path: Path
     kind: str
     data: LineDict
+    pack: str = ""
+    """The pack the file belongs to; empty for a layer's own files."""
 
 
 def load_yaml(path: Path) -> LineDict:
@@ -189,23 +201,91 @@ def shipped_rules_dir() -> Path:
     return Path(__file__).resolve().parents[3] / "rules"
 
 
-def rule_files(kind: str, *, dirs: Sequence[Path], include_shipped: bool = True) -> list[RuleFile]:
+def _yaml_files(directory: Path) -> list[Path]:
+    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+
+
+def pack_name(path: Path) -> str:
+    """The pack a file of ``packs/`` belongs to: its name up to the first dot."""
+    return path.name.split(".", 1)[0]
+
+
+def pack_files(directory: Path) -> dict[str, list[Path]]:
+    """The packs of one rules layer: pack name -> its files, sorted (empty: none)."""
+    packs: dict[str, list[Path]] = {}
+    pack_dir = directory / PACKS_DIR
+    if pack_dir.is_dir():
+        for path in _yaml_files(pack_dir):
+            packs.setdefault(pack_name(path), []).append(path)
+    return dict(sorted(packs.items()))
+
+
+def rule_layers(dirs: Sequence[Path], *, include_shipped: bool = True) -> list[Path]:
+    """The rules directories in layer order: the shipped one first (unless excluded)."""
+    return ([shipped_rules_dir()] if include_shipped else []) + list(dirs)
+
+
+def check_disabled_packs(layers: Sequence[Path], disabled: Collection[str]) -> None:
+    """Fail on a disabled pack that no layer holds (a typo would switch nothing off)."""
+    known = {name for directory in layers for name in pack_files(directory)}
+    for name in sorted(disabled):
+        if name not in known:
+            listed = ", ".join(sorted(known)) or "none"
+            raise RulesError(
+                f"rules.disabled_packs: unknown pack {name!r}{did_you_mean(name, known)}"
+                f" (packs: {listed})"
+            )
+
+
+def rule_files(
+    kind: str,
+    *,
+    dirs: Sequence[Path],
+    include_shipped: bool = True,
+    disabled_packs: Collection[str] = (),
+) -> list[RuleFile]:
     """All files of one ``kind``: the shipped ones first, then each dir in order.
 
     A directory contributes every ``*.yaml``/``*.yml`` file directly in it
-    (sorted by name) whose ``kind`` is ``kind``; subdirectories (such as
-    ``tests/``) are not read.
+    (sorted by name) whose ``kind`` is ``kind``, then the files of its packs
+    (``packs/``, by pack name) but those of ``disabled_packs``; other
+    subdirectories (such as ``tests/``) are not read.
+
+    Raises:
+        RulesError: a missing directory, a bad file, a pack rule id without its
+            pack's prefix, or a disabled pack that no layer holds.
     """
-    layers = ([shipped_rules_dir()] if include_shipped else []) + list(dirs)
+    layers = rule_layers(dirs, include_shipped=include_shipped)
     found: list[RuleFile] = []
     for directory in layers:
         if not directory.is_dir():
             raise RulesError(f"{directory}: rules directory not found")
-        for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+        for path in _yaml_files(directory):
             rule_file = read_rule_file(path)
             if rule_file.kind == kind:
                 found.append(rule_file)
+        for name, paths in pack_files(directory).items():
+            if name in disabled_packs:
+                continue
+            for path in paths:
+                rule_file = read_rule_file(path)
+                if rule_file.kind == kind:
+                    found.append(_as_pack(rule_file, name))
+    check_disabled_packs(layers, disabled_packs)
     return found
+
+
+def _as_pack(file: RuleFile, name: str) -> RuleFile:
+    """``file`` marked as part of pack ``name``, once its rule ids are checked."""
+    rules = file.data.get("rules", [])
+    for rule in rules if isinstance(rules, list) else []:
+        rule_id = rule.get("id") if isinstance(rule, dict) else None
+        if isinstance(rule_id, str) and not rule_id.startswith(f"{name}."):
+            raise RulesError(
+                f"{rule_location(file, rule)}: a rule of pack {name!r} needs an id"
+                f" starting with '{name}.'"
+            )
+    return RuleFile(path=file.path, kind=file.kind, data=file.data, pack=name)
 
 
 def layered_rules(files: Sequence[RuleFile]) -> list[tuple[RuleFile, LineDict]]:

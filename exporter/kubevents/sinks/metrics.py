@@ -74,6 +74,8 @@ class EventCountsView(Protocol):
 
     def snapshot(self) -> list[tuple[dict[str, str], int]]: ...
 
+    def unclassified_snapshot(self) -> list[tuple[dict[str, str], int]]: ...
+
     @property
     def value_overflows(self) -> int: ...
 
@@ -173,6 +175,23 @@ class Telemetry:
             description=(
                 "Event occurrences by namespace, kind, reason, type, category and severity "
                 "(bounded: past a cap a label value is __other__)."
+            ),
+        )
+
+        def unclassified(_: CallbackOptions) -> Iterable[Observation]:
+            current = counts()
+            if current is None:
+                return
+            for labels, count in current.unclassified_snapshot():
+                yield Observation(count, labels)
+
+        self.meter.create_observable_counter(
+            c.MetricName.EVENTS_UNCLASSIFIED,
+            callbacks=[unclassified],
+            unit="{event}",
+            description=(
+                "Event occurrences no rule classified, by reporting controller and type "
+                "(bounded: past 50 controllers the value is __other__)."
             ),
         )
         self.meter.create_observable_counter(

@@ -357,7 +357,9 @@ def test_every_shipped_rule_links_something_in_its_tests() -> None:
         run_correlation_test_file(ROOT / "rules" / "tests" / "correlation_test.yaml")
     finally:
         runner.correlate_timeline = original  # type: ignore[assignment]
-    assert sorted(set(SHIPPED.rules_by_id) - set(joined)) == []
+    # The core rules; each pack's rules are checked against its own tests (test_packs.py).
+    core = {rule for rule in SHIPPED.rules_by_id if "." not in rule}
+    assert sorted(core - set(joined)) == []
 
 
 # -- determinism ---------------------------------------------------------------------------

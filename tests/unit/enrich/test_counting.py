@@ -153,3 +153,42 @@ def test_the_same_input_gives_the_same_series(adds: list[tuple[str, int]]) -> No
     first = run()
     assert first == run()
     assert sum(n for _, n in first) == sum(n for _, n in adds)
+
+
+def unclassified(component: str, *, n: int = 1, type: str = "Warning") -> Enriched:
+    event = KubeEvent(
+        uid="u",
+        name="n",
+        namespace="shop",
+        reason="SomethingNew",
+        type=type,
+        message="m",
+        regarding=ObjectRef(kind="Widget", namespace="shop", name="w"),
+        time_ns=0,
+        first_time_ns=0,
+        reporting_controller=component,
+    )
+    return Enriched(event, n, 0, Classification(Category.OTHER, Severity.WARNING, None))
+
+
+def test_unclassified_occurrences_are_counted_by_reporting_controller() -> None:
+    counts = EventCounts()
+    counts.record(unclassified("widget-operator", n=3))
+    counts.record(unclassified("widget-operator", type="Normal"))
+    counts.record(enriched())  # classified: not counted there
+    assert counts.unclassified_snapshot() == [
+        ({"k8s_event_reporting_controller": "widget-operator", "k8s_event_type": "Normal"}, 1),
+        ({"k8s_event_reporting_controller": "widget-operator", "k8s_event_type": "Warning"}, 3),
+    ]
+
+
+def test_the_unclassified_controllers_are_capped_with_an_overflow_value() -> None:
+    counts = EventCounts()
+    for i in range(60):
+        counts.record(unclassified(f"operator-{i:02d}"))
+    controllers = {
+        labels["k8s_event_reporting_controller"] for labels, _ in counts.unclassified_snapshot()
+    }
+    assert len(controllers) == 51  # 50 names, then __other__
+    assert OTHER in controllers
+    assert sum(n for _, n in counts.unclassified_snapshot()) == 60

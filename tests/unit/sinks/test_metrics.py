@@ -31,6 +31,9 @@ class Counts:
     def snapshot(self) -> list[tuple[dict[str, str], int]]:
         return list(self.series)
 
+    def unclassified_snapshot(self) -> list[tuple[dict[str, str], int]]:
+        return []
+
 
 @dataclasses.dataclass
 class Stats:
