@@ -74,6 +74,8 @@ class FileScore:
     apart: int = 0
     false_merges: list[tuple[int, int]] = field(default_factory=list)
     error: str = ""
+    single: int = 0
+    """Labelled incidents with a cause and no symptom: nothing to group, not scored."""
 
 
 @dataclass(slots=True)
@@ -90,6 +92,7 @@ class Totals:
     categorized: int = 0
     warnings: int = 0
     warnings_severe: int = 0
+    single: int = 0
 
     def figures(self) -> dict[str, float]:
         """The guarded figures, in percent (false merges as a count)."""
@@ -187,6 +190,11 @@ def score_file(corpus: CorpusFile, records: Sequence[dict[str, Any]]) -> FileSco
             score.warnings += 1
             score.warnings_severe += attrs.get("kubevents.severity") in SEVERE
     for labelled in corpus.incidents:
+        if not labelled.symptoms:
+            # A cause with no symptom the source shows links nothing: there is no
+            # grouping to score (its "apart" pairs still are).
+            score.single += 1
+            continue
         symptom_sets = [incidents_of(corpus.row(n).uid) for n in labelled.symptoms]
         cause_sets = [incidents_of(corpus.row(n).uid) for n in labelled.cause]
         shared = set.intersection(*symptom_sets) if symptom_sets else set().union(*cause_sets)
@@ -242,6 +250,7 @@ def _add(totals: Totals, score: FileScore) -> None:
     totals.categorized += score.categorized
     totals.warnings += score.warnings
     totals.warnings_severe += score.warnings_severe
+    totals.single += score.single
 
 
 def render(scores: Sequence[FileScore], totals: Totals) -> str:
@@ -277,7 +286,7 @@ def render(scores: Sequence[FileScore], totals: Totals) -> str:
         "Totals",
         "",
         f"files {totals.files} ({totals.failed_files} failed to load), "
-        f"labelled incidents {totals.incidents}",
+        f"labelled incidents {totals.incidents} (and {totals.single} with no symptom row, not scored)",
         f"cause and symptoms together: {totals.together}/{totals.incidents} ({f['together_pct']}%)",
         f"root cause right:            {totals.root}/{totals.incidents} ({f['root_cause_pct']}%)",
         f"both (right):                {totals.right}/{totals.incidents} "
