@@ -117,7 +117,12 @@ class Summary:
         for m in members:
             if m.uid == t.root.uid:
                 continue
-            via = f"{m.rule} via {m.scope}" if m.scope else (m.rule or "root of a merged incident")
+            if m.scope:
+                via = f"{m.rule} via {m.scope}"
+            elif m.root:
+                via = "opened it; the root cause came later and explained it"
+            else:
+                via = m.rule or "in a merged incident"
             lines.append(
                 f"  {format_offset(m.time_ns - root_ns):>10}  {m.reason} {m.object}"
                 f" x{m.occurrences}  <- {via}"
