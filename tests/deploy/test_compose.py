@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from kubevents.config import load_settings
+from tests.rules.rules_support import load_grafana
 
 ROOT = Path(__file__).resolve().parents[2]
 # the first test may build kustomize/composecheck (tests/deploy/build.sh): minutes on a fresh machine
@@ -166,8 +167,11 @@ def test_grafana_provisioning_points_at_the_stack(project: dict[str, Any]) -> No
     grafana = mounts(project, "grafana")
     provisioning = grafana["/etc/grafana/provisioning"]
     assert provisioning == ROOT / "grafana" / "provisioning"
+    # the uid variables as compose gives them to Grafana (their defaults, interpolated)
+    env = {k: v for k, v in service(project, "grafana")["environment"].items() if k.startswith("KUBEVENTS_")}
+    assert env == {"KUBEVENTS_PROMETHEUS_UID": "prometheus", "KUBEVENTS_LOKI_UID": "loki"}
     datasources = {d["uid"]: d for f in (provisioning / "datasources").glob("*.yaml")
-                   for d in yaml.safe_load(f.read_text())["datasources"]}
+                   for d in load_grafana(f, env)["datasources"]}
     loki_port = yaml.safe_load((COMPOSE / "loki.yaml").read_text())["server"]["http_listen_port"]
     assert datasources["prometheus"]["url"] == "http://prometheus:9090" and 9090 in published(project, "prometheus")
     assert datasources["loki"]["url"] == f"http://loki:{loki_port}"
