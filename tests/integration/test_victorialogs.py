@@ -158,6 +158,39 @@ def test_the_loki_sink_delivers_every_demo_record_as_documented(
     check_every_record_arrived(victorialogs, written)
 
 
+def test_the_k8s_monitoring_profile_streams_select_as_the_charts_queries_do(
+    victorialogs: VictoriaLogs, tmp_path: Path
+) -> None:
+    """With ``loki.profile: k8s-monitoring`` the stream labels are the chart's (see
+    tests/unit/sinks/test_loki_encode.py for the set), so its selectors find the Events."""
+    out = tmp_path / "records.jsonl"
+    code = "import sys; from kubevents.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "replay", str(DEMO),
+         "--sink", f"loki:{victorialogs.loki_url}", "--sink", f"jsonl:{out}",
+         "--no-summary", "--cluster-name", CLUSTER],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, check=False,
+        env={**_env(), "KUBEVENTS_LOKI_PROFILE": "k8s-monitoring", "KUBEVENTS_LOKI_ENCODING": "protobuf"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    written = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    events = [r for r in written if r["event_name"] == "k8s.event"]
+    assert victorialogs.count() == len(written)
+    job = 'job="integrations/kubernetes/eventhandler"'
+    assert victorialogs.count(f'_stream:{{{job},source="kubernetes-events"}}') == len(events)
+    warnings = [r for r in events if r["severity_text"] == "Warning"]
+    assert victorialogs.count(f'_stream:{{{job},level="Warning"}}') == len(warnings) > 0
+    assert victorialogs.count(f'_stream:{{{job},level="Info"}}') == len(events) - len(warnings)
+    shop = [r for r in events if r["resource"].get("k8s.namespace.name") == "shop"]
+    assert victorialogs.count(f'_stream:{{cluster="{CLUSTER}",namespace="shop",source="kubernetes-events"}}') == len(shop)
+    for entry in victorialogs.query(f'_stream:{{{job},source="kubernetes-events"}}'):
+        labels = stream_fields(entry["_stream"])
+        assert set(labels) - {"namespace", "k8s_namespace_name"} == {
+            "job", "service_name", "source", "level", "reason", "cluster", "k8s_cluster_name"
+        }, labels
+        assert labels["reason"] == entry["k8s_event_reason"] and entry["name"] == entry["k8s_object_name"]
+
+
 def _env() -> dict[str, str]:
     import os
 
