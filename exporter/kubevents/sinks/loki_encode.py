@@ -71,6 +71,12 @@ DERIVED_SOURCE: Final = "kubevents"
 
 Pairs = list[tuple[str, str]]
 
+_CHART_TWIN: Final = {
+    "k8s_cluster_name": ("cluster",),
+    "k8s_namespace_name": ("namespace",),
+}
+"""The chart's names for the cluster and namespace labels, set beside kubevents' own."""
+
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 _LABEL_ESCAPES = re.compile(r'[\\"\x00-\x1f\x7f]')
 _EXPONENT = re.compile(r"e([+-])0*(\d)")
@@ -156,7 +162,9 @@ class LokiMapper:
         # The chart's profile indexes the cluster and namespace under both names, and
         # drops service.name ("kubevents"): its service_name label is the job.
         self._indexed = (
-            (c.SERVICE_NAME, c.K8S_CLUSTER_NAME, c.K8S_NAMESPACE_NAME) if self._chart else tuple(labels)
+            (c.SERVICE_NAME, c.K8S_CLUSTER_NAME, c.K8S_NAMESPACE_NAME)
+            if self._chart
+            else tuple(labels)
         )
         self._scope: Pairs = [("scope_name", SCOPE_NAME), ("scope_version", scope_version)]
         self._cache: dict[str, tuple[tuple[tuple[str, str], ...], Pairs]] = {}
@@ -238,13 +246,6 @@ class LokiMapper:
             entries.sort(key=lambda e: e.timestamp_ns)  # stable: same time keeps export order
             out.append(Stream(labels, entries))
         return out
-
-
-_CHART_TWIN: Final = {
-    "k8s_cluster_name": ("cluster",),
-    "k8s_namespace_name": ("namespace",),
-}
-"""The chart's names for the cluster and namespace labels, set beside kubevents' own."""
 
 
 class TwinSeparator:
