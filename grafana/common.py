@@ -35,6 +35,13 @@ from grafana_foundation_sdk.models import prometheus as pm
 CLUSTER_LABEL = "cluster"
 #: `service.name` of kubevents, a Loki stream label.
 SERVICE_NAME = "kubevents"
+#: The stream matcher of each label profile of the loki sink (docs/sinks.md): kubevents'
+#: own, and that of Grafana's k8s-monitoring chart (its job label). The `stream` variable
+#: picks one; every other label the queries select on is written under both profiles.
+STREAM_MATCHERS = {
+    "kubevents": f'service_name="{SERVICE_NAME}"',
+    "k8s-monitoring": 'job="integrations/kubernetes/eventhandler"',
+}
 #: Tag shared by the dashboards; the dashboard links list every dashboard with it.
 TAGS = ["kubevents"]
 REFRESH = "1m"
@@ -96,7 +103,7 @@ def loki_stream(namespace: bool = True) -> str:
     an incident spanning namespaces has no namespace label, so the incident queries
     leave it out (`namespace=False`).
     """
-    matchers = [f'service_name="{SERVICE_NAME}"', 'k8s_cluster_name=~"$cluster"']
+    matchers = ["$stream", 'k8s_cluster_name=~"$cluster"']
     if namespace:
         matchers.append('k8s_namespace_name=~"$namespace"')
     return "{" + ", ".join(matchers) + "}"
@@ -348,6 +355,23 @@ def base_dashboard(uid: str, title: str, description: str) -> dashboard.Dashboar
             .label("Loki")
             .description("Loki data source kubevents' records are sent to (OTLP or the loki sink).")
             .type("loki")
+        )
+        .with_variable(
+            dashboard.CustomVariable("stream")
+            .label("Loki labels")
+            .description(
+                "The loki sink's label profile (loki.profile): kubevents' own labels, or those "
+                "of Grafana's k8s-monitoring chart. Records sent through the Collector have "
+                "kubevents' labels."
+            )
+            .values(",".join(f"{name} : {matcher}" for name, matcher in STREAM_MATCHERS.items()))
+            .current(
+                md.VariableOption(
+                    selected=True,
+                    text="kubevents",
+                    value=STREAM_MATCHERS["kubevents"],
+                )
+            )
         )
         .with_variable(
             dashboard.QueryVariable("cluster")

@@ -41,6 +41,13 @@ setup_go() {
     go_ready=1
 }
 
+# NAME's binary is there, built from the same inputs.
+is_cached() {
+    local final dir
+    final=$(bin_path "$1") dir=$(build_dir "$1")
+    [ -x "$final" ] && [ "$(cat "$dir/inputs" 2>/dev/null)" = "$(inputs_hash "$1")" ]
+}
+
 # Build NAME unless its binary is cached for the same inputs; print one line.
 build_one() {
     local name=$1 version dir out want log start status secs size reason
@@ -95,10 +102,21 @@ gobuild_main() {
         known "$n" || { echo "build.sh: unknown name '$n' (known: ${ALL[*]})" >&2; exit 2; }
     done
     mkdir -p "$CACHE/$kind" || exit 1
+    # What is cached is answered at once, without the lock: a lookup does not wait for
+    # another caller's build of something else.
+    local pending=()
+    for n in "${names[@]}"; do
+        if is_cached "$n"; then
+            echo "$n $(pin "$n"): cached $(bin_path "$n")"
+        else
+            pending+=("$n")
+        fi
+    done
+    [ ${#pending[@]} -eq 0 ] && exit 0
     # One build at a time, across concurrent callers (parallel test workers, make -j).
     exec 9>"$CACHE/$kind/.lock"
     command -v flock >/dev/null 2>&1 && flock 9
-    for n in "${names[@]}"; do
+    for n in "${pending[@]}"; do
         build_one "$n" || rc=1
     done
     exit $rc

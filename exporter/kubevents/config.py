@@ -268,6 +268,12 @@ class LokiSettings:
     labels: tuple[str, ...] = ("service.name", "k8s.cluster.name", "k8s.namespace.name")
     """Resource attributes indexed as stream labels (dots become underscores), as Loki's
     OTLP ingestion does; at most 15. Everything else is structured metadata."""
+    profile: Literal["kubevents", "k8s-monitoring"] = "kubevents"
+    """Stream labels: ``kubevents`` (those of ``labels``) or ``k8s-monitoring`` (those Grafana's
+    k8s-monitoring chart gives cluster Events, docs/sinks.md; ``labels`` is then unused)."""
+    job: str = "integrations/kubernetes/eventhandler"
+    """The ``job`` and ``service_name`` label of the ``k8s-monitoring`` profile (the chart's
+    ``jobLabel``)."""
     certificate: str = ""
     """CA bundle (PEM) that verifies an ``https://`` Loki. Default: the system's trust store."""
     client_certificate: str = ""

@@ -385,7 +385,8 @@ def selector_errors(qs: list[Query]) -> list[str]:
             if not streams:
                 errors.append(f"{q.dashboard} {q.where}: no stream selector: {text}")
             for s in streams:
-                if 'service_name="kubevents"' not in s or 'k8s_cluster_name=~"$cluster"' not in s:
+                # $stream: kubevents' stream matcher under either label profile of the sink
+                if "$stream" not in s or 'k8s_cluster_name=~"$cluster"' not in s:
                     errors.append(
                         f"{q.dashboard} {q.where}: stream {{{s}}} is not kubevents' in $cluster"
                     )

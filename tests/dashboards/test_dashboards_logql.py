@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from dashboard_queries import ROOT, Query, panels
 
+from grafana.common import STREAM_MATCHERS
 from tests.tools.logql.logql import DIR, check_logql, interpolate, parse_results
 
 
@@ -62,10 +63,13 @@ def test_grafana_variables_are_interpolated_as_grafana_does() -> None:
     assert check_logql(['topk($n, count_over_time({a="b"}[$__auto]))'], {"n": "10"}) == []
 
 
-def test_every_dashboard_logql_expression_parses(all_queries: list[Query]) -> None:
+@pytest.mark.parametrize("profile", list(STREAM_MATCHERS))
+def test_every_dashboard_logql_expression_parses(all_queries: list[Query], profile: str) -> None:
+    """With the `stream` variable at either label profile's matcher (Grafana puts a custom
+    variable's value in as it is)."""
     logql = [q for q in all_queries if q.kind == "loki"]
     assert len(logql) >= 15
-    errors = check_logql([q.expr for q in logql])
+    errors = check_logql([q.expr for q in logql], {"stream": STREAM_MATCHERS[profile]})
     assert errors == [], "\n".join(errors)
 
 
@@ -95,7 +99,7 @@ def test_a_broken_dashboard_expression_is_reported(
     broken = [mutation(e) for e in exprs]
     changed = [b for b, e in zip(broken, exprs, strict=True) if b != e]
     assert changed, description
-    errors = check_logql(changed)
+    errors = check_logql(changed, {"stream": STREAM_MATCHERS["kubevents"]})
     assert len(errors) == len(changed), description
 
 

@@ -188,7 +188,7 @@ def test_checks_catch_fixed_ranges_and_missing_selectors() -> None:
             "t",
             "p",
             "loki",
-            'sum(count_over_time({service_name="kubevents", k8s_cluster_name=~"$cluster"} [1h]))',
+            'sum(count_over_time({$stream, k8s_cluster_name=~"$cluster"} [1h]))',
         ),
         Query("t", "p", "loki", 'sum(count_over_time({service_name="kubevents"} [$__auto]))'),
     ]
@@ -210,7 +210,7 @@ def test_checks_catch_fixed_ranges_and_missing_selectors() -> None:
             "t",
             "p",
             "loki",
-            'sum(count_over_time({service_name="kubevents", k8s_cluster_name=~"$cluster"} [$__auto]))',
+            'sum(count_over_time({$stream, k8s_cluster_name=~"$cluster"} [$__auto]))',
         ),
     ]
     assert (

@@ -9,12 +9,26 @@ from dashboard_queries import ROOT, panels, variables
 
 from grafana import common
 from kubevents.conventions import Category, Severity
+from tests.rules.rules_support import GRAFANA_UIDS, load_grafana
 
 PROVISIONING = ROOT / "grafana" / "provisioning"
 
 
 def _yaml(path: str) -> Any:
-    return yaml.safe_load((PROVISIONING / path).read_text())
+    return load_grafana(PROVISIONING / path)
+
+
+def test_datasource_uids_are_the_environments_with_the_documented_defaults() -> None:
+    raw = yaml.safe_load((PROVISIONING / "datasources" / "kubevents.yaml").read_text())
+    assert {ds["uid"] for ds in raw["datasources"]} == {
+        "${KUBEVENTS_PROMETHEUS_UID}",
+        "${KUBEVENTS_LOKI_UID}",
+    }
+    compose = yaml.safe_load((ROOT / "deploy" / "compose" / "compose.yaml").read_text())
+    env = compose["services"]["grafana"]["environment"]
+    assert env["KUBEVENTS_PROMETHEUS_UID"] == "${KUBEVENTS_PROMETHEUS_UID:-prometheus}"
+    assert env["KUBEVENTS_LOKI_UID"] == "${KUBEVENTS_LOKI_UID:-loki}"
+    assert GRAFANA_UIDS == {"KUBEVENTS_PROMETHEUS_UID": "prometheus", "KUBEVENTS_LOKI_UID": "loki"}
 
 
 def test_datasources_have_fixed_uids_and_compose_urls() -> None:

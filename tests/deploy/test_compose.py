@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from kubevents.config import load_settings
-from tests.integration.servers import server_binary
+from tests.rules.rules_support import load_grafana
 
 ROOT = Path(__file__).resolve().parents[2]
 # the first test may build kustomize/composecheck (tests/deploy/build.sh): minutes on a fresh machine
@@ -153,38 +153,25 @@ def test_prometheus_scrapes_what_the_stack_serves(project: dict[str, Any], tmp_p
     assert rules_dir == ROOT / "rules" / "alerts" and list(rules_dir.glob(Path(pattern).name))
 
 
-@pytest.fixture(scope="module")
-def loki() -> Path:
-    """The real Loki of tests/servers (built when missing: minutes)."""
-    return server_binary("loki")
-
-
-@pytest.mark.timeout(3600)
-def test_loki_config_is_accepted_by_loki_and_mounts_the_ruler_rules(project: dict[str, Any], loki: Path) -> None:
+def test_the_loki_config_mounts_the_ruler_rules_and_publishes_its_port(project: dict[str, Any]) -> None:
+    """Read, not run: Loki is under the AGPL, which this project neither builds nor runs
+    (docs/testing.md). The compose stack still names its image for users who run it."""
     config_file = mounts(project, "loki")[arg(service(project, "loki")["command"], "-config.file")]
-    out = subprocess.run([str(loki), f"-config.file={config_file}", "-verify-config"], capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 0, out.stdout + out.stderr
     config = yaml.safe_load(config_file.read_text())
     assert mounts(project, "loki")[config["ruler"]["storage"]["local"]["directory"]] == ROOT / "rules" / "loki"
     assert config["server"]["http_listen_port"] in published(project, "loki")
-
-
-@pytest.mark.timeout(3600)
-def test_loki_rejects_a_broken_config(loki: Path, tmp_path: Path) -> None:
-    broken = tmp_path / "loki.yaml"
-    broken.write_text((COMPOSE / "loki.yaml").read_text().replace("retention_period:", "retention_perio:"))
-    out = subprocess.run([str(loki), f"-config.file={broken}", "-verify-config"], capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode != 0 and "retention_perio" in out.stdout + out.stderr
+    assert config["limits_config"]["retention_period"]
 
 
 def test_grafana_provisioning_points_at_the_stack(project: dict[str, Any]) -> None:
     grafana = mounts(project, "grafana")
     provisioning = grafana["/etc/grafana/provisioning"]
     assert provisioning == ROOT / "grafana" / "provisioning"
+    # the uid variables as compose gives them to Grafana (their defaults, interpolated)
+    env = {k: v for k, v in service(project, "grafana")["environment"].items() if k.startswith("KUBEVENTS_")}
+    assert env == {"KUBEVENTS_PROMETHEUS_UID": "prometheus", "KUBEVENTS_LOKI_UID": "loki"}
     datasources = {d["uid"]: d for f in (provisioning / "datasources").glob("*.yaml")
-                   for d in yaml.safe_load(f.read_text())["datasources"]}
+                   for d in load_grafana(f, env)["datasources"]}
     loki_port = yaml.safe_load((COMPOSE / "loki.yaml").read_text())["server"]["http_listen_port"]
     assert datasources["prometheus"]["url"] == "http://prometheus:9090" and 9090 in published(project, "prometheus")
     assert datasources["loki"]["url"] == f"http://loki:{loki_port}"

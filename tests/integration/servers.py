@@ -1,4 +1,4 @@
-"""The real servers of the integration suite: etcd, kube-apiserver, otelcol and Loki.
+"""The real servers of the integration suite: etcd, kube-apiserver, otelcol and VictoriaLogs.
 
 Each runs as a child process of the test session, on loopback ports picked at run time,
 from the binaries ``tests/servers/build.sh`` builds (or finds cached) from the pinned Go
@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -401,50 +402,94 @@ def flatten(attributes: list[dict[str, Any]]) -> dict[str, Any]:
     return {a["key"]: otlp_value(a.get("value", {})) for a in attributes}
 
 
-# -- loki ---------------------------------------------------------------------------------
+# -- victorialogs -------------------------------------------------------------------------
 
 
 @dataclass
-class Loki:
-    """Loki's single binary (target all) with filesystem storage in a temp dir."""
+class VictoriaLogs:
+    """VictoriaLogs (single node) with its data in a temp dir.
+
+    It takes Loki's push API (``/insert/loki/api/v1/push``, JSON and protobuf+snappy) and
+    OTLP logs (``/insert/opentelemetry/v1/logs``), and answers LogsQL on
+    ``/select/logsql/query``. Loki's stream labels become its stream fields (``_stream``),
+    structured metadata plain fields, the line ``_msg`` and the timestamp ``_time``.
+    Message parsing is off (``-loki.disableMessageParsing``): a body that happens to be a
+    JSON object stays the body. The retention is long enough for recordings of any age.
+    """
 
     process: Process
     url: str
+    data: Path
 
     @classmethod
-    def start(cls, binary: Path, workdir: Path) -> Loki:
-        http, grpc = free_port(), free_port()
-        env = {
-            "LOKI_DIR": str(workdir / "data"),
-            "LOKI_HTTP_PORT": str(http),
-            "LOKI_GRPC_PORT": str(grpc),
-        }
+    def start(cls, binary: Path, workdir: Path, port: int | None = None) -> VictoriaLogs:
+        port = port or free_port()
+        data = workdir / "data"
         argv = [
             str(binary),
-            f"-config.file={CONFIGS / 'loki.yaml'}",
-            "-config.expand-env=true",
-            "-target=all",
+            f"-storageDataPath={data}",
+            f"-httpListenAddr=127.0.0.1:{port}",
+            "-retentionPeriod=100y",
+            "-futureRetention=1y",
+            "-loki.disableMessageParsing",
+            "-loggerLevel=WARN",
         ]
-        loki = cls(Process("loki", argv, workdir / "loki.log", env=env).start(),
-                   f"http://127.0.0.1:{http}")  # fmt: skip
-        loki.process.wait_ready(loki.ready, timeout=120)
-        return loki
+        vl = cls(Process("victorialogs", argv, workdir / "victorialogs.log").start(),
+                 f"http://127.0.0.1:{port}", data)  # fmt: skip
+        vl.process.wait_ready(vl.ready, timeout=60)
+        return vl
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def loki_url(self) -> str:
+        """The base URL kubevents' ``loki:`` sink takes (it appends ``/loki/api/v1/push``)."""
+        return f"{self.url}/insert"
+
+    @property
+    def otlp_url(self) -> str:
+        """The base URL an OTLP/HTTP exporter takes (it appends ``/v1/logs``)."""
+        return f"{self.url}/insert/opentelemetry"
 
     def ready(self) -> bool:
-        return requests.get(f"{self.url}/ready", timeout=2).status_code == 200
+        return requests.get(f"{self.url}/health", timeout=2).status_code == 200
 
-    def query_range(self, query: str, start_ns: int, end_ns: int, limit: int = 5000) -> Any:
-        """``/loki/api/v1/query_range``: the ``data`` of the answer."""
-        answer = requests.get(
-            f"{self.url}/loki/api/v1/query_range",
-            params={
-                "query": query,
-                "start": str(start_ns),
-                "end": str(end_ns),
-                "limit": str(limit),
-                "direction": "forward",
-            },
-            timeout=30,
+    def restart(self) -> None:
+        """Stop (SIGTERM) and start again on the same port and data."""
+        self.process.stop()
+        self.process.start()
+        self.process.wait_ready(self.ready, timeout=60)
+
+    def flush(self) -> None:
+        """Make everything ingested so far visible to queries at once."""
+        requests.get(f"{self.url}/internal/force_flush", timeout=30).raise_for_status()
+
+    def query(self, logsql: str = "*", limit: int = 0) -> list[dict[str, str]]:
+        """``/select/logsql/query``: every matching entry, each with all its fields."""
+        params = {"query": logsql}
+        if limit:
+            params["limit"] = str(limit)
+        answer = requests.post(f"{self.url}/select/logsql/query", data=params, timeout=60)
+        assert answer.status_code == 200, f"{logsql}: {answer.status_code} {answer.text[:500]}"
+        return [json.loads(line) for line in answer.text.splitlines() if line.strip()]
+
+    def count(self, logsql: str = "*") -> int:
+        self.flush()
+        answer = requests.post(
+            f"{self.url}/select/logsql/query",
+            data={"query": f"{logsql} | stats count() n"},
+            timeout=60,
         )
-        assert answer.status_code == 200, f"{query}: {answer.status_code} {answer.text[:500]}"
-        return answer.json()["data"]
+        assert answer.status_code == 200, f"{logsql}: {answer.status_code} {answer.text[:500]}"
+        rows = [json.loads(line) for line in answer.text.splitlines() if line.strip()]
+        return int(rows[0]["n"]) if rows else 0
+
+
+def stream_fields(stream: str) -> dict[str, str]:
+    """VictoriaLogs' ``_stream`` value (``{a="1",b="2"}``) as a dict."""
+    fields: dict[str, str] = {}
+    for match in re.finditer(r'([\w.]+)="((?:[^"\\]|\\.)*)"', stream):
+        fields[match.group(1)] = json.loads(f'"{match.group(2)}"')
+    return fields

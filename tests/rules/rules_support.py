@@ -88,6 +88,27 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 
 
+GRAFANA_UIDS = {"KUBEVENTS_PROMETHEUS_UID": "prometheus", "KUBEVENTS_LOKI_UID": "loki"}
+"""The data source uid variables of grafana/provisioning and their documented defaults
+(docs/alerts.md; deploy/compose sets them so)."""
+
+
+def grafana_expand(text: str, env: dict[str, str] | None = None) -> str:
+    """Grafana's interpolation of a provisioning file, for the uid variables: ``${NAME}``
+    and ``$NAME`` become their value (Grafana's os.ExpandEnv; an unset one is empty)."""
+    values = GRAFANA_UIDS if env is None else env
+    for name in GRAFANA_UIDS:
+        text = text.replace("${" + name + "}", values.get(name, "")).replace(
+            "$" + name, values.get(name, "")
+        )
+    return text
+
+
+def load_grafana(path: Path, env: dict[str, str] | None = None) -> Any:
+    """A grafana/provisioning file as Grafana reads it with ``env`` (default: the defaults)."""
+    return yaml.safe_load(grafana_expand(path.read_text(), env))
+
+
 def prometheus_rules(path: Path = ALERT_RULES) -> list[dict[str, Any]]:
     """Every rule of a rule file, with its group name under ``_group``."""
     out = []
@@ -417,7 +438,7 @@ def grafana_rules() -> list[tuple[Path, dict[str, Any], dict[str, Any]]]:
     """(file, group, rule) of every rule in grafana/provisioning/alerting."""
     out = []
     for path in sorted(GRAFANA_ALERTING.glob("*.y*ml")):
-        for group in load_yaml(path).get("groups") or []:
+        for group in load_grafana(path).get("groups") or []:
             for rule in group.get("rules") or []:
                 out.append((path, group, rule))
     return out

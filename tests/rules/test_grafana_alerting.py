@@ -25,6 +25,7 @@ from tests.rules.rules_support import (
     grafana_logql,
     grafana_promql,
     grafana_rules,
+    load_grafana,
     load_yaml,
     loki_rules,
     run_promtool,
@@ -149,7 +150,24 @@ def test_files_exist() -> None:
 
 @pytest.mark.parametrize("path", sorted(GRAFANA_ALERTING.glob("*.yaml")), ids=lambda p: p.name)
 def test_structure(path) -> None:  # type: ignore[no-untyped-def]
-    assert structure_problems(load_yaml(path)) == []
+    assert structure_problems(load_grafana(path)) == []
+
+
+def test_datasource_uids_come_from_the_environment_with_the_documented_defaults() -> None:
+    """Every query names its data source through KUBEVENTS_PROMETHEUS_UID or
+    KUBEVENTS_LOKI_UID (or is an expression), so another Grafana's uids are one setting."""
+    for path in sorted(GRAFANA_ALERTING.glob("*.yaml")):
+        raw = load_yaml(path)
+        for group in raw["groups"]:
+            for rule in group["rules"]:
+                for query in rule["data"]:
+                    assert query["datasourceUid"] in (
+                        "${KUBEVENTS_PROMETHEUS_UID}", "${KUBEVENTS_LOKI_UID}", "__expr__"
+                    ), (rule["title"], query["datasourceUid"])
+                    assert query["model"]["datasource"]["uid"] == query["datasourceUid"]
+        other = load_grafana(path, {"KUBEVENTS_PROMETHEUS_UID": "P1", "KUBEVENTS_LOKI_UID": "L1"})
+        uids = {q["datasourceUid"] for g in other["groups"] for r in g["rules"] for q in r["data"]}
+        assert uids == {"P1", "L1", "__expr__"}
 
 
 def test_key_alerts_are_there() -> None:
@@ -193,7 +211,7 @@ def test_logql_is_valid() -> None:
 
 
 def _document() -> dict[str, Any]:
-    document: dict[str, Any] = load_yaml(sorted(GRAFANA_ALERTING.glob("*.yaml"))[0])
+    document: dict[str, Any] = load_grafana(sorted(GRAFANA_ALERTING.glob("*.yaml"))[0])
     return document
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the real servers that kubevents' end-to-end tests run (see README.md beside this
-# file): etcd, kube-apiserver, otelcol and loki, each from its published Go module, pinned
-# by the go.mod/go.sum (or the builder manifest) in tests/servers/<name>/.
+# file): etcd, kube-apiserver, otelcol and victorialogs, each from its published Go module,
+# pinned by the go.mod/go.sum (or the builder manifest) in tests/servers/<name>/.
 #
 #   tests/servers/build.sh [NAME...]        build the named servers (default: all)
 #   tests/servers/build.sh --path NAME      print the binary's path (builds nothing)
@@ -20,7 +20,7 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${KUBEVENTS_CACHE:-$HOME/.cache/kubevents}
-ALL=(etcd kube-apiserver otelcol loki)
+ALL=(etcd kube-apiserver otelcol victorialogs)
 GO_MIN=1.26 # the pinned modules declare go 1.26.0
 
 # --- pins: the version each server is keyed by, read from its own files ------------------
@@ -28,7 +28,7 @@ pin() { # NAME -> version
     case $1 in
     etcd) modver "$HERE/etcd/go.mod" go.etcd.io/etcd/server/v3 ;;
     kube-apiserver) modver "$HERE/kube-apiserver/go.mod" k8s.io/kubernetes ;;
-    loki) modver "$HERE/loki/go.mod" github.com/grafana/loki/v3 ;;
+    victorialogs) modver "$HERE/victorialogs/go.mod" github.com/VictoriaMetrics/VictoriaLogs ;;
     otelcol) sed -n 's/^ *version: *"\{0,1\}\([^" ]*\)"\{0,1\} *$/v\1/p' "$HERE/otelcol/builder-config.yaml" | head -n1 ;;
     *) return 1 ;;
     esac
@@ -58,8 +58,11 @@ build_kube-apiserver() {
     go build -trimpath -ldflags="-s -w$x" -o "$out" .
 }
 
-build_loki() {
-    go build -trimpath -ldflags="-s -w -X github.com/grafana/loki/v3/pkg/util/build.Version=${version#v}" -o "$out" .
+# victorialogs: the upstream main package itself, named by the tool directive of go.mod
+# (a main package cannot be imported, and none of its code is copied here).
+build_victorialogs() {
+    go build -trimpath -ldflags="-s -w -X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-logs-$version" \
+        -o "$out" github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs
 }
 
 # otelcol: the Collector's own builder (ocb) generates a main package from the manifest into
@@ -78,8 +81,13 @@ build_otelcol() {
     # still come from the module proxy alone (GOPROXY has no "direct"), and the go.sum the
     # builder writes pins their hashes for every later build from the same cache.
     local -x GONOSUMDB=github.com/open-telemetry/opentelemetry-collector-contrib,go.opentelemetry.io/collector
-    GOFLAGS="${GOFLAGS/-mod=readonly/}" "$tools/builder" --skip-compilation --config "$dir/builder-config.yaml" || return 1
-    (cd "$src" && go build -trimpath -ldflags='-s -w' -o "$out" .)
+    # The builder's own `go mod tidy` fails on modules that only the tests of dependencies
+    # import (e.g. collector/extension/zpagesextension v0.152.0, which the proxy refuses):
+    # it only generates the sources here, and `go mod tidy -e` completes go.mod and go.sum
+    # (everything the binary imports must still resolve: go build checks that).
+    local -x GOFLAGS="${GOFLAGS/-mod=readonly/}"
+    "$tools/builder" --skip-compilation --skip-get-modules --config "$dir/builder-config.yaml" || return 1
+    (cd "$src" && go mod tidy -e -compat=1.25 && go build -trimpath -ldflags='-s -w' -o "$out" .)
 }
 
 usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }

@@ -9,7 +9,7 @@ from kubevents import conventions as c
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW = re.compile(
-    r"^\| `([a-z0-9_.]+)` \| (string|int|bool|double) \| (stable|experimental) \|", re.MULTILINE
+    r"^\| `([a-z0-9_.]+)` \| (string|int|bool|double) \| (stable|receiver-compatible|experimental) \|", re.MULTILINE
 )
 
 
@@ -17,6 +17,36 @@ def documented() -> dict[str, str]:
     """Attribute name -> type, from the tables of docs/attributes.md."""
     text = (ROOT / "docs" / "attributes.md").read_text()
     return {m.group(1): m.group(2) for m in ROW.finditer(text)}
+
+
+def statuses() -> dict[str, str]:
+    """Attribute name -> status, from the same tables."""
+    text = (ROOT / "docs" / "attributes.md").read_text()
+    return {m.group(1): m.group(3) for m in ROW.finditer(text)}
+
+
+# The names of docs/attributes.md that OpenTelemetry's semantic conventions define
+# (semconv v1.43.0, as go.opentelemetry.io/otel v1.45.0's semconv/v1.43.0 lists them).
+SEMCONV = {
+    "service.name", "service.version", "service.instance.id", "k8s.cluster.name",
+    "k8s.namespace.name", "k8s.pod.name", "k8s.node.name", "k8s.deployment.name",
+    "k8s.replicaset.name", "k8s.statefulset.name", "k8s.daemonset.name", "k8s.job.name",
+    "k8s.cronjob.name", "k8s.replicationcontroller.name", "k8s.hpa.name",
+    "k8s.persistentvolumeclaim.name", "k8s.service.name", "k8s.resourcequota.name",
+}  # fmt: skip
+
+
+def test_stable_means_defined_by_the_semantic_conventions() -> None:
+    """Outside kubevents' own namespace, a name semconv does not define is at most
+    receiver-compatible: it is only as stable as the Collector receiver that writes it."""
+    status = statuses()
+    not_semconv_but_stable = sorted(
+        n for n, s in status.items()
+        if s == "stable" and n not in SEMCONV and not n.startswith("kubevents.")
+    )  # fmt: skip
+    assert not_semconv_but_stable == []
+    receiver = sorted(n for n, s in status.items() if s == "receiver-compatible")
+    assert receiver and all(n.startswith(("k8s.event.", "k8s.object.")) for n in receiver)
 
 
 def declared() -> set[str]:

@@ -23,6 +23,15 @@ Loki 3.7 does not map the OTLP EventName field; the direct sink sends
 ``event_name`` anyway (Loki main does the same for OTLP), so queries can use
 it on both paths once the Collector copies it (see ``otel/``).
 
+With ``profile="k8s-monitoring"`` the stream labels are instead those Grafana's
+k8s-monitoring Helm chart gives cluster Events (chart 4.4.0, feature-cluster-events
+1.0.0; see docs/sinks.md): ``job`` and ``service_name`` (the chart's job label),
+``source``, ``cluster`` and ``k8s_cluster_name``, ``namespace`` (and
+``k8s_namespace_name``, so kubevents' own dashboards still select by namespace), and on
+Event records ``level`` (the Event type, ``Normal`` as ``Info``) and ``reason``. The
+chart's structured metadata ``name`` (the involved object) and ``node`` are added to
+kubevents' own, which is otherwise the same.
+
 Entries are sorted by timestamp within each stream. Label values are cut to
 :data:`MAX_LABEL_VALUE_BYTES`, and the protobuf label selector text escapes
 quotes, backslashes and control characters, so no Event field can add or
@@ -51,8 +60,22 @@ MAX_LABEL_VALUE_BYTES: Final = 1024
 """Half of Loki's default ``max_label_value_length`` (2048)."""
 DEFAULT_LABELS: Final = (c.SERVICE_NAME, c.K8S_CLUSTER_NAME, c.K8S_NAMESPACE_NAME)
 """The resource attributes indexed as stream labels by default."""
+PROFILES: Final = ("kubevents", "k8s-monitoring")
+"""Label profiles: kubevents' own, or that of Grafana's k8s-monitoring chart."""
+K8S_MONITORING_JOB: Final = "integrations/kubernetes/eventhandler"
+"""The chart's ``jobLabel`` default: its ``job`` and ``service_name`` label."""
+K8S_MONITORING_SOURCE: Final = "kubernetes-events"
+"""The chart's static ``source`` label of cluster Events."""
+DERIVED_SOURCE: Final = "kubevents"
+"""The ``source`` label of kubevents' incident and pattern records under that profile."""
 
 Pairs = list[tuple[str, str]]
+
+_CHART_TWIN: Final = {
+    "k8s_cluster_name": ("cluster",),
+    "k8s_namespace_name": ("namespace",),
+}
+"""The chart's names for the cluster and namespace labels, set beside kubevents' own."""
 
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 _LABEL_ESCAPES = re.compile(r'[\\"\x00-\x1f\x7f]')
@@ -126,11 +149,23 @@ class LokiMapper:
         *,
         labels: Sequence[str] = DEFAULT_LABELS,
         scope_version: str = __version__,
+        profile: str = "kubevents",
+        job: str = K8S_MONITORING_JOB,
     ) -> None:
         if len(labels) > MAX_LABELS:
             raise ValueError(f"at most {MAX_LABELS} stream labels, got {len(labels)}")
+        if profile not in PROFILES:
+            raise ValueError(f"unknown label profile {profile!r} (known: {', '.join(PROFILES)})")
         self._resource = resource
-        self._indexed = tuple(labels)
+        self._chart = profile == "k8s-monitoring"
+        self._job = clip_label_value(job)
+        # The chart's profile indexes the cluster and namespace under both names, and
+        # drops service.name ("kubevents"): its service_name label is the job.
+        self._indexed = (
+            (c.SERVICE_NAME, c.K8S_CLUSTER_NAME, c.K8S_NAMESPACE_NAME)
+            if self._chart
+            else tuple(labels)
+        )
         self._scope: Pairs = [("scope_name", SCOPE_NAME), ("scope_version", scope_version)]
         self._cache: dict[str, tuple[tuple[tuple[str, str], ...], Pairs]] = {}
 
@@ -139,13 +174,16 @@ class LokiMapper:
         cached = self._cache.get(namespace)
         if cached is None:
             attrs = self._resource.attributes(namespace)
-            labels = tuple(
-                sorted(
-                    (label_name(key), clip_label_value(str(attrs[key])))
-                    for key in self._indexed
-                    if attrs.get(key)
-                )
-            )
+            pairs = [
+                (label_name(key), clip_label_value(str(attrs[key])))
+                for key in self._indexed
+                if attrs.get(key)
+            ]
+            if self._chart:
+                pairs = [(k, v) for k, v in pairs if k != "service_name"]
+                pairs += [("job", self._job), ("service_name", self._job)]
+                pairs += [(chart, v) for k, v in list(pairs) for chart in _CHART_TWIN.get(k, ())]
+            labels = tuple(sorted(pairs))
             metadata = [
                 (label_name(key), value_string(value))
                 for key, value in attrs.items()
@@ -153,6 +191,23 @@ class LokiMapper:
             ]
             cached = self._cache[namespace] = (labels, metadata + self._scope)
         return cached
+
+    def record_labels(
+        self, record: OutputRecord, labels: tuple[tuple[str, str], ...]
+    ) -> tuple[tuple[str, str], ...]:
+        """The chart profile's per-record labels (source, level, reason) added to ``labels``."""
+        if not self._chart:
+            return labels
+        if record.event_name != c.EVENT_NAME_EVENT:
+            return tuple(sorted((*labels, ("source", DERIVED_SOURCE))))
+        extra = [("source", K8S_MONITORING_SOURCE)]
+        if record.severity_text:
+            level = "Info" if record.severity_text == "Normal" else record.severity_text
+            extra.append(("level", clip_label_value(level)))
+        reason = record.attributes.get(c.EVENT_REASON)
+        if reason:
+            extra.append(("reason", clip_label_value(str(reason))))
+        return tuple(sorted((*labels, *extra)))
 
     def entry_metadata(self, record: OutputRecord, resource_metadata: Pairs) -> Pairs:
         """The structured metadata of one record, in Loki's OTLP ingestion order."""
@@ -166,6 +221,12 @@ class LokiMapper:
             metadata.append(("severity_text", record.severity_text))
         if record.event_name:
             metadata.append(("event_name", record.event_name))
+        if self._chart:
+            # The chart's structured metadata: the involved object's name, and its node.
+            for name, key in (("name", c.OBJECT_NAME), ("node", c.KV_NODE)):
+                value = record.attributes.get(key)
+                if value:
+                    metadata.append((name, value_string(value)))
         return metadata
 
     def streams(self, records: Iterable[OutputRecord]) -> list[Stream]:
@@ -173,6 +234,7 @@ class LokiMapper:
         by_labels: dict[tuple[tuple[str, str], ...], list[Entry]] = {}
         for record in records:
             labels, resource_metadata = self._for_namespace(record.namespace)
+            labels = self.record_labels(record, labels)
             entries = by_labels.setdefault(labels, [])
             entries.append(
                 Entry(

@@ -120,7 +120,9 @@ class LokiPushTransport:
             f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
         )
         self.settings = settings
-        self._mapper = LokiMapper(resource, labels=settings.labels)
+        self._mapper = LokiMapper(
+            resource, labels=settings.labels, profile=settings.profile, job=settings.job
+        )
         self._protobuf = settings.encoding == "protobuf"
         if self._protobuf:
             content_type, encoding = "application/x-protobuf", ""

@@ -30,7 +30,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["DIR", "check_logql", "ensure_installed", "interpolate", "parse_results"]
+__all__ = ["DIR", "check_logql", "ensure_installed", "interpolate", "label_names", "parse_results"]
 
 DIR = Path(__file__).resolve().parent
 CHECKER = DIR / "check.mjs"
@@ -164,6 +164,28 @@ def check_logql(exprs: list[str], variables: Mapping[str, str] | None = None) ->
             f"LogQL syntax error at {where}, {detail} ({len(result['errors'])} error node(s)) in {original!r}{suffix}"
         )
     return errors
+
+
+def label_names(exprs: list[str], variables: Mapping[str, str] | None = None) -> list[dict]:
+    """The label names each expression reads and defines, from Grafana's syntax tree.
+
+    One dict per expression: ``selector`` (names in stream selectors), ``used`` (names read
+    after them: label filters, ``unwrap``, ``by``/``without``, ``keep``/``drop``,
+    ``label_format`` sources, ``{{.name}}`` in templates), ``defined`` (names the
+    expression makes: ``label_format`` targets, ``json``/``regexp``/``pattern``
+    extractions) and ``parsers`` (true when a parser may extract names only the line
+    decides). Raises ``ValueError`` for an expression that does not parse.
+    """
+    exprs = list(exprs)
+    if not exprs:
+        return []
+    interpolated = [interpolate(e, variables) for e in exprs]
+    found = []
+    for original, result in zip(exprs, parse_results(interpolated), strict=True):
+        if not result["ok"]:
+            raise ValueError(f"LogQL syntax error in {original!r}")
+        found.append(result["names"])
+    return found
 
 
 def main(argv: list[str]) -> int:

@@ -198,3 +198,88 @@ def test_protobuf_body_round_trips() -> None:
     [entry] = request.streams[0].entries
     assert (entry.timestamp.seconds, entry.timestamp.nanos) == (1_700_000_000, 123_456_789)
     assert [(p.name, p.value) for p in entry.structuredMetadata] == streams[0].entries[0].metadata
+
+
+# -- the k8s-monitoring label profile ---------------------------------------------------
+# What Grafana's k8s-monitoring chart writes for a cluster Event, as read from the chart
+# (grafana/k8s-monitoring-helm at commit 1963110, chart k8s-monitoring 4.4.0, subchart
+# feature-cluster-events 1.0.0, default values; the Loki destination's default
+# clusterLabels): loki.source.kubernetes_events sets job, instance and namespace (of the
+# involved object); the feature's loki.process adds source="kubernetes-events", level (the
+# Event type, Normal as Info), service_name (= job) and reason, drops kind, and keeps the
+# object's name and the node as structured metadata; the destination adds cluster and
+# k8s_cluster_name. Written out here by hand: no file of the chart is copied.
+CHART_JOB = "integrations/kubernetes/eventhandler"
+CHART_EVENT_LABELS = {
+    "job": CHART_JOB,
+    "service_name": CHART_JOB,
+    "source": "kubernetes-events",
+    "namespace": "shop",
+    "level": "Warning",
+    "reason": "BackOff",
+    "cluster": "prod",
+    "k8s_cluster_name": "prod",
+}
+
+
+def chart_record(**overrides: object) -> OutputRecord:
+    attributes: dict[str, AttrValue] = {
+        "k8s.event.reason": "BackOff",
+        "k8s.object.kind": "Pod",
+        "k8s.object.name": "web-1",
+        "kubevents.node": "node-3",
+        "kubevents.occurrences": 1,
+    }
+    base = record(**attributes)
+    return OutputRecord(**{**{f: getattr(base, f) for f in base.__slots__}, **overrides})  # type: ignore[arg-type]
+
+
+def test_the_k8s_monitoring_profile_labels_an_event_as_the_chart_does() -> None:
+    [stream] = LokiMapper(RESOURCE, profile="k8s-monitoring").streams([chart_record()])
+    labels = dict(stream.labels)
+    # the chart's labels, plus kubevents' namespace label name (for its own dashboards)
+    assert labels == {**CHART_EVENT_LABELS, "k8s_namespace_name": "shop"}
+    [entry] = stream.entries
+    metadata = dict(entry.metadata)
+    assert (metadata["name"], metadata["node"]) == ("web-1", "node-3")
+    # kubevents' enrichment still travels as structured metadata
+    assert metadata["k8s_event_reason"] == "BackOff" and metadata["kubevents_occurrences"] == "1"
+    assert metadata["service_version"] == "1.2.3" and "service_name" not in metadata
+
+
+def test_the_profile_writes_normal_as_info_and_leaves_out_what_is_unknown() -> None:
+    normal = chart_record(severity_text="Normal", namespace="")
+    [stream] = LokiMapper(RESOURCE, profile="k8s-monitoring").streams([normal])
+    labels = dict(stream.labels)
+    assert labels["level"] == "Info"
+    assert "namespace" not in labels and "k8s_namespace_name" not in labels
+    no_cluster = ResourceInfo(service_version="1", instance_id="i")
+    [stream] = LokiMapper(no_cluster, profile="k8s-monitoring", job="loki.source.kubernetes_events").streams(
+        [chart_record()]
+    )
+    labels = dict(stream.labels)
+    assert "cluster" not in labels and "k8s_cluster_name" not in labels
+    assert labels["job"] == labels["service_name"] == "loki.source.kubernetes_events"
+
+
+def test_kubevents_own_records_under_the_profile_are_told_apart_by_source() -> None:
+    incident = chart_record(event_name="kubevents.incident", severity_text="error", attributes={})
+    [stream] = LokiMapper(RESOURCE, profile="k8s-monitoring").streams([incident])
+    labels = dict(stream.labels)
+    assert labels["source"] == "kubevents" and labels["job"] == CHART_JOB
+    assert "reason" not in labels and "level" not in labels
+
+
+def test_an_unknown_profile_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown label profile 'grafana'"):
+        LokiMapper(RESOURCE, profile="grafana")
+
+
+def test_the_default_profile_is_unchanged_by_the_other() -> None:
+    [stream] = LokiMapper(RESOURCE).streams([chart_record()])
+    assert dict(stream.labels) == {
+        "service_name": "kubevents",
+        "k8s_cluster_name": "prod",
+        "k8s_namespace_name": "shop",
+    }
+    assert "name" not in dict(stream.entries[0].metadata)
