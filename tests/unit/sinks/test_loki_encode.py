@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import orjson
 import pytest
 from hypothesis import given
@@ -231,7 +233,7 @@ def chart_record(**overrides: object) -> OutputRecord:
         "kubevents.occurrences": 1,
     }
     base = record(**attributes)
-    return OutputRecord(**{**{f: getattr(base, f) for f in base.__slots__}, **overrides})  # type: ignore[arg-type]
+    return dataclasses.replace(base, **overrides)  # type: ignore[arg-type]
 
 
 def test_the_k8s_monitoring_profile_labels_an_event_as_the_chart_does() -> None:
