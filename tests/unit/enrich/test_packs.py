@@ -47,7 +47,7 @@ def test_the_shipped_packs_are_there() -> None:
         "cert-manager", "karpenter", "cluster-autoscaler", "csi", "argo-cd", "argo-rollouts",
         "flux", "istio", "keda", "velero", "external-secrets", "kyverno", "gatekeeper",
         "crossplane", "longhorn", "rook-ceph", "prometheus-operator", "ingress-nginx",
-        "aws-load-balancer-controller", "cloud-controller-manager", "kubernetes",
+        "aws-load-balancer-controller", "cloud-controller-manager", "kubernetes", "aws-vpc",
     }  # fmt: skip
 
 
