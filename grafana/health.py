@@ -566,4 +566,23 @@ def build() -> dict[str, Any]:
             8,
         )
     )
+    d = d.with_panel(
+        g.place(
+            timeseries_panel(
+                "Unclassified by reporting controller",
+                "Event occurrences no classification rule matched (category Other), per second, by "
+                "the controller that reported them (top 10): the controllers to write a rule pack or "
+                "a rule for (docs/rule-packs.md). At most 50 controllers are counted apart; the rest "
+                "are __other__.",
+                "cps",
+                prom(
+                    "topk(10, sum by (k8s_event_reporting_controller) "
+                    f"({_rate('kubevents_events_unclassified_total')}))",
+                    "{{k8s_event_reporting_controller}}",
+                ),
+            ),
+            12,
+            8,
+        )
+    )
     return render(d)

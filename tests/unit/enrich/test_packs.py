@@ -47,7 +47,7 @@ def test_the_shipped_packs_are_there() -> None:
         "cert-manager", "karpenter", "cluster-autoscaler", "csi", "argo-cd", "argo-rollouts",
         "flux", "istio", "keda", "velero", "external-secrets", "kyverno", "gatekeeper",
         "crossplane", "longhorn", "rook-ceph", "prometheus-operator", "ingress-nginx",
-        "aws-load-balancer-controller", "cloud-controller-manager", "kubernetes",
+        "aws-load-balancer-controller", "cloud-controller-manager", "kubernetes", "aws-vpc",
     }  # fmt: skip
 
 
@@ -279,3 +279,23 @@ def test_rules_check_refuses_an_unknown_disabled_pack() -> None:
     settings = load_settings(env={"KUBEVENTS_RULES_DISABLED_PACKS": "karpentre"})
     with pytest.raises(RulesError, match="did you mean 'karpenter'"):
         rules_check(settings, [], io.StringIO())
+
+
+def test_the_core_correlation_tests_pass_with_every_pack_on(tmp_path: Path) -> None:
+    # The core cases, run against the core and every pack's correlation rules (and the
+    # classifier with the packs): no pack rule pulls a core Event into another incident.
+    from kubevents.enrich.correlation_rules import compile_correlation_rules
+    from kubevents.enrich.correlation_tests import run_correlation_test_file
+
+    source = RULES / "tests" / "correlation_test.yaml"
+    text = source.read_text(encoding="utf-8")
+    assert "rule_files: [../correlation.yaml]\n" in text
+    copy = tmp_path / "correlation_test.yaml"
+    copy.write_text(text.replace("rule_files: [../correlation.yaml]\n", ""), encoding="utf-8")
+    everything = compile_correlation_rules(rule_files("correlation", dirs=[]))
+    assert any(r.startswith("cert-manager.") for r in everything.rules_by_id)
+    results = run_correlation_test_file(
+        copy, default_rules=lambda: everything, default_classifier=lambda: ALL
+    )
+    assert len(results) > 10
+    assert [f"{r.name}: {r.failure}" for r in results if r.failure] == []
