@@ -99,6 +99,7 @@ class Chromium:
         os.close(to_child_r)
         os.close(from_child_w)
         self._next_id = 0
+        self._targets: dict[str, str] = {}
         self._replies: dict[int, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self._cond = threading.Condition()
@@ -195,6 +196,7 @@ class Chromium:
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
             "sessionId"
         ]
+        self._targets[session] = target
         for domain in ("Page", "Network", "Runtime", "Log"):
             self.send(f"{domain}.enable", session=session)
         self.send(
@@ -203,6 +205,10 @@ class Chromium:
             session=session,
         )
         return session
+
+    def close_page(self, session: str) -> None:
+        """Close a tab opened by :meth:`new_page`."""
+        self.send("Target.closeTarget", {"targetId": self._targets.pop(session)})
 
     def load(self, path: Path, session: str, *, settle_s: float = 0.5) -> PageLoad:
         """Open a file in the tab, wait for its load event (and ``settle_s`` more)."""

@@ -189,7 +189,9 @@ class UnionFind:
         while (up := self.parent.get(root)) is not None:
             root = up
         while key != root:  # path compression
-            key, self.parent[key] = self.parent[key], root
+            up = self.parent[key]
+            self.parent[key] = root
+            key = up
         return root
 
     def merge(self, merged: str, survivor: str) -> None:
