@@ -34,16 +34,18 @@ from kubevents.report.style import CSS, SCRIPT
 
 MAX_LANES: Final = 60
 """Incidents drawn in the timeline (the largest, shown in time order)."""
-MAX_DETAILS: Final = 300
-"""Incidents with a detail section."""
-MAX_EVENTS: Final = 200
+MAX_DETAILS: Final = 50
+"""Incidents with a detail section (the largest, shown in time order)."""
+MAX_LISTED: Final = 1000
+"""Further incidents listed one line each."""
+MAX_EVENTS: Final = 50
 """Events listed in one incident's detail."""
 MAX_CHARTS: Final = 8
 """Rate charts of patterns, and of anomalies."""
 MAX_ROWS: Final = 50
 """Rows of the pattern, object, reason and controller tables."""
-MESSAGE_MAX: Final = 400
-"""Characters of an Event message shown (the rest is in its tooltip)."""
+MESSAGE_MAX: Final = 300
+"""Characters of an Event message shown (up to 1000 more in its tooltip)."""
 _NS: Final = 1_000_000_000
 _MINUTE: Final = 60 * _NS
 PROBLEM: Final = frozenset({"critical", "error", "warning"})
@@ -180,14 +182,31 @@ def _incidents_view(data: ReportData, options: PageOptions) -> str:
         return _section(
             "incidents", "Incidents", "No incident in this input.", "", ' data-count="0"'
         )
-    shown = incidents[:MAX_DETAILS]
-    items = "".join(_incident(i, data.cluster, options) for i in shown)
-    cut = (
-        f'<p class="note">{len(incidents) - len(shown)} more incidents are not detailed '
-        f"(the first {MAX_DETAILS} are).</p>"
-        if len(incidents) > len(shown)
-        else ""
-    )
+    detailed = sorted(incidents, key=lambda i: (-i.events, i.first_ns, i.id))[:MAX_DETAILS]
+    chosen = {i.id for i in detailed}
+    items = "".join(_incident(i, data.cluster, options) for i in incidents if i.id in chosen)
+    rest = [i for i in incidents if i.id not in chosen]
+    cut = ""
+    if rest:
+        rows = "".join(
+            f'<tr><td><span class="sev sev-bg-{_e(i.severity)}">{_e(i.severity)}</span></td>'
+            f"<td><code>{_e(i.id)}</code></td><td>{utc(i.first_ns)}</td>"
+            f"<td>{format_duration(i.last_ns - i.first_ns)}</td><td>{_e(i.category)}</td>"
+            f"<td>{_e(i.root_reason)} <code>{_e(i.root_object)}</code></td>"
+            f'<td class="num">{_n(i.events)}</td><td class="num">{_n(i.occurrences)}</td></tr>'
+            for i in rest[:MAX_LISTED]
+        )
+        more = len(rest) - MAX_LISTED
+        cut = (
+            f"<h3>{_plural(len(rest), 'smaller incident')}</h3>"
+            f'<p class="explain">The {MAX_DETAILS} largest incidents are detailed above; '
+            "these are listed one line each, in time order.</p>"
+            '<div class="scroll"><table><thead><tr><th>severity</th><th>id</th><th>from</th>'
+            "<th>for</th><th>category</th><th>root cause</th>"
+            '<th class="num">events</th><th class="num">occurrences</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table></div>"
+            + (f'<p class="note">{_n(more)} more are not listed.</p>' if more > 0 else "")
+        )
     return _section(
         "incidents",
         "Incidents",
@@ -303,7 +322,7 @@ def _event_table(incident: Incident) -> str:
             f"<td><code>{_e(e.object)}</code></td>"
             f'<td class="num">{_n(e.count)}</td><td class="num">{_n(g.occurrences)}</td>'
             f'<td class="num">{_n(g.updates)}</td>'
-            f'<td class="msg" title="{_e(e.message[:2000])}">{_e(message)}</td></tr>'
+            f"<td class=msg{_tooltip(e.message)}>{_e(message)}</td></tr>"
         )
     cut = (
         f'<p class="note">{len(ordered) - MAX_EVENTS} more Events are not listed.</p>'
@@ -321,6 +340,13 @@ def _event_table(incident: Incident) -> str:
         '<th class="num">updates</th><th>message</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>{cut}"
     )
+
+
+def _tooltip(message: str, shown: int = MESSAGE_MAX) -> str:
+    """A title attribute with more of a message that was cut, else nothing."""
+    if len(message) <= shown:
+        return ""
+    return f' title="{_e(message[: shown + 1000])}"'
 
 
 def explore_url(
@@ -379,7 +405,7 @@ def _patterns_view(data: ReportData, rules: PatternRules) -> str:
     by_key: dict[str, list[Pattern]] = {}
     for a in anomalies:
         by_key.setdefault(a.key, []).append(a)
-    ranked = sorted(by_key.items(), key=lambda kv: (-max(p.count for p in kv[1]), kv[0]))
+    ranked = sorted(by_key.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     anomaly_charts = [_anomaly_chart(data, key, found, rules) for key, found in ranked[:MAX_CHARTS]]
     return _section(
         "patterns",
@@ -665,7 +691,7 @@ def _unclassified_view(data: ReportData) -> str:
             f'<td class="num">{_n(len(events))}</td>'
             f"<td>{', '.join(f'{_e(r)} ({_n(n)})' for r, n in reasons.most_common(8))}"
             f"{' …' if len(reasons) > 8 else ''}</td>"
-            f'<td class="msg" title="{_e(example[:2000])}">{_e(example[:200])}</td></tr>'
+            f"<td class=msg{_tooltip(example, 200)}>{_e(example[:200])}</td></tr>"
         )
     return _section(
         "unclassified",
