@@ -51,6 +51,9 @@ th, td { text-align: left; padding: 2px 8px; border-bottom: 1px solid var(--line
 th { font-weight: 600; }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 .msg { max-width: 520px; overflow-wrap: anywhere; }
+.events-table { width: 100%; }
+.events-table .msg { min-width: 360px; max-width: none; }
+.events-table code { overflow-wrap: normal; word-break: normal; white-space: nowrap; }
 .legend-list { list-style: none; padding: 0; margin: 4px 0; display: flex; flex-wrap: wrap; gap: 14px; }
 .swatch { display: inline-block; width: 12px; height: 12px; margin-right: 5px;
   vertical-align: -1px; border: 1px solid var(--muted); }
