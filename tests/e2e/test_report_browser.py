@@ -55,9 +55,25 @@ INCIDENT = re.compile(
 )
 
 
+def block(text: str, title: str) -> list[str]:
+    """The indented lines under ``title:`` in the summary."""
+    lines = text.split(f"\n{title}:", 1)[1].split("\n")[1:]
+    out = []
+    for line in lines:
+        if not line.startswith("  "):
+            break
+        out.append(line.strip())
+    return out
+
+
+def ranked(lines: list[str]) -> dict[str, int]:
+    """``  76  Warning BackOff`` lines as {name: count}."""
+    return {name: int(n) for n, name in (line.split(None, 1) for line in lines)}
+
+
 def replay_summary(
     path: Path, capsys: pytest.CaptureFixture[str]
-) -> tuple[dict[str, int], list[Shown]]:
+) -> tuple[dict[str, Any], list[Shown]]:
     capsys.readouterr()
     assert main(["replay", str(path), "--sink", "jsonl:/dev/null", "--top", "100000"]) == 0
     text = capsys.readouterr().out
@@ -68,11 +84,17 @@ def replay_summary(
     incidents = [
         Shown(m[1], m[2], m[3], m[4], int(m[5]), int(m[6])) for m in INCIDENT.finditer(text)
     ]
+    patterns = [line for line in block(text, "Patterns") if line != "none"]
+    anomalies = [line for line in block(text, "Anomalies") if line != "none"]
     return (
         {
             "occurrences": int(totals[1]),
             "records": int(totals[2]),
             "incidents": int(count[1] or 0),
+            "reasons": ranked(block(text, "Top reasons")),
+            "objects": ranked(block(text, "Top objects")),
+            "pattern_counts": sorted((int(line.split()[0]) for line in patterns), reverse=True),
+            "anomalies": len(anomalies),
         },
         incidents,
     )
@@ -84,6 +106,14 @@ PAGE_FACTS = """JSON.stringify({
   incidents: document.getElementById('incident-count').textContent,
   section: document.getElementById('incidents').dataset.count,
   lanes: document.querySelectorAll('svg.timeline g.lane').length,
+  patterns: document.getElementById('pattern-count')?.textContent || '0',
+  anomalies: document.getElementById('anomaly-count')?.textContent || '0',
+  patternCounts: [...document.querySelectorAll('#pattern-table tbody tr')].map(
+    r => r.cells[6].textContent),
+  reasons: [...document.querySelectorAll('#noisy-reasons tbody tr')].map(
+    r => [r.cells[0].textContent, r.cells[1].textContent]),
+  objects: [...document.querySelectorAll('#noisy-objects tbody tr')].map(
+    r => [r.cells[0].textContent, r.cells[1].textContent]),
   details: [...document.querySelectorAll('details.incident')].map(d => ({
     id: d.querySelector('.incident-id').textContent,
     resolved: d.querySelector('summary').textContent.includes(', resolved:'),
@@ -124,6 +154,17 @@ def test_page_shows_what_the_summary_says(
     assert _int(facts["records"]) == totals["records"]
     assert _int(facts["incidents"]) == _int(facts["section"]) == totals["incidents"]
     assert facts["lanes"] == totals["incidents"]
+    # where it hurt: each listed reason and object has the summary's count, largest first
+    for key in ("reasons", "objects"):
+        listed = {name: _int(n) for name, n in facts[key]}
+        assert listed and all(totals[key][name] == n for name, n in listed.items()), key
+        assert (
+            sorted(listed.values(), reverse=True)
+            == sorted(totals[key].values(), reverse=True)[: len(listed)]
+        )
+    assert _int(facts["patterns"]) == len(totals["pattern_counts"])
+    assert [_int(n) for n in facts["patternCounts"]] == totals["pattern_counts"][:50]
+    assert _int(facts["anomalies"]) == totals["anomalies"]
     shown = [
         Shown(
             d["id"],

@@ -416,14 +416,17 @@ def _patterns_view(data: ReportData, rules: PatternRules) -> str:
         "<b>anomaly</b> is a minute whose count broke from its own baseline: the line is the "
         "baseline (moving mean), the dashed line the count that scores as anomalous, "
         "highlighted bars the anomalous minutes (docs/patterns.md).",
-        f'<h3>Patterns ({len(patterns)})</h3><div class="charts">{"".join(charts)}</div>'
-        + _pattern_table(patterns)
-        + f"<h3>Anomalies ({len(anomalies)} anomalous minutes, {len(by_key)} series)</h3>"
-        f'<div class="charts">{"".join(anomaly_charts)}</div>' + _pattern_table(anomalies),
+        f'<h3>Patterns (<span id="pattern-count">{len(patterns)}</span>)</h3>'
+        f'<div class="charts">{"".join(charts)}</div>'
+        + _pattern_table(patterns, "pattern-table")
+        + f'<h3>Anomalies (<span id="anomaly-count">{len(anomalies)}</span> anomalous minutes, '
+        f"{len(by_key)} series)</h3>"
+        f'<div class="charts">{"".join(anomaly_charts)}</div>'
+        + _pattern_table(anomalies, "anomaly-table"),
     )
 
 
-def _pattern_table(patterns: Sequence[Pattern]) -> str:
+def _pattern_table(patterns: Sequence[Pattern], table_id: str) -> str:
     if not patterns:
         return '<p class="note">None.</p>'
     rows = "".join(
@@ -443,7 +446,7 @@ def _pattern_table(patterns: Sequence[Pattern]) -> str:
         else ""
     )
     return (
-        '<div class="scroll"><table><thead><tr><th>severity</th><th>category</th><th>key</th>'
+        f'<div class="scroll"><table id="{table_id}"><thead><tr><th>severity</th><th>category</th><th>key</th>'
         '<th>rule</th><th>state</th><th>first</th><th class="num">occurrences</th>'
         f'<th class="num">max rate/min</th>{score}</tr></thead><tbody>{rows}</tbody></table>'
         f"</div>{cut}"
@@ -603,9 +606,9 @@ def _hurt_view(data: ReportData) -> str:
             order, [s for s in SEVERITIES if any(by_ns_sev[ns][s] for ns in order)], by_ns_sev
         )
         + '<div class="pair"><div><h3>Noisiest objects</h3>'
-        + _bars(objects, extra=objects_bad, extra_label="problems")
+        + _bars(objects, "noisy-objects", extra=objects_bad, extra_label="problems")
         + "</div><div><h3>Noisiest reasons</h3>"
-        + _bars(reasons)
+        + _bars(reasons, "noisy-reasons")
         + "</div></div>"
     )
     return _section(
@@ -638,7 +641,9 @@ def _matrix(rows: Sequence[str], columns: Sequence[str], counts: dict[str, Count
     )
 
 
-def _bars(counts: Counter[str], *, extra: Counter[str] | None = None, extra_label: str = "") -> str:
+def _bars(
+    counts: Counter[str], table_id: str, *, extra: Counter[str] | None = None, extra_label: str = ""
+) -> str:
     items = counts.most_common(15)
     if not items:
         return '<p class="note">None.</p>'
@@ -651,7 +656,7 @@ def _bars(counts: Counter[str], *, extra: Counter[str] | None = None, extra_labe
         for name, n in items
     )
     return (
-        f'<table class="bars"><thead><tr><th></th><th class="num">occurrences</th>{head}'
+        f'<table class="bars" id="{table_id}"><thead><tr><th></th><th class="num">occurrences</th>{head}'
         f"<th></th></tr></thead><tbody>{rows}</tbody></table>"
     )
 
