@@ -302,6 +302,7 @@ def goals(res: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     if rep:
         n = f"{rep['lines']:,}"
         rows.append((f"report of {n} Events: generate (replay + page)", f"{rep['generate_s']:.1f} s", "", None))
+        rows.append((f"report of {n} Events: peak RSS", f"{rep['peak_rss_mib']:.0f} MiB", "", None))
         rows.append((f"report of {n} Events: page size", f"{rep['page_kib'] / 1024:.1f} MiB", "", None))
         rows.append((f"report of {n} Events: Chromium load event", f"{rep['load_s']:.2f} s", "", None))
         rows.append((f"report of {n} Events: first contentful paint", f"{rep['first_contentful_paint_ms']:.0f} ms", "", None))

@@ -3,7 +3,7 @@
 The dump is the bench mix (bench/mix.py) at 50 Events/s of event time, so
 100,000 watch lines span about half an hour, as an outage's dump would.
 ``kubevents report`` runs as a separate process (the build under test, as
-``make bench`` sets ``PYTHONPATH``); the page is then opened in headless
+``make bench`` sets ``PYTHONPATH``; its peak RSS is reported too); the page is then opened in headless
 Chromium over the DevTools protocol (tests/browser/cdp.py): navigate to the
 load event, and the page's own first-contentful-paint entry.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -82,6 +83,8 @@ def run(lines: int, runs: int) -> dict[str, Any]:
         for _ in range(runs):
             seconds, said = generate(dump, page)
             times.append(seconds)
+        # the largest child so far: the report processes (Chromium starts only below)
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         rendered = render(page, runs)
         return {
             "lines": lines,
@@ -90,6 +93,7 @@ def run(lines: int, runs: int) -> dict[str, Any]:
             "generate_s": statistics.median(times),
             "runs_generate_s": times,
             "page_kib": page.stat().st_size / 1024,
+            "peak_rss_mib": peak_kib / 1024,
             "cli": said,
             **rendered,
         }

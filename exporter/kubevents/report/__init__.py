@@ -40,8 +40,9 @@ class _Problems:
 def collect(settings: Settings, paths: Sequence[str]) -> ReportData:
     """What the report shows, from its inputs."""
     problems = _Problems()
-    records = read_inputs(settings, paths, problems)
-    return build(records, problems=problems.count)
+    data = build(read_inputs(settings, paths, problems))
+    data.problems = problems.count  # known once the records have all been read
+    return data
 
 
 def report_html(data: ReportData, settings: Settings, options: PageOptions) -> str:

@@ -11,11 +11,13 @@ jsonl record is a JSON object with ``event_name`` and ``attributes``.
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import io
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Final
 
 import orjson
 
@@ -30,9 +32,13 @@ Record = dict[str, Any]
 """One jsonl record: ``timestamp``, ``event_name``, ``body``, ``resource``, ``attributes``..."""
 
 
+PEEK: Final = 1 << 20
+"""Bytes read to tell records from Events: the first line of a record file is one record."""
+
+
 def is_records(data: bytes) -> bool:
-    """True when ``data`` is kubevents jsonl output (its first line is a record)."""
-    first = data.lstrip()[:65536].split(b"\n", 1)[0]
+    """True when ``data`` starts like kubevents jsonl output (its first line is a record)."""
+    first = data.removeprefix(b"\xef\xbb\xbf").lstrip().split(b"\n", 1)[0]
     try:
         obj = orjson.loads(first)
     except orjson.JSONDecodeError:
@@ -40,9 +46,13 @@ def is_records(data: bytes) -> bool:
     return isinstance(obj, dict) and "event_name" in obj and isinstance(obj.get("attributes"), dict)
 
 
-def parse_records(data: bytes, name: str, report: Callable[[Problem], None]) -> Iterator[Record]:
-    """Every record of a jsonl file; a line that is not one is reported and skipped."""
-    for number, line in enumerate(data.split(b"\n"), start=1):
+def parse_records(
+    lines: Iterable[bytes], name: str, report: Callable[[Problem], None]
+) -> Iterator[Record]:
+    """Every record of a jsonl stream; a line that is not one is reported and skipped."""
+    for number, line in enumerate(lines, start=1):
+        if number == 1:
+            line = line.removeprefix(b"\xef\xbb\xbf")
         if not line.strip():
             continue
         try:
@@ -56,43 +66,84 @@ def parse_records(data: bytes, name: str, report: Callable[[Problem], None]) -> 
         yield obj
 
 
+def _open(path: str) -> io.BufferedIOBase:
+    """The file at ``path``, un-gzipped as it is read when it is gzip."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 (closed by the caller)
+        if f.read(2) == b"\x1f\x8b":
+            f.seek(0)
+            return gzip.GzipFile(fileobj=f, mode="rb")
+        f.seek(0)
+        return f
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from e
+
+
+def _peek(path: str) -> bytes:
+    with _open(path) as f:
+        try:
+            return f.read(PEEK)
+        except (OSError, EOFError) as e:
+            raise InputError(f"{path}: broken gzip data: {e}") from e
+
+
 def read_inputs(
     settings: Settings, paths: Sequence[str], report: Callable[[Problem], None]
-) -> list[Record]:
+) -> Iterator[Record]:
     """The records of every input: record files as they are, the rest replayed together.
+
+    A generator: records are read as the caller takes them, so a large input is
+    never held as records and as text at once.
 
     Raises:
         InputError: an input cannot be read, or nothing at all could be.
     """
-    records: list[Record] = []
     replay: list[str] = []
+    records: list[str] = []
+    stdin_records: bytes | None = None
     stdin_copy: str | None = None
     try:
         for path in paths:
-            data = read_bytes(path)
-            name = "<stdin>" if path == "-" else path
-            if is_records(data):
-                records.extend(parse_records(data, name, report))
-            elif path == "-":
+            if path == "-":
+                data = read_bytes(path)
+                if is_records(data):
+                    stdin_records = data
+                    continue
                 # replay reads its inputs by path: keep what was read from stdin
                 fd, stdin_copy = tempfile.mkstemp(prefix="kubevents-report-", suffix=".json")
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
                 replay.append(stdin_copy)
+            elif is_records(_peek(path)):
+                records.append(path)
             else:
                 replay.append(path)
+        count = 0
+        if stdin_records is not None:
+            for record in parse_records(io.BytesIO(stdin_records), "<stdin>", report):
+                count += 1
+                yield record
+        for path in records:
+            with _open(path) as f:
+                try:
+                    for record in parse_records(f, path, report):
+                        count += 1
+                        yield record
+                except (OSError, EOFError) as e:
+                    raise InputError(f"{path}: broken gzip data: {e}") from e
         if replay:
-            records.extend(replay_records(settings, replay))
+            for record in replay_records(settings, replay):
+                count += 1
+                yield record
     finally:
         if stdin_copy is not None:
             os.unlink(stdin_copy)
-    if not records:
+    if not count:
         raise InputError(f"no records or Events could be read from {', '.join(paths)}")
-    return records
 
 
-def replay_records(settings: Settings, paths: Sequence[str]) -> list[Record]:
-    """Replay Event dumps (``app.replay``) and return the jsonl records it wrote."""
+def replay_records(settings: Settings, paths: Sequence[str]) -> Iterator[Record]:
+    """Replay Event dumps (``app.replay``) and yield the jsonl records it wrote."""
     fd, out = tempfile.mkstemp(prefix="kubevents-report-", suffix=".jsonl")
     os.close(fd)
     try:
@@ -103,10 +154,9 @@ def replay_records(settings: Settings, paths: Sequence[str]) -> list[Record]:
         )
         app.replay(quiet, paths)
         with open(out, "rb") as f:
-            data = f.read()
+            yield from parse_records(f, "<replay>", _bug)
     finally:
         os.unlink(out)
-    return list(parse_records(data, "<replay>", _bug))
 
 
 def _bug(problem: Problem) -> None:

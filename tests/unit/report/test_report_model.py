@@ -7,6 +7,7 @@ messages come in through the demo recording (tests/e2e/test_report_*.py).
 
 from __future__ import annotations
 
+import io
 import json
 from html.parser import HTMLParser
 from pathlib import Path
@@ -196,7 +197,7 @@ def test_records_are_detected_and_bad_lines_reported() -> None:
     data = "\n".join(lines).encode()
     problems: list[Problem] = []
     assert is_records(data)
-    records = list(parse_records(data, "in.jsonl", problems.append))
+    records = list(parse_records(io.BytesIO(data), "in.jsonl", problems.append))
     assert [r["attributes"]["k8s.event.uid"] for r in records] == ["e", "f"]
     assert [p.where for p in problems] == ["in.jsonl:2", "in.jsonl:3"]
 
