@@ -266,3 +266,15 @@ def test_reduced_screenshot_is_committed_and_shown() -> None:
     width, _ = png_size(DOCS_SHOT.read_bytes())
     assert width <= 800 and DOCS_SHOT.stat().st_size < 200_000
     assert "docs/report-demo.png" in (ROOT / "README.md").read_text()
+
+
+def test_printing_opens_every_incident(browser: Chromium, demo_page: Path) -> None:
+    session = browser.new_page()
+    load = browser.load(demo_page, session, settle_s=0.1)
+    assert load.errors == [] and load.requests == []
+    count_open = "[...document.querySelectorAll('details.incident')].filter(d => d.open).length"
+    assert browser.evaluate(count_open, session) == 0
+    pdf = browser.send("Page.printToPDF", {}, session=session)["data"]
+    assert pdf.startswith("JVBERi")  # base64 of "%PDF"
+    assert browser.evaluate(count_open, session) == 5
+    browser.close_page(session)
