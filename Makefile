@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEMO   := tests/data/demo/events.jsonl
 
-.PHONY: demo test lint bench accuracy install compiled cc clean help prometheus dashboards servers tools chaos
+.PHONY: demo test lint bench accuracy install compiled cc clean help prometheus chromium dashboards servers tools chaos
 
 help:
 	@echo "make demo   install and replay the bundled demo recording to the console"
@@ -55,6 +55,13 @@ prometheus:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
 		(apt-get update && apt-get install -y --no-install-recommends prometheus)
 
+# Debian's chromium package: the report tests (tests/e2e/test_report_browser.py) and the
+# report benchmark open the generated page in a real headless Chromium. Installed only
+# when missing.
+chromium:
+	@command -v chromium >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends chromium)
+
 # Grafana's LogQL grammar (@grafana/lezer-logql, pinned in the lock file): the dashboards'
 # and Loki rules' LogQL is parsed by it in the tests.
 LOGQL := tests/tools/logql/node_modules/.package-lock.json
@@ -70,7 +77,7 @@ servers:
 tools:
 	-tests/deploy/build.sh
 
-test: $(STAMP) prometheus $(LOGQL) servers tools compiled
+test: $(STAMP) prometheus chromium $(LOGQL) servers tools compiled
 	$(BIN)/kubevents rules check
 	$(BIN)/kubevents rules test rules/tests/*.yaml rules/packs/tests/*.yaml
 	promtool check rules rules/alerts/kubevents.rules.yaml
@@ -90,7 +97,7 @@ dashboards: $(STAMP)
 chaos: $(STAMP) servers
 	$(BIN)/python tests/faults/regenerate.py
 
-bench: compiled
+bench: compiled chromium
 	$(ON_COMPILED) $(BIN)/python -m bench
 
 # The incidents kubevents finds on the real-event corpus, per file, per incident and in

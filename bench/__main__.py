@@ -19,7 +19,9 @@ One run measures, each figure the median of ``--runs`` (default 3) repetitions:
 * **accuracy**: the totals of ``make accuracy`` (incidents right on the
   real-event corpus), so a speed-up that costs correctness shows in the same run;
 * **memory**: peak RSS (ru_maxrss) of separate processes at 100k distinct
-  objects, 10k open incidents, 50k pattern keys.
+  objects, 10k open incidents, 50k pattern keys;
+* **report**: ``kubevents report`` of a 100k-Event dump (bench/report.py): time
+  to generate, size of the page, time to its first render in headless Chromium.
 
 Prints a table with the goals (pass/fail), writes the JSON results
 (``--json``, default ``bench/results/latest.json``) and the figures section of
@@ -262,6 +264,13 @@ def run_memory(runs: int, out: dict[str, Any]) -> None:
     }
 
 
+def run_report(lines: int, runs: int, out: dict[str, Any]) -> None:
+    from bench import report
+
+    log(f"report of {lines:,} Events ({runs} runs)")
+    out["report"] = report.run(lines, runs)
+
+
 # -- report -----------------------------------------------------------------------------
 
 
@@ -303,6 +312,14 @@ def goals(res: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
         rows.append((f"watch → export latency p50 at {lat['rate_per_s']:,.0f}/s", f"{lat['p50_s']:.3f} s", "", None))
         rows.append((f"watch → export latency p99 at {lat['rate_per_s']:,.0f}/s", f"{lat['p99_s']:.3f} s",
                      f"≤ {GOALS['latency_p99_s']} s", lat["p99_s"] <= GOALS["latency_p99_s"]))
+    rep = res.get("report")
+    if rep:
+        n = f"{rep['lines']:,}"
+        rows.append((f"report of {n} Events: generate (replay + page)", f"{rep['generate_s']:.1f} s", "", None))
+        rows.append((f"report of {n} Events: peak RSS", f"{rep['peak_rss_mib']:.0f} MiB", "", None))
+        rows.append((f"report of {n} Events: page size", f"{rep['page_kib'] / 1024:.1f} MiB", "", None))
+        rows.append((f"report of {n} Events: Chromium load event", f"{rep['load_s']:.2f} s", "", None))
+        rows.append((f"report of {n} Events: first contentful paint", f"{rep['first_contentful_paint_ms']:.0f} ms", "", None))
     for case in (res.get("memory") or {}).values():
         rows.append((f"peak RSS, {case['case']}", f"{case['peak_rss_mib']:.0f} MiB",
                      f"≤ {GOALS['peak_rss_mib']} MiB", case["peak_rss_mib"] <= GOALS["peak_rss_mib"]))
@@ -361,8 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"), help="results file")
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/performance.md")
-    parser.add_argument("--only", default="inprocess,watch,latency,memory,accuracy",
-                        help="comma-separated sections: inprocess, watch, latency, memory, accuracy")
+    parser.add_argument("--only", default="inprocess,watch,latency,memory,accuracy,report",
+                        help="comma-separated sections: inprocess, watch, latency, memory, accuracy, report")
     parser.add_argument("--rate", type=float, default=2_000.0, help="latency: Events/s")
     args = parser.parse_args(argv)
     sections = set(args.only.split(","))
@@ -391,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     if "memory" in sections:
         pin(helper_cpus() | {measured_cpu()})
         run_memory(args.runs, res)
+    if "report" in sections:
+        run_report(20_000 if quick else 100_000, args.runs, res)
     res["bench_seconds"] = time.perf_counter() - started
     accuracy = run_accuracy(res) if "accuracy" in sections else ""
 

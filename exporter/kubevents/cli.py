@@ -144,6 +144,27 @@ def build_parser() -> argparse.ArgumentParser:
         "dirs", nargs="*", metavar="DIR", help="rules directory (default: configured)"
     )
 
+    report = sub.add_parser(
+        "report", help="one self-contained HTML page of incidents, patterns and hot spots"
+    )
+    _common(report)
+    report.add_argument(
+        "files",
+        nargs="+",
+        metavar="INPUT",
+        help="Event dump (anything replay reads) or kubevents jsonl records; - for stdin",
+    )
+    report.add_argument(
+        "-o", "--output", default="report.html", metavar="FILE", help="page to write"
+    )
+    report.add_argument("--title", metavar="TEXT", help="title of the page")
+    report.add_argument(
+        "--grafana-url", metavar="URL", help="Grafana base URL: link incidents to Explore"
+    )
+    report.add_argument(
+        "--grafana-datasource", default="loki", metavar="UID", help="Loki data source uid"
+    )
+
     check_config = sub.add_parser("check-config", help="validate the config and print the result")
     _common(check_config)
 
@@ -254,6 +275,22 @@ def run(argv: Sequence[str]) -> int:
         return app.rules_test(settings, args.files, sys.stdout)
     if args.command == "rules" and args.rules_command == "check":
         return app.rules_check(settings, args.dirs, sys.stdout)
+    if args.command == "report":
+        from kubevents.report import write_report
+
+        data = write_report(
+            settings,
+            args.files,
+            args.output,
+            grafana_url=args.grafana_url or "",
+            grafana_datasource=args.grafana_datasource,
+            title=args.title or "",
+        )
+        print(
+            f"{args.output}: {len(data.incidents)} incidents, {len(data.events)} Event records",
+            file=sys.stderr,
+        )
+        return 0
     if args.command == "check-config":
         sys.stdout.write(_dump_settings(settings))
         return 0

@@ -226,6 +226,10 @@ class PatternRules:
             self._cache[key] = policy
         return policy
 
+    def policy_of(self, fields: tuple[str, str, str, str, str, str]) -> PatternPolicy:
+        """The policy for an Event given as its fields, as in :data:`MATCH_KEYS` (uncached)."""
+        return self._lookup(fields)
+
     def _lookup(self, fields: tuple[str, str, str, str, str, str]) -> PatternPolicy:
         for rule in self._by_reason.get(fields[0], self._generic):
             if rule.matches(fields):

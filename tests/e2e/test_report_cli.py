@@ -1,0 +1,99 @@
+"""``kubevents report`` through the real CLI: inputs, records in and out, errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import orjson
+import pytest
+
+from kubevents.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "tests" / "data" / "demo" / "events.jsonl"
+FORMATS = ROOT / "tests" / "data" / "formats"
+
+
+def incident_ids(html: str) -> list[str]:
+    return re.findall(r'<details class="incident" id="(inc-[0-9a-f]{12})"', html)
+
+
+def test_report_of_a_dump_equals_report_of_its_records(tmp_path: Path) -> None:
+    """The same page from the Events and from the jsonl records their replay wrote."""
+    records = tmp_path / "records.jsonl"
+    assert main(["replay", str(DEMO), "--sink", f"jsonl:{records}", "--no-summary"]) == 0
+    from_dump, from_records = tmp_path / "a.html", tmp_path / "b.html"
+    assert main(["report", str(DEMO), "-o", str(from_dump)]) == 0
+    assert main(["report", str(records), "-o", str(from_records)]) == 0
+    a, b = from_dump.read_text(), from_records.read_text()
+    assert incident_ids(a) == incident_ids(b) and len(incident_ids(a)) == 5
+    strip = re.compile(r"<footer>.*?</footer>", re.S)  # names the input files
+    assert strip.sub("", a) == strip.sub("", b)
+
+
+@pytest.mark.parametrize(
+    "name", ["core-list.json", "core-list.yaml", "multi-doc.yaml", "watch.jsonl.gz", "bare.jsonl"]
+)
+def test_every_replay_format_is_read(name: str, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    assert main(["report", str(FORMATS / name), "-o", str(out)]) == 0
+    html = out.read_text()
+    assert re.search(r'id="total-records">[1-9]', html), name
+
+
+def test_bad_record_lines_are_skipped_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    records = tmp_path / "records.jsonl"
+    assert main(["replay", str(DEMO), "--sink", f"jsonl:{records}", "--no-summary"]) == 0
+    lines = records.read_bytes().splitlines()
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(b"\n".join([lines[0], b'{"cut": ', *lines[1:], b"[]"]) + b"\n")
+    out = tmp_path / "r.html"
+    caplog.clear()
+    assert main(["report", str(broken), "-o", str(out)]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2
+    assert f"{broken}:2: not JSON" in warnings[0]
+    assert "2 input problems skipped" in out.read_text()
+    records_shown = re.search(r'id="total-records">([\d,]+)<', out.read_text())
+    assert records_shown is not None
+    events = sum(1 for line in lines if orjson.loads(line)["event_name"] == "k8s.event")
+    assert int(records_shown.group(1).replace(",", "")) == events
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.jsonl"], "missing.jsonl: cannot read"),
+        (["EMPTY"], "could be read from"),
+    ],
+)
+def test_unreadable_input_is_one_line_and_exit_1(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    argv = [str(empty) if a == "EMPTY" else str(tmp_path / a) for a in args]
+    out = tmp_path / "r.html"
+    assert main(["report", *argv, "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("kubevents: error: ") and message in err[0]
+    assert not out.exists()
+
+
+def test_unwritable_output_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "no" / "such" / "dir" / "r.html"
+    assert main(["report", str(DEMO), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"kubevents: error: {out}: cannot write the report")
+
+
+def test_grafana_link_per_incident(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    assert main(["report", str(DEMO), "-o", str(out), "--grafana-url", "http://grafana:3000"]) == 0
+    html = out.read_text()
+    links = re.findall(r'<a class="grafana" href="([^"]+)"', html)
+    assert len(links) == len(incident_ids(html)) == 5
+    assert all(link.startswith("http://grafana:3000/explore?") for link in links)
