@@ -31,11 +31,13 @@ from typing import Any, Literal
 import yaml
 
 from kubevents.errors import ConfigError, did_you_mean
+from kubevents.safeload import LoadProblem, decode_utf8, load_yaml
 
 CONFIG_VERSION = 1
 ENV_PREFIX = "KUBEVENTS_"
 # Environment variables that are not settings (they locate things).
 ENV_META = frozenset({"KUBEVENTS_CONFIG", "KUBEVENTS_RULES_DIR", "KUBEVENTS_CACHE"})
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -391,15 +393,14 @@ def load_settings(
 def _read_file(path: str, env: Mapping[str, str]) -> dict[str, Any]:
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = file.read_bytes()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from e
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else path
-        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', None) or e}") from e
+        data = load_yaml(decode_utf8(raw), _YAML_LOADER)
+    except LoadProblem as e:
+        where = f"{path}:{e.line}" if e.line else path
+        raise ConfigError(f"{where}: {e.message}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -8,7 +8,9 @@ it into a one-line message and an exit code instead of a traceback::
     ├── RulesError           a rule file or rule test file is wrong
     ├── InputError           a replay input cannot be read at all
     ├── SourceError          talking to the Kubernetes API failed
-    │   └── ApiError         ... with a Kubernetes Status (code, reason)
+    │   ├── ApiError         ... with a Kubernetes Status (code, reason)
+    │   └── ClientConfigError  ... because the kubeconfig or credentials are unusable
+    │                          (also a ConfigError: the CLI exits 2 on it)
     └── SinkError            a sink could not deliver
         └── RetryableSinkError   ... but a later attempt may succeed
 
@@ -76,6 +78,11 @@ class ApiError(SourceError):
         self.retry_after = retry_after
         """Seconds the server asked us to wait (``Retry-After``), if it did."""
         super().__init__(f"API error {status} {reason}: {self.message}".rstrip(": "))
+
+
+class ClientConfigError(SourceError, ConfigError):
+    """The Kubernetes client configuration (kubeconfig, in-cluster files, credential
+    plugin) cannot be used: invalid configuration, like any ConfigError."""
 
 
 class SinkError(KubeventsError):

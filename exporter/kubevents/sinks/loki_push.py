@@ -38,6 +38,7 @@ from kubevents.sinks.otlp_http import connection_failure
 from kubevents.sinks.otlp_options import parse_headers
 from kubevents.sinks.retry import Failure, parse_retry_after
 from kubevents.sinks.transport import Sent, TransportError
+from kubevents.safeload import LoadProblem, decode_utf8
 
 PUSH_PATH = "/loki/api/v1/push"
 
@@ -88,9 +89,11 @@ def _secret(value: str, path: str, what: str) -> str:
     if not path:
         return ""
     try:
-        return Path(path).read_text(encoding="utf-8").strip()
+        return decode_utf8(Path(path).read_bytes()).strip()
     except OSError as e:
         raise ConfigError(f"loki -> {what}_file: cannot read {path}: {e.strerror or e}") from e
+    except LoadProblem as e:
+        raise ConfigError(f"loki -> {what}_file: {path}:{e.line}: {e.message}") from None
 
 
 def request_headers(settings: LokiSettings, *, content_type: str, encoding: str) -> dict[str, str]:
