@@ -6,13 +6,16 @@ with explicit settings and streams.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
+import re
 import socket
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -25,7 +28,7 @@ from kubevents.enrich.correlation_rules import load_correlation_rules
 from kubevents.enrich.owners import OwnerLookup
 from kubevents.enrich.rule_tests import CaseResult, format_results, run_test_file
 from kubevents.enrich.rules import RULE_KINDS, read_rule_file, shipped_rules_dir
-from kubevents.errors import InputError, KubeventsError, RulesError, did_you_mean
+from kubevents.errors import InputError, RulesError, did_you_mean, output_error
 from kubevents.model import KubeEvent
 from kubevents.normalize import NotAnEvent, normalize
 from kubevents.pipeline import Pipeline
@@ -33,7 +36,14 @@ from kubevents.records import ResourceInfo
 from kubevents.series import SeriesTracker
 from kubevents.sinks.metrics_server import Probes
 from kubevents.sinks.registry import SinkContext, build_sinks
-from kubevents.source.replaying import Problem, read_items
+from kubevents.source.replaying import (
+    Item,
+    Problem,
+    display_name,
+    is_stream,
+    read_items,
+    stream_batches,
+)
 from kubevents.summary import Summary
 
 if TYPE_CHECKING:
@@ -101,14 +111,41 @@ def correlator_from(settings: Settings, lookup: OwnerLookup | None = None) -> Co
 
 
 class ProblemCounter:
-    """Logs each input problem once, on one line, and counts them."""
+    """Logs each input problem once, on one line, and counts them.
+
+    At most :attr:`LOGGED_PER_FILE` problems are logged per file (a corrupt gzip stream
+    or a binary file makes one per line): the rest are counted, and one line says so.
+    """
+
+    LOGGED_PER_FILE = 20
 
     def __init__(self) -> None:
         self.count = 0
+        """Documents or files skipped."""
+        self.repaired = 0
+        """Inputs repaired and kept (bad bytes replaced, a cut gzip stream's good part)."""
+        self._per_file: dict[str, int] = {}
 
     def __call__(self, problem: Problem) -> None:
-        self.count += 1
-        logger.warning("skipped %s: %s", problem.where, problem.message)
+        if problem.kept:
+            self.repaired += 1
+        else:
+            self.count += 1
+        match = _FILE_OF.match(problem.where)
+        name = match.group(1) if match else problem.where
+        logged = self._per_file.get(name, 0) + 1
+        self._per_file[name] = logged
+        if logged > self.LOGGED_PER_FILE:
+            if logged == self.LOGGED_PER_FILE + 1:
+                logger.warning("%s: more problems; they are counted, not logged", name)
+            return
+        if problem.kept:
+            logger.warning("%s: %s", problem.where, problem.message)
+        else:
+            logger.warning("skipped %s: %s", problem.where, problem.message)
+
+
+_FILE_OF = re.compile(r"^(.*?):\d+")
 
 
 GC_THRESHOLD = (50_000, 20, 20)
@@ -133,6 +170,10 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
+INTERRUPTED = 130
+"""Exit code of a replay stopped by SIGINT (128 + 2, as a shell reports it)."""
+
+
 def replay(
     settings: Settings,
     paths: Sequence[str],
@@ -143,29 +184,37 @@ def replay(
     on_metrics: Callable[[MetricsRuntime], None] | None = None,
     stop: threading.Event | None = None,
 ) -> int:
-    """Replay recorded Events through the pipeline in occurrence-time order.
+    """Replay recorded Events through the pipeline.
+
+    Files are read whole and replayed together in occurrence-time order; then each
+    stream (a pipe, terminal or FIFO, ``-`` for stdin) is replayed as it comes, in
+    arrival order, until it ends or ``stop`` is set (SIGINT sets it). An input that
+    cannot be read is reported on one line and the others are replayed.
 
     ``metrics_port`` serves ``/metrics`` during the replay (0: any free port;
     None: no server) and ``replay.hold_s`` after it, until ``stop`` is set;
     ``on_metrics`` is told where (tests).
 
-    Returns the exit code: 0, or 1 when nothing at all could be read.
+    Returns the exit code: 0; 1 when nothing at all could be read, or when a network
+    sink did not deliver (nor spool) every record; 130 after SIGINT.
+
+    Raises:
+        InputError: no input could be read.
     """
+    stop = stop or threading.Event()
     problems = ProblemCounter()
-    updates: list[KubeEvent] = []
-    deletions: list[KubeEvent] = []
-    for path in paths:
-        for item in read_items(path, problems):
-            try:
-                event = normalize(item.obj)
-            except NotAnEvent as e:
-                problems(Problem(item.where, str(e)))
-                continue
-            (deletions if item.watch_type == "DELETED" else updates).append(event)
-    if not updates and not deletions:
+    streams = [path for path in paths if is_stream(path)]
+    events = _read_files([p for p in paths if p not in streams])
+    if not events.updates and not events.deletions and not streams:
+        _report_problems(events, problems)
+        if len(events.unreadable) == len(paths):  # the reasons, on one line
+            raise InputError("; ".join(events.unreadable))
         raise InputError(f"nothing could be read from {', '.join(paths)}")
+    for unreadable in events.unreadable:
+        logger.warning("skipped %s", unreadable)
+    _report_problems(events, problems)
     # A stable sort: updates with the same time keep their order in the files.
-    updates.sort(key=lambda e: e.time_ns)
+    events.updates.sort(key=lambda e: e.time_ns)
     summary = Summary() if settings.replay.summary else None
     resource = resource_info(settings)
     sinks = build_sinks(SinkContext(settings, resource, stop))
@@ -193,11 +242,18 @@ def replay(
         )
         if on_metrics is not None:
             on_metrics(metrics)
-    for event in updates:
+    for event in events.updates:
         pipeline.handle(event)
-    for event in deletions:
+    for event in events.deletions:
         pipeline.delete(event)
-    pipeline.close()
+    read = len(events.updates) + len(events.deletions)
+    interrupted = False
+    if streams:
+        with _interrupt_sets(stop) as flag:
+            for path in streams:
+                read += _replay_stream(path, pipeline, problems, stop)
+            interrupted = flag.is_set()
+    pipeline.close(settings.delivery.flush_timeout_s)
     if summary is not None and pipeline.correlator is not None:
         for incident in pipeline.correlator.current():  # still open at the end of the input
             summary.add_incident(incident)
@@ -205,11 +261,136 @@ def replay(
         text = summary.render(
             top=settings.replay.top, skipped=pipeline.stats.unchanged, problems=problems.count
         )
-        (out or _summary_stream(settings)).write(text)
+        write_text(out or _summary_stream(settings), text)
     if metrics is not None:
         metrics.hold(settings.replay.hold_s, stop)
         metrics.close()
-    return 0
+    if not read:
+        raise InputError(f"nothing could be read from {', '.join(paths)}")
+    if interrupted:
+        return INTERRUPTED
+    return 0 if _all_delivered(sinks) else 1
+
+
+@dataclass
+class _Read:
+    updates: list[KubeEvent] = field(default_factory=list)
+    deletions: list[KubeEvent] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    """Problems inside the files, in order (reported once the whole input is known)."""
+    unreadable: list[str] = field(default_factory=list)
+    """One message per file that could not be read at all."""
+
+
+def _read_files(paths: Sequence[str]) -> _Read:
+    """The Events of every file that can be read, and what could not be."""
+    read = _Read()
+    for path in paths:
+        try:
+            for item in read_items(path, read.problems.append):
+                event = _normalized(item, read.problems.append)
+                if event is not None:
+                    (read.deletions if item.watch_type == "DELETED" else read.updates).append(event)
+        except InputError as e:
+            read.unreadable.append(str(e))
+    return read
+
+
+def _report_problems(read: _Read, problems: ProblemCounter) -> None:
+    for problem in read.problems:
+        problems(problem)
+
+
+def _normalized(item: Item, problems: Callable[[Problem], None]) -> KubeEvent | None:
+    try:
+        return normalize(item.obj)
+    except NotAnEvent as e:
+        problems(Problem(item.where, str(e)))
+        return None
+
+
+def _replay_stream(
+    path: str, pipeline: Pipeline, problems: ProblemCounter, stop: threading.Event
+) -> int:
+    """Replay one stream as it comes: every read's Events go to the sinks at once."""
+    read = 0
+    try:
+        for batch in stream_batches(path, problems, stopped=stop.is_set):
+            for item in batch:
+                event = _normalized(item, problems)
+                if event is None:
+                    continue
+                read += 1
+                if item.watch_type == "DELETED":
+                    pipeline.delete(event)
+                else:
+                    pipeline.handle(event)
+            pipeline.flush()
+    except InputError as e:
+        problems(Problem(display_name(path), str(e).removeprefix(f"{display_name(path)}: ")))
+    return read
+
+
+@contextlib.contextmanager
+def _interrupt_sets(stop: threading.Event) -> Iterator[threading.Event]:
+    """While streaming, SIGINT sets ``stop`` (and the flag yielded) instead of raising
+    KeyboardInterrupt in the middle of a record: the replay then closes the pipeline,
+    flushes the sinks and prints the summary. A second SIGINT interrupts at once."""
+    import signal
+
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _all_delivered(sinks: Sequence[object]) -> bool:
+    """True when every network sink delivered (or spooled) every record it was given;
+    else one line per sink says how many records were lost and why."""
+    ok = True
+    for sink in sinks:
+        stats = getattr(sink, "stats", None)
+        dropped = getattr(stats, "dropped", None)
+        if not dropped:
+            continue
+        ok = False
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(dropped.items()))
+        logger.error(
+            "sink %s: %d records were not delivered (%s)",
+            getattr(sink, "name", "?"),
+            sum(dropped.values()),
+            reasons,
+        )
+    return ok
+
+
+def write_text(out: TextIO | None, text: str) -> None:
+    """Write a command's output (summary, report, settings) and flush it.
+
+    Raises:
+        OutputError: the stream is closed or cannot be written (a full disk).
+    """
+    if out is None:
+        raise output_error("stdout")
+    try:
+        out.write(text)
+        out.flush()
+    except BrokenPipeError:
+        raise  # the reader left (``| head``): the CLI ends quietly
+    except OSError as e:
+        raise output_error("stdout" if out in (sys.stdout, sys.stderr) else str(out), e) from e
 
 
 def _summary_stream(settings: Settings) -> TextIO:
@@ -431,7 +612,7 @@ def rules_test(settings: Settings, files: Sequence[str], out: TextIO) -> int:
             )
         results.extend(runner(path))
     report, ok = format_results(results)
-    out.write(report + "\n")
+    write_text(out, report + "\n")
     return 0 if ok else 1
 
 
@@ -443,18 +624,19 @@ def rules_check(settings: Settings, dirs: Sequence[str], out: TextIO) -> int:
     ]
     checked = 0
     for directory in paths:
-        files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
         if not directory.is_dir():
-            raise KubeventsError(f"{directory}: rules directory not found")
+            raise RulesError(f"{directory}: rules directory not found")
+        files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
         for path in files:
             read_rule_file(path)
             checked += 1
     # Compiling is the full check: every rule, every regex, every layer.
     classifier = load_classifier(paths, include_shipped=False)
     correlation = load_correlation_rules(paths, include_shipped=False)
-    out.write(
+    write_text(
+        out,
         f"{checked} rule files OK ({len(classifier.rules)} classification rules, "
         f"{len(correlation.rules)} correlation rules; "
-        f"kinds: {', '.join(RULE_KINDS)})\n"
+        f"kinds: {', '.join(RULE_KINDS)})\n",
     )
     return 0

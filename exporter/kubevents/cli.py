@@ -7,6 +7,7 @@ nothing could be read); 2 the invocation or configuration is wrong.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -17,7 +18,7 @@ import yaml
 
 from kubevents import __version__, app
 from kubevents.config import Settings, load_settings
-from kubevents.errors import ConfigError, KubeventsError, RulesError
+from kubevents.errors import ConfigError, KubeventsError, OutputError, RulesError, output_error
 
 logger = logging.getLogger("kubevents")
 
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kubevents",
         description="Kubernetes Events as classified, correlated OpenTelemetry logs and metrics.",
     )
+    parser.add_argument("--version", action="version", version=f"kubevents {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     replay = sub.add_parser("replay", help="replay recorded Events (kubectl dumps, watch logs)")
@@ -225,7 +227,7 @@ def run(argv: Sequence[str]) -> int:
     if args.command == "rules" and args.rules_command == "check":
         return app.rules_check(settings, args.dirs, sys.stdout)
     if args.command == "check-config":
-        sys.stdout.write(_dump_settings(settings))
+        app.write_text(sys.stdout, _dump_settings(settings))
         return 0
     raise AssertionError(f"unhandled command {args.command}")
 
@@ -233,19 +235,52 @@ def run(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kubevents`` console script."""
     try:
-        return run(sys.argv[1:] if argv is None else argv)
+        code = run(sys.argv[1:] if argv is None else argv)
+        _flush_stdout()
+        return code
     except (ConfigError, RulesError) as e:
-        print(f"kubevents: error: {e}", file=sys.stderr)
+        _error(e)
         return 2
+    except OutputError as e:
+        _error(e)
+        _drop_stdout()
+        return 1
     except KubeventsError as e:
-        print(f"kubevents: error: {e}", file=sys.stderr)
+        _error(e)
         return 1
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); not an error worth a traceback.
-        sys.stderr.close()
+        _drop_stdout()
         return 0
     except KeyboardInterrupt:
         return 130
+
+
+def _error(e: Exception) -> None:
+    if sys.stderr is not None:
+        print(f"kubevents: error: {e}", file=sys.stderr)
+
+
+def _flush_stdout() -> None:
+    """Flush stdout now, so a full disk is reported here and not ignored at exit."""
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise output_error("stdout", e) from e
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered must not fail again at exit."""
+    if sys.stdout is None:
+        return
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ it into a one-line message and an exit code instead of a traceback::
     ├── ConfigError          a settings file, env var or flag is wrong
     ├── RulesError           a rule file or rule test file is wrong
     ├── InputError           a replay input cannot be read at all
+    ├── OutputError          stdout or a jsonl file cannot be written (closed, disk full)
     ├── SourceError          talking to the Kubernetes API failed
     │   ├── ApiError         ... with a Kubernetes Status (code, reason)
     │   └── ClientConfigError  ... because the kubeconfig or credentials are unusable
@@ -60,6 +61,16 @@ class RulesError(KubeventsError):
 
 class InputError(KubeventsError):
     """A replay input cannot be opened or holds nothing readable."""
+
+
+class OutputError(KubeventsError):
+    """A local output (stdout, a jsonl file) cannot be written: nothing can go on."""
+
+
+def output_error(where: str, e: OSError | None = None) -> OutputError:
+    """The one-line error for an output that cannot be written."""
+    why = (e.strerror or str(e)) if e is not None else "it is closed"
+    return OutputError(f"{where}: cannot write: {why}")
 
 
 class SourceError(KubeventsError):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -185,12 +187,29 @@ class Pipeline:
         self._batch.clear()
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Flush everything and shut the sinks down."""
+        """Flush everything and shut the sinks down, all sinks at once: the whole close
+        takes at most ``timeout_s`` (``delivery.flush_timeout_s``) plus a second for each
+        sink's worker to stop, however many sinks are down."""
         self.flush()
-        for sink in self.sinks:
+        deadline = time.monotonic() + timeout_s
+
+        def close_one(sink: Sink) -> None:
             if not sink.force_flush(timeout_s):
-                logger.warning("sink %s did not flush within %.1fs", sink.name, timeout_s)
-            sink.shutdown(timeout_s)
+                logger.warning("sink %s did not flush within %gs", sink.name, timeout_s)
+            sink.shutdown(max(deadline - time.monotonic(), 0.0))
+
+        if len(self.sinks) <= 1:
+            for sink in self.sinks:
+                close_one(sink)
+            return
+        threads = [
+            threading.Thread(target=close_one, args=(sink,), name=f"close-{sink.name}", daemon=True)
+            for sink in self.sinks
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:  # a sink stuck past its own bounds is left behind
+            thread.join(max(deadline - time.monotonic(), 0.0) + 5.0)
 
     def _emit(self, record: OutputRecord) -> None:
         self._batch.append(record)

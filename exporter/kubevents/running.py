@@ -392,7 +392,7 @@ class Runner:
         else:
             self._term_stop.set()
         if self.pipeline is not None:
-            self.pipeline.close()
+            self.pipeline.close(self.settings.delivery.flush_timeout_s)
 
     @property
     def throttled(self) -> int:

@@ -50,9 +50,7 @@ def decode_utf8(data: bytes) -> str:
         line = data.count(b"\n", 0, e.start) + 1
         column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
         byte = data[e.start]
-        raise LoadProblem(
-            f"not UTF-8 text (byte 0x{byte:02x} at column {column})", line
-        ) from None
+        raise LoadProblem(f"not UTF-8 text (byte 0x{byte:02x} at column {column})", line) from None
 
 
 def load_yaml(text: str | bytes, loader: type[Any]) -> Any:
@@ -62,7 +60,7 @@ def load_yaml(text: str | bytes, loader: type[Any]) -> Any:
         LoadProblem: invalid YAML, nested too deeply, or aliases that expand too far.
     """
     try:
-        document = yaml.load(text, Loader=loader)  # noqa: S506  # the loaders passed are safe
+        document = yaml.load(text, Loader=loader)  # the loaders passed are safe loaders
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0

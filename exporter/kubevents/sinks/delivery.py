@@ -44,7 +44,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kubevents.config import DeliverySettings
-from kubevents.errors import clip
+from kubevents.errors import ConfigError, clip
 from kubevents.records import OutputRecord
 from kubevents.sinks.base import ExportResult
 from kubevents.sinks.limits import limit_record
@@ -142,7 +142,12 @@ class DeliverySink:
         self._spool_in_flight: SpoolBatch | None = None
         if spool_dir:
             directory = Path(spool_dir) / name.replace("+", "_")
-            self._spool = Spool(directory, max_bytes=settings.spool_max_bytes)
+            try:
+                self._spool = Spool(directory, max_bytes=settings.spool_max_bytes)
+            except OSError as e:
+                raise ConfigError(
+                    f"delivery -> spool_dir: cannot use {directory}: {e.strerror or e}"
+                ) from e
         self._oldest_at = 0.0
         self._given_up = 0
         """Leading records of the batch in flight given up (``drop_oldest``) while it is
@@ -363,8 +368,13 @@ class DeliverySink:
                         "sink %s: %d records stay in the spool for the next start", self.name, left
                     )
             elif left:
-                # Counted, but not settled: the checkpoint stays before them.
+                # Counted, but not settled: the checkpoint stays before them. They leave
+                # the queue (counted once: dropped, no longer queued); the sequence
+                # numbers stay, so settled() does not move past them.
                 self.stats.add(self.stats.dropped, "shutdown", left)
+                self._memory.queue.clear()
+                if self._memory.in_flight is not None:
+                    self._memory.in_flight = []
                 logger.error(
                     "sink %s: %d records not delivered to %s before shutdown",
                     self.name,

@@ -32,13 +32,13 @@ from kubevents import __version__
 from kubevents.config import LokiSettings, Settings
 from kubevents.errors import ConfigError, clip
 from kubevents.records import OutputRecord, ResourceInfo
+from kubevents.safeload import LoadProblem, decode_utf8
 from kubevents.sinks.delivery import DeliverySink
 from kubevents.sinks.loki_encode import LokiMapper, TwinSeparator, encode_json, encode_protobuf
 from kubevents.sinks.otlp_http import connection_failure
 from kubevents.sinks.otlp_options import parse_headers
 from kubevents.sinks.retry import Failure, parse_retry_after
 from kubevents.sinks.transport import Sent, TransportError
-from kubevents.safeload import LoadProblem, decode_utf8
 
 PUSH_PATH = "/loki/api/v1/push"
 

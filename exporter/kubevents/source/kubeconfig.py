@@ -34,7 +34,6 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from kubevents.errors import clip
 from kubevents.safeload import LoadProblem, decode_utf8, load_yaml
 from kubevents.source.credentials import (
     Auth,
