@@ -7,6 +7,7 @@ with explicit settings and streams.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -28,7 +29,7 @@ from kubevents.enrich.correlation_rules import load_correlation_rules
 from kubevents.enrich.owners import OwnerLookup
 from kubevents.enrich.rule_tests import CaseResult, format_results, run_test_file
 from kubevents.enrich.rules import RULE_KINDS, read_rule_file, shipped_rules_dir
-from kubevents.errors import InputError, RulesError, did_you_mean, output_error
+from kubevents.errors import ConfigError, InputError, RulesError, did_you_mean, output_error
 from kubevents.model import KubeEvent
 from kubevents.normalize import NotAnEvent, normalize
 from kubevents.pipeline import Pipeline
@@ -571,6 +572,51 @@ def _install_signal_handlers(stop: threading.Event) -> None:
         return
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+
+
+def check_config(settings: Settings) -> None:
+    """Everything ``replay`` and ``run`` check at start, short of serving or watching:
+    ``check-config`` fails on what they would fail on.
+
+    Loads and compiles every rule layer; builds every sink (files, certificates,
+    headers and password files, the spool directory) and closes it at once, with no
+    record sent; a jsonl file is checked for writing, not created; reads the kubeconfig
+    when one is named (``watch.kubeconfig``, ``watch.context``), without running its
+    credential plugin. ``run``'s other start-up needs (the metrics port, the apiserver)
+    are only known when it runs.
+
+    Raises:
+        ConfigError, RulesError: the first problem, on one line.
+    """
+    classifier_from(settings)
+    detectors_from(settings)
+    for spec in settings.sinks:
+        kind, _, arg = spec.partition(":")
+        if kind == "jsonl":
+            _check_writable(arg or settings.jsonl.path, spec)
+    # The other sinks are built (which checks them), then closed unused.
+    others = tuple(s for s in settings.sinks if s.partition(":")[0] != "jsonl")
+    checked = dataclasses.replace(settings, sinks=others)
+    for sink in build_sinks(SinkContext(checked, resource_info(settings), threading.Event())):
+        sink.shutdown(0.0)
+    if settings.watch.kubeconfig or settings.watch.context:
+        from kubevents.source.kubeconfig import kubeconfig_config, kubeconfig_paths
+
+        kubeconfig_config(
+            kubeconfig_paths(settings.watch.kubeconfig), context=settings.watch.context
+        )
+
+
+def _check_writable(path: str, spec: str) -> None:
+    if path == "-":
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"sinks: {spec}: cannot open: Is a directory")
+    where = target if target.exists() else target.parent
+    if not os.access(where, os.W_OK):
+        problem = "Permission denied" if where.exists() else "No such file or directory"
+        raise ConfigError(f"sinks: {spec}: cannot open: {problem}")
 
 
 def rules_test(settings: Settings, files: Sequence[str], out: TextIO) -> int:

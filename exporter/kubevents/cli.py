@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from kubevents import __version__, app
-from kubevents.config import Settings, load_settings
+from kubevents.config import Settings, load_settings, unknown_env
 from kubevents.errors import ConfigError, KubeventsError, OutputError, RulesError, output_error
 
 logger = logging.getLogger("kubevents")
@@ -216,9 +216,15 @@ def run(argv: Sequence[str]) -> int:
     config = args.config or os.environ.get("KUBEVENTS_CONFIG")
     settings = load_settings(config, overrides=_overrides(args))
     _setup_logging(settings)
+    for warning in unknown_env(os.environ):
+        logger.warning("%s", warning)
     if args.command == "replay":
         # replay serves /metrics only when asked on the command line (it is a batch job)
         port = settings.metrics.port if args.metrics_port else None
+        if settings.replay.hold_s > 0 and port is None:
+            raise ConfigError(
+                "--hold (replay.hold_s) needs --metrics-port: without it no /metrics is served"
+            )
         return app.replay(settings, args.files, metrics_port=port)
     if args.command == "run":
         return app.run_cluster(settings)
@@ -227,6 +233,7 @@ def run(argv: Sequence[str]) -> int:
     if args.command == "rules" and args.rules_command == "check":
         return app.rules_check(settings, args.dirs, sys.stdout)
     if args.command == "check-config":
+        app.check_config(settings)
         app.write_text(sys.stdout, _dump_settings(settings))
         return 0
     raise AssertionError(f"unhandled command {args.command}")
