@@ -32,7 +32,7 @@ from kubevents.enrich.rules import RULE_KINDS, read_rule_file, shipped_rules_dir
 from kubevents.errors import ConfigError, InputError, RulesError, did_you_mean, output_error
 from kubevents.model import KubeEvent
 from kubevents.normalize import NotAnEvent, normalize
-from kubevents.pipeline import Pipeline
+from kubevents.pipeline import Pipeline, RepairLog
 from kubevents.records import ResourceInfo
 from kubevents.series import SeriesTracker
 from kubevents.sinks.metrics_server import Probes
@@ -205,7 +205,8 @@ def replay(
     stop = stop or threading.Event()
     problems = ProblemCounter()
     streams = [path for path in paths if is_stream(path)]
-    events = _read_files([p for p in paths if p not in streams])
+    repairs = RepairLog()
+    events = _read_files([p for p in paths if p not in streams], repairs)
     if not events.updates and not events.deletions and not streams:
         _report_problems(events, problems)
         if len(events.unreadable) == len(paths):  # the reasons, on one line
@@ -252,7 +253,7 @@ def replay(
     if streams:
         with _interrupt_sets(stop) as flag:
             for path in streams:
-                read += _replay_stream(path, pipeline, problems, stop)
+                read += _replay_stream(path, pipeline, problems, repairs, stop)
             interrupted = flag.is_set()
     pipeline.close(settings.delivery.flush_timeout_s)
     if summary is not None and pipeline.correlator is not None:
@@ -283,13 +284,13 @@ class _Read:
     """One message per file that could not be read at all."""
 
 
-def _read_files(paths: Sequence[str]) -> _Read:
+def _read_files(paths: Sequence[str], repairs: RepairLog) -> _Read:
     """The Events of every file that can be read, and what could not be."""
     read = _Read()
     for path in paths:
         try:
             for item in read_items(path, read.problems.append):
-                event = _normalized(item, read.problems.append)
+                event = _normalized(item, read.problems.append, repairs)
                 if event is not None:
                     (read.deletions if item.watch_type == "DELETED" else read.updates).append(event)
         except InputError as e:
@@ -302,23 +303,32 @@ def _report_problems(read: _Read, problems: ProblemCounter) -> None:
         problems(problem)
 
 
-def _normalized(item: Item, problems: Callable[[Problem], None]) -> KubeEvent | None:
+def _normalized(
+    item: Item, problems: Callable[[Problem], None], repairs: RepairLog
+) -> KubeEvent | None:
     try:
-        return normalize(item.obj)
+        event = normalize(item.obj)
     except NotAnEvent as e:
         problems(Problem(item.where, str(e)))
         return None
+    if event.repairs:
+        repairs(event, item.where)
+    return event
 
 
 def _replay_stream(
-    path: str, pipeline: Pipeline, problems: ProblemCounter, stop: threading.Event
+    path: str,
+    pipeline: Pipeline,
+    problems: ProblemCounter,
+    repairs: RepairLog,
+    stop: threading.Event,
 ) -> int:
     """Replay one stream as it comes: every read's Events go to the sinks at once."""
     read = 0
     try:
         for batch in stream_batches(path, problems, stopped=stop.is_set):
             for item in batch:
-                event = _normalized(item, problems)
+                event = _normalized(item, problems, repairs)
                 if event is None:
                     continue
                 read += 1

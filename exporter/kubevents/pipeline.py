@@ -21,7 +21,8 @@ from kubevents.enrich.classify import Classifier
 from kubevents.enrich.correlate import Correlator
 from kubevents.enrich.counting import EventCounts
 from kubevents.enrich.patterns import PatternDetector, Transition
-from kubevents.model import Enriched, KubeEvent
+from kubevents.errors import clip
+from kubevents.model import REPAIRED_FIELDS, Enriched, KubeEvent
 from kubevents.records import OutputRecord, event_record, incident_record, pattern_record
 from kubevents.series import SeriesTracker
 from kubevents.sinks.base import ExportResult, Sink
@@ -44,6 +45,32 @@ class PipelineStats:
     deleted: int = 0
     """DELETED notifications (TTL expiry); never emitted."""
     export_failures: int = 0
+    repaired: dict[str, int] = dataclasses.field(
+        default_factory=lambda: dict.fromkeys(REPAIRED_FIELDS, 0)
+    )
+    """Event updates normalize repaired, by field (``KubeEvent.repairs``)."""
+
+
+class RepairLog:
+    """Logs the first repair of each kind (``KubeEvent.repairs``) with where the Event
+    came from, on one line; later ones go to DEBUG (the pipeline counts them all)."""
+
+    def __init__(self) -> None:
+        self._logged: set[str] = set()
+
+    def __call__(self, event: KubeEvent, where: str) -> None:
+        for repair in event.repairs:
+            field, _, what = repair.partition(": ")
+            first = field not in self._logged
+            self._logged.add(field)
+            logger.log(
+                logging.WARNING if first else logging.DEBUG,
+                "repaired %s: Event %s: %s%s",
+                where,
+                clip(event.name or event.uid or "?", 120),
+                what,
+                " (further such repairs are counted, not logged)" if first else "",
+            )
 
 
 class Pipeline:
@@ -80,6 +107,9 @@ class Pipeline:
     def handle(self, event: KubeEvent) -> Enriched | None:
         """Process one ADDED/MODIFIED Event update; None when it adds nothing."""
         self.stats.received += 1
+        for repair in event.repairs:
+            field = repair.partition(":")[0]
+            self.stats.repaired[field] = self.stats.repaired.get(field, 0) + 1
         occurrences = self.tracker.observe(event)
         if occurrences is None:
             self.stats.unchanged += 1

@@ -31,7 +31,7 @@ from kubevents.errors import SourceError
 from kubevents.filters import EventFilter
 from kubevents.model import KubeEvent
 from kubevents.normalize import NotAnEvent, normalize
-from kubevents.pipeline import Pipeline
+from kubevents.pipeline import Pipeline, RepairLog
 from kubevents.series import SeriesTracker
 from kubevents.source.checkpoint import CheckpointStore, SettledProgress
 from kubevents.source.kubeapi import CORE_V1, EVENTS_V1, ListWatchApi
@@ -137,6 +137,7 @@ class Runner:
         self.clock = clock
         self.stop = stop
         self.stats = RunStats()
+        self._repairs = RepairLog()
         self._pipeline_factory = pipeline_factory
         self._filter = EventFilter.from_settings(settings.watch.filters)
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=settings.watch.queue_size)
@@ -303,6 +304,8 @@ class Runner:
                 resource_version=item.resource_version,
             )
             return
+        if event.repairs:
+            self._repairs(event, f"watch {item.scope} at resourceVersion {item.resource_version}")
         if item.watch_type == "DELETED":
             pipeline.delete(event)
             progress.forget(event.key)

@@ -42,7 +42,7 @@ class Summary:
         self.by_category[cls.category.value] += n
         self.by_severity[cls.severity.value] += n
         self.by_reason[f"{event.type or '?'} {event.reason or '(no reason)'}"] += n
-        self.by_object[event.regarding.key] += n
+        self.by_object[event.regarding.key or "(no object)"] += n
         if cls.rule_id is None:
             self.unclassified[event.reason or "(no reason)"] += n
         if event.regarding.namespace:

@@ -46,7 +46,10 @@ def format_line(record: OutputRecord, *, color: bool = False, max_body: int = 24
     severity = str(attrs.get(c.KV_SEVERITY, ""))
     category = str(attrs.get(c.KV_CATEGORY, ""))
     kind, name = attrs.get(c.OBJECT_KIND, ""), attrs.get(c.OBJECT_NAME, "")
-    obj = f"{record.namespace}/{kind}/{name}" if record.namespace else f"{kind}/{name}"
+    if not kind and not name:
+        obj = f"{record.namespace}/(no object)" if record.namespace else "(no object)"
+    else:
+        obj = f"{record.namespace}/{kind}/{name}" if record.namespace else f"{kind}/{name}"
     body = escape_control(record.body)
     if len(body) > max_body:
         body = body[: max_body - 1] + "…"

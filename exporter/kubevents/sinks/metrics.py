@@ -89,6 +89,7 @@ class PipelineStatsView(Protocol):
     occurrences: int
     unchanged: int
     deleted: int
+    repaired: dict[str, int]
 
 
 class Telemetry:
@@ -214,6 +215,19 @@ class Telemetry:
             callbacks=[records],
             unit="{record}",
             description="Log records handed to the sinks (Events, incidents and patterns).",
+        )
+
+        def repaired(_: CallbackOptions) -> Iterable[Observation]:
+            current = stats()
+            if current is not None:
+                for field, n in current.repaired.items():
+                    yield Observation(n, {"field": field})
+
+        self.meter.create_observable_counter(
+            c.MetricName.PIPELINE_REPAIRED,
+            callbacks=[repaired],
+            unit="{update}",
+            description="Event updates with a malformed field repaired, by field: count (not a count: taken as 1), object (no involved object), type (not Normal or Warning).",
         )
         self.meter.create_observable_counter(
             c.MetricName.PIPELINE_OCCURRENCES,
