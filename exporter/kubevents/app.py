@@ -217,6 +217,12 @@ def replay(
     _report_problems(events, problems)
     # A stable sort: updates with the same time keep their order in the files.
     events.updates.sort(key=lambda e: e.time_ns)
+    clock = clock or SystemClock()
+    shift = _Shift(clock) if settings.replay.shift_to_now else None
+    if shift is not None and (events.updates or events.deletions):
+        shift.anchor(max(e.time_ns for e in (*events.updates, *events.deletions)))
+        events.updates = [shift(e) for e in events.updates]
+        events.deletions = [shift(e) for e in events.deletions]
     summary = Summary() if settings.replay.summary else None
     resource = resource_info(settings)
     sinks = build_sinks(SinkContext(settings, resource, stop))
@@ -224,7 +230,7 @@ def replay(
     pipeline = Pipeline(
         classifier=classifier_from(settings),
         sinks=sinks,
-        clock=clock or SystemClock(),
+        clock=clock,
         tracker=SeriesTracker(
             ttl_s=settings.pipeline.series_ttl_s, max_entries=settings.pipeline.series_max_entries
         ),
@@ -253,7 +259,7 @@ def replay(
     if streams:
         with _interrupt_sets(stop) as flag:
             for path in streams:
-                read += _replay_stream(path, pipeline, problems, repairs, stop)
+                read += _replay_stream(path, pipeline, problems, repairs, stop, shift)
             interrupted = flag.is_set()
     pipeline.close(settings.delivery.flush_timeout_s)
     if summary is not None and pipeline.correlator is not None:
@@ -322,6 +328,7 @@ def _replay_stream(
     problems: ProblemCounter,
     repairs: RepairLog,
     stop: threading.Event,
+    shift: _Shift | None,
 ) -> int:
     """Replay one stream as it comes: every read's Events go to the sinks at once."""
     read = 0
@@ -332,6 +339,10 @@ def _replay_stream(
                 if event is None:
                     continue
                 read += 1
+                if shift is not None:
+                    if not shift.anchored:
+                        shift.anchor(event.time_ns)
+                    event = shift(event)
                 if item.watch_type == "DELETED":
                     pipeline.delete(event)
                 else:
@@ -340,6 +351,32 @@ def _replay_stream(
     except InputError as e:
         problems(Problem(display_name(path), str(e).removeprefix(f"{display_name(path)}: ")))
     return read
+
+
+class _Shift:
+    """``--shift-to-now``: moves Event times by one offset, so the anchor time is now."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._offset = 0
+        self.anchored = False
+
+    def anchor(self, time_ns: int) -> None:
+        self._offset = self._clock.now_ns() - time_ns if time_ns else 0
+        self.anchored = True
+
+    def __call__(self, event: KubeEvent) -> KubeEvent:
+        offset = self._offset
+
+        def moved(t: int) -> int:
+            return t + offset if t else 0
+
+        return dataclasses.replace(
+            event,
+            time_ns=moved(event.time_ns),
+            first_time_ns=moved(event.first_time_ns),
+            creation_time_ns=moved(event.creation_time_ns),
+        )
 
 
 @contextlib.contextmanager

@@ -64,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--sink", action="append", metavar="SPEC", help=SINK_HELP)
     replay.add_argument("--no-summary", action="store_true", help="do not print the summary")
     replay.add_argument(
+        "--shift-to-now",
+        action="store_true",
+        help="move Event times so the newest is now (demos, load tests on a real backend)",
+    )
+    replay.add_argument(
         "--top", type=int, metavar="N", help="reasons/objects listed in the summary"
     )
     _delivery(replay)
@@ -149,6 +154,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "rules.dirs": tuple(args.rules) if getattr(args, "rules", None) else None,
         "sinks": tuple(args.sink) if getattr(args, "sink", None) else None,
         "replay.summary": False if getattr(args, "no_summary", False) else None,
+        "replay.shift_to_now": True if getattr(args, "shift_to_now", False) else None,
         "replay.top": getattr(args, "top", None),
         "replay.hold_s": getattr(args, "hold", None),
         "metrics.port": getattr(args, "metrics_port", None),

@@ -80,6 +80,10 @@ class ReplaySettings:
     hold_s: float = 0.0
     """Keep serving ``/metrics`` this many seconds after the replay (``--hold``), so a
     Prometheus can scrape the final values. Default 0."""
+    shift_to_now: bool = False
+    """Move every Event's times so that the newest occurrence of the files is now (a
+    stream: its first Event), keeping the spacing (``--shift-to-now``): for demos and load
+    tests against a backend that refuses old entries (Loki: older than a week). Default off."""
 
 
 @dataclass(frozen=True)
