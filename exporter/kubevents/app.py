@@ -523,8 +523,9 @@ def run_cluster(
         election.start()
     else:
         runner.start_leading()
-    logger.info(
-        "watching %s Events (%s)",
+    # "watching" is logged by each watch once the server answered it (watching.py).
+    logger.debug(
+        "starting the watch of %s Events (%s)",
         api.api_version,
         ", ".join(settings.watch.namespaces) or "all namespaces",
     )
