@@ -77,6 +77,9 @@ class Summary:
         lines.append(f"Anomalies:{_patterns(self.patterns, top, anomalies=True)}")
         if self.unclassified:
             names = ", ".join(f"{r} ({n})" for r, n in self.unclassified.most_common(top))
+            more = len(self.unclassified) - top
+            if more > 0:
+                names += f", and {more} more (--top N lists more)"
             lines.append(f"Unclassified reasons (no rule matched): {names}")
         return "\n".join(lines) + "\n"
 
