@@ -457,7 +457,7 @@ def run_cluster(
     stop = stop or threading.Event()
     _install_signal_handlers(stop)  # first: the imports below take a while
     clock = clock or SystemClock()
-    from kubevents.running import Runner, detect_api
+    from kubevents.running import LEASE_RELEASE_MARGIN_S, Runner, detect_api
     from kubevents.source.checkpoint import (
         CheckpointStore,
         FileCheckpointStore,
@@ -552,7 +552,7 @@ def run_cluster(
     finally:
         elector_stop.set()
         if election is not None:
-            election.join(timeout=settings.leader.renew_s + 5)  # releases the Lease
+            election.join(timeout=settings.leader.renew_s + LEASE_RELEASE_MARGIN_S)  # release
         if metrics is not None:
             metrics.close()
     return 0

@@ -40,6 +40,28 @@ from kubevents.throttle import SeriesThrottle
 
 logger = logging.getLogger(__name__)
 _NS = 1_000_000_000
+WATCH_STOP_S = 5.0
+"""Longest the end of a term waits for its watch threads (they stop at their next line
+or within a second of a quiet stream; a request stuck in connect is left behind)."""
+
+SINK_STOP_S = 1.0  # delivery.WORKER_STOP_S
+"""Longest a sink's worker is waited for after the flush timeout (``delivery.py``)."""
+
+LEASE_RELEASE_MARGIN_S = 5.0
+"""Longest the Lease release is waited for beyond ``leader.renew_s`` (``app.py``)."""
+
+
+def shutdown_budget_s(settings: Settings) -> float:
+    """The longest ``kubevents run`` takes from SIGTERM to exit: the watch stops, the
+    last Events go through and are checkpointed, every sink flushes at once (at most
+    ``delivery.flush_timeout_s``), then the Lease is released. A Pod's
+    ``terminationGracePeriodSeconds`` must exceed it (tests/deploy checks the manifests)."""
+    budget = WATCH_STOP_S + settings.delivery.flush_timeout_s + SINK_STOP_S
+    if settings.leader.enabled:
+        budget += settings.leader.renew_s + LEASE_RELEASE_MARGIN_S
+    return budget
+
+
 STALL_S = 60.0
 """Seconds without a turn of the pipeline loop after which /healthz fails."""
 
@@ -366,7 +388,7 @@ class Runner:
     def _end_term(self, *, final_checkpoint: bool) -> None:
         self._term_stop.set()
         for thread in self._watch_threads:
-            thread.join(timeout=5.0)
+            thread.join(timeout=WATCH_STOP_S)
         if final_checkpoint:
             while True:
                 try:

@@ -14,5 +14,5 @@ def test_unclassified_reasons_say_how_many_were_left_out(reasons: int, top: int,
         summary.unclassified[f"Reason{i}"] = reasons - i
     line = summary.render(top=top).splitlines()[-1]
     assert line.startswith("Unclassified reasons (no rule matched): Reason0 (")
-    assert line.count("Reason") == top if reasons > top else reasons
+    assert line.count("Reason") == min(top, reasons)
     assert (f"and {cut} more" in line) == bool(cut)

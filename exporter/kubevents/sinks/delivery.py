@@ -54,6 +54,10 @@ from kubevents.sinks.transport import DeliveryStats, RequestReport, Transport, T
 
 logger = logging.getLogger(__name__)
 
+WORKER_STOP_S = 1.0
+"""Longest the worker is waited for after the flush timeout (a request in flight is cut
+by its own timeout; the thread is a daemon)."""
+
 REPEAT_LOG_S = 60.0
 """A transient failure of the same kind is logged at most once per minute."""
 
@@ -357,7 +361,7 @@ class DeliverySink:
             self._cond.notify_all()
         self._abort.set()
         self._wake.set()
-        self._worker.join(max(deadline - time.monotonic(), 0.0) + 1.0)
+        self._worker.join(max(deadline - time.monotonic(), 0.0) + WORKER_STOP_S)
         with self._cond:
             self._closed = True
             left = self.queue_size
