@@ -201,7 +201,10 @@ def decompress(chunks: Iterable[bytes], name: str, report: Report) -> Iterator[b
     if not decoder.eof:
         report(
             Problem(
-                name, f"{kind} data cut off after {out:,} bytes: what came before is replayed", True
+                name,
+                f"{kind} data ends before its end marker (cut off?) after {out:,} bytes: "
+                f"what came before is replayed",
+                True,
             )
         )
 
