@@ -369,7 +369,7 @@ class _Framer:
 class _JsonFramer(_Framer):
     """JSON Lines, or pretty-printed objects one after the other (``kubectl get -w -o
     json``): an object that does not fit on its line runs from a line starting with
-    ``{`` to one starting with ``}`` (nested lines are indented). A new ``{`` line
+    ``{`` to one starting with ``}`` (nested lines are indented). A line at column 0
     before that ends a torn object."""
 
     def __init__(self, name: str, report: Report) -> None:
@@ -380,8 +380,8 @@ class _JsonFramer(_Framer):
         self._error = ""
 
     def line(self, number: int, line: bytes) -> Iterator[Item]:
-        if self._lines and line[:1] == b"{":
-            yield from self._torn()
+        if self._lines and line[:1] not in (b" ", b"\t", b"}", b"]", b""):
+            yield from self._torn()  # a line at column 0 inside an object: it was torn
         if not self._lines:
             if not line.strip():
                 return
