@@ -38,7 +38,9 @@ PRETTY = ROOT / "tests" / "data" / "formats" / "watch-pretty.json"
 TIME_S = 30.0
 """Every case ends well within this (most in about a second: a Python start)."""
 PEAK_MIB = 400.0
-"""Peak RSS of any case; a replay of the good input alone peaks near 80 MiB."""
+"""Peak RSS of any case (the child's ru_maxrss, which also counts the test runner's pages
+it had before exec: an upper bound). Every case stays under 90 MiB by that count; the
+config alias bomb grew past 440 MiB in 15 s before it was refused."""
 MAX_LINE = 400
 
 
@@ -390,6 +392,7 @@ def test_hostile_input_is_one_line_and_the_rest_goes_on(case: Case, tmp_path: Pa
         stdout_path=case.stdout_path,
         env=case.env,
     )
+    print(f"\n{case.id}: exit {run.code}, {run.seconds:.1f}s, peak RSS {run.peak_mib:.0f} MiB")
     where = f"{case.id}: exit {run.code}, stderr:\n{run.stderr[-3000:]}"
     assert "Traceback" not in run.stderr, where
     assert "Exception ignored" not in run.stderr, where
