@@ -90,6 +90,15 @@ def test_every_leaf_has_an_env_name() -> None:
         ("a: [\n", {}, "invalid YAML"),
         ("cluster_name: ${NOPE}\n", {}, "${NOPE} is not set and has no default"),
         (
+            "otlp: {compression: zstd}\n",
+            {},
+            "at otlp -> compression: expected one of none, gzip (or empty: the default), got 'zstd'",
+        ),
+        ("sinks: []\n", {}, "at sinks: must name at least one sink"),
+        ("watch: {backoff_base_s: -1}\n", {}, "at watch -> backoff_base_s: must be positive"),
+        ("watch: {backoff_cap_s: 0.1}\n", {}, "at watch -> backoff_cap_s: must be at least"),
+        ("a: &a [1]\nb: [*a, *a]\n" + "", {}, "at a: unknown key"),  # aliases, but small
+        (
             "",
             {"KUBEVENTS_REPLAY_TOP": "x"},
             "environment: KUBEVENTS_REPLAY_TOP: expected a number, got 'x'",
