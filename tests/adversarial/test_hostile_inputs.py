@@ -223,6 +223,9 @@ CASES = [
          {"bad.jsonl.xz": lambda p: p.write_bytes(_flipped(lzma.compress(
              b"\n".join(GOOD_LINES * 50))))},
          ["replay", "bad.jsonl.xz"], r"bad\.jsonl\.xz: xz data corrupt after", 0, good=True),
+    Case("events: a zip archive (not supported)", {"x.zip": b"PK\x03\x04" + b"\x00" * 40},
+         ["replay", "x.zip"], r"skipped x\.zip: zip data is not supported: decompress it first", 0,
+         good=True),
     Case("events: zstd (not supported)", {"x.zst": b"\x28\xb5\x2f\xfd" + b"\x00" * 32},
          ["replay", "x.zst"], r"skipped x\.zst: zstd data is not supported: decompress it first",
          0, good=True),
@@ -279,6 +282,10 @@ CASES = [
     Case("jsonl sink to a missing directory", {},
          ["replay", str(GOOD), "--sink", "jsonl:no/dir/x.jsonl"],
          r"error: sinks: jsonl:no/dir/x\.jsonl: cannot open: No such file or directory", 2),
+    Case("stderr closed (the problems have nowhere to go: the replay goes on)", {},
+         ["replay", "nope.json"], "", 0, good=True, close=(2,)),
+    Case("stderr closed, nothing readable (the exit code says it)", {},
+         ["replay", "nope.json"], "", 1, close=(2,)),
     Case("check-config to a full stdout", {}, ["check-config"],
          r"error: stdout: cannot write: No space left on device", 1, stdout_path="/dev/full"),
     # ---- Config
@@ -308,6 +315,10 @@ CASES = [
     Case("config: a headers file that is not UTF-8", {"h.txt": b"authorization=\xff\n"},
          ["check-config"], r"error: otlp -> headers_file: h\.txt:1: not UTF-8 text", 2,
          env={"KUBEVENTS_SINKS": "otlp", "KUBEVENTS_OTLP_HEADERS_FILE": "h.txt"}),
+    Case("config: a Loki password file that is not UTF-8", {"pw": b"s3cr\xe9t\n"},
+         ["check-config"], r"error: loki -> password_file: pw:1: not UTF-8 text", 2,
+         env={"KUBEVENTS_SINKS": "loki:http://127.0.0.1:1", "KUBEVENTS_LOKI_USERNAME": "u",
+              "KUBEVENTS_LOKI_PASSWORD_FILE": "pw"}),
     Case("config: an unknown KUBEVENTS_ variable (a warning)", {}, ["replay", "--no-summary"],
          r"WARNING: environment: unknown variable KUBEVENTS_REPLAY_SUMARY ignored "
          r"\(did you mean 'KUBEVENTS_REPLAY_SUMMARY'\?\)", 0, good=True,
@@ -328,6 +339,9 @@ CASES = [
     Case("kubeconfig: a YAML alias bomb", {"kc": KUBECONFIG + alias_bomb("x")},
          ["run", "--kubeconfig", "kc"],
          r"error: cannot load Kubernetes client configuration: kc: the document expands", 2),
+    Case("kubeconfig: a token file that is not UTF-8",
+         {"kc": KUBECONFIG.replace("{token: t}", "{tokenFile: tok}"), "tok": b"\xff\xfe"},
+         ["run", "--kubeconfig", "kc"], r"tok:1: token file: not UTF-8 text", 2),
     Case("kubeconfig: a missing file", {}, ["run", "--kubeconfig", "nope"],
          r"error: cannot load Kubernetes client configuration: nope: file not found", 2),
     # ---- Rules
