@@ -15,6 +15,7 @@ import re
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,7 +262,9 @@ def replay(
             for path in streams:
                 read += _replay_stream(path, pipeline, problems, repairs, stop, shift)
             interrupted = flag.is_set()
+    closing = time.monotonic()
     pipeline.close(settings.delivery.flush_timeout_s)
+    flush_s = time.monotonic() - closing
     if summary is not None and pipeline.correlator is not None:
         for incident in pipeline.correlator.current():  # still open at the end of the input
             summary.add_incident(incident)
@@ -272,7 +275,7 @@ def replay(
         write_text(out or _summary_stream(settings), text)
     if metrics is not None:
         metrics.hold(settings.replay.hold_s, stop)
-        metrics.close()
+        metrics.close(within_s=settings.delivery.flush_timeout_s - flush_s)
     if not read:
         raise InputError(f"nothing could be read from {', '.join(paths)}")
     if interrupted:
@@ -554,7 +557,7 @@ def run_cluster(
         if election is not None:
             election.join(timeout=settings.leader.renew_s + LEASE_RELEASE_MARGIN_S)  # release
         if metrics is not None:
-            metrics.close()
+            metrics.close(within_s=settings.delivery.flush_timeout_s - runner.flush_s)
     return 0
 
 

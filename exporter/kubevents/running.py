@@ -54,8 +54,9 @@ LEASE_RELEASE_MARGIN_S = 5.0
 def shutdown_budget_s(settings: Settings) -> float:
     """The longest ``kubevents run`` takes from SIGTERM to exit: the watch stops, the
     last Events go through and are checkpointed, every sink flushes at once (at most
-    ``delivery.flush_timeout_s``), then the Lease is released. A Pod's
-    ``terminationGracePeriodSeconds`` must exceed it (tests/deploy checks the manifests)."""
+    ``delivery.flush_timeout_s``, the final OTLP metrics export included), then the Lease
+    is released. A Pod's ``terminationGracePeriodSeconds`` must exceed it (tests/deploy
+    checks the manifests)."""
     budget = WATCH_STOP_S + settings.delivery.flush_timeout_s + SINK_STOP_S
     if settings.leader.enabled:
         budget += settings.leader.renew_s + LEASE_RELEASE_MARGIN_S
@@ -160,6 +161,8 @@ class Runner:
         self.stop = stop
         self.stats = RunStats()
         self._repairs = RepairLog()
+        self.flush_s = 0.0
+        """How long the sinks took to flush at shutdown (the metrics export gets the rest)."""
         self._pipeline_factory = pipeline_factory
         self._filter = EventFilter.from_settings(settings.watch.filters)
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=settings.watch.queue_size)
@@ -417,7 +420,9 @@ class Runner:
         else:
             self._term_stop.set()
         if self.pipeline is not None:
+            started = time.monotonic()
             self.pipeline.close(self.settings.delivery.flush_timeout_s)
+            self.flush_s = time.monotonic() - started
 
     @property
     def throttled(self) -> int:
