@@ -6,13 +6,18 @@ with explicit settings and streams.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import gc
 import logging
 import os
+import re
 import socket
 import sys
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -33,15 +38,22 @@ from kubevents.enrich.rules import (
     rule_files,
     rule_layers,
 )
-from kubevents.errors import InputError, KubeventsError, RulesError, did_you_mean
+from kubevents.errors import ConfigError, InputError, RulesError, did_you_mean, output_error
 from kubevents.model import KubeEvent
 from kubevents.normalize import NotAnEvent, normalize
-from kubevents.pipeline import Pipeline
+from kubevents.pipeline import Pipeline, RepairLog
 from kubevents.records import ResourceInfo
 from kubevents.series import SeriesTracker
 from kubevents.sinks.metrics_server import Probes
 from kubevents.sinks.registry import SinkContext, build_sinks
-from kubevents.source.replaying import Problem, read_items
+from kubevents.source.replaying import (
+    Item,
+    Problem,
+    display_name,
+    is_stream,
+    read_items,
+    stream_batches,
+)
 from kubevents.summary import Summary
 
 if TYPE_CHECKING:
@@ -125,14 +137,41 @@ def correlator_from(
 
 
 class ProblemCounter:
-    """Logs each input problem once, on one line, and counts them."""
+    """Logs each input problem once, on one line, and counts them.
+
+    At most :attr:`LOGGED_PER_FILE` problems are logged per file (a corrupt gzip stream
+    or a binary file makes one per line): the rest are counted, and one line says so.
+    """
+
+    LOGGED_PER_FILE = 20
 
     def __init__(self) -> None:
         self.count = 0
+        """Documents or files skipped."""
+        self.repaired = 0
+        """Inputs repaired and kept (bad bytes replaced, a cut gzip stream's good part)."""
+        self._per_file: dict[str, int] = {}
 
     def __call__(self, problem: Problem) -> None:
-        self.count += 1
-        logger.warning("skipped %s: %s", problem.where, problem.message)
+        if problem.kept:
+            self.repaired += 1
+        else:
+            self.count += 1
+        match = _FILE_OF.match(problem.where)
+        name = match.group(1) if match else problem.where
+        logged = self._per_file.get(name, 0) + 1
+        self._per_file[name] = logged
+        if logged > self.LOGGED_PER_FILE:
+            if logged == self.LOGGED_PER_FILE + 1:
+                logger.warning("%s: more problems; they are counted, not logged", name)
+            return
+        if problem.kept:
+            logger.warning("%s: %s", problem.where, problem.message)
+        else:
+            logger.warning("skipped %s: %s", problem.where, problem.message)
+
+
+_FILE_OF = re.compile(r"^(.*?):\d+")
 
 
 GC_THRESHOLD = (50_000, 20, 20)
@@ -157,6 +196,10 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
+INTERRUPTED = 130
+"""Exit code of a replay stopped by SIGINT (128 + 2, as a shell reports it)."""
+
+
 def replay(
     settings: Settings,
     paths: Sequence[str],
@@ -169,7 +212,12 @@ def replay(
     now_ns: int | None = None,
     explain: Sequence[str] = (),
 ) -> int:
-    """Replay recorded Events through the pipeline in occurrence-time order.
+    """Replay recorded Events through the pipeline.
+
+    Files are read whole and replayed together in occurrence-time order; then each
+    stream (a pipe, terminal or FIFO, ``-`` for stdin) is replayed as it comes, in
+    arrival order, until it ends or ``stop`` is set (SIGINT sets it). An input that
+    cannot be read is reported on one line and the others are replayed.
 
     ``now_ns``: the time the ages of kubectl text count back from (``--now``); by
     default each file's modification time (stdin: the current time).
@@ -179,23 +227,33 @@ def replay(
     None: no server) and ``replay.hold_s`` after it, until ``stop`` is set;
     ``on_metrics`` is told where (tests).
 
-    Returns the exit code: 0, or 1 when nothing at all could be read.
+    Returns the exit code: 0; 1 when nothing at all could be read, or when a network
+    sink did not deliver (nor spool) every record; 130 after SIGINT.
+
+    Raises:
+        InputError: no input could be read.
     """
+    stop = stop or threading.Event()
     problems = ProblemCounter()
-    updates: list[KubeEvent] = []
-    deletions: list[KubeEvent] = []
-    for path in paths:
-        for item in read_items(path, problems, now_ns):
-            try:
-                event = normalize(item.obj)
-            except NotAnEvent as e:
-                problems(Problem(item.where, str(e)))
-                continue
-            (deletions if item.watch_type == "DELETED" else updates).append(event)
-    if not updates and not deletions:
+    streams = [path for path in paths if is_stream(path)]
+    repairs = RepairLog()
+    events = _read_files([p for p in paths if p not in streams], repairs, now_ns)
+    if not events.updates and not events.deletions and not streams:
+        _report_problems(events, problems)
+        if len(events.unreadable) == len(paths):  # the reasons, on one line
+            raise InputError("; ".join(events.unreadable))
         raise InputError(f"nothing could be read from {', '.join(paths)}")
+    for unreadable in events.unreadable:
+        logger.warning("skipped %s", unreadable)
+    _report_problems(events, problems)
     # A stable sort: updates with the same time keep their order in the files.
-    updates.sort(key=lambda e: e.time_ns)
+    events.updates.sort(key=lambda e: e.time_ns)
+    clock = clock or SystemClock()
+    shift = _Shift(clock) if settings.replay.shift_to_now else None
+    if shift is not None and (events.updates or events.deletions):
+        shift.anchor(max(e.time_ns for e in (*events.updates, *events.deletions)))
+        events.updates = [shift(e) for e in events.updates]
+        events.deletions = [shift(e) for e in events.deletions]
     summary = Summary(explain=bool(explain)) if settings.replay.summary or explain else None
     resource = resource_info(settings)
     sinks = build_sinks(SinkContext(settings, resource, stop))
@@ -203,7 +261,7 @@ def replay(
     pipeline = Pipeline(
         classifier=classifier_from(settings),
         sinks=sinks,
-        clock=clock or SystemClock(),
+        clock=clock,
         tracker=SeriesTracker(
             ttl_s=settings.pipeline.series_ttl_s, max_entries=settings.pipeline.series_max_entries
         ),
@@ -224,11 +282,20 @@ def replay(
         )
         if on_metrics is not None:
             on_metrics(metrics)
-    for event in updates:
+    for event in events.updates:
         pipeline.handle(event)
-    for event in deletions:
+    for event in events.deletions:
         pipeline.delete(event)
-    pipeline.close()
+    read = len(events.updates) + len(events.deletions)
+    interrupted = False
+    if streams:
+        with _interrupt_sets(stop) as flag:
+            for path in streams:
+                read += _replay_stream(path, pipeline, problems, repairs, stop, shift)
+            interrupted = flag.is_set()
+    closing = time.monotonic()
+    pipeline.close(settings.delivery.flush_timeout_s)
+    flush_s = time.monotonic() - closing
     if summary is not None and pipeline.correlator is not None:
         for incident in pipeline.correlator.current():  # still open at the end of the input
             summary.add_incident(incident)
@@ -236,19 +303,185 @@ def replay(
         text = summary.render(
             top=settings.replay.top, skipped=pipeline.stats.unchanged, problems=problems.count
         )
-        (out or _summary_stream(settings)).write(text)
+        write_text(out or _summary_stream(settings), text)
     if summary is not None and explain:
         stream = out or _summary_stream(settings)
         wanted = sorted(summary.incidents) if "all" in explain else list(explain)
         for incident_id in wanted:
             try:
-                stream.write("\n" + summary.explain_text(incident_id))
+                chain = summary.explain_text(incident_id)
             except KeyError:
                 raise InputError(f"--explain {incident_id}: no incident has this id") from None
+            write_text(stream, "\n" + chain)
     if metrics is not None:
         metrics.hold(settings.replay.hold_s, stop)
-        metrics.close()
-    return 0
+        metrics.close(within_s=settings.delivery.flush_timeout_s - flush_s)
+    if not read:
+        raise InputError(f"nothing could be read from {', '.join(paths)}")
+    if interrupted:
+        return INTERRUPTED
+    return 0 if _all_delivered(sinks) else 1
+
+
+@dataclass
+class _Read:
+    updates: list[KubeEvent] = field(default_factory=list)
+    deletions: list[KubeEvent] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    """Problems inside the files, in order (reported once the whole input is known)."""
+    unreadable: list[str] = field(default_factory=list)
+    """One message per file that could not be read at all."""
+
+
+def _read_files(paths: Sequence[str], repairs: RepairLog, now_ns: int | None = None) -> _Read:
+    """The Events of every file that can be read, and what could not be."""
+    read = _Read()
+    for path in paths:
+        try:
+            for item in read_items(path, read.problems.append, now_ns):
+                event = _normalized(item, read.problems.append, repairs)
+                if event is not None:
+                    (read.deletions if item.watch_type == "DELETED" else read.updates).append(event)
+        except InputError as e:
+            read.unreadable.append(str(e))
+    return read
+
+
+def _report_problems(read: _Read, problems: ProblemCounter) -> None:
+    for problem in read.problems:
+        problems(problem)
+
+
+def _normalized(
+    item: Item, problems: Callable[[Problem], None], repairs: RepairLog
+) -> KubeEvent | None:
+    try:
+        event = normalize(item.obj)
+    except NotAnEvent as e:
+        problems(Problem(item.where, str(e)))
+        return None
+    if event.repairs:
+        repairs(event, item.where)
+    return event
+
+
+def _replay_stream(
+    path: str,
+    pipeline: Pipeline,
+    problems: ProblemCounter,
+    repairs: RepairLog,
+    stop: threading.Event,
+    shift: _Shift | None,
+) -> int:
+    """Replay one stream as it comes: every read's Events go to the sinks at once."""
+    read = 0
+    try:
+        for batch in stream_batches(path, problems, stopped=stop.is_set):
+            for item in batch:
+                event = _normalized(item, problems, repairs)
+                if event is None:
+                    continue
+                read += 1
+                if shift is not None:
+                    if not shift.anchored:
+                        shift.anchor(event.time_ns)
+                    event = shift(event)
+                if item.watch_type == "DELETED":
+                    pipeline.delete(event)
+                else:
+                    pipeline.handle(event)
+            pipeline.flush()
+    except InputError as e:
+        problems(Problem(display_name(path), str(e).removeprefix(f"{display_name(path)}: ")))
+    return read
+
+
+class _Shift:
+    """``--shift-to-now``: moves Event times by one offset, so the anchor time is now."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._offset = 0
+        self.anchored = False
+
+    def anchor(self, time_ns: int) -> None:
+        self._offset = self._clock.now_ns() - time_ns if time_ns else 0
+        self.anchored = True
+
+    def __call__(self, event: KubeEvent) -> KubeEvent:
+        offset = self._offset
+
+        def moved(t: int) -> int:
+            return t + offset if t else 0
+
+        return dataclasses.replace(
+            event,
+            time_ns=moved(event.time_ns),
+            first_time_ns=moved(event.first_time_ns),
+            creation_time_ns=moved(event.creation_time_ns),
+        )
+
+
+@contextlib.contextmanager
+def _interrupt_sets(stop: threading.Event) -> Iterator[threading.Event]:
+    """While streaming, SIGINT sets ``stop`` (and the flag yielded) instead of raising
+    KeyboardInterrupt in the middle of a record: the replay then closes the pipeline,
+    flushes the sinks and prints the summary. A second SIGINT interrupts at once."""
+    import signal
+
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _all_delivered(sinks: Sequence[object]) -> bool:
+    """True when every network sink delivered (or spooled) every record it was given;
+    else one line per sink says how many records were lost and why."""
+    ok = True
+    for sink in sinks:
+        stats = getattr(sink, "stats", None)
+        dropped = getattr(stats, "dropped", None)
+        if not dropped:
+            continue
+        ok = False
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(dropped.items()))
+        logger.error(
+            "sink %s: %d records were not delivered (%s)",
+            getattr(sink, "name", "?"),
+            sum(dropped.values()),
+            reasons,
+        )
+    return ok
+
+
+def write_text(out: TextIO | None, text: str) -> None:
+    """Write a command's output (summary, report, settings) and flush it.
+
+    Raises:
+        OutputError: the stream is closed or cannot be written (a full disk).
+    """
+    if out is None:
+        raise output_error("stdout")
+    try:
+        out.write(text)
+        out.flush()
+    except BrokenPipeError:
+        raise  # the reader left (``| head``): the CLI ends quietly
+    except OSError as e:
+        raise output_error("stdout" if out in (sys.stdout, sys.stderr) else str(out), e) from e
 
 
 def _summary_stream(settings: Settings) -> TextIO:
@@ -267,7 +500,7 @@ def run_cluster(
     stop = stop or threading.Event()
     _install_signal_handlers(stop)  # first: the imports below take a while
     clock = clock or SystemClock()
-    from kubevents.running import Runner, detect_api
+    from kubevents.running import LEASE_RELEASE_MARGIN_S, Runner, detect_api
     from kubevents.source.checkpoint import (
         CheckpointStore,
         FileCheckpointStore,
@@ -333,8 +566,9 @@ def run_cluster(
         election.start()
     else:
         runner.start_leading()
-    logger.info(
-        "watching %s Events (%s)",
+    # "watching" is logged by each watch once the server answered it (watching.py).
+    logger.debug(
+        "starting the watch of %s Events (%s)",
         api.api_version,
         ", ".join(settings.watch.namespaces) or "all namespaces",
     )
@@ -361,9 +595,9 @@ def run_cluster(
     finally:
         elector_stop.set()
         if election is not None:
-            election.join(timeout=settings.leader.renew_s + 5)  # releases the Lease
+            election.join(timeout=settings.leader.renew_s + LEASE_RELEASE_MARGIN_S)  # release
         if metrics is not None:
-            metrics.close()
+            metrics.close(within_s=settings.delivery.flush_timeout_s - runner.flush_s)
     return 0
 
 
@@ -431,6 +665,51 @@ def _install_signal_handlers(stop: threading.Event) -> None:
         signal.signal(signum, lambda *_: stop.set())
 
 
+def check_config(settings: Settings) -> None:
+    """Everything ``replay`` and ``run`` check at start, short of serving or watching:
+    ``check-config`` fails on what they would fail on.
+
+    Loads and compiles every rule layer; builds every sink (files, certificates,
+    headers and password files, the spool directory) and closes it at once, with no
+    record sent; a jsonl file is checked for writing, not created; reads the kubeconfig
+    when one is named (``watch.kubeconfig``, ``watch.context``), without running its
+    credential plugin. ``run``'s other start-up needs (the metrics port, the apiserver)
+    are only known when it runs.
+
+    Raises:
+        ConfigError, RulesError: the first problem, on one line.
+    """
+    classifier_from(settings)
+    detectors_from(settings)
+    for spec in settings.sinks:
+        kind, _, arg = spec.partition(":")
+        if kind == "jsonl":
+            _check_writable(arg or settings.jsonl.path, spec)
+    # The other sinks are built (which checks them), then closed unused.
+    others = tuple(s for s in settings.sinks if s.partition(":")[0] != "jsonl")
+    checked = dataclasses.replace(settings, sinks=others)
+    for sink in build_sinks(SinkContext(checked, resource_info(settings), threading.Event())):
+        sink.shutdown(0.0)
+    if settings.watch.kubeconfig or settings.watch.context:
+        from kubevents.source.kubeconfig import kubeconfig_config, kubeconfig_paths
+
+        kubeconfig_config(
+            kubeconfig_paths(settings.watch.kubeconfig), context=settings.watch.context
+        )
+
+
+def _check_writable(path: str, spec: str) -> None:
+    if path == "-":
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"sinks: {spec}: cannot open: Is a directory")
+    where = target if target.exists() else target.parent
+    if not os.access(where, os.W_OK):
+        problem = "Permission denied" if where.exists() else "No such file or directory"
+        raise ConfigError(f"sinks: {spec}: cannot open: {problem}")
+
+
 def rules_test(settings: Settings, files: Sequence[str], out: TextIO) -> int:
     """Run rule test files (any kind); 0 when every case passed, 1 otherwise."""
     from kubevents.enrich.correlation_tests import run_correlation_test_file
@@ -470,7 +749,7 @@ def rules_test(settings: Settings, files: Sequence[str], out: TextIO) -> int:
             )
         results.extend(runner(path))
     report, ok = format_results(results)
-    out.write(report + "\n")
+    write_text(out, report + "\n")
     return 0 if ok else 1
 
 
@@ -484,7 +763,7 @@ def rules_check(settings: Settings, dirs: Sequence[str], out: TextIO) -> int:
     packs: dict[str, list[Path]] = {}
     for directory in paths:
         if not directory.is_dir():
-            raise KubeventsError(f"{directory}: rules directory not found")
+            raise RulesError(f"{directory}: rules directory not found")
         for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
             read_rule_file(path)
             checked += 1
@@ -496,16 +775,17 @@ def rules_check(settings: Settings, dirs: Sequence[str], out: TextIO) -> int:
     correlation_files = rule_files("correlation", dirs=paths, include_shipped=False)
     classifier = compile_classifier(classification)
     correlation = compile_correlation_rules(correlation_files)
-    out.write(
+    write_text(
+        out,
         f"{checked} rule files OK ({len(classifier.rules)} classification rules, "
         f"{len(correlation.rules)} correlation rules; "
-        f"kinds: {', '.join(RULE_KINDS)})\n"
+        f"kinds: {', '.join(RULE_KINDS)})\n",
     )
     disabled = set(settings.rules.disabled_packs)
     check_disabled_packs(paths, disabled)
     if packs:
         off = sum(1 for name in packs if name in disabled)
-        out.write(f"{len(packs)} packs ({len(packs) - off} on, {off} off):\n")
+        write_text(out, f"{len(packs)} packs ({len(packs) - off} on, {off} off):\n")
         width = max(len(name) for name in packs)
         for name in sorted(packs):
             counts = {
@@ -516,8 +796,9 @@ def rules_check(settings: Settings, dirs: Sequence[str], out: TextIO) -> int:
                 )
             }
             state = "off" if name in disabled else "on "
-            out.write(
+            write_text(
+                out,
                 f"  {name:<{width}}  {state}  {counts['classification']:>3} classification, "
-                f"{counts['correlation']:>2} correlation rules\n"
+                f"{counts['correlation']:>2} correlation rules\n",
             )
     return 0

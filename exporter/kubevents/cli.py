@@ -7,6 +7,7 @@ nothing could be read); 2 the invocation or configuration is wrong.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -16,8 +17,8 @@ from typing import Any
 import yaml
 
 from kubevents import __version__, app
-from kubevents.config import Settings, load_settings
-from kubevents.errors import ConfigError, KubeventsError, RulesError
+from kubevents.config import Settings, load_settings, unknown_env
+from kubevents.errors import ConfigError, KubeventsError, OutputError, RulesError, output_error
 
 logger = logging.getLogger("kubevents")
 
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kubevents",
         description="Kubernetes Events as classified, correlated OpenTelemetry logs and metrics.",
     )
+    parser.add_argument("--version", action="version", version=f"kubevents {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     replay = sub.add_parser("replay", help="replay recorded Events (kubectl dumps, watch logs)")
@@ -67,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
         " (default: the file's modification time; stdin: the current time)",
     )
     replay.add_argument("--no-summary", action="store_true", help="do not print the summary")
+    replay.add_argument(
+        "--shift-to-now",
+        action="store_true",
+        help="move Event times so the newest is now (demos, load tests on a real backend)",
+    )
     replay.add_argument(
         "--top", type=int, metavar="N", help="reasons/objects listed in the summary"
     )
@@ -180,6 +187,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "rules.dirs": tuple(args.rules) if getattr(args, "rules", None) else None,
         "sinks": tuple(args.sink) if getattr(args, "sink", None) else None,
         "replay.summary": False if getattr(args, "no_summary", False) else None,
+        "replay.shift_to_now": True if getattr(args, "shift_to_now", False) else None,
         "replay.top": getattr(args, "top", None),
         "replay.hold_s": getattr(args, "hold", None),
         "metrics.port": getattr(args, "metrics_port", None),
@@ -259,9 +267,15 @@ def run(argv: Sequence[str]) -> int:
     config = args.config or os.environ.get("KUBEVENTS_CONFIG")
     settings = load_settings(config, overrides=_overrides(args))
     _setup_logging(settings)
+    for warning in unknown_env(os.environ):
+        logger.warning("%s", warning)
     if args.command == "replay":
         # replay serves /metrics only when asked on the command line (it is a batch job)
         port = settings.metrics.port if args.metrics_port else None
+        if settings.replay.hold_s > 0 and port is None:
+            raise ConfigError(
+                "--hold (replay.hold_s) needs --metrics-port: without it no /metrics is served"
+            )
         return app.replay(
             settings,
             args.files,
@@ -292,7 +306,8 @@ def run(argv: Sequence[str]) -> int:
         )
         return 0
     if args.command == "check-config":
-        sys.stdout.write(_dump_settings(settings))
+        app.check_config(settings)
+        app.write_text(sys.stdout, _dump_settings(settings))
         return 0
     raise AssertionError(f"unhandled command {args.command}")
 
@@ -300,19 +315,52 @@ def run(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kubevents`` console script."""
     try:
-        return run(sys.argv[1:] if argv is None else argv)
+        code = run(sys.argv[1:] if argv is None else argv)
+        _flush_stdout()
+        return code
     except (ConfigError, RulesError) as e:
-        print(f"kubevents: error: {e}", file=sys.stderr)
+        _error(e)
         return 2
+    except OutputError as e:
+        _error(e)
+        _drop_stdout()
+        return 1
     except KubeventsError as e:
-        print(f"kubevents: error: {e}", file=sys.stderr)
+        _error(e)
         return 1
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); not an error worth a traceback.
-        sys.stderr.close()
+        _drop_stdout()
         return 0
     except KeyboardInterrupt:
         return 130
+
+
+def _error(e: Exception) -> None:
+    if sys.stderr is not None:
+        print(f"kubevents: error: {e}", file=sys.stderr)
+
+
+def _flush_stdout() -> None:
+    """Flush stdout now, so a full disk is reported here and not ignored at exit."""
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise output_error("stdout", e) from e
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered must not fail again at exit."""
+    if sys.stdout is None:
+        return
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 if __name__ == "__main__":

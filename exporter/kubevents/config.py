@@ -31,11 +31,13 @@ from typing import Any, Literal
 import yaml
 
 from kubevents.errors import ConfigError, did_you_mean
+from kubevents.safeload import LoadProblem, decode_utf8, load_yaml
 
 CONFIG_VERSION = 1
 ENV_PREFIX = "KUBEVENTS_"
 # Environment variables that are not settings (they locate things).
 ENV_META = frozenset({"KUBEVENTS_CONFIG", "KUBEVENTS_RULES_DIR", "KUBEVENTS_CACHE"})
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -81,6 +83,10 @@ class ReplaySettings:
     hold_s: float = 0.0
     """Keep serving ``/metrics`` this many seconds after the replay (``--hold``), so a
     Prometheus can scrape the final values. Default 0."""
+    shift_to_now: bool = False
+    """Move every Event's times so that the newest occurrence of the files is now (a
+    stream: its first Event), keeping the spacing (``--shift-to-now``): for demos and load
+    tests against a backend that refuses old entries (Loki: older than a week). Default off."""
 
 
 @dataclass(frozen=True)
@@ -360,7 +366,8 @@ class Settings:
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Level of kubevents' own log lines (on stderr)."""
     sinks: tuple[str, ...] = ("console",)
-    """Where records go: ``console``, ``jsonl[:PATH]``. Repeatable flag ``--sink``."""
+    """Where records go, at least one: ``console``, ``jsonl[:PATH]``, ``otlp[:ENDPOINT]``
+    (gRPC), ``otlp+http[:URL]``, ``loki:URL``. Repeatable flag ``--sink``; see docs/sinks.md."""
     rules: RulesSettings = field(default_factory=RulesSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     jsonl: JsonlSettings = field(default_factory=JsonlSettings)
@@ -405,15 +412,14 @@ def load_settings(
 def _read_file(path: str, env: Mapping[str, str]) -> dict[str, Any]:
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = file.read_bytes()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from e
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else path
-        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', None) or e}") from e
+        data = load_yaml(decode_utf8(raw), _YAML_LOADER)
+    except LoadProblem as e:
+        where = f"{path}:{e.line}" if e.line else path
+        raise ConfigError(f"{where}: {e.message}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -472,16 +478,43 @@ def env_name(path: tuple[str, ...]) -> str:
     return ENV_PREFIX + "_".join(path).upper()
 
 
+_SERVICE_VARIABLE = re.compile(
+    r"^KUBEVENTS_(?:SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?|PORT(?:_[A-Z0-9_]+)?)$"
+)
+"""What Kubernetes sets in every Pod of a namespace with a Service named ``kubevents``
+(``KUBEVENTS_SERVICE_HOST``, ``KUBEVENTS_SERVICE_PORT_METRICS``, ``KUBEVENTS_PORT``,
+``KUBEVENTS_PORT_9464_TCP_ADDR``...): not settings, ignored."""
+
+
+def unknown_env(env: Mapping[str, str]) -> list[str]:
+    """``KUBEVENTS_*`` variables that are neither settings, nor locations, nor the
+    variables Kubernetes sets for a Service named ``kubevents``: each a one-line warning.
+
+    Not an error: a variable left over from an older release, or set for another tool
+    of the same name, must not stop the exporter; a typo is named with its correction.
+    """
+    by_name = {env_name(path) for path in leaf_paths()}
+    warnings = []
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or name in ENV_META or name in by_name:
+            continue
+        if _SERVICE_VARIABLE.match(name):
+            continue
+        # Compared without the shared prefix, which would make every name look close.
+        short = [n.removeprefix(ENV_PREFIX) for n in (*by_name, *ENV_META)]
+        hint = did_you_mean(name.removeprefix(ENV_PREFIX), short)
+        hint = hint.replace("mean '", f"mean '{ENV_PREFIX}")
+        warnings.append(f"environment: unknown variable {name} ignored{hint}")
+    return warnings
+
+
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     by_name = {env_name(path): path for path in leaf_paths()}
     values: dict[str, Any] = {}
     for name, text in env.items():
-        if not name.startswith(ENV_PREFIX) or name in ENV_META:
-            continue
         path = by_name.get(name)
-        if path is None:
-            hint = did_you_mean(name, [*by_name, *ENV_META])
-            raise ConfigError(f"environment: unknown variable {name}{hint}")
+        if path is None:  # not a setting: see unknown_env
+            continue
         values[".".join(path)] = _parse_env_value(text, leaf_paths()[path], name)
     return _nest(values)
 
@@ -550,7 +583,9 @@ def _convert(hint: Any, value: Any, path: tuple[str, ...], source: str) -> Any:
     if origin is Literal:
         choices = typing.get_args(hint)
         if value not in choices:
-            listed = ", ".join(map(str, choices))
+            listed = ", ".join(str(c) for c in choices if c != "")
+            if "" in choices:
+                listed += " (or empty: the default)"
             raise ConfigError(
                 f"{where}: expected one of {listed}, got {value!r}{did_you_mean(str(value), choices)}"
             )
@@ -616,7 +651,22 @@ def _check_values(settings: Settings, source: str) -> None:
         ),
     )
     checks += (
+        (bool(settings.sinks), "sinks", "must name at least one sink"),
         (settings.watch.page_size >= 1, "watch -> page_size", "must be at least 1"),
+        (settings.watch.backoff_base_s > 0, "watch -> backoff_base_s", "must be positive"),
+        (
+            settings.watch.backoff_cap_s >= settings.watch.backoff_base_s,
+            "watch -> backoff_cap_s",
+            "must be at least backoff_base_s",
+        ),
+        (
+            settings.watch.inactivity_timeout_s > 0,
+            "watch -> inactivity_timeout_s",
+            "must be positive",
+        ),
+        (settings.watch.empty_watch_s >= 0, "watch -> empty_watch_s", "must not be negative"),
+        (settings.watch.throttle_s >= 0, "watch -> throttle_s", "must not be negative"),
+        (settings.watch.object_cache_max >= 1, "watch -> object_cache_max", "must be at least 1"),
         (settings.watch.timeout_s >= 1, "watch -> timeout_s", "must be at least 1"),
         (settings.watch.queue_size >= 1, "watch -> queue_size", "must be at least 1"),
         (

@@ -184,6 +184,7 @@ class MetricName:
     PIPELINE_UPDATES: Final = "kubevents.pipeline.updates"
     PIPELINE_RECORDS: Final = "kubevents.pipeline.records"
     PIPELINE_OCCURRENCES: Final = "kubevents.pipeline.occurrences"
+    PIPELINE_REPAIRED: Final = "kubevents.pipeline.repaired"
     SINK_EXPORTED: Final = "kubevents.sink.exported"
     SINK_FAILED: Final = "kubevents.sink.failed"
     SINK_RETRIED: Final = "kubevents.sink.retried"

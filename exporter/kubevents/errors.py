@@ -7,8 +7,11 @@ it into a one-line message and an exit code instead of a traceback::
     ├── ConfigError          a settings file, env var or flag is wrong
     ├── RulesError           a rule file or rule test file is wrong
     ├── InputError           a replay input cannot be read at all
+    ├── OutputError          stdout or a jsonl file cannot be written (closed, disk full)
     ├── SourceError          talking to the Kubernetes API failed
-    │   └── ApiError         ... with a Kubernetes Status (code, reason)
+    │   ├── ApiError         ... with a Kubernetes Status (code, reason)
+    │   └── ClientConfigError  ... because the kubeconfig or credentials are unusable
+    │                          (also a ConfigError: the CLI exits 2 on it)
     └── SinkError            a sink could not deliver
         └── RetryableSinkError   ... but a later attempt may succeed
 
@@ -60,6 +63,16 @@ class InputError(KubeventsError):
     """A replay input cannot be opened or holds nothing readable."""
 
 
+class OutputError(KubeventsError):
+    """A local output (stdout, a jsonl file) cannot be written: nothing can go on."""
+
+
+def output_error(where: str, e: OSError | None = None) -> OutputError:
+    """The one-line error for an output that cannot be written."""
+    why = (e.strerror or str(e)) if e is not None else "it is closed"
+    return OutputError(f"{where}: cannot write: {why}")
+
+
 class SourceError(KubeventsError):
     """The Kubernetes API could not be read."""
 
@@ -76,6 +89,11 @@ class ApiError(SourceError):
         self.retry_after = retry_after
         """Seconds the server asked us to wait (``Retry-After``), if it did."""
         super().__init__(f"API error {status} {reason}: {self.message}".rstrip(": "))
+
+
+class ClientConfigError(SourceError, ConfigError):
+    """The Kubernetes client configuration (kubeconfig, in-cluster files, credential
+    plugin) cannot be used: invalid configuration, like any ConfigError."""
 
 
 class SinkError(KubeventsError):

@@ -31,10 +31,17 @@ class ObjectRef:
 
     @property
     def key(self) -> str:
-        """``namespace/Kind/name``; cluster-scoped objects have no namespace part."""
+        """``namespace/Kind/name``; cluster-scoped objects have no namespace part; empty
+        for an Event that names no object (never ``/``)."""
+        if not self.kind and not self.name:
+            return ""
         if self.namespace:
             return f"{self.namespace}/{self.kind}/{self.name}"
         return f"{self.kind}/{self.name}"
+
+
+REPAIRED_FIELDS = ("count", "object", "type")
+"""The fields normalize may repair (the ``field`` label of ``kubevents_pipeline_repaired``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,9 @@ class KubeEvent:
     creation_time_ns: int = 0
     api_version: str = ""
     """The API the Event was read from: ``v1`` or ``events.k8s.io/v1``."""
+    repairs: tuple[str, ...] = ()
+    """What normalize repaired in a malformed Event, one ``field: what`` each (``field``
+    one of :data:`REPAIRED_FIELDS`); empty for every Event the API server accepted."""
 
     @property
     def key(self) -> str:

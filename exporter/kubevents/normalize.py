@@ -5,6 +5,12 @@ forgiving: a field that is missing, null or of the wrong type is treated as
 absent, so an Event with holes still flows with what it has. Only input that
 is not an Event at all raises :class:`NotAnEvent`.
 
+Three repairs are recorded in ``KubeEvent.repairs`` (the pipeline counts them and
+logs the first of each kind), because they change what the record says: a
+``count`` that is not a non-negative integer (``"abc"``, -5, 1e300, true) is taken as
+1; an Event without an involved object keeps an empty one (never an object named
+``/``); a ``type`` other than Normal and Warning is kept, and classified as Warning.
+
 Field mapping (core/v1 -> events.k8s.io/v1)::
 
     involvedObject -> regarding          message  -> note
@@ -155,6 +161,8 @@ def normalize(raw: object) -> KubeEvent:
     count = _int(series.get("count")) if series else 0
     count = count or _int(legacy_count) or 1
     related = raw.get("related")
+    count = max(count, 1)
+    repairs = _repairs(raw, v1, series, legacy_count, regarding, count)
     return KubeEvent(
         uid=_str(meta.get("uid")),
         name=_str(meta.get("name")),
@@ -165,7 +173,7 @@ def normalize(raw: object) -> KubeEvent:
         regarding=_ref(regarding),
         time_ns=time_ns,
         first_time_ns=first_ns or event_ns or time_ns,
-        count=max(count, 1),
+        count=count,
         action=_str(raw.get("action")),
         reporting_controller=controller,
         reporting_instance=_str(raw.get("reportingInstance")) or _str(source.get("host")),
@@ -174,7 +182,41 @@ def normalize(raw: object) -> KubeEvent:
         resource_version=_str(meta.get("resourceVersion")),
         creation_time_ns=created,
         api_version="events.k8s.io/v1" if v1 else "v1",
+        repairs=repairs,
     )
+
+
+def _repairs(
+    raw: dict[str, Any],
+    v1: bool,
+    series: dict[str, Any],
+    legacy_count: object,
+    regarding: dict[str, Any],
+    count: int,
+) -> tuple[str, ...]:
+    """What is malformed in ``raw`` and repaired (see the module docstring)."""
+    out: list[str] = []
+    field = "deprecatedCount" if v1 else "count"
+    for name, value in (("series.count", series.get("count")), (field, legacy_count)):
+        if value is not None and not _is_count(value):
+            out.append(f"count: {name} {_shown(value)} is not a count; taken as {count}")
+            break
+    ref_field = "regarding" if v1 else "involvedObject"
+    if not regarding.get("kind") and not regarding.get("name"):
+        out.append(f"object: {ref_field} names no object; the Event has none")
+    event_type = raw.get("type")
+    if event_type not in (None, "", "Normal", "Warning"):
+        out.append(f"type: {_shown(event_type)} is not Normal or Warning; classified as Warning")
+    return tuple(out)
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _COUNT_MAX
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def _ref(raw: dict[str, Any]) -> ObjectRef:
@@ -201,12 +243,16 @@ def _str(value: object) -> str:
     return str(value)
 
 
+_COUNT_MAX = 2**63
+"""Counts from here up do not fit the int64 of OTLP and Kubernetes: not a count."""
+
+
 def _int(value: object) -> int:
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
+        return value if 0 <= value < _COUNT_MAX else 0
+    if isinstance(value, str) and value.isdigit() and len(value) < 19:
         return int(value)
     return 0
 

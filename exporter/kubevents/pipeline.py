@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +23,8 @@ from kubevents.enrich.correlate import Correlator
 from kubevents.enrich.counting import EventCounts
 from kubevents.enrich.links import Cause
 from kubevents.enrich.patterns import PatternDetector, Transition
-from kubevents.model import Enriched, KubeEvent
+from kubevents.errors import clip
+from kubevents.model import REPAIRED_FIELDS, Enriched, KubeEvent
 from kubevents.records import OutputRecord, event_record, incident_record, pattern_record
 from kubevents.series import SeriesTracker
 from kubevents.sinks.base import ExportResult, Sink
@@ -58,6 +61,32 @@ class PipelineStats:
     deleted: int = 0
     """DELETED notifications (TTL expiry); never emitted."""
     export_failures: int = 0
+    repaired: dict[str, int] = dataclasses.field(
+        default_factory=lambda: dict.fromkeys(REPAIRED_FIELDS, 0)
+    )
+    """Event updates normalize repaired, by field (``KubeEvent.repairs``)."""
+
+
+class RepairLog:
+    """Logs the first repair of each kind (``KubeEvent.repairs``) with where the Event
+    came from, on one line; later ones go to DEBUG (the pipeline counts them all)."""
+
+    def __init__(self) -> None:
+        self._logged: set[str] = set()
+
+    def __call__(self, event: KubeEvent, where: str) -> None:
+        for repair in event.repairs:
+            field, _, what = repair.partition(": ")
+            first = field not in self._logged
+            self._logged.add(field)
+            logger.log(
+                logging.WARNING if first else logging.DEBUG,
+                "repaired %s: Event %s: %s%s",
+                where,
+                clip(event.name or event.uid or "?", 120),
+                what,
+                " (further such repairs are counted, not logged)" if first else "",
+            )
 
 
 class Pipeline:
@@ -106,6 +135,9 @@ class Pipeline:
     def handle(self, event: KubeEvent) -> Enriched | None:
         """Process one ADDED/MODIFIED Event update; None when it adds nothing."""
         self.stats.received += 1
+        for repair in event.repairs:
+            field = repair.partition(":")[0]
+            self.stats.repaired[field] = self.stats.repaired.get(field, 0) + 1
         occurrences = self.tracker.observe(event)
         if occurrences is None:
             self.stats.unchanged += 1
@@ -289,14 +321,31 @@ class Pipeline:
         self._released.clear()
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Let out what is held, flush everything and shut the sinks down."""
+        """Let out what is held, flush everything and shut the sinks down, all sinks at
+        once: the whole close takes at most ``timeout_s`` (``delivery.flush_timeout_s``)
+        plus a second for each sink's worker to stop, however many sinks are down."""
         if self.correlator is not None and self._held:
             self._release(self.correlator, everything=True)
         self.flush()
-        for sink in self.sinks:
+        deadline = time.monotonic() + timeout_s
+
+        def close_one(sink: Sink) -> None:
             if not sink.force_flush(timeout_s):
-                logger.warning("sink %s did not flush within %.1fs", sink.name, timeout_s)
-            sink.shutdown(timeout_s)
+                logger.warning("sink %s did not flush within %gs", sink.name, timeout_s)
+            sink.shutdown(max(deadline - time.monotonic(), 0.0))
+
+        if len(self.sinks) <= 1:
+            for sink in self.sinks:
+                close_one(sink)
+            return
+        threads = [
+            threading.Thread(target=close_one, args=(sink,), name=f"close-{sink.name}", daemon=True)
+            for sink in self.sinks
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:  # a sink stuck past its own bounds is left behind
+            thread.join(max(deadline - time.monotonic(), 0.0) + 5.0)
 
     def _emit(self, record: OutputRecord) -> None:
         self._exported += 1

@@ -31,7 +31,7 @@ from kubevents.errors import SourceError
 from kubevents.filters import EventFilter
 from kubevents.model import KubeEvent
 from kubevents.normalize import NotAnEvent, normalize
-from kubevents.pipeline import Pipeline
+from kubevents.pipeline import Pipeline, RepairLog
 from kubevents.series import SeriesTracker
 from kubevents.source.checkpoint import CheckpointStore, SettledProgress
 from kubevents.source.kubeapi import CORE_V1, EVENTS_V1, ListWatchApi
@@ -40,6 +40,29 @@ from kubevents.throttle import SeriesThrottle
 
 logger = logging.getLogger(__name__)
 _NS = 1_000_000_000
+WATCH_STOP_S = 5.0
+"""Longest the end of a term waits for its watch threads (they stop at their next line
+or within a second of a quiet stream; a request stuck in connect is left behind)."""
+
+SINK_STOP_S = 1.0  # delivery.WORKER_STOP_S
+"""Longest a sink's worker is waited for after the flush timeout (``delivery.py``)."""
+
+LEASE_RELEASE_MARGIN_S = 5.0
+"""Longest the Lease release is waited for beyond ``leader.renew_s`` (``app.py``)."""
+
+
+def shutdown_budget_s(settings: Settings) -> float:
+    """The longest ``kubevents run`` takes from SIGTERM to exit: the watch stops, the
+    last Events go through and are checkpointed, every sink flushes at once (at most
+    ``delivery.flush_timeout_s``, the final OTLP metrics export included), then the Lease
+    is released. A Pod's ``terminationGracePeriodSeconds`` must exceed it (tests/deploy
+    checks the manifests)."""
+    budget = WATCH_STOP_S + settings.delivery.flush_timeout_s + SINK_STOP_S
+    if settings.leader.enabled:
+        budget += settings.leader.renew_s + LEASE_RELEASE_MARGIN_S
+    return budget
+
+
 STALL_S = 60.0
 """Seconds without a turn of the pipeline loop after which /healthz fails."""
 
@@ -137,6 +160,9 @@ class Runner:
         self.clock = clock
         self.stop = stop
         self.stats = RunStats()
+        self._repairs = RepairLog()
+        self.flush_s = 0.0
+        """How long the sinks took to flush at shutdown (the metrics export gets the rest)."""
         self._pipeline_factory = pipeline_factory
         self._filter = EventFilter.from_settings(settings.watch.filters)
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=settings.watch.queue_size)
@@ -303,6 +329,8 @@ class Runner:
                 resource_version=item.resource_version,
             )
             return
+        if event.repairs:
+            self._repairs(event, f"watch {item.scope} at resourceVersion {item.resource_version}")
         if item.watch_type == "DELETED":
             pipeline.delete(event)
             progress.forget(event.key)
@@ -363,7 +391,7 @@ class Runner:
     def _end_term(self, *, final_checkpoint: bool) -> None:
         self._term_stop.set()
         for thread in self._watch_threads:
-            thread.join(timeout=5.0)
+            thread.join(timeout=WATCH_STOP_S)
         if final_checkpoint:
             while True:
                 try:
@@ -392,7 +420,9 @@ class Runner:
         else:
             self._term_stop.set()
         if self.pipeline is not None:
-            self.pipeline.close()
+            started = time.monotonic()
+            self.pipeline.close(self.settings.delivery.flush_timeout_s)
+            self.flush_s = time.monotonic() - started
 
     @property
     def throttled(self) -> int:

@@ -50,7 +50,7 @@ class Summary:
         self.by_category[cls.category.value] += n
         self.by_severity[cls.severity.value] += n
         self.by_reason[f"{event.type or '?'} {event.reason or '(no reason)'}"] += n
-        self.by_object[event.regarding.key] += n
+        self.by_object[event.regarding.key or "(no object)"] += n
         if cls.rule_id is None:
             self.unclassified[event.reason or "(no reason)"] += n
             self.unclassified_by_controller[event.reporting_controller or "(no controller)"] += n
@@ -150,6 +150,9 @@ class Summary:
         lines.append(f"Anomalies:{_patterns(self.patterns, top, anomalies=True)}")
         if self.unclassified:
             names = ", ".join(f"{r} ({n})" for r, n in self.unclassified.most_common(top))
+            more = len(self.unclassified) - top
+            if more > 0:
+                names += f", and {more} more (--top N lists more)"
             lines.append(f"Unclassified reasons (no rule matched): {names}")
             by = self.unclassified_by_controller.most_common(top)
             lines.append(

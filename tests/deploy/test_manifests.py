@@ -244,3 +244,16 @@ def test_every_resource_is_labelled_and_namespaced_in_kubevents(rendered: tuple[
             assert obj["metadata"]["namespace"] in ("shop", "payments")
         else:
             assert obj["metadata"]["namespace"] == "kubevents", obj["metadata"]["name"]
+
+
+def test_the_grace_period_outlasts_kubevents_shutdown(rendered: tuple[str, Objs], tmp_path: Path) -> None:
+    from kubevents.running import shutdown_budget_s
+
+    _, objs = rendered
+    path = tmp_path / "kubevents.yaml"
+    path.write_text(named(objs, "ConfigMap", "kubevents-config")["data"]["kubevents.yaml"])
+    settings = load_settings(str(path), env=named(objs, "ConfigMap", "kubevents-env")["data"])
+    (deployment,) = of_kind(objs, "Deployment")
+    grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    # The kubelet's SIGKILL must not cut the final flush and checkpoint short.
+    assert grace > shutdown_budget_s(settings) + 5, (grace, shutdown_budget_s(settings))

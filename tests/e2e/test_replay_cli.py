@@ -342,3 +342,51 @@ def test_check_config_prints_the_effective_settings(
     assert effective["cluster_name"] == "from-flag"
     assert effective["replay"]["top"] == 5
     assert effective["sinks"] == ["console"]
+
+
+def test_shift_to_now_moves_the_newest_event_to_now_and_keeps_the_spacing(
+    tmp_path: Path,
+) -> None:
+    from kubevents import app
+    from kubevents.clock import FakeClock
+    from kubevents.config import load_settings
+
+    now_ns = 1_900_000_000 * 1_000_000_000
+    outputs = {}
+    for shift in (False, True):
+        out = tmp_path / f"shift-{shift}.jsonl"
+        settings = load_settings(
+            None,
+            env={},
+            overrides={"sinks": (f"jsonl:{out}",), "replay.summary": False,
+                       "replay.shift_to_now": shift},
+        )
+        assert app.replay(settings, [str(FORMATS / "watch.jsonl")], clock=FakeClock(now_ns)) == 0
+        outputs[shift] = [
+            r for r in (orjson.loads(x) for x in out.read_bytes().splitlines())
+            if r["event_name"] == "k8s.event"
+        ]
+    plain, shifted = outputs[False], outputs[True]
+    assert len(plain) == len(shifted) > 1
+    newest = max(ns_of(r["timestamp"]) for r in plain)
+    offset = now_ns - newest
+    assert max(ns_of(r["timestamp"]) for r in shifted) == now_ns
+    assert [ns_of(r["timestamp"]) - ns_of(p["timestamp"]) for r, p in zip(shifted, plain,
+            strict=True)] == [offset] * len(plain)
+
+
+def ns_of(rfc3339: str) -> int:
+    import calendar
+    import time
+
+    base, frac = rfc3339.removesuffix("Z").split(".")
+    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) * 1_000_000_000 + int(frac)
+
+
+def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    from kubevents import __version__
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"kubevents {__version__}\n"

@@ -84,3 +84,27 @@ def test_shipped_rules_check_and_their_tests_pass(capsys: pytest.CaptureFixture[
     assert tests
     assert main(["rules", "test", *tests]) == 0
     assert capsys.readouterr().out.strip().endswith(" failed")
+
+
+def _readme_block(starts: str) -> str:
+    """The README's ```yaml block whose text starts with ``starts``."""
+    blocks = (ROOT / "README.md").read_text().split("```yaml\n")[1:]
+    chosen = [b.split("```", 1)[0] for b in blocks if b.startswith(starts)]
+    assert len(chosen) == 1, f"no single README block starting with {starts!r}"
+    return chosen[0]
+
+
+def test_the_readme_rule_test_example_passes_as_written(tmp_path: Path) -> None:
+    rules = tmp_path / "my-rules"
+    (rules / "tests").mkdir(parents=True)
+    (rules / "classification.yaml").write_text(
+        _readme_block("version: 1\nkind: classification\nrules:")
+    )
+    test = _readme_block("# my-rules/tests/classification_test.yaml")
+    (rules / "tests" / "classification_test.yaml").write_text(test)
+    assert main(["rules", "check", str(rules)]) == 0
+    assert main(["rules", "test", str(rules / "tests" / "classification_test.yaml")]) == 0
+    # Without rule_files, the layers: the shipped rules with my-rules over them.
+    layered = rules / "tests" / "layered_test.yaml"
+    layered.write_text("\n".join(ln for ln in test.splitlines() if "rule_files" not in ln))
+    assert main(["rules", "test", "--rules", str(rules), str(layered)]) == 0

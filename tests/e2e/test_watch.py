@@ -9,6 +9,7 @@ twice (nothing repeated) — across watch drops, server timeouts, 410s, empty
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 from collections import Counter
@@ -400,3 +401,24 @@ def test_the_checkpoint_keeps_only_the_events_still_remembered(
         gone = uids(second[:1])
         fake.store.delete(second[0], namespace="shop")  # DELETED: forgotten
         wait_until(lambda: saved() == uids(first[2:] + second[1:]) and not saved() & gone)
+
+
+def test_an_outage_is_one_warning_naming_the_resource_and_one_line_when_it_is_back(
+    fake: FakeApiServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    create(fake, 3)
+    fake.faults.status(503, times=4)
+    settings = settings_for(fake, tmp_path, **{"watch.api": "events.k8s.io/v1"})
+    with caplog.at_level("DEBUG", logger="kubevents"), Exporter(settings, tmp_path / "out.jsonl"):
+        wait_until(lambda: len(records(tmp_path / "out.jsonl")) == 3, timeout=10)
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("kubevents")]
+    about = "watch events (events.k8s.io/v1, all namespaces): "
+    warnings = [m for level, m in lines if level == "WARNING" and m.startswith(about)]
+    assert len(warnings) == 1, warnings  # one per outage, not one per attempt
+    assert re.search(r"API error 503.*; retrying in \d+\.\ds, then with backoff up to", warnings[0])
+    retries = [m for level, m in lines if level == "DEBUG" and m.startswith(about + "API error")]
+    assert len(retries) == 3  # the other attempts, quietly
+    infos = [m for level, m in lines if level == "INFO" and m.startswith(about)]
+    assert re.fullmatch(re.escape(about) + r"back after \d+s \(4 failed attempts\)", infos[0])
+    assert infos[1] == about + "listed; watching"  # only once the server answered
+    assert not [m for _, m in lines if m.startswith("watching ")]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kubevents.config import Settings, env_name, leaf_paths, load_settings
+from kubevents.config import Settings, env_name, leaf_paths, load_settings, unknown_env
 from kubevents.errors import ConfigError
 
 
@@ -90,10 +90,14 @@ def test_every_leaf_has_an_env_name() -> None:
         ("a: [\n", {}, "invalid YAML"),
         ("cluster_name: ${NOPE}\n", {}, "${NOPE} is not set and has no default"),
         (
-            "",
-            {"KUBEVENTS_REPLAY_SUMARY": "1"},
-            "environment: unknown variable KUBEVENTS_REPLAY_SUMARY (did you mean 'KUBEVENTS_REPLAY_SUMMARY'?)",
+            "otlp: {compression: zstd}\n",
+            {},
+            "at otlp -> compression: expected one of none, gzip (or empty: the default), got 'zstd'",
         ),
+        ("sinks: []\n", {}, "at sinks: must name at least one sink"),
+        ("watch: {backoff_base_s: -1}\n", {}, "at watch -> backoff_base_s: must be positive"),
+        ("watch: {backoff_cap_s: 0.1}\n", {}, "at watch -> backoff_cap_s: must be at least"),
+        ("a: &a [1]\nb: [*a, *a]\n" + "", {}, "at a: unknown key"),  # aliases, but small
         (
             "",
             {"KUBEVENTS_REPLAY_TOP": "x"},
@@ -132,3 +136,36 @@ def test_docs_config_md_is_generated_from_the_settings() -> None:
         "run: .venv/bin/python -m kubevents.config > docs/config.md"
     )
     assert set(field_docs(Settings)) >= {"cluster_name", "sinks", "log_level"}
+
+
+@pytest.mark.parametrize(
+    ("env", "warnings"),
+    [
+        # What Kubernetes sets for a Service named kubevents (docker links' style variables).
+        (
+            {
+                "KUBEVENTS_SERVICE_HOST": "10.0.0.1",
+                "KUBEVENTS_SERVICE_PORT": "9464",
+                "KUBEVENTS_SERVICE_PORT_METRICS": "9464",
+                "KUBEVENTS_PORT": "tcp://10.0.0.1:9464",
+                "KUBEVENTS_PORT_9464_TCP": "tcp://10.0.0.1:9464",
+                "KUBEVENTS_PORT_9464_TCP_PROTO": "tcp",
+                "KUBEVENTS_PORT_9464_TCP_ADDR": "10.0.0.1",
+            },
+            [],
+        ),
+        (
+            {"KUBEVENTS_REPLAY_SUMARY": "1"},
+            [
+                "environment: unknown variable KUBEVENTS_REPLAY_SUMARY ignored"
+                " (did you mean 'KUBEVENTS_REPLAY_SUMMARY'?)"
+            ],
+        ),
+        ({"KUBEVENTS_REPLAY_SUMMARY": "0", "KUBEVENTS_CONFIG": "x", "OTHER": "1"}, []),
+    ],
+)
+def test_unknown_environment_variables_warn_and_service_variables_are_ignored(
+    env: dict[str, str], warnings: list[str]
+) -> None:
+    load_settings(None, env=env)  # never an error
+    assert unknown_env(env) == warnings

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kubevents.model import KubeEvent, ObjectRef, new_occurrences
+from kubevents.model import REPAIRED_FIELDS, KubeEvent, ObjectRef, new_occurrences
 from kubevents.normalize import NotAnEvent, normalize, parse_time_ns
 
 T0 = "2026-11-20T10:00:00Z"
@@ -217,3 +217,38 @@ def test_parse_time(text: object, ns: int | None) -> None:
 def test_new_occurrences(previous: int | None, count: int, added: int) -> None:
     event = normalize(v1(series={"count": count}))
     assert new_occurrences(event, previous) == added
+
+
+@pytest.mark.parametrize(
+    ("fields", "repairs", "count"),
+    [
+        ({}, (), 3),
+        ({"count": "abc"}, ("count: count 'abc' is not a count; taken as 1",), 1),
+        ({"count": -5}, ("count: count -5 is not a count; taken as 1",), 1),
+        ({"count": 1e300}, ("count: count 1e+300 is not a count; taken as 1",), 1),
+        ({"count": True}, ("count: count True is not a count; taken as 1",), 1),
+        ({"count": 10**30}, (f"count: count {10**30} is not a count; taken as 1",), 1),
+        ({"count": "7"}, ("count: count '7' is not a count; taken as 7",), 7),
+        ({"count": 0}, (), 1),  # events.k8s.io's deprecatedCount of a new-style Event
+        (
+            {"involvedObject": None},
+            ("object: involvedObject names no object; the Event has none",),
+            3,
+        ),
+        ({"type": "Bogus"}, ("type: 'Bogus' is not Normal or Warning; classified as Warning",), 3),
+        ({"type": "Normal"}, (), 3),
+    ],
+)
+def test_malformed_fields_are_repaired_and_recorded(
+    fields: dict[str, object], repairs: tuple[str, ...], count: int
+) -> None:
+    event = normalize(core(**{"count": 3, **fields}))
+    assert event.repairs == repairs
+    assert event.count == count
+    assert all(r.partition(":")[0] in REPAIRED_FIELDS for r in event.repairs)
+
+
+def test_an_event_without_object_is_never_about_an_object_named_slash() -> None:
+    event = normalize(core(involvedObject=None))
+    assert event.regarding.key == ""
+    assert normalize(v1(regarding={"kind": "Pod"})).regarding.key == "Pod/"  # partial: kept

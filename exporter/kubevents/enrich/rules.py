@@ -31,6 +31,8 @@ from typing import Any
 import yaml
 
 from kubevents.errors import RulesError, did_you_mean
+from kubevents.safeload import LoadProblem, decode_utf8
+from kubevents.safeload import load_yaml as parse_yaml
 
 SUPPORTED_VERSION = 1
 RULE_KINDS = ("classification", "correlation", "patterns")
@@ -98,16 +100,14 @@ def load_yaml(path: Path) -> LineDict:
         RulesError: unreadable file, invalid YAML or a non-mapping root.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as e:
         raise RulesError(f"{path}: cannot read: {e.strerror or e}") from e
     try:
-        data = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(e, "problem", None) or str(e)
-        raise RulesError(f"{where}: invalid YAML: {problem}") from e
+        data = parse_yaml(decode_utf8(raw), _LineLoader)
+    except LoadProblem as e:
+        where = f"{path}:{e.line}" if e.line else str(path)
+        raise RulesError(f"{where}: {e.message}") from None
     if not isinstance(data, LineDict):
         raise RulesError(f"{path}: expected a mapping at the top of the file")
     return data

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from kubevents import conventions as c
+from kubevents.errors import output_error
 from kubevents.records import OutputRecord
 from kubevents.sinks.base import ExportResult
 
@@ -45,7 +46,10 @@ def format_line(record: OutputRecord, *, color: bool = False, max_body: int = 24
     severity = str(attrs.get(c.KV_SEVERITY, ""))
     category = str(attrs.get(c.KV_CATEGORY, ""))
     kind, name = attrs.get(c.OBJECT_KIND, ""), attrs.get(c.OBJECT_NAME, "")
-    obj = f"{record.namespace}/{kind}/{name}" if record.namespace else f"{kind}/{name}"
+    if not kind and not name:
+        obj = f"{record.namespace}/(no object)" if record.namespace else "(no object)"
+    else:
+        obj = f"{record.namespace}/{kind}/{name}" if record.namespace else f"{kind}/{name}"
     body = escape_control(record.body)
     if len(body) > max_body:
         body = body[: max_body - 1] + "…"
@@ -65,21 +69,43 @@ class ConsoleSink:
     name = "console"
 
     def __init__(self, out: TextIO | None = None, *, color: bool | None = None) -> None:
-        self._out = out or sys.stdout
-        self._color = self._out.isatty() if color is None else color
+        stream = out or sys.stdout
+        if stream is None:  # started with stdout closed (``>&-``)
+            raise output_error("stdout")
+        self._out = stream
+        self._color = _isatty(stream) if color is None else color
         self._exported = 0
 
     def export(self, records: Sequence[OutputRecord]) -> ExportResult:
-        self._out.write("".join(format_line(r, color=self._color) + "\n" for r in records))
+        text = "".join(format_line(r, color=self._color) + "\n" for r in records)
+        self._write(text)
         self._exported += len(records)
         return ExportResult.SUCCESS
+
+    def _write(self, text: str) -> None:
+        """Write and flush (a reader at the other end of a pipe sees each batch at once)."""
+        try:
+            if text:
+                self._out.write(text)
+            self._out.flush()
+        except BrokenPipeError:
+            raise  # the reader left (``| head``): the CLI ends quietly
+        except (OSError, ValueError) as e:  # ValueError: the stream was closed
+            raise output_error("stdout", e if isinstance(e, OSError) else None) from e
 
     def settled(self) -> int:
         return self._exported  # written synchronously
 
     def force_flush(self, timeout_s: float) -> bool:
-        self._out.flush()
+        self._write("")
         return True
 
     def shutdown(self, timeout_s: float) -> None:
-        self._out.flush()
+        self._write("")
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):
+        return False

@@ -44,7 +44,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kubevents.config import DeliverySettings
-from kubevents.errors import clip
+from kubevents.errors import ConfigError, clip
 from kubevents.records import OutputRecord
 from kubevents.sinks.base import ExportResult
 from kubevents.sinks.limits import limit_record
@@ -53,6 +53,10 @@ from kubevents.sinks.spool import Spool, SpoolBatch
 from kubevents.sinks.transport import DeliveryStats, RequestReport, Transport, TransportError
 
 logger = logging.getLogger(__name__)
+
+WORKER_STOP_S = 1.0
+"""Longest the worker is waited for after the flush timeout (a request in flight is cut
+by its own timeout; the thread is a daemon)."""
 
 REPEAT_LOG_S = 60.0
 """A transient failure of the same kind is logged at most once per minute."""
@@ -142,7 +146,12 @@ class DeliverySink:
         self._spool_in_flight: SpoolBatch | None = None
         if spool_dir:
             directory = Path(spool_dir) / name.replace("+", "_")
-            self._spool = Spool(directory, max_bytes=settings.spool_max_bytes)
+            try:
+                self._spool = Spool(directory, max_bytes=settings.spool_max_bytes)
+            except OSError as e:
+                raise ConfigError(
+                    f"delivery -> spool_dir: cannot use {directory}: {e.strerror or e}"
+                ) from e
         self._oldest_at = 0.0
         self._given_up = 0
         """Leading records of the batch in flight given up (``drop_oldest``) while it is
@@ -352,7 +361,7 @@ class DeliverySink:
             self._cond.notify_all()
         self._abort.set()
         self._wake.set()
-        self._worker.join(max(deadline - time.monotonic(), 0.0) + 1.0)
+        self._worker.join(max(deadline - time.monotonic(), 0.0) + WORKER_STOP_S)
         with self._cond:
             self._closed = True
             left = self.queue_size
@@ -363,8 +372,13 @@ class DeliverySink:
                         "sink %s: %d records stay in the spool for the next start", self.name, left
                     )
             elif left:
-                # Counted, but not settled: the checkpoint stays before them.
+                # Counted, but not settled: the checkpoint stays before them. They leave
+                # the queue (counted once: dropped, no longer queued); the sequence
+                # numbers stay, so settled() does not move past them.
                 self.stats.add(self.stats.dropped, "shutdown", left)
+                self._memory.queue.clear()
+                if self._memory.in_flight is not None:
+                    self._memory.in_flight = []
                 logger.error(
                     "sink %s: %d records not delivered to %s before shutdown",
                     self.name,

@@ -14,6 +14,7 @@ from typing import IO, Any
 
 import orjson
 
+from kubevents.errors import output_error
 from kubevents.records import OutputRecord, ResourceInfo, format_rfc3339
 from kubevents.sinks.base import ExportResult
 
@@ -40,6 +41,9 @@ class JsonlSink:
     def __init__(self, resource: ResourceInfo, path: str = "-") -> None:
         self._resource = resource
         self._path = path
+        self._where = "stdout" if path == "-" else path
+        if path == "-" and sys.stdout is None:  # started with stdout closed (``>&-``)
+            raise output_error("stdout")
         self._out: IO[bytes] = sys.stdout.buffer if path == "-" else open(path, "ab")  # noqa: SIM115
         self._exported = 0
 
@@ -48,19 +52,32 @@ class JsonlSink:
             orjson.dumps(record_to_json(r, self._resource), option=orjson.OPT_APPEND_NEWLINE)
             for r in records
         ]
-        self._out.write(b"".join(lines))
-        self._out.flush()  # one flush per batch: readers see whole lines promptly
+        self._write(b"".join(lines))  # one flush per batch: readers see whole lines promptly
         self._exported += len(records)
         return ExportResult.SUCCESS
+
+    def _write(self, data: bytes) -> None:
+        try:
+            if data:
+                self._out.write(data)
+            self._out.flush()
+        except BrokenPipeError:
+            raise  # the reader left (``| head``): the CLI ends quietly
+        except (OSError, ValueError) as e:  # ValueError: the stream was closed
+            raise output_error(self._where, e if isinstance(e, OSError) else None) from e
 
     def settled(self) -> int:
         return self._exported  # written synchronously
 
     def force_flush(self, timeout_s: float) -> bool:
-        self._out.flush()
+        self._write(b"")
         return True
 
     def shutdown(self, timeout_s: float) -> None:
-        self._out.flush()
-        if self._path != "-":
-            self._out.close()
+        if self._out.closed:
+            return
+        try:
+            self._write(b"")
+        finally:
+            if self._path != "-":
+                self._out.close()

@@ -32,6 +32,7 @@ from kubevents import __version__
 from kubevents.config import LokiSettings, Settings
 from kubevents.errors import ConfigError, clip
 from kubevents.records import OutputRecord, ResourceInfo
+from kubevents.safeload import LoadProblem, decode_utf8
 from kubevents.sinks.delivery import DeliverySink
 from kubevents.sinks.loki_encode import LokiMapper, TwinSeparator, encode_json, encode_protobuf
 from kubevents.sinks.otlp_http import connection_failure
@@ -88,9 +89,11 @@ def _secret(value: str, path: str, what: str) -> str:
     if not path:
         return ""
     try:
-        return Path(path).read_text(encoding="utf-8").strip()
+        return decode_utf8(Path(path).read_bytes()).strip()
     except OSError as e:
         raise ConfigError(f"loki -> {what}_file: cannot read {path}: {e.strerror or e}") from e
+    except LoadProblem as e:
+        raise ConfigError(f"loki -> {what}_file: {path}:{e.line}: {e.message}") from None
 
 
 def request_headers(settings: LokiSettings, *, content_type: str, encoding: str) -> dict[str, str]:

@@ -65,6 +65,9 @@ DURATION_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 1
 backend in seconds; 30 s is past any sane request timeout."""
 BATCH_BUCKETS = (1, 8, 32, 64, 128, 256, 512, 1024, 2048)
 """Batch size buckets: up to the default batch size (512) and beyond for larger settings."""
+METRICS_SHUTDOWN_S = 5.0
+"""Longest the final OTLP metrics export may take at exit (after the sinks' flush)."""
+
 EVENTS_CARDINALITY_LIMIT = 10_000
 """Above ``EventCounts``' own series cap (5 000), so the SDK never folds a series itself."""
 
@@ -91,6 +94,7 @@ class PipelineStatsView(Protocol):
     occurrences: int
     unchanged: int
     deleted: int
+    repaired: dict[str, int]
 
 
 class Telemetry:
@@ -233,6 +237,19 @@ class Telemetry:
             callbacks=[records],
             unit="{record}",
             description="Log records handed to the sinks (Events, incidents and patterns).",
+        )
+
+        def repaired(_: CallbackOptions) -> Iterable[Observation]:
+            current = stats()
+            if current is not None:
+                for field, n in current.repaired.items():
+                    yield Observation(n, {"field": field})
+
+        self.meter.create_observable_counter(
+            c.MetricName.PIPELINE_REPAIRED,
+            callbacks=[repaired],
+            unit="{update}",
+            description="Event updates with a malformed field repaired, by field: count (not a count: taken as 1), object (no involved object), type (not Normal or Warning).",
         )
         self.meter.create_observable_counter(
             c.MetricName.PIPELINE_OCCURRENCES,
@@ -388,10 +405,10 @@ class Telemetry:
         encoder, content_type = choose_encoder(accept)
         return encoder(self.registry), content_type
 
-    def shutdown(self) -> None:
-        """Final OTLP export (if any) and release the readers."""
+    def shutdown(self, timeout_s: float = METRICS_SHUTDOWN_S) -> None:
+        """Final OTLP export (if any, within ``timeout_s``) and release the readers."""
         try:
-            self.provider.shutdown(timeout_millis=5_000)
+            self.provider.shutdown(timeout_millis=max(int(timeout_s * 1000), 1))
         except Exception:  # never let metrics break an exit
             logger.debug("metrics: shutdown failed", exc_info=True)
 
@@ -458,12 +475,27 @@ def otlp_reader_for(settings: Settings) -> MetricReader | None:
     return None
 
 
+def metrics_shutdown_s(settings: Settings) -> float:
+    """How long the final OTLP metrics export may take at exit: :data:`METRICS_SHUTDOWN_S`,
+    or less with a shorter ``delivery.flush_timeout_s``; 0 without an OTLP export."""
+    if otlp_reader_for(settings) is None:
+        return 0.0
+    return min(METRICS_SHUTDOWN_S, settings.delivery.flush_timeout_s)
+
+
 class MetricsRuntime:
     """The telemetry of one command, and its HTTP server when there is one."""
 
-    def __init__(self, telemetry: Telemetry, server: MetricsServer | None) -> None:
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        server: MetricsServer | None,
+        shutdown_s: float = METRICS_SHUTDOWN_S,
+    ) -> None:
         self.telemetry = telemetry
         self.server = server
+        self.shutdown_s = shutdown_s
+        """Longest the final OTLP metrics export may take (:func:`metrics_shutdown_s`)."""
 
     def hold(self, seconds: float, stop: threading.Event | None = None) -> None:
         """Keep serving ``/metrics`` for ``seconds`` (``--hold``), or until ``stop`` is set."""
@@ -472,10 +504,13 @@ class MetricsRuntime:
         logger.info("holding /metrics at %s for %.0fs", self.server.url, seconds)
         (stop or threading.Event()).wait(seconds)
 
-    def close(self) -> None:
+    def close(self, within_s: float | None = None) -> None:
+        """Stop serving and make the final OTLP export, within ``within_s`` (what is left of
+        the flush timeout after the sinks' flush: one timeout for all) and ``shutdown_s``."""
         if self.server is not None:
             self.server.close()
-        self.telemetry.shutdown()
+        limit = self.shutdown_s if within_s is None else min(self.shutdown_s, within_s)
+        self.telemetry.shutdown(max(limit, 0.0))
 
 
 def start_metrics(
@@ -506,4 +541,4 @@ def start_metrics(
             raise ConfigError(
                 f"metrics -> port: cannot listen on {settings.metrics.host}:{port}: {e.strerror or e}"
             ) from e
-    return MetricsRuntime(telemetry, server)
+    return MetricsRuntime(telemetry, server, metrics_shutdown_s(settings))

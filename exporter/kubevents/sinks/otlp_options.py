@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from kubevents.config import OtlpSettings
 from kubevents.errors import ConfigError
+from kubevents.safeload import LoadProblem, decode_utf8
 
 Signal = Literal["logs", "metrics"]
 TransportKind = Literal["grpc", "http"]
@@ -100,9 +101,11 @@ def parse_headers(text: str, *, source: str) -> list[tuple[str, str]]:
 def read_headers_file(path: str) -> list[tuple[str, str]]:
     """``name=value`` lines of a file (blank lines and ``#`` comments skipped)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = decode_utf8(Path(path).read_bytes())
     except OSError as e:
         raise ConfigError(f"otlp -> headers_file: cannot read {path}: {e.strerror or e}") from e
+    except LoadProblem as e:
+        raise ConfigError(f"otlp -> headers_file: {path}:{e.line}: {e.message}") from None
     pairs = []
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()

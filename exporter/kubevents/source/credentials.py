@@ -40,7 +40,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from kubevents.errors import SourceError, clip
+from kubevents.errors import ClientConfigError, SourceError, clip
+from kubevents.safeload import LoadProblem, decode_utf8
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +61,9 @@ EXEC_API_VERSIONS = (
 )
 
 
-def config_error(where: object, what: str) -> SourceError:
+def config_error(where: object, what: str) -> ClientConfigError:
     """The one-line error for a configuration that cannot be used: where it is, what is wrong."""
-    return SourceError(f"{CONFIG_ERROR}: {where}: {what}")
+    return ClientConfigError(f"{CONFIG_ERROR}: {where}: {what}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +162,11 @@ class TokenFile:
 
     def _read(self) -> str:
         try:
-            token = self.path.read_text().strip()
+            token = decode_utf8(self.path.read_bytes()).strip()
         except OSError as e:
             raise config_error(self.path, f"cannot read the token file ({e.strerror})") from e
+        except LoadProblem as e:
+            raise config_error(f"{self.path}:{e.line}", f"token file: {e.message}") from None
         if not token:
             raise config_error(self.path, "the token file is empty")
         return token
@@ -300,6 +303,8 @@ class ExecPlugin:
             )
         except FileNotFoundError as e:
             raise self._error("not found") from e
+        except subprocess.TimeoutExpired as e:
+            raise self._error(f"did not answer within {EXEC_TIMEOUT_S:g} s (killed)") from e
         except (OSError, subprocess.SubprocessError) as e:
             raise self._error(f"could not run: {e}") from e
         if done.returncode != 0:
@@ -331,7 +336,7 @@ class ExecPlugin:
         except ValueError as e:
             raise self._error(f"printed a bad expirationTimestamp {stamp!r}") from e
 
-    def _error(self, what: str) -> SourceError:
+    def _error(self, what: str) -> ClientConfigError:
         return config_error(self.spec.where, f"exec plugin {self.spec.command!r} {what}")
 
 

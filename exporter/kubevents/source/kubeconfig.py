@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from kubevents.errors import clip
+from kubevents.safeload import LoadProblem, decode_utf8, load_yaml
 from kubevents.source.credentials import (
     Auth,
     AuthProviderToken,
@@ -49,6 +49,8 @@ from kubevents.source.credentials import (
     exec_spec,
     pem_file,
 )
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 EXEC_EXTENSION = "client.authentication.k8s.io/exec"
@@ -172,7 +174,7 @@ def read_kubeconfigs(paths: list[Path]) -> _Kubeconfig:
 
 def _read_yaml(path: Path, *, required: bool) -> Mapping[str, Any] | None:
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except FileNotFoundError as e:
         if required:
             raise config_error(path, "file not found") from e
@@ -180,9 +182,9 @@ def _read_yaml(path: Path, *, required: bool) -> Mapping[str, Any] | None:
     except OSError as e:
         raise config_error(path, f"cannot read it ({e.strerror})") from e
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise config_error(path, f"not valid YAML ({clip(str(e), 120)})") from e
+        document = load_yaml(decode_utf8(raw), _YAML_LOADER)
+    except LoadProblem as e:
+        raise config_error(f"{path}:{e.line}" if e.line else path, e.message) from None
     if document is None:
         return {}
     if not isinstance(document, dict):

@@ -116,6 +116,10 @@ class EventWatcher:
         self._now_ns = now_ns
         self._monotonic = monotonic
         self._logged_errors: set[str] = set()
+        self._down_since = 0.0
+        """Monotonic time the current outage began (0: none); one line when it ends."""
+        self._failures = 0
+        self._answered = False
         self._received = 0
         """Lines the current list+watch attempt received (a failure after some is no outage)."""
 
@@ -149,7 +153,7 @@ class EventWatcher:
                     base_s=self.options.backoff_base_s,
                     cap_s=self.options.backoff_cap_s,
                 )
-                self._record_failure(error, decision.reason)
+                self._record_failure(error, decision.reason, decision.delay_s)
                 if decision.action is Action.RELIST:
                     logger.debug(
                         "watch %s: resourceVersion expired, relisting. This is normal.", self.scope
@@ -162,19 +166,50 @@ class EventWatcher:
                 self.stop.wait(decision.delay_s)
         self.stats.established = False
 
-    def _record_failure(self, error: SourceError, reason: str) -> None:
+    @property
+    def _name(self) -> str:
+        """``events (all namespaces)``, ``pods in shop``: what a log line is about."""
+        where = f"in {self.namespace}" if self.namespace else "all namespaces"
+        return f"{self.api.resource} ({self.api.api_version}, {where})"
+
+    def _record_failure(self, error: SourceError, reason: str, delay_s: float) -> None:
         if isinstance(error, ApiError):
             self.stats.api_errors[str(error.status)] += 1
         if reason == "expired":
             return
         self.stats.restarts[reason] += 1
+        self._failures += 1
+        if not self._down_since:
+            self._down_since = self._monotonic()
         message = _explain(error, self.api.api_version, self.api.resource, self.namespace)
-        # A persistent failure is logged once at ERROR, then at DEBUG while it repeats.
+        # One line per outage (and per new kind of failure in it); the retries at DEBUG.
         if message in self._logged_errors:
-            logger.debug("watch %s: %s (retrying)", self.scope, message)
+            logger.debug("watch %s: %s; retrying in %.1fs", self._name, message, delay_s)
         else:
             self._logged_errors.add(message)
-            logger.warning("watch %s: %s (retrying with backoff)", self.scope, message)
+            logger.warning(
+                "watch %s: %s; retrying in %.1fs, then with backoff up to %.0fs "
+                "(one line when it is back)",
+                self._name,
+                message,
+                delay_s,
+                self.options.backoff_cap_s,
+            )
+
+    def _answered_now(self, what: str) -> None:
+        """The server answered: end the outage (one line), and say when watching starts."""
+        self._logged_errors.clear()
+        if self._down_since:
+            logger.info(
+                "watch %s: back after %.0fs (%d failed attempts)",
+                self._name,
+                self._monotonic() - self._down_since,
+                self._failures,
+            )
+            self._down_since, self._failures = 0.0, 0
+        if not self._answered:
+            self._answered = True
+            logger.info("watch %s: %s", self._name, what)
 
     def _list(self) -> None:
         """List every Event (paginated) and remember the list's resourceVersion."""
@@ -201,7 +236,7 @@ class EventWatcher:
                 break
         self.stats.lists += 1
         self.resource_version = items_rv
-        self._logged_errors.clear()
+        self._answered_now("listed; watching")
         self._progress()
 
     def _watch_once(self) -> bool:
@@ -215,7 +250,7 @@ class EventWatcher:
             inactivity_timeout_s=self.options.inactivity_timeout_s,
         )
         self.stats.established = True
-        self._logged_errors.clear()
+        self._answered_now("watching (resumed from the checkpoint)")
         for line in lines:
             if self.stop.is_set():
                 return True

@@ -58,3 +58,28 @@ def test_colour_only_when_asked() -> None:
     plain = io.StringIO()
     ConsoleSink(plain).export([record()])  # StringIO is not a TTY
     assert "\x1b" not in plain.getvalue()
+
+
+def test_an_event_without_object_shows_none_not_a_slash() -> None:
+    rec = record()
+    for key in ("k8s.object.kind", "k8s.object.name"):
+        del rec.attributes[key]
+    assert format_line(rec).endswith(" shop/(no object): Back-off pulling image (x3)")
+
+
+class _Full(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+
+def test_a_full_or_closed_stdout_is_one_error_naming_it() -> None:
+    import pytest
+
+    from kubevents.errors import OutputError
+
+    with pytest.raises(OutputError, match=r"^stdout: cannot write: No space left on device$"):
+        ConsoleSink(_Full(), color=False).export([record()])
+    closed = io.StringIO()
+    closed.close()
+    with pytest.raises(OutputError, match=r"^stdout: cannot write: it is closed$"):
+        ConsoleSink(closed, color=False).export([record()])

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,9 @@ mode = os.environ.get("MODE", "token")
 if mode == "fail":
     sys.stderr.write("no credentials for you\\n")
     sys.exit(3)
+if mode == "hang":  # waits for input no one types (an interactive login, say)
+    sys.stdin.read()
+    __import__("time").sleep(600)
 status = {{"token": f"{{sys.argv[1]}}-{{os.environ['REGION']}}-{{n}}"}}
 if mode == "cert":
     status = {{"clientCertificateData": "CERT", "clientKeyData": "KEY"}}
@@ -227,3 +231,21 @@ def test_an_auth_provider_without_the_kubernetes_package_says_what_to_install(
     message = str(raised.value)
     assert "\n" not in message and str(path) in message
     assert "pip install 'kubevents[auth-provider]'" in message
+
+
+def test_a_plugin_that_hangs_is_stopped_with_a_message_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubevents.errors import ConfigError
+    from kubevents.source import credentials
+
+    monkeypatch.setattr(credentials, "EXEC_TIMEOUT_S", 0.5)
+    source = plugin(tmp_path, MODE="hang")
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as error:  # invalid configuration: exit 2
+        source.current()
+    assert time.monotonic() - started < 5
+    assert str(error.value) == (
+        f"{credentials.CONFIG_ERROR}: config: user 'me': exec plugin "
+        f"'{tmp_path / 'bin' / 'auth'}' did not answer within 0.5 s (killed)"
+    )

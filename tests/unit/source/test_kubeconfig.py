@@ -229,7 +229,7 @@ def test_unreadable_files(tmp_path: Path) -> None:
         f"{missing}, {tmp_path / 'nope2'}: no kubeconfig file found")
     bad = tmp_path / "bad"
     bad.write_text("clusters: [unclosed\n")
-    assert error_of(lambda: load(bad)).startswith(f"{bad}: not valid YAML (")
+    assert error_of(lambda: load(bad)).startswith(f"{bad}:2: invalid YAML: ")
     bad.write_text("- a list\n")
     assert error_of(lambda: load(bad)) == f"{bad}: not a kubeconfig (the top level is not a mapping)"
     bad.write_text("clusters: [{cluster: {server: https://x}}]\n")
