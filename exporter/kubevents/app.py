@@ -289,9 +289,12 @@ def replay(
     read = len(events.updates) + len(events.deletions)
     interrupted = False
     if streams:
+        # A live pipe: records go out as its Events come, with no settle time (a cause
+        # that comes later still re-roots and merges incidents; see docs/correlation.md).
+        pipeline.stream()
         with _interrupt_sets(stop) as flag:
             for path in streams:
-                read += _replay_stream(path, pipeline, problems, repairs, stop, shift)
+                read += _replay_stream(path, pipeline, problems, repairs, stop, shift, now_ns)
             interrupted = flag.is_set()
     closing = time.monotonic()
     pipeline.close(settings.delivery.flush_timeout_s)
@@ -372,11 +375,12 @@ def _replay_stream(
     repairs: RepairLog,
     stop: threading.Event,
     shift: _Shift | None,
+    now_ns: int | None = None,
 ) -> int:
     """Replay one stream as it comes: every read's Events go to the sinks at once."""
     read = 0
     try:
-        for batch in stream_batches(path, problems, stopped=stop.is_set):
+        for batch in stream_batches(path, problems, stopped=stop.is_set, now_ns=now_ns):
             for item in batch:
                 event = _normalized(item, problems, repairs)
                 if event is None:

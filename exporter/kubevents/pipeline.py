@@ -241,6 +241,15 @@ class Pipeline:
             self.anomalies.expire(now_ns)
         self._emit_transitions()
 
+    def stream(self) -> None:
+        """From here on, records leave as their Events come: what is held leaves now,
+        and nothing is held any more (a live pipe)."""
+        if self.correlator is not None:
+            if self._held:
+                self._release(self.correlator, everything=True)
+            self.correlator.settle_ns = 0
+        self.ordered = False
+
     @property
     def held(self) -> int:
         """Records held until their Event settles (see :class:`_Held`)."""

@@ -155,11 +155,12 @@ class Summary:
                 names += f", and {more} more (--top N lists more)"
             lines.append(f"Unclassified reasons (no rule matched): {names}")
             by = self.unclassified_by_controller.most_common(top)
-            lines.append(
-                "Unclassified by reporting controller: "
-                + ", ".join(f"{c} ({n})" for c, n in by)
-                + " (a rule pack or a rule for these: docs/rule-packs.md)"
-            )
+            if by:
+                lines.append(
+                    "Unclassified by reporting controller: "
+                    + ", ".join(f"{c} ({n})" for c, n in by)
+                    + " (a rule pack or a rule for these: docs/rule-packs.md)"
+                )
         return "\n".join(lines) + "\n"
 
 

@@ -276,5 +276,6 @@ def test_printing_opens_every_incident(browser: Chromium, demo_page: Path) -> No
     assert browser.evaluate(count_open, session) == 0
     pdf = browser.send("Page.printToPDF", {}, session=session)["data"]
     assert pdf.startswith("JVBERi")  # base64 of "%PDF"
-    assert browser.evaluate(count_open, session) == 5
+    every = "document.querySelectorAll('details.incident').length"
+    assert browser.evaluate(count_open, session) == browser.evaluate(every, session) > 0
     browser.close_page(session)

@@ -504,9 +504,10 @@ class _YamlFramer(_Framer):
 class _WholeFramer(_Framer):
     """A format without a framer: parsed whole at the end of the input."""
 
-    def __init__(self, name: str, report: Report, fmt: str) -> None:
+    def __init__(self, name: str, report: Report, fmt: str, now_ns: int | None = None) -> None:
         super().__init__(name, report)
         self._fmt = fmt
+        self._now_ns = now_ns
         self._lines: list[bytes] = []
 
     def line(self, number: int, line: bytes) -> Iterator[Item]:
@@ -515,6 +516,13 @@ class _WholeFramer(_Framer):
 
     def end(self) -> Iterator[Item]:
         data = as_utf8(b"\n".join(self._lines), self.name, self.report)
+        if self._fmt == "text":  # kubectl's tables: ages count back from --now, or now
+            now_ns = time.time_ns() if self._now_ns is None else self._now_ns
+            # A table comes whole: its rows in occurrence order, as from a file.
+            items = list(_parse_text(data, self.name, self.report, now_ns))
+            items.sort(key=lambda item: str(_field(item.obj, "lastTimestamp")))
+            yield from items
+            return
         yield from PARSERS[self._fmt](data, self.name, self.report)
 
 
@@ -564,6 +572,7 @@ def stream_batches(
     *,
     stopped: Callable[[], bool] = lambda: False,
     poll_s: float = 0.2,
+    now_ns: int | None = None,
 ) -> Iterator[list[Item]]:
     """The Events of a stream (``-``: stdin), one list per read, as they arrive.
 
@@ -591,14 +600,14 @@ def stream_batches(
                 fmt = detect_format(line)
                 if not fmt:
                     continue
-                framer = _framer(fmt, name, report)
+                framer = _framer(fmt, name, report, now_ns)
             batch.extend(framer.line(number, line.removesuffix(b"\r")))
         yield batch
     batch = []
     if partial.strip():
         number += 1
         if framer is None and (fmt := detect_format(partial)):
-            framer = _framer(fmt, name, report)
+            framer = _framer(fmt, name, report, now_ns)
         if framer is not None:
             batch.extend(framer.line(number, partial))
     if framer is not None:
@@ -606,9 +615,13 @@ def stream_batches(
     yield batch
 
 
-def _framer(fmt: str, name: str, report: Report) -> _Framer:
+def _field(obj: object, key: str) -> object:
+    return obj.get(key, "") if isinstance(obj, dict) else ""
+
+
+def _framer(fmt: str, name: str, report: Report, now_ns: int | None = None) -> _Framer:
     make = FRAMERS.get(fmt)
-    return make(name, report) if make is not None else _WholeFramer(name, report, fmt)
+    return make(name, report) if make is not None else _WholeFramer(name, report, fmt, now_ns)
 
 
 def _items(document: object, line: int, name: str, report: Report) -> Iterator[Item]:
