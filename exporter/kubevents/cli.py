@@ -167,7 +167,9 @@ def _emit_parser(sub: Any) -> None:
     emit.add_argument("--id", dest="emit_id", default="", metavar="ID",
                       help="makes the Event name deterministic: a retry records nothing twice")  # fmt: skip
     emit.add_argument("--type", dest="emit_type", default="", choices=["Normal", "Warning"])
-    emit.add_argument("--action", dest="emit_action", default="", help="default: the reason's")
+    emit.add_argument(
+        "--action", dest="emit_action", default="", metavar="ACTION", help="default: the reason's"
+    )
     emit.add_argument("--reporting-controller", default="", metavar="NAME",
                       help="the app or pipeline (default KUBEVENTS_REPORTING_CONTROLLER, kubevents/emit)")  # fmt: skip
     emit.add_argument(
