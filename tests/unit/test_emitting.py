@@ -176,3 +176,15 @@ def test_every_reason_is_classified_by_the_pack_with_its_default_type(reason: st
 
 def test_the_changes_of_the_vocabulary_are_exactly_the_causes_of_the_pack() -> None:
     assert {r for r, entry in VOCABULARY.items() if entry.change} == CAUSES
+
+
+def test_import_kubevents_loads_no_http_client_until_emit_is_used() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, kubevents; assert 'kubevents.emitting' not in sys.modules; "
+        "assert 'urllib3' not in sys.modules; kubevents.emit; "
+        "assert 'kubevents.emitting' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
