@@ -12,6 +12,7 @@ from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard
 
+from grafana import app_events
 from grafana.common import (
     CLUSTER,
     EVENTS,
@@ -263,6 +264,8 @@ def build() -> dict[str, Any]:
             9,
         )
     )
+    d = d.with_panel(g.place(app_events.rooted_panel(), 12, 8))
+    d = d.with_panel(g.place(app_events.changes_panel(), 12, 8))
     d = d.with_panel(
         g.place(
             logs_panel(
@@ -388,4 +391,4 @@ def build() -> dict[str, Any]:
             10,
         )
     )
-    return render(d)
+    return app_events.with_annotation(render(d))

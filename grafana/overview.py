@@ -6,6 +6,7 @@ from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard
 
+from grafana import app_events
 from grafana.common import (
     CLUSTER,
     EVENT_RECORDS,
@@ -244,4 +245,4 @@ def build() -> dict[str, Any]:
             12,
         )
     )
-    return render(d)
+    return app_events.with_annotation(render(d))

@@ -171,12 +171,42 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--grafana-datasource", default="loki", metavar="UID", help="Loki data source uid"
     )
+    _emit_parser(sub)
 
     check_config = sub.add_parser("check-config", help="validate the config and print the result")
     _common(check_config)
 
     sub.add_parser("version", help="print the version")
     return parser
+
+
+def _emit_parser(sub: Any) -> None:
+    emit = sub.add_parser("emit", help="record an application event (a deploy, a config change)")
+    emit.add_argument("--config", metavar="FILE", help="YAML config file (env KUBEVENTS_CONFIG)")
+    emit.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    emit.add_argument("--regarding", required=True, metavar="KIND/NAME", help="e.g. deployment/web")
+    emit.add_argument("--namespace", "-n", dest="emit_namespace", metavar="NS",
+                      help="the object's namespace (default POD_NAMESPACE)")  # fmt: skip
+    emit.add_argument(
+        "--reason", required=True, help="DeployStarted, ConfigChanged... (docs/app-events.md)"
+    )
+    emit.add_argument("--note", default="", help="free text, up to 1024 characters")
+    emit.add_argument("--id", dest="emit_id", default="", metavar="ID",
+                      help="makes the Event name deterministic: a retry records nothing twice")  # fmt: skip
+    emit.add_argument("--type", dest="emit_type", default="", choices=["Normal", "Warning"])
+    emit.add_argument(
+        "--action", dest="emit_action", default="", metavar="ACTION", help="default: the reason's"
+    )
+    emit.add_argument("--reporting-controller", default="", metavar="NAME",
+                      help="the app or pipeline (default KUBEVENTS_REPORTING_CONTROLLER, kubevents/emit)")  # fmt: skip
+    emit.add_argument(
+        "--reporting-instance", default="", metavar="NAME", help="default: the host name"
+    )
+    emit.add_argument("--regarding-api-version", default="", metavar="GROUP/VERSION",
+                      help="for a kind --regarding does not know (e.g. argoproj.io/v1alpha1)")  # fmt: skip
+    emit.add_argument("--kubeconfig", metavar="FILE",
+                      help="kubeconfig (default: in-cluster, KUBECONFIG, ~/.kube/config)")  # fmt: skip
+    emit.add_argument("--context", metavar="NAME", help="kubeconfig context")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -305,6 +335,24 @@ def run(argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return 0
+    if args.command == "emit":
+        from kubevents.emitting import emit_command
+
+        return emit_command(
+            regarding=args.regarding,
+            reason=args.reason,
+            note=args.note,
+            namespace=args.emit_namespace,
+            event_id=args.emit_id,
+            type=args.emit_type,
+            action=args.emit_action,
+            reporting_controller=args.reporting_controller,
+            reporting_instance=args.reporting_instance,
+            regarding_api_version=args.regarding_api_version,
+            kubeconfig=settings.watch.kubeconfig,
+            context=settings.watch.context,
+            out=print,
+        )
     if args.command == "check-config":
         app.check_config(settings)
         app.write_text(sys.stdout, _dump_settings(settings))

@@ -83,7 +83,7 @@ def _ds_type(ds: Any) -> str | None:
 
 
 def queries(dashboard: dict[str, Any]) -> list[Query]:
-    """Every panel target's expression and every Prometheus query variable's selector."""
+    """Every panel target's and annotation's expression and every Prometheus query variable's selector."""
     uid = dashboard.get("uid", "?")
     found: list[Query] = []
     for panel in panels(dashboard):
@@ -102,6 +102,11 @@ def queries(dashboard: dict[str, Any]) -> list[Query]:
                     bool(target.get("instant")) or target.get("queryType") == "instant",
                 )
             )
+    for annotation in dashboard.get("annotations", {}).get("list", []):
+        kind = _ds_type(annotation.get("datasource"))
+        if kind in ("loki", "prometheus"):
+            expr = annotation.get("expr") or (annotation.get("target") or {}).get("expr", "")
+            found.append(Query(uid, f"annotation {annotation.get('name')!r}", kind, expr))
     for var in dashboard.get("templating", {}).get("list", []):
         if var.get("type") != "query":
             continue

@@ -265,3 +265,21 @@ def test_runbooks_name_existing_panels(dashboards: dict[str, dict[str, Any]]) ->
     assert runbook_panel_errors("(uid `nope`): *Watch lag*", titles) == [
         "runbook: unknown dashboard uid nope"
     ]
+
+
+def test_application_events_are_annotations_and_the_incident_view_names_the_change(
+    dashboards: dict[str, dict[str, Any]],
+) -> None:
+    from kubevents.emitting import VOCABULARY
+
+    for name in ("kubevents-overview.json", "kubevents-incidents.json"):
+        (annotation,) = [a for a in dashboards[name]["annotations"]["list"] if a["name"] == "Application events"]
+        assert annotation["datasource"] == {"type": "loki", "uid": "${loki_datasource}"}
+        assert annotation["enable"] and '| kubevents_rule=~"app-events[.].+"' in annotation["expr"]
+        assert annotation["titleFormat"] == "{{k8s_event_reason}} {{kubevents_workload}}"
+    titles = {p.get("title"): p for p in panels(dashboards["kubevents-incidents.json"])}
+    rooted = titles["Incidents rooted at an application change"]["targets"][0]["expr"]
+    changes = {r for r, entry in VOCABULARY.items() if entry.change}
+    listed = set(rooted.split('kubevents_incident_root_cause_reason=~"')[1].split('"')[0].split("|"))
+    assert listed == changes
+    assert "Application events" in titles

@@ -257,3 +257,30 @@ def test_the_grace_period_outlasts_kubevents_shutdown(rendered: tuple[str, Objs]
     grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     # The kubelet's SIGKILL must not cut the final flush and checkpoint short.
     assert grace > shutdown_budget_s(settings) + 5, (grace, shutdown_budget_s(settings))
+
+
+# -- emitters: the optional RBAC of apps and pipelines that record application events ------------
+
+
+def test_emitter_rbac_is_create_on_events_k8s_io_events_only(render: Render) -> None:
+    from kubevents.emitting import EVENTS_GROUP
+
+    objs = render(KUSTOMIZE / "emitters")
+    roles = of_kind(objs, "ClusterRole") + of_kind(objs, "Role")
+    assert {r["kind"] for r in roles} == {"ClusterRole", "Role"}
+    for obj in objs:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        assert obj["metadata"]["labels"]["app.kubernetes.io/component"] == "event-emitter"
+    for role in roles:
+        assert role["rules"] == [{"apiGroups": [EVENTS_GROUP], "resources": ["events"], "verbs": ["create"]}]
+    (binding,) = of_kind(objs, "RoleBinding")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": "kubevents-event-emitter"}  # fmt: skip
+    assert binding["subjects"][0]["kind"] == "ServiceAccount"
+
+
+def test_no_kubevents_overlay_grants_the_emitter_rule(rendered: tuple[str, Objs]) -> None:
+    # kubevents itself only reads: the emitter rule lives in emitters/ alone.
+    _, objs = rendered
+    for role in of_kind(objs, "ClusterRole") + of_kind(objs, "Role"):
+        assert all("create" not in rule["verbs"] or rule["resources"] == ["leases"] for rule in role["rules"])
