@@ -258,7 +258,17 @@ class Correlator:
         if is_cause:
             late = self._late(event, cause_rules, keys)
             if late:
-                incident, grew_root = self._explain(own, late, incident, causal=as_effect)
+                # A Node's condition explains the same condition told about a Pod on it
+                # (the node controller's NodeNotReady on each Pod), even though the rule
+                # also lists it as that Pod Event's effect.
+                node_over_pod = (
+                    ref.kind == "Node"
+                    and incident is not None
+                    and not incident.root.object.startswith("Node/")
+                )
+                incident, grew_root = self._explain(
+                    own, late, incident, causal=as_effect and not node_over_pod
+                )
                 if grew_root:
                     is_root = changed = True
                     via_rule = via_scope = ""
@@ -407,12 +417,15 @@ class Correlator:
         """
         links = self._links
         live = links.live
-        candidates: list[tuple[Link, int, int, str, bool]] = []
+        candidates: list[tuple[Link, int, int, str, bool, bool]] = []
         for rule in effect_rules:
             if not live.get(rule.index):
                 continue
+            # A rule whose effect names the message (a quota refusal, not any FailedCreate)
+            # explains the Event better than one that takes any Event of the reason.
+            specific = rule.effect.message is not None
             candidates += [
-                (link, rule.window_ns, rule.index, scope, True)
+                (link, rule.window_ns, rule.index, scope, True, specific)
                 for scope in rule.join
                 for key in keys[scope]
                 if (link := links.get((rule.index, scope, key))) is not None
@@ -421,15 +434,15 @@ class Correlator:
             if live.get(link_key[0]):
                 link = links.get(link_key)
                 if link is not None:
-                    candidates.append((link, window, link_key[0], link_key[1], False))
+                    candidates.append((link, window, link_key[0], link_key[1], False, False))
         first, last = event.first_time_ns, event.time_ns
         best = lone = None
         best_index = GROUP
         best_scope = ""
         best_effect = False
-        best_rank: tuple[int, int, int, str] = (0, 0, 0, "")
+        best_rank: tuple[bool, int, bool, int, str] = (False, 0, False, 0, "")
         lone_rank: tuple[int, str] = (0, "")
-        for link, window, index, scope, effect in candidates:
+        for link, window, index, scope, effect, specific in candidates:
             # A series Event spans [first, last]: a cause during it, or within the
             # window around it, explains it.
             if link.time_ns < min(first, last) - window or link.time_ns > last + window:
@@ -444,14 +457,14 @@ class Correlator:
                     link.target = target = target.survivor()
                 if target.closed:
                     continue
-                rank = (index == GROUP, SCOPE_RANK[scope], target.first_seen_ns, target.id)
+                rank = (index == GROUP, SCOPE_RANK[scope], not specific, target.first_seen_ns, target.id)
             elif problem:
                 if not target.is_cause:
                     lone_key = (target.root.time_ns, target.root.uid)
                     if lone is None or lone_key < lone_rank:
                         lone, lone_rank, self._lone_scope = link, lone_key, scope
                     continue
-                rank = (index == GROUP, SCOPE_RANK[scope], target.root.time_ns, target.root.uid)
+                rank = (index == GROUP, SCOPE_RANK[scope], not specific, target.root.time_ns, target.root.uid)
             else:
                 continue
             if best is None or rank < best_rank:

@@ -150,6 +150,18 @@ class LinkIndex:
         ):
             if time_ns > link.time_ns:
                 link.time_ns = time_ns
+                current = link.target
+                if (
+                    isinstance(target, Cause)
+                    and isinstance(current, Cause)
+                    and current.incident is None
+                    and target.is_cause
+                    and current.is_cause
+                    and current.root.uid != target.root.uid
+                ):
+                    # A newer latent cause of the same rule (the Deployment's next
+                    # scale-up) is the nearer explanation of what follows.
+                    link.target = target
             return
         if link is None:
             self.live[key[0]] = self.live.get(key[0], 0) + 1
