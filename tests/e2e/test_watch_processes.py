@@ -116,9 +116,12 @@ def test_kill_9_at_random_points_loses_nothing_and_repeats_little(
             time.sleep(0.07 * i)  # a different point in the stream each time
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+    seen = len(fake.requests)
     proc = start(cfg)
     try:
         wait_until(lambda: not lost(fake, records(tmp_path / "solo.jsonl")), timeout=20)
+        # It has spoken to the server (its signal handlers are in place) before the SIGTERM.
+        wait_until(lambda: len(fake.requests) > seen, timeout=20)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
