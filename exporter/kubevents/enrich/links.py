@@ -181,7 +181,7 @@ class LinkIndex:
             self.put(key, time_ns, 0, Traced([cause]))
             return
         causes = link.target.causes
-        if cause not in causes:
+        if causes[-1] is not cause:  # identity: one Event traces once per key
             causes.append(cause)
             if len(causes) > MAX_TRACED:
                 del causes[0]
