@@ -23,45 +23,15 @@ from kubevents.enrich.correlation_rules import (
 from kubevents.enrich.correlation_tests import run_correlation_test_file
 from kubevents.enrich.incidents import IncidentState, IncidentTransition, incident_id
 from kubevents.enrich.links import volume_keys
-from kubevents.model import Correlation, KubeEvent, ObjectRef
+from kubevents.model import Correlation, KubeEvent
+from tests.support.events import T0, S, ev
 
 ROOT = Path(__file__).resolve().parents[3]
-S = 1_000_000_000
 M = 60 * S
-T0 = 1_795_000_000 * S
 SHIPPED = load_correlation_rules()
 CLASSIFIER = load_classifier()
 
 
-def ev(
-    t: float,
-    reason: str,
-    name: str,
-    *,
-    ns: str = "shop",
-    kind: str = "Pod",
-    node: str = "",
-    message: str = "",
-    type_: str = "Warning",
-    controller: str = "",
-    uid: str = "",
-    count: int = 1,
-) -> KubeEvent:
-    """One Event update at ``t`` seconds; ``node``: reported by that node's kubelet."""
-    return KubeEvent(
-        uid=uid or f"{name}:{reason}",
-        name=f"{name}.1",
-        namespace=ns or "default",
-        reason=reason,
-        type=type_,
-        message=message,
-        regarding=ObjectRef(kind=kind, namespace="" if kind == "Node" else ns, name=name),
-        time_ns=T0 + int(t * S),
-        first_time_ns=T0 + int(t * S),
-        count=count,
-        reporting_controller=controller or ("kubelet" if node else ""),
-        reporting_instance=node,
-    )
 
 
 class Run:

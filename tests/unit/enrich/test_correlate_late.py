@@ -22,40 +22,12 @@ from kubevents.enrich.correlate import Correlator
 from kubevents.enrich.correlation_rules import load_correlation_rules
 from kubevents.enrich.incidents import IncidentState, IncidentTransition
 from kubevents.model import KubeEvent, ObjectRef
+from tests.support.events import S, ev
 
-S = 1_000_000_000
-T0 = 1_795_000_000 * S
 SHIPPED = load_correlation_rules()
 CLASSIFIER = load_classifier()
 
 
-def ev(
-    t: float,
-    reason: str,
-    name: str,
-    *,
-    ns: str = "shop",
-    kind: str = "Pod",
-    node: str = "",
-    message: str = "",
-    type_: str = "Warning",
-    count: int = 1,
-) -> KubeEvent:
-    """One Event update at ``t`` seconds, reported by ``node``'s kubelet."""
-    return KubeEvent(
-        uid=f"{name}:{reason}",
-        name=f"{name}.1",
-        namespace=ns,
-        reason=reason,
-        type=type_,
-        message=message,
-        regarding=ObjectRef(kind=kind, namespace="" if kind == "Node" else ns, name=name),
-        time_ns=T0 + int(t * S),
-        first_time_ns=T0 + int(t * S),
-        count=count,
-        reporting_controller="kubelet",
-        reporting_instance=node,
-    )
 
 
 SETTLE = 15 * 60 * S
