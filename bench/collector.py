@@ -3,7 +3,7 @@
 ``tests/servers/build.sh`` builds it from its pinned modules into
 ``~/.cache/kubevents`` (``make servers``); without it the collector cases are
 left out with one line. The configuration is the least a Collector does with
-logs: the OTLP/gRPC receiver on loopback, no processor, the ``debug``
+logs: the OTLP receiver on loopback (gRPC, and HTTP), no processor, the ``debug``
 exporter at ``basic`` verbosity (one line per request, nothing per record);
 metrics (kubevents' OTLP metrics export) go the same way.
 A request is acknowledged once the pipeline took it, as a Collector without
@@ -34,6 +34,8 @@ receivers:
       grpc:
         endpoint: 127.0.0.1:{grpc}
         max_recv_msg_size_mib: 64
+      http:
+        endpoint: 127.0.0.1:{http}
 exporters:
   debug:
     verbosity: basic
@@ -82,9 +84,9 @@ class Collector:
 
     def __init__(self, path: Path) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="kubevents-otelcol-")
-        self.grpc_port, self.metrics_port = _free_port(), _free_port()
+        self.grpc_port, self.http_port, self.metrics_port = _free_port(), _free_port(), _free_port()
         config = Path(self._dir.name) / "config.yaml"
-        config.write_text(CONFIG.format(grpc=self.grpc_port, metrics=self.metrics_port))
+        config.write_text(CONFIG.format(grpc=self.grpc_port, http=self.http_port, metrics=self.metrics_port))
         cpus = helper_cpus()
         self.proc = subprocess.Popen(
             [str(path), f"--config={config}"],
@@ -93,6 +95,7 @@ class Collector:
             preexec_fn=lambda: os.sched_setaffinity(0, cpus),
         )
         self.endpoint = f"http://127.0.0.1:{self.grpc_port}"
+        self.http_endpoint = f"http://127.0.0.1:{self.http_port}"
         deadline = time.monotonic() + 30
         while True:
             try:
