@@ -17,6 +17,9 @@ the Kubernetes API for ``kubevents run``:
 * every other watch (the object cache's, a re-watch after the end) stays open
   and silent until the server stops.
 
+The mix's timestamps are moved first, all by one offset, so that its newest
+Event happened when the server started (:func:`to_now`).
+
 Unlike the fake apiserver of ``tests/fakes``, it keeps no store and encodes
 nothing while it serves: the cost per line on its side is a share of one
 ``sendall``. It prints ``URL <url>`` and answers one command per stdin line:
@@ -44,6 +47,47 @@ SLICE = 1 << 20
 EMPTY_LIST = b'{"kind":"List","apiVersion":"v1","metadata":{"resourceVersion":"0"},"items":[]}'
 NOT_FOUND = (b'{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound",'
              b'"message":"the server could not find the requested resource","code":404}')
+
+
+STAMPED = ("firstTimestamp", "lastTimestamp")
+
+
+def to_now(lines: list[bytes], now_s: int) -> list[bytes]:
+    """The lines with every timestamp moved by one offset, so that the newest is ``now_s``.
+
+    The mix's times start at a fixed date; ``kubevents run`` expires what it
+    learned by the wall clock, so a mix from weeks ago would be forgotten at
+    every checkpoint, which no live cluster does. The replay, whose clock is
+    the Events' own time, is not changed by such a shift.
+    """
+    import calendar
+
+    import orjson
+
+    objects = [orjson.loads(line) for line in lines]
+    stamps = [o["object"][f] for o in objects for f in STAMPED if o["object"].get(f)]
+    if not stamps:
+        return lines
+
+    def seconds(stamp: str) -> int:
+        return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
+
+    offset = now_s - seconds(max(stamps))
+    moved: dict[str, str] = {}
+
+    def move(stamp: str) -> str:
+        if stamp not in moved:
+            moved[stamp] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds(stamp) + offset))
+        return moved[stamp]
+
+    for o in objects:
+        obj, meta = o["object"], o["object"].get("metadata") or {}
+        for f in STAMPED:
+            if obj.get(f):
+                obj[f] = move(obj[f])
+        if meta.get("creationTimestamp"):
+            meta["creationTimestamp"] = move(meta["creationTimestamp"])
+    return [orjson.dumps(o) for o in objects]
 
 
 def chunk(line: bytes) -> bytes:
@@ -145,7 +189,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.cpus and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})
-    stream = Stream([line.rstrip(b"\n") for line in Path(args.mix_file).read_bytes().splitlines() if line.strip()])
+    lines = [line.rstrip(b"\n") for line in Path(args.mix_file).read_bytes().splitlines() if line.strip()]
+    stream = Stream(to_now(lines, int(time.time())))
     Handler.stream = stream
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
