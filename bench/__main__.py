@@ -14,6 +14,13 @@ One run measures, each figure the median of ``--runs`` (default 3) repetitions:
   batch processor and OTLP/gRPC exporter to the same receiver;
 * **watch end to end**: fake apiserver process -> ``kubevents run`` process
   (one core) -> receiver process, the mix written as fast as the fake can;
+* **watch end to end, prepared bytes** (``watchfast``): the same with
+  ``bench.fastserver``, which sends the whole mix (the replay's lines) as
+  pre-encoded chunks as fast as the socket takes them; its rate against the
+  replay's of the same mix in the same run (goal: at least 0.8 of it);
+* **idle**: ``kubevents run`` at rest (default settings, every stage on, OTLP/gRPC
+  to the real Collector), the prepared-bytes server writing 10 Events/min:
+  RSS and CPU share of a core over a minute;
 * **latency**: the same, the fake writing at a steady 2,000 Events/s;
   watch line written -> record received, p50/p99;
 * **accuracy**: the totals of ``make accuracy`` (incidents right on the
@@ -55,7 +62,11 @@ GOALS = {
     "floor_ratio": 0.5,
     "peak_rss_mib": 150,
     "latency_p99_s": 1.0,
+    "watch_vs_replay": 0.8,
+    "idle_rss_mib": 40,
+    "idle_cpu_share": 0.01,
 }
+IDLE_PER_MINUTE = 10.0
 DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -180,6 +191,48 @@ def run_inprocess(lines: list[bytes], runs: int, naive_lines: int, out: dict[str
             "occurrences_per_cpu_s": occurrences / statistics.median(cpus),
             "records": receiver.counts()[0],
         }
+    run_collector(prep.records, path_lines=lines, runs=runs, out=out)
+
+
+def run_collector(records: list[Any], *, path_lines: list[bytes], runs: int, out: dict[str, Any]) -> None:
+    """The send stage and the replay end to end again, to the real Collector (otelcol, Go)."""
+    from bench import collector
+    from bench import throughput as tp
+
+    binary = collector.binary()
+    if binary is None:
+        log("collector: otelcol is not built (make servers): left out")
+        return
+    n = len(path_lines)
+    with collector.Collector(binary) as col:
+        log("stage: send to the real Collector")
+        send_fn = tp.send_function(records, col.endpoint)
+        before = col.accepted()
+        send_s, _ = median_of(runs, lambda: timed(send_fn))
+        sent = col.wait_records(before + runs * len(records), 60) - before
+        if sent != runs * len(records):
+            raise RuntimeError(f"send to otelcol: {sent} of {runs * len(records)} records accepted")
+        log("replay end to end to the real Collector")
+        path = tp.write_replay_file(path_lines)
+        walls = []
+        try:
+            for _ in range(runs):
+                before = col.accepted()
+                wall, _cpu = tp.replay_end_to_end(path, col.endpoint)
+                got = col.wait_records(before + out["replay"]["records"], 60) - before
+                if got != out["replay"]["records"]:
+                    raise RuntimeError(f"replay to otelcol: {got} of {out['replay']['records']} records accepted")
+                walls.append(wall)
+        finally:
+            path.unlink()
+    wall = statistics.median(walls)
+    out["collector"] = {
+        "otelcol": str(binary),
+        "send_us_per_event": send_s / n * 1e6,
+        "replay_seconds": wall,
+        "replay_runs_s": walls,
+        "replay_occurrences_per_s": out["occurrences"] / wall,
+    }
 
 
 def run_watch(events: list[dict[str, Any]], runs: int, out: dict[str, Any]) -> None:
@@ -205,6 +258,66 @@ def run_watch(events: list[dict[str, Any]], runs: int, out: dict[str, Any]) -> N
         "kubevents_cpu_s": statistics.median(r.cpu_s for r in results),
         "fake_write_s": statistics.median(r.load_s for r in results),
         "kubevents_peak_rss_mib": statistics.median(r.maxrss_kib / 1024 for r in results),
+    }
+
+
+def run_watch_fast(events: list[dict[str, Any]], runs: int, out: dict[str, Any]) -> None:
+    from bench import watch
+
+    path = watch.write_mix_file(events)
+    occurrences = len(events)
+    try:
+        results = []
+        for i in range(runs):
+            log(f"watch end to end against the prepared-bytes server, run {i + 1}")
+            results.append(watch.watch_fast_throughput(path, len(events)))
+    finally:
+        path.unlink()
+    for r in results:
+        if r.exported != r.expected:
+            raise RuntimeError(f"watch (fast server): {r.exported} of {r.expected} occurrences arrived")
+    rate = statistics.median(occurrences / r.seconds for r in results)
+    out["watch_fast"] = {
+        "lines": len(events),
+        "seconds": statistics.median(r.seconds for r in results),
+        "runs_s": [r.seconds for r in results],
+        "occurrences_per_s": rate,
+        "kubevents_cpu_s": statistics.median(r.cpu_s for r in results),
+        "kubevents_cpu_share": statistics.median(r.cpu_s / r.seconds for r in results),
+        "server_send_s": statistics.median(r.load_s for r in results),
+        "kubevents_peak_rss_mib": statistics.median(r.maxrss_kib / 1024 for r in results),
+    }
+    if "replay" in out:
+        out["watch_fast"]["vs_replay"] = rate / out["replay"]["occurrences_per_s"]
+
+
+def run_idle(events: list[dict[str, Any]], runs: int, seconds: float, out: dict[str, Any]) -> None:
+    from bench import collector, watch
+
+    binary = collector.binary()
+    if binary is None:
+        log("idle: otelcol is not built (make servers): left out")
+        return
+    path = watch.write_mix_file(events)
+    results = []
+    try:
+        with collector.Collector(binary) as col:
+            for i in range(runs):
+                log(f"idle cost ({IDLE_PER_MINUTE:g} Events/min for {seconds:g} s), run {i + 1}")
+                results.append(watch.idle_cost(path, col.endpoint, seconds=seconds,
+                                               per_minute=IDLE_PER_MINUTE, accepted=col.accepted))
+    finally:
+        path.unlink()
+    for r in results:
+        if r["records_arrived"] < r["lines"]:
+            raise RuntimeError(f"idle: {r['records_arrived']} of {r['lines']} records arrived")
+    out["idle"] = {
+        "per_minute": IDLE_PER_MINUTE,
+        "seconds": seconds,
+        **{key: statistics.median(r[key] for r in results)
+           for key in ("cpu_share", "rss_start_mib", "rss_mib", "peak_rss_mib")},
+        "runs_cpu_share": [r["cpu_share"] for r in results],
+        "runs_rss_mib": [r["rss_mib"] for r in results],
     }
 
 
@@ -302,11 +415,33 @@ def goals(res: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
                      f"≥ {GOALS['floor_ratio']}×", rate / floor >= GOALS["floor_ratio"]))
         naive = res["naive"]["occurrences_per_s"]
         rows.append(("  vs naive (k8s models + SDK emit)", f"{rate / naive:.2f}×", "", None))
+        col = res.get("collector")
+        if col:
+            crate = col["replay_occurrences_per_s"]
+            rows.append(("replay end to end to the real Collector (otelcol)", f"{crate:,.0f} occ/s",
+                         f"≥ {GOALS['occurrences_per_s']:,}", crate >= GOALS["occurrences_per_s"]))
+            rows.append(("  vs floor", f"{crate / floor:.2f}×", f"≥ {GOALS['floor_ratio']}×",
+                         crate / floor >= GOALS["floor_ratio"]))
     watch = res.get("watch")
     if watch:
         rate = watch["occurrences_per_s"]
         rows.append(("watch end to end (fake apiserver)", f"{rate:,.0f} occ/s",
                      f"≥ {GOALS['occurrences_per_s']:,}", rate >= GOALS["occurrences_per_s"]))
+    fast = res.get("watch_fast")
+    if fast:
+        rows.append(("watch end to end (prepared-bytes server)", f"{fast['occurrences_per_s']:,.0f} occ/s",
+                     f"≥ {GOALS['occurrences_per_s']:,}", fast["occurrences_per_s"] >= GOALS["occurrences_per_s"]))
+        ratio = fast.get("vs_replay")
+        if ratio is not None:
+            rows.append(("  vs replay of the same mix", f"{ratio:.2f}×", f"≥ {GOALS['watch_vs_replay']}×",
+                         ratio >= GOALS["watch_vs_replay"]))
+    idle = res.get("idle")
+    if idle:
+        rate = f"{idle['per_minute']:g} Events/min"
+        rows.append((f"at rest ({rate}): RSS", f"{idle['rss_mib']:.1f} MiB", f"≤ {GOALS['idle_rss_mib']} MiB",
+                     idle["rss_mib"] <= GOALS["idle_rss_mib"]))
+        rows.append((f"at rest ({rate}): CPU", f"{idle['cpu_share']:.2%} of a core",
+                     f"< {GOALS['idle_cpu_share']:.0%}", idle["cpu_share"] < GOALS["idle_cpu_share"]))
     lat = res.get("latency")
     if lat:
         rows.append((f"watch → export latency p50 at {lat['rate_per_s']:,.0f}/s", f"{lat['p50_s']:.3f} s", "", None))
@@ -333,12 +468,18 @@ def table(res: dict[str, Any]) -> str:
         out += ["| stage | µs/event |", "|---|---:|"]
         out += [f"| {name} | {us:.2f} |" for name, us in stages.items()]
         out.append(f"| *sum of stages* | {sum(stages.values()):.2f} |")
+        if "collector" in res:
+            out.append(f"| send to the real Collector (otelcol, gRPC Export, acked) | "
+                       f"{res['collector']['send_us_per_event']:.2f} |")
         if "floor" in res:
             out.append(f"| floor: orjson.loads + OTLP protobuf | {res['floor']['us_per_event']:.2f} |")
             out.append(f"| naive: k8s models + SDK emit + export | {res['naive']['us_per_event']:.2f} |")
         if "replay" in res:
             n = res["mix"]["lines"]
             out.append(f"| replay end to end (wall) | {res['replay']['seconds'] / n * 1e6:.2f} |")
+            if "collector" in res:
+                out.append(f"| replay end to end to the real Collector (wall) | "
+                           f"{res['collector']['replay_seconds'] / n * 1e6:.2f} |")
         out.append("")
     out += ["| measurement | median of runs | goal | result |", "|---|---:|---:|:---:|"]
     out += [f"| {name} | {value} | {goal} | {verdict(ok)} |" for name, value, goal, ok in goals(res)]
@@ -378,8 +519,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"), help="results file")
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/performance.md")
-    parser.add_argument("--only", default="inprocess,watch,latency,memory,accuracy,report",
-                        help="comma-separated sections: inprocess, watch, latency, memory, accuracy, report")
+    parser.add_argument("--only", default="inprocess,watch,watchfast,idle,latency,memory,accuracy,report",
+                        help="comma-separated sections: inprocess, watch, watchfast, idle, latency, memory, "
+                             "accuracy, report")
     parser.add_argument("--rate", type=float, default=2_000.0, help="latency: Events/s")
     args = parser.parse_args(argv)
     sections = set(args.only.split(","))
@@ -402,6 +544,10 @@ def main(argv: list[str] | None = None) -> int:
     del lines
     if "watch" in sections:
         run_watch(events[:watch_n], args.runs, res)
+    if "watchfast" in sections:
+        run_watch_fast(events, args.runs, res)
+    if "idle" in sections:
+        run_idle(events[:100], args.runs, 15.0 if quick else 60.0, res)
     if "latency" in sections:
         lat_events = mixmod.EventMix(objects=100_000, lines=int(args.rate * (latency_s + 3)), seed=3).generate()
         run_latency(lat_events, args.runs, args.rate, res)

@@ -111,3 +111,11 @@ class ApiServer(Helper):
     def __init__(self, *, latency: bool = False) -> None:
         super().__init__("bench.apiserver", *(["--latency"] if latency else []))
         self.url = self.banner.split()[1]
+
+
+class FastServer(Helper):
+    """``bench.fastserver``: prepared watch-stream bytes of ``mix_file``, sent on ``go``."""
+
+    def __init__(self, mix_file: str) -> None:
+        super().__init__("bench.fastserver", mix_file)
+        self.url = self.banner.split()[1]

@@ -132,20 +132,7 @@ def stage_functions(lines: list[bytes], prep: Prepared, endpoint: str) -> dict[s
             ]
             encode_logs(clean, RESOURCE).SerializeToString()
 
-    requests = [encode_logs(prep.records[s : s + BATCH], RESOURCE).SerializeToString()
-                for s in range(0, len(prep.records), BATCH)]
-    channel = grpc.insecure_channel(endpoint.removeprefix("http://"))
-    export = channel.unary_unary(
-        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-        request_serializer=None,
-        response_deserializer=None,
-    )
-
-    def send() -> None:
-        """The gRPC call per batch, already encoded: the network round trip and the ack."""
-        for data in requests:
-            export(data, timeout=30)
-
+    send = send_function(prep.records, endpoint)
     return {
         "parse (orjson.loads)": parse,
         "normalize": norm,
@@ -157,6 +144,28 @@ def stage_functions(lines: list[bytes], prep: Prepared, endpoint: str) -> dict[s
         "encode (limits + OTLP protobuf)": encode,
         "send (gRPC Export, acked)": send,
     }
+
+
+def send_function(records: list[OutputRecord], endpoint: str) -> Callable[[], object]:
+    """The send stage: the gRPC ``Export`` of ``records`` in batches of 512, encoded
+    beforehand, each call waiting for its acknowledgement."""
+    requests = [encode_logs(records[s : s + BATCH], RESOURCE).SerializeToString()
+                for s in range(0, len(records), BATCH)]
+    channel = grpc.insecure_channel(
+        endpoint.removeprefix("http://"), options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
+    )
+    export = channel.unary_unary(
+        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+        request_serializer=None,
+        response_deserializer=None,
+    )
+
+    def send() -> None:
+        """The gRPC call per batch, already encoded: the network round trip and the ack."""
+        for data in requests:
+            export(data, timeout=30)
+
+    return send
 
 
 # -- the floor and the naive path -------------------------------------------------------

@@ -5,6 +5,13 @@
   (creates for ADDED, updates for MODIFIED); timed from the first write to
   the last k8s.event record at the receiver. The CPU time of the kubevents
   process (its rusage at exit) gives the rate per CPU-second too.
+* :func:`watch_fast_throughput`: the same against ``bench.fastserver``,
+  which writes the mix as prepared bytes as fast as the socket takes them (it
+  cannot be the bound); timed from its first byte to the last occurrence at
+  the receiver. ``BENCH_PYSPY=path`` records the kubevents process with
+  py-spy meanwhile (collapsed stacks of every thread, ``--idle`` left out);
+  ``BENCH_OVERRIDES`` (a JSON object of settings) changes kubevents' settings
+  for an experiment.
 * :func:`watch_latency`: the same three processes, the fake writing the mix at
   a steady rate (default 2,000 Events/s); latency of each record from the
   moment the fake writes its watch line to the moment the receiver gets it
@@ -21,10 +28,11 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.procs import PYTHON, ROOT, ApiServer, Receiver, measured_cpu
+from bench.procs import PYTHON, ROOT, ApiServer, FastServer, Receiver, measured_cpu
 
 
 @dataclass
@@ -81,7 +89,7 @@ def _overrides(kubeconfig: Path, endpoint: str) -> dict[str, object]:
     }
 
 
-def _wait_for_watch(api: ApiServer, timeout_s: float = 30.0) -> None:
+def _wait_for_watch(api: ApiServer | FastServer, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if int(api.ask("watches").split()[1]) >= 1:
@@ -123,6 +131,109 @@ def _run(mix_file: Path, rate: float, expected: int, *, latency: bool, workdir: 
                 if written is not None and lo <= written <= hi:
                     lat.append((int(arrived) - written) / 1e9)
         return WatchRun((t1 - t0) / 1e9, cpu_s, got, expected, rss, (int(loaded[2]) - t0) / 1e9), lat
+
+
+def _pyspy(pid: int) -> subprocess.Popen[bytes] | None:
+    path = os.environ.get("BENCH_PYSPY")
+    if not path:
+        return None
+    return subprocess.Popen(
+        [str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(pid), "--threads", "--rate", "200",
+         "--format", "raw", "--output", path, "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def watch_fast_throughput(mix_file: Path, expected: int) -> WatchRun:
+    """``kubevents run`` against bench.fastserver: the mix written as fast as the socket takes it."""
+    with tempfile.TemporaryDirectory(prefix="kubevents-bench-") as tmp, FastServer(str(mix_file)) as api, \
+            Receiver() as receiver:
+        kubeconfig = Path(tmp) / "kubeconfig"
+        api.ask(f"kubeconfig {kubeconfig}")
+        # A finite stream ends on a partial batch, which would wait for the batch timeout (1 s)
+        # that an unending stream never reaches: 0.25 s, still far more than the 512 records of
+        # a full batch take at these rates.
+        overrides = {**_overrides(kubeconfig, receiver.endpoint), "delivery.batch_timeout_s": 0.25,
+                     **json.loads(os.environ.get("BENCH_OVERRIDES") or "{}")}
+        kubevents = KubeventsRun(overrides)
+        spy = None
+        try:
+            _wait_for_watch(api)
+            time.sleep(0.5)  # the object cache watches start too
+            spy = _pyspy(kubevents.proc.pid)
+            cpu0 = _cpu_s(kubevents.proc.pid)
+            sent = api.ask("go 0").split()
+            t0 = int(sent[1])
+            got = receiver.wait_occurrences(expected, timeout_s=max(120.0, expected / 500))
+            t1 = time.time_ns()
+            cpu_s = _cpu_s(kubevents.proc.pid) - cpu0
+        finally:
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(30)
+            _, rss = kubevents.stop()
+    return WatchRun((t1 - t0) / 1e9, cpu_s, got, expected, rss, (int(sent[2]) - t0) / 1e9)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def idle_cost(mix_file: Path, endpoint: str, *, seconds: float, per_minute: float,
+              accepted: Callable[[], int]) -> dict[str, float]:
+    """``kubevents run`` at rest: a quiet cluster writing ``per_minute`` Events a minute.
+
+    Default settings (every stage, the object cache, the metrics server and the
+    OTLP metrics export on) with the OTLP/gRPC sink to ``endpoint`` (a
+    Collector: it takes the metrics too). Once kubevents watches and has
+    settled (5 s), bench.fastserver writes the first lines of ``mix_file``
+    one at a time at that rate for ``seconds``. Returns the CPU share of one
+    core over the window, the RSS at its end and the peak RSS since start.
+    """
+    lines = max(int(seconds * per_minute / 60), 1)
+    with tempfile.TemporaryDirectory(prefix="kubevents-bench-") as tmp:
+        head = Path(tmp) / "mix.jsonl"
+        with open(mix_file, "rb") as f:
+            head.write_bytes(b"".join(f.readline() for _ in range(lines)))
+        with FastServer(str(head)) as api:
+            kubeconfig = Path(tmp) / "kubeconfig"
+            api.ask(f"kubeconfig {kubeconfig}")
+            overrides = {
+                "watch.kubeconfig": str(kubeconfig),
+                "sinks": [f"otlp:{endpoint}"],
+                "metrics.port": _free_port(),
+                "metrics.host": "127.0.0.1",
+                "cluster_name": "bench",
+                "instance_id": "bench-0",
+            }
+            kubevents = KubeventsRun(overrides)
+            try:
+                _wait_for_watch(api)
+                time.sleep(5.0)  # start-up done: rules compiled, caches listed, first checkpoint
+                before = accepted()
+                rss_start = _status_kib(kubevents.proc.pid, "VmRSS")
+                cpu0, t0 = _cpu_s(kubevents.proc.pid), time.monotonic()
+                api.ask(f"go {per_minute / 60}")
+                time.sleep(max(t0 + seconds - time.monotonic(), 0.0))
+                cpu_s, wall = _cpu_s(kubevents.proc.pid) - cpu0, time.monotonic() - t0
+                rss = _status_kib(kubevents.proc.pid, "VmRSS")
+                arrived = accepted() - before
+            finally:
+                _, hwm = kubevents.stop()
+    return {"lines": lines, "seconds": wall, "cpu_share": cpu_s / wall, "rss_start_mib": rss_start / 1024,
+            "rss_mib": rss / 1024, "peak_rss_mib": hwm / 1024, "records_arrived": arrived}
 
 
 def write_mix_file(events: list[dict[str, object]], directory: str | None = None) -> Path:
