@@ -457,14 +457,26 @@ class Correlator:
                     link.target = target = target.survivor()
                 if target.closed:
                     continue
-                rank = (index == GROUP, SCOPE_RANK[scope], not specific, target.first_seen_ns, target.id)
+                rank = (
+                    index == GROUP,
+                    SCOPE_RANK[scope],
+                    not specific,
+                    target.first_seen_ns,
+                    target.id,
+                )
             elif problem:
                 if not target.is_cause:
                     lone_key = (target.root.time_ns, target.root.uid)
                     if lone is None or lone_key < lone_rank:
                         lone, lone_rank, self._lone_scope = link, lone_key, scope
                     continue
-                rank = (index == GROUP, SCOPE_RANK[scope], not specific, target.root.time_ns, target.root.uid)
+                rank = (
+                    index == GROUP,
+                    SCOPE_RANK[scope],
+                    not specific,
+                    target.root.time_ns,
+                    target.root.uid,
+                )
             else:
                 continue
             if best is None or rank < best_rank:
