@@ -254,8 +254,14 @@ class Correlator:
             elif isinstance(followed, Cause):  # a latent link: open its incident now
                 incident = self._open_incident(followed)
                 opened = True
-        own = Cause(self._root(event, classification), occurrences, workload, node, is_cause)
-        if is_cause:
+        # The Event as a possible root: only a cause, or an Event in no incident, needs it
+        # (most Events of an incident are plain members: a crash loop's next BackOff).
+        own = (
+            Cause(self._root(event, classification), occurrences, workload, node, is_cause)
+            if is_cause or incident is None
+            else None
+        )
+        if own is not None and is_cause:
             late = self._late(event, cause_rules, keys)
             if late:
                 # A Node's condition explains the same condition told about a Pod on it
@@ -272,11 +278,12 @@ class Correlator:
                 if grew_root:
                     is_root = changed = True
                     via_rule = via_scope = ""
-        if incident is None and problem and is_cause:
+        if own is not None and incident is None and problem and is_cause:
             incident = self._open_incident(own, counted=False)
             opened = is_root = True
         elif (
-            incident is not None
+            own is not None
+            and incident is not None
             and is_cause
             and not is_root
             and not any(  # not a mere symptom of what the root is
@@ -306,7 +313,7 @@ class Correlator:
                 self._emit(incident.transition(IncidentState.STARTED, t))
             elif grew or changed:
                 self._emit(incident.transition(IncidentState.ONGOING, t))
-        elif cause_links or problem or effect_rules:
+        elif own is not None and (cause_links or problem or effect_rules):
             target = own
             if self.settle_ns and (problem or effect_rules):
                 # A latent cause below min_severity is not held: most are routine (a
@@ -321,9 +328,16 @@ class Correlator:
             if incident is not None or problem:
                 for key, link_window in group_links:
                     links.put(key, t, link_window, target)
-        if effect_rules and (incident is None or is_root):
+        if (
+            own is not None
+            and effect_rules
+            and (incident is None or is_root)
+            and (problem or own.held)
+        ):
             # Traces: a cause of these effects that comes later still finds this Event.
-            # Only what no cause explains yet leaves them (a member has its cause).
+            # Only what no cause explains yet leaves them (a member has its cause), and
+            # only what a late cause can still use: a problem Event (it may be or become a
+            # root), or a held record (its Event can still be adopted).
             for rule in effect_rules:
                 trace = trace_index(rule.index)
                 for scope in rule.join:
