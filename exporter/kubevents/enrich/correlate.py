@@ -592,15 +592,7 @@ class Correlator:
         """Put a held Event in ``incident`` (its record leaves with the incident's id)."""
         root = cause.root
         cause.incident, cause.rule, cause.scope = incident, rule, scope
-        incident.add(
-            time_ns=root.time_ns,
-            occurrences=cause.occurrences,
-            category=root.category,
-            severity=root.severity,
-            workload=cause.workload,
-            node=cause.node,
-            namespace=root.namespace,
-        )
+        _count(incident, cause)
         if root.time_ns < incident.first_seen_ns:
             incident.first_seen_ns = root.time_ns
         self.joins[rule] = self.joins.get(rule, 0) + 1
@@ -647,15 +639,7 @@ class Correlator:
             seq=self._seq,
         )
         if counted:
-            incident.add(
-                time_ns=root.time_ns,
-                occurrences=cause.occurrences,
-                category=root.category,
-                severity=root.severity,
-                workload=cause.workload,
-                node=cause.node,
-                namespace=root.namespace,
-            )
+            _count(incident, cause)
         self._open[incident.id] = incident
         cause.incident = incident
         if cause.held:
@@ -715,3 +699,17 @@ class Correlator:
     def _emit(self, transition: IncidentTransition) -> None:
         self.transition_counts[transition.state.value] += 1
         self._pending.append(transition)
+
+
+def _count(incident: Incident, cause: Cause) -> None:
+    """Count an Event that was seen before (a latent root, a held Event) in ``incident``."""
+    root = cause.root
+    incident.add(
+        time_ns=root.time_ns,
+        occurrences=cause.occurrences,
+        category=root.category,
+        severity=root.severity,
+        workload=cause.workload,
+        node=cause.node,
+        namespace=root.namespace,
+    )
