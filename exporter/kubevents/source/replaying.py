@@ -520,7 +520,7 @@ class _WholeFramer(_Framer):
             now_ns = time.time_ns() if self._now_ns is None else self._now_ns
             # A table comes whole: its rows in occurrence order, as from a file.
             items = list(_parse_text(data, self.name, self.report, now_ns))
-            items.sort(key=lambda item: str(_field(item.obj, "lastTimestamp")))
+            items.sort(key=lambda item: str(item.obj.get("lastTimestamp", "")))
             yield from items
             return
         yield from PARSERS[self._fmt](data, self.name, self.report)
@@ -613,10 +613,6 @@ def stream_batches(
     if framer is not None:
         batch.extend(framer.end())
     yield batch
-
-
-def _field(obj: object, key: str) -> object:
-    return obj.get(key, "") if isinstance(obj, dict) else ""
 
 
 def _framer(fmt: str, name: str, report: Report, now_ns: int | None = None) -> _Framer:
