@@ -114,3 +114,23 @@ def test_a_bad_now_is_a_usage_error_on_one_line(tmp_path: Path) -> None:
         "kubevents: error: --now: expected an RFC 3339 time like 2026-01-01T00:00:00Z,"
         " got 'yesterday'"
     ]
+
+
+def test_rows_without_their_header_are_one_line_naming_what_is_missing(tmp_path: Path) -> None:
+    # https://github.com/kubernetes/kubernetes/issues/31768 prints the rows alone
+    path = tmp_path / "rows.txt"
+    path.write_text(
+        "  4m        2m      2   {kubelet gke-utilicluster-default-pool-2a5b702b-hfyh}"
+        "           Warning     FailedSync  Error syncing pod, skipping: timeout expired waiting"
+        ' for volumes to attach/mount for pod "spartakus-collector-3999054429-atph7"/"default".'
+        " list of unattached/unmounted volumes=[bigquery]\n",
+        encoding="utf-8",
+    )
+    done = run(str(path), "--no-summary")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"kubevents: WARNING: skipped {path}:1: Event rows without a header row above them:"
+        " expected a kubectl header like 'LAST SEEN TYPE REASON OBJECT MESSAGE' or"
+        " 'Type Reason Age From Message'",
+        f"kubevents: error: nothing could be read from {path}",
+    ]

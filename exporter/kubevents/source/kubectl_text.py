@@ -542,13 +542,20 @@ _CANDIDATE = re.compile(rb"(?im)^[^\n]*\breason\b[^\n]*\bmessage\b[^\n]*$|^[ \t]
 bytes, so that a large JSON or YAML dump is not decoded line by line to find out."""
 
 
+_ROW_LIKE = re.compile(rb"(?m)(?:^|[ \t]{2,})(?:Normal|Warning)[ \t]{2,}")
+_STRUCTURED_START = re.compile(rb"^(?:---|- |[\w.\"'-]+:(?:\s|$))")
+
+
 def looks_like_text(data: bytes) -> bool:
-    """True when ``data`` holds a kubectl Events table (a header row or ``Events:``)."""
+    """True when ``data`` holds a kubectl Events table (a header row or ``Events:``), or
+    rows of one that lost their header (which :func:`parse_text` then reports) in a text
+    that does not start like YAML."""
     for match in _CANDIDATE.finditer(data):
         line = match.group(0).decode("utf-8", errors="replace").replace("\xa0", " ")
         if _EVENTS_LINE.match(line.strip()) or _header(line) is not None:
             return True
-    return False
+    first = data.lstrip().split(b"\n", 1)[0]
+    return _STRUCTURED_START.match(first) is None and _ROW_LIKE.search(data) is not None
 
 
 def parse_reference_time(text: str) -> int:

@@ -658,6 +658,13 @@ def test_other_content_is_not_kubectl_events_text(text: bytes) -> None:
     assert not looks_like_text(text)
 
 
+def test_rows_that_lost_their_header_are_still_kubectl_text() -> None:
+    # https://github.com/kubernetes/kubernetes/issues/31768: they are then reported
+    rows = LAYOUTS[4].values[0].split("\n", 1)[1]
+    assert looks_like_text(rows.encode())
+    assert not looks_like_text(b"apiVersion: v1\nkind: Event\ntype: Warning  \n")
+
+
 @pytest.mark.parametrize("bad", ["yesterday", "2026-13-01T00:00:00Z", "3m", ""])
 def test_reference_time_must_be_rfc3339(bad: str) -> None:
     with pytest.raises(ValueError, match="RFC 3339"):
