@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEMO   := tests/data/demo/events.jsonl
 
-.PHONY: demo test lint bench accuracy install compiled cc clean help prometheus chromium dashboards servers tools chaos
+.PHONY: demo test lint bench accuracy install compiled cc clean help prometheus chromium dashboards servers tools chaos prototype-encode
 
 help:
 	@echo "make demo   install and replay the bundled demo recording to the console"
@@ -99,6 +99,14 @@ chaos: $(STAMP) servers
 
 bench: compiled chromium
 	$(ON_COMPILED) $(BIN)/python -m bench
+
+# Not part of test or bench: the OTLP encode stage as a Rust extension, built with maturin
+# and timed against the Python encoder (bench/prototypes/README.md).
+prototype-encode: compiled
+	$(BIN)/pip install -q 'maturin>=1.16,<2'
+	cd bench/prototypes/otlp_encode_rs && $(CURDIR)/$(BIN)/maturin build --release -q -i $(CURDIR)/$(BIN)/python -o $(CURDIR)/.build/prototypes
+	$(BIN)/pip install -q --force-reinstall $(CURDIR)/.build/prototypes/kubevents_encode_proto-*.whl
+	$(ON_COMPILED) $(BIN)/python -m bench.prototypes.measure_encode
 
 # The incidents kubevents finds on the real-event corpus, per file, per incident and in
 # total (tests/support/accuracy.py); tests/e2e/test_accuracy.py guards the totals.
