@@ -31,7 +31,7 @@ from kubevents.normalize import normalize
 from kubevents.records import OutputRecord, ResourceInfo, event_record
 from kubevents.series import SeriesTracker
 from kubevents.sinks.limits import limit_record
-from kubevents.sinks.otlp_encode import encode_logs
+from kubevents.sinks.otlp_encode import encode_logs_wire
 
 BATCH = 512  # delivery.batch_size default
 RESOURCE = ResourceInfo("bench", "bench-0", cluster_name="bench")
@@ -123,14 +123,15 @@ def stage_functions(lines: list[bytes], prep: Prepared, endpoint: str) -> dict[s
             event_record(en)
 
     def encode() -> None:
-        """What the OTLP sink does to a batch before the call: limits, messages, bytes."""
+        """What the OTLP sink does to a batch before the call: limits, then the request's bytes
+        (``encode_logs_wire``, as the transports send them)."""
         records = prep.records
         for start in range(0, len(records), BATCH):
             clean = [
                 limit_record(r, max_body_bytes=limits.max_body_bytes, max_attribute_bytes=limits.max_attribute_bytes)
                 for r in records[start : start + BATCH]
             ]
-            encode_logs(clean, RESOURCE).SerializeToString()
+            encode_logs_wire(clean, RESOURCE)
 
     send = send_function(prep.records, endpoint)
     return {
@@ -149,7 +150,7 @@ def stage_functions(lines: list[bytes], prep: Prepared, endpoint: str) -> dict[s
 def send_function(records: list[OutputRecord], endpoint: str) -> Callable[[], object]:
     """The send stage: the gRPC ``Export`` of ``records`` in batches of 512, encoded
     beforehand, each call waiting for its acknowledgement."""
-    requests = [encode_logs(records[s : s + BATCH], RESOURCE).SerializeToString()
+    requests = [encode_logs_wire(records[s : s + BATCH], RESOURCE)
                 for s in range(0, len(records), BATCH)]
     channel = grpc.insecure_channel(
         endpoint.removeprefix("http://"), options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
