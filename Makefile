@@ -17,6 +17,7 @@ help:
 	@echo "make accuracy  score the incidents on the real-event corpus (tests/data/real)"
 	@echo "make dashboards  regenerate grafana/dashboards/*.json from grafana/*.py"
 	@echo "make chaos  the long fault suite (about 20 min); rewrites docs/reliability.md"
+	@echo "make prototype-encode  the OTLP encode stage as a Rust prototype, timed against ours (needs cargo)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
