@@ -27,6 +27,12 @@ gives all of them the same guarantees (``docs/sinks.md``):
   without one is counted as dropped (``shutdown``) but NOT settled: the last
   checkpoint stays before it and the next start reads it again.
 
+The records themselves are kept by a :class:`~kubevents.sinks.buffer.Buffer`, in memory
+or in the spool; the sink owns the worker, the lock and the retries, and counts each
+record once: exported, or dropped by reason (:meth:`DeliverySink._settle` is the one place
+a batch's fate is counted, and a batch written off at shutdown is not counted again when
+a late request ends).
+
 The sink reports on itself through plain counters (:class:`DeliveryStats`)
 that the metrics layer reads at collection time, plus one callback per
 request for the latency and size histograms: no metrics call per record.
