@@ -27,6 +27,12 @@ gives all of them the same guarantees (``docs/sinks.md``):
   without one is counted as dropped (``shutdown``) but NOT settled: the last
   checkpoint stays before it and the next start reads it again.
 
+The records themselves are kept by a :class:`~kubevents.sinks.buffer.Buffer`, in memory
+or in the spool; the sink owns the worker, the lock and the retries, and counts each
+record once: exported, or dropped by reason (:meth:`DeliverySink._settle` is the one place
+a batch's fate is counted, and a batch written off at shutdown is not counted again when
+a late request ends).
+
 The sink reports on itself through plain counters (:class:`DeliveryStats`)
 that the metrics layer reads at collection time, plus one callback per
 request for the latency and size histograms: no metrics call per record.
@@ -34,12 +40,11 @@ request for the latency and size histograms: no metrics call per record.
 
 from __future__ import annotations
 
-import functools
 import logging
+import math
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -47,10 +52,17 @@ from kubevents.config import DeliverySettings
 from kubevents.errors import ConfigError, clip
 from kubevents.records import OutputRecord
 from kubevents.sinks.base import ExportResult
+from kubevents.sinks.buffer import Buffer, MemoryBuffer, SpoolBuffer
 from kubevents.sinks.limits import limit_record
 from kubevents.sinks.retry import Action, RetryPolicy, decide
-from kubevents.sinks.spool import Spool, SpoolBatch
-from kubevents.sinks.transport import DeliveryStats, RequestReport, Transport, TransportError
+from kubevents.sinks.spool import Spool
+from kubevents.sinks.transport import (
+    DeliveryStats,
+    RequestReport,
+    Sent,
+    Transport,
+    TransportError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,45 +74,13 @@ REPEAT_LOG_S = 60.0
 """A transient failure of the same kind is logged at most once per minute."""
 
 
-class _MemoryBuffer:
-    """Records waiting in memory; the worker takes a batch out while sending it.
-
-    Records are numbered in export order: ``queue[0]`` is number ``head_seq``,
-    the batch in flight starts at ``in_flight_seq`` (below ``head_seq``).
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.queue: deque[OutputRecord] = deque()
-        self.head_seq = 0
-        self.in_flight: list[OutputRecord] | None = None
-        self.in_flight_seq = 0
-        self.given_up = 0
-        """Leading records of the batch in flight given up (``drop_oldest``): settled
-        whatever its request does, and no longer taking room."""
-
-    def __len__(self) -> int:
-        waiting = len(self.queue)
-        if self.in_flight:
-            waiting += len(self.in_flight) - self.given_up
-        return waiting
-
-    def settled(self) -> int:
-        if self.in_flight is None:
-            return self.head_seq
-        return self.in_flight_seq + self.given_up
-
-    def drop_queued(self, n: int) -> int:
-        """Drop up to ``n`` of the oldest queued records; returns how many."""
-        k = min(n, len(self.queue))
-        for _ in range(k):
-            self.queue.popleft()
-        self.head_seq += k
-        return k
-
-
 class DeliverySink:
-    """A sink that queues records and delivers them in the background (see module docstring)."""
+    """A sink that queues records and delivers them in the background (see module docstring).
+
+    The shape of OpenTelemetry's batch processor (``export`` queues, one worker sends
+    batches, ``force_flush`` and ``shutdown`` wait for it) plus a retry loop; the records
+    themselves are kept by a :class:`~kubevents.sinks.buffer.Buffer` (memory or spool).
+    """
 
     def __init__(
         self,
@@ -141,9 +121,8 @@ class DeliverySink:
         self._jitter = jitter or (lambda: rng.uniform(-1.0, 1.0))
         self._stop = stop or threading.Event()
         self._cond = threading.Condition()
-        self._memory = _MemoryBuffer(settings.queue_size)
         self._spool: Spool | None = None
-        self._spool_in_flight: SpoolBatch | None = None
+        self._buffer: Buffer
         if spool_dir:
             directory = Path(spool_dir) / name.replace("+", "_")
             try:
@@ -152,16 +131,17 @@ class DeliverySink:
                 raise ConfigError(
                     f"delivery -> spool_dir: cannot use {directory}: {e.strerror or e}"
                 ) from e
+            self._buffer = SpoolBuffer(self._spool, frame_records=settings.batch_size)
+        else:
+            self._buffer = MemoryBuffer(settings.queue_size)
         self._oldest_at = 0.0
-        self._given_up = 0
-        """Leading records of the batch in flight given up (``drop_oldest``) while it is
-        being retried; the worker drops them after its current attempt."""
         self._flushing = 0
         self._closing = False
         self._closed = False
         self._abort = threading.Event()
         self._wake = threading.Event()
-        """Ends a retry wait early: set by a flush (try again now) and by shutdown."""
+        """Ends a retry wait early: set by a flush (try again now), by ``drop_oldest``
+        giving up the batch being retried, and by shutdown."""
         self._logged: dict[str, float] = {}
         self._worker = threading.Thread(target=self._run, name=f"sink-{name}", daemon=True)
         self._worker.start()
@@ -183,142 +163,81 @@ class DeliverySink:
         with self._cond:
             if self._prepare is not None:
                 clean = self._prepare(clean)
-            if self._spool is not None:
-                self._put_spool(clean)
-            else:
-                self._put_memory(clean)
+            self._put(clean)
             if not self._oldest_at:
                 self._oldest_at = time.monotonic()
             self._cond.notify_all()
         return ExportResult.SUCCESS
 
-    def _put_memory(self, records: list[OutputRecord]) -> None:
-        """Queue ``records`` as room allows (big exports go in pieces the worker can take)."""
-        buffer = self._memory
-        rest = records
+    def _put(self, records: list[OutputRecord]) -> None:
+        """Store ``records`` as room allows, in pieces the worker can take meanwhile;
+        when full, apply the queue-full policy (lock held)."""
+        buffer = self._buffer
+        rest: Sequence[OutputRecord] = records
+        deadline: float | None = None
+        """With ``block``: until when this wait for room lasts (inf: no limit)."""
         while rest:
-            free = buffer.capacity - len(buffer)
-            if free <= 0:
-                wanted = min(len(rest), buffer.capacity)
-                self._make_room(
-                    lambda: buffer.capacity > len(buffer),
-                    functools.partial(self._drop_oldest_memory, wanted),
-                )
-                # Still none: kubevents is stopping (or all of it is in flight): take it all.
-                free = max(buffer.capacity - len(buffer), 0) or len(rest)
-            buffer.queue.extend(rest[:free])
-            rest = rest[free:]
+            taken = buffer.put(rest)
+            if taken:
+                deadline = None
+            elif self._blocks(deadline):
+                if deadline is None:
+                    timeout = self.settings.block_timeout_s
+                    deadline = time.monotonic() + timeout if timeout > 0 else math.inf
+                    self._log_once(
+                        "queue_full",
+                        logging.WARNING,
+                        "queue full: waiting for %s",
+                        self.transport.endpoint,
+                    )
+                self._cond.wait(max(min(deadline - time.monotonic(), 0.2), 0.0))
+                continue
+            elif self._stopping():
+                taken = buffer.put(rest, force=True)  # over capacity, for the final flush
+            else:
+                dropped = buffer.drop_oldest(len(rest))
+                self.stats.add(self.stats.dropped, "queue_full", dropped.lost)
+                if dropped.given_up:
+                    self._wake.set()  # end the backoff wait of the batch given up
+                if not (dropped.lost or dropped.given_up):
+                    taken = buffer.put(rest, force=True)  # nothing left to drop
+                else:
+                    self._log_once(
+                        "dropped:queue_full",
+                        logging.WARNING,
+                        "queue full: dropping the oldest records (policy %s)",
+                        self.settings.queue_full,
+                    )
+                    continue
+            rest = rest[taken:]
             self._cond.notify_all()
 
-    def _put_spool(self, records: list[OutputRecord]) -> None:
-        spool = self._spool
-        assert spool is not None
-        size = self.settings.batch_size
-        for start in range(0, len(records), size):
-            chunk = records[start : start + size]
-            frame = spool.encode(chunk)
-            self._make_room(functools.partial(spool.has_room, len(frame)), self._drop_oldest_spool)
-            spool.append(frame, len(chunk))
-            self._cond.notify_all()
+    def _stopping(self) -> bool:
+        """With ``block``, a full queue no longer waits: kubevents or this sink stops."""
+        return self.settings.queue_full == "block" and (self._stop.is_set() or self._closing)
 
-    def _make_room(self, has_room: Callable[[], bool], drop: Callable[[], int]) -> None:
-        """Apply the queue-full policy until ``has_room()`` (called with the lock held)."""
-        if has_room():
-            return
-        s = self.settings
-        if s.queue_full == "block":
-            deadline = time.monotonic() + s.block_timeout_s if s.block_timeout_s > 0 else None
-            self._log_once(
-                "queue_full", logging.WARNING, "queue full: waiting for %s", self.transport.endpoint
-            )
-            while not has_room() and not self._stop.is_set() and not self._closing:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    break
-                self._cond.wait(0.2 if remaining is None else min(remaining, 0.2))
-            if has_room() or self._stop.is_set() or self._closing:
-                return  # stopping: take it anyway, over capacity, so the final flush can try it
-        while not has_room():
-            lost = drop()
-            if not lost:
-                break
-            self._log_once(
-                "dropped:queue_full",
-                logging.WARNING,
-                "queue full: dropping the oldest records (policy %s)",
-                s.queue_full,
-            )
-
-    def _give_up_in_flight(self, n: int) -> int:
-        """Give up the ``n`` oldest records of the batch in flight (the oldest records of
-        all): the worker drops them after its current attempt, unless that attempt
-        succeeds. Returns how many were given up."""
-        batch = self._in_flight_batch()
-        k = min(n, len(batch) - self._given_up) if batch else 0
-        if k > 0:
-            self._given_up += k
-            self._memory.given_up = self._given_up if self._spool is None else 0
-            self._wake.set()  # end its backoff wait
-        return k
-
-    def _in_flight_batch(self) -> list[OutputRecord] | None:
-        if self._spool is not None:
-            return self._spool_in_flight.records if self._spool_in_flight else None
-        return self._memory.in_flight
-
-    def _drop_oldest_memory(self, wanted: int) -> int:
-        """Make room for ``wanted`` records, oldest first: the batch in flight, then the
-        head of the queue."""
-        needed = wanted - (self._memory.capacity - len(self._memory))
-        given_up = self._give_up_in_flight(needed)
-        lost = self._memory.drop_queued(needed - given_up)
-        self.stats.add(self.stats.dropped, "queue_full", lost)
-        return given_up + lost
-
-    def _drop_oldest_spool(self) -> int:
-        """Delete the oldest segment; a batch in flight from it is given up whole."""
-        assert self._spool is not None
-        in_flight = self._spool_in_flight
-        given_up = 0
-        if in_flight is not None and in_flight.start.segment == self._spool.oldest_segment:
-            given_up = self._give_up_in_flight(len(in_flight.records))
-        lost = self._spool.drop_oldest(in_flight=len(in_flight.records) if in_flight else 0)
-        self.stats.add(self.stats.dropped, "queue_full", lost)
-        return given_up + lost
-
-    def _trim_given_up(self, batch: list[OutputRecord]) -> list[OutputRecord]:
-        """``batch`` without what ``drop_oldest`` gave up meanwhile (counted as dropped)."""
-        with self._cond:
-            k, self._given_up = self._given_up, 0
-            if not k:
-                return batch
-            self.stats.add(self.stats.dropped, "queue_full", k)
-            if self._spool is not None:
-                return []  # a spool batch is given up whole (its segment is gone)
-            buffer = self._memory
-            buffer.in_flight = batch[k:]
-            buffer.in_flight_seq += k
-            buffer.given_up = 0
-            return buffer.in_flight
+    def _blocks(self, deadline: float | None) -> bool:
+        """Whether a full queue should (still) wait for room."""
+        if self.settings.queue_full != "block" or self._stopping():
+            return False
+        return deadline is None or time.monotonic() < deadline
 
     def settled(self) -> int:
         """Records, in export order, accepted by the backend or deliberately dropped
         (with a spool: safely on disk)."""
         with self._cond:
-            if self._spool is not None:
-                return self._spool.sync()
-            return self._memory.settled()
+            return self._buffer.settled()
 
     @property
     def queue_size(self) -> int:
         """Records waiting (in memory or in the spool), the batch in flight included."""
         with self._cond:  # re-entrant: also read by the metrics thread
-            return self._spool.pending if self._spool is not None else len(self._memory)
+            return self._buffer.pending
 
     @property
     def queue_capacity(self) -> int | None:
         """Records the memory queue holds; None with a spool (its cap is in bytes)."""
-        return None if self._spool is not None else self.settings.queue_size
+        return self._buffer.capacity
 
     @property
     def spool_capacity(self) -> int | None:
@@ -339,7 +258,7 @@ class DeliverySink:
             self._wake.set()  # cut a backoff short: try again now
             self._cond.notify_all()
             try:
-                while self.queue_size:
+                while self._buffer.pending:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or not self._worker.is_alive():
                         return False
@@ -364,26 +283,22 @@ class DeliverySink:
         self._worker.join(max(deadline - time.monotonic(), 0.0) + WORKER_STOP_S)
         with self._cond:
             self._closed = True
-            left = self.queue_size
-            if self._spool is not None:
-                self._spool.close()
-                if left:
-                    logger.warning(
-                        "sink %s: %d records stay in the spool for the next start", self.name, left
-                    )
-            elif left:
-                # Counted, but not settled: the checkpoint stays before them. They leave
-                # the queue (counted once: dropped, no longer queued); the sequence
-                # numbers stay, so settled() does not move past them.
-                self.stats.add(self.stats.dropped, "shutdown", left)
-                self._memory.queue.clear()
-                if self._memory.in_flight is not None:
-                    self._memory.in_flight = []
+            left = self._buffer.pending
+            # Without a spool, what is left (a request still in flight included) is counted
+            # once, as dropped: it leaves the queue, and a late answer is not counted again.
+            # It is not settled: the checkpoint stays before it and the next start reads it.
+            lost = self._buffer.close()
+            if lost:
+                self.stats.add(self.stats.dropped, "shutdown", lost)
                 logger.error(
                     "sink %s: %d records not delivered to %s before shutdown",
                     self.name,
-                    left,
+                    lost,
                     self.transport.endpoint,
+                )
+            elif left:
+                logger.warning(
+                    "sink %s: %d records stay in the spool for the next start", self.name, left
                 )
         self.transport.close()
 
@@ -392,22 +307,20 @@ class DeliverySink:
     def _run(self) -> None:
         while True:
             with self._cond:
-                batch = self._take()
+                batch = self._next_batch()
             if batch is None:
                 return
-            delivered = self._deliver(batch)
+            self._deliver(batch)
             with self._cond:
-                self._finish(delivered)
                 self._cond.notify_all()
 
-    def _take(self) -> list[OutputRecord] | None:
-        """Wait for a batch worth sending (size, age, flush or shutdown); lock held.
-
-        Returns None when the worker should stop.
-        """
+    def _next_batch(self) -> list[OutputRecord] | None:
+        """Wait for a batch worth sending (size, age, flush or shutdown) and take it from
+        the buffer; lock held. Returns None when the worker should stop."""
         s = self.settings
+        buffer = self._buffer
         while not self._abort.is_set():
-            waiting = self.queue_size
+            waiting = buffer.pending
             if not waiting:
                 self._oldest_at = 0.0
                 if self._closing:
@@ -415,55 +328,26 @@ class DeliverySink:
                 self._cond.wait()
                 continue
             age = time.monotonic() - (self._oldest_at or time.monotonic())
-            full = self._spool is None and waiting >= self._memory.capacity
+            full = buffer.capacity is not None and waiting >= buffer.capacity
             due = waiting >= s.batch_size or full or self._flushing or self._closing
             if not due and age < s.batch_timeout_s:
                 self._cond.wait(s.batch_timeout_s - age)
                 continue
-            batch = self._take_batch(s.batch_size)
+            batch = buffer.take(s.batch_size)
             if batch:
-                self._oldest_at = time.monotonic() if self.queue_size > len(batch) else 0.0
+                self._oldest_at = time.monotonic() if buffer.pending > len(batch) else 0.0
                 return batch
             self._cond.wait(0.1)  # nothing readable yet (cannot happen; never spin)
         return None
 
-    def _take_batch(self, size: int) -> list[OutputRecord]:
-        if self._spool is not None:
-            peeked = self._spool.peek(size)
-            if peeked is None:
-                return []
-            self._spool_in_flight = peeked
-            return peeked.records
-        buffer = self._memory
-        n = min(len(buffer.queue), size)
-        buffer.in_flight = [buffer.queue.popleft() for _ in range(n)]
-        buffer.in_flight_seq = buffer.head_seq
-        buffer.head_seq += n
-        return buffer.in_flight
-
-    def _finish(self, settled: bool) -> None:
-        """After a batch: acknowledge it (delivered or dropped) or put it back (shutdown)."""
-        if self._spool is not None:
-            self._given_up = 0
-            batch, self._spool_in_flight = self._spool_in_flight, None
-            if settled and batch is not None:
-                self._spool.ack(batch)
-            return
-        buffer = self._memory
-        if not settled and buffer.in_flight:
-            back = self._trim_given_up(buffer.in_flight)  # what drop_oldest gave up stays dropped
-            buffer.queue.extendleft(reversed(back))
-            buffer.head_seq = buffer.in_flight_seq
-        self._given_up = buffer.given_up = 0
-        buffer.in_flight = None
-
-    def _deliver(self, batch: list[OutputRecord]) -> bool:
-        """Send ``batch`` until accepted or given up; False only when stopped first."""
+    def _deliver(self, batch: list[OutputRecord]) -> None:
+        """Send the batch in flight until it is settled (accepted, dropped) or, when
+        kubevents stops first, put it back."""
         attempt = 0
         started = time.monotonic()
-        n = len(batch)
         while True:
             attempt += 1
+            n = len(batch)
             t0 = time.perf_counter()
             try:
                 sent = self.transport.send(batch)
@@ -471,34 +355,24 @@ class DeliverySink:
                 failure, sent_bytes = e.failure, e.sent_bytes
             except Exception:  # a bug (e.g. in an encoder): drop, never kill the worker
                 logger.exception("sink %s: cannot send a batch of %d records", self.name, n)
-                self.stats.add(self.stats.dropped, "internal_error", n)
                 self._report(n, 0, time.perf_counter() - t0, "failure")
-                return True
+                self._settle(dropped=n, reason="internal_error")
+                return
             else:
                 self._report(n, sent.bytes, time.perf_counter() - t0, "success")
-                self.stats.exported += n - sent.rejected
-                if sent.rejected:
-                    self.stats.add(self.stats.dropped, sent.reason, sent.rejected)
-                    self._log_once(
-                        f"dropped:{sent.reason}",
-                        logging.ERROR,
-                        "%s rejected %d of %d records: %s",
-                        self.transport.endpoint,
-                        sent.rejected,
-                        n,
-                        clip(sent.message) or "(no message)",
-                        repeat=False,
-                    )
-                if attempt > 1:
-                    logger.info("sink %s: delivered after %d attempts", self.name, attempt)
-                return True
+                if self._settle(
+                    exported=n - sent.rejected, dropped=sent.rejected, reason=sent.reason
+                ):
+                    self._log_delivered(sent, n, attempt)
+                return
             self._report(n, sent_bytes, time.perf_counter() - t0, "failure")
             reason = failure.reason
             self.stats.add(self.stats.failed, reason, n)
-            batch = self._trim_given_up(batch)
+            batch = self._trim()
             n = len(batch)
             if not n:
-                return True
+                self._settle()
+                return
             decision = decide(
                 failure,
                 attempt,
@@ -508,21 +382,22 @@ class DeliverySink:
             )
             if decision.action is Action.DROP:
                 dropped_as = reason if decision.why == "not retryable" else "retry_deadline"
-                self.stats.add(self.stats.dropped, dropped_as, n)
-                self._log_once(
-                    f"dropped:{dropped_as}",
-                    logging.ERROR,
-                    "%s: dropped a batch of %d records (%s, %s): %s",
-                    self.transport.endpoint,
-                    n,
-                    reason,
-                    decision.why,
-                    failure.detail or failure.code,
-                    repeat=False,
-                )
-                return True
+                if self._settle(dropped=n, reason=dropped_as):
+                    self._log_once(
+                        f"dropped:{dropped_as}",
+                        logging.ERROR,
+                        "%s: dropped a batch of %d records (%s, %s): %s",
+                        self.transport.endpoint,
+                        n,
+                        reason,
+                        decision.why,
+                        failure.detail or failure.code,
+                        repeat=False,
+                    )
+                return
             if self._abort.is_set():
-                return False
+                self._requeue()
+                return
             self.stats.add(self.stats.retried, reason, n)
             self._log_once(
                 f"retry:{reason}",
@@ -536,15 +411,57 @@ class DeliverySink:
             )
             # Interruptible: shutdown ends the wait, a flush cuts it short (try again now).
             self._wake.clear()
+            if not self._abort.is_set():
+                self._wake.wait(decision.delay_s)
             if self._abort.is_set():
+                self._requeue()
+                return
+            batch = self._trim()
+            if not batch:
+                self._settle()
+                return
+
+    def _trim(self) -> list[OutputRecord]:
+        """The batch in flight without what ``drop_oldest`` gave up meanwhile (counted
+        as dropped now: the attempt that still carried them failed)."""
+        with self._cond:
+            self._count_given_up(self._buffer.trim())
+            return self._buffer.in_flight
+
+    def _settle(self, *, exported: int = 0, dropped: int = 0, reason: str = "") -> bool:
+        """The batch in flight is done: count it, once, and acknowledge it. False (nothing
+        counted) when shutdown already counted it."""
+        with self._cond:
+            if not self._buffer.ack():
                 return False
-            self._wake.wait(decision.delay_s)
-            if self._abort.is_set():
-                return False
-            batch = self._trim_given_up(batch)
-            n = len(batch)
-            if not n:
-                return True
+            self.stats.exported += exported
+            if dropped:
+                self.stats.add(self.stats.dropped, reason, dropped)
+            return True
+
+    def _requeue(self) -> None:
+        """kubevents stops: the batch in flight goes back to the head (not settled)."""
+        with self._cond:
+            self._count_given_up(self._buffer.requeue())
+
+    def _count_given_up(self, n: int) -> None:
+        if n:
+            self.stats.add(self.stats.dropped, "queue_full", n)
+
+    def _log_delivered(self, sent: Sent, n: int, attempt: int) -> None:
+        if sent.rejected:
+            self._log_once(
+                f"dropped:{sent.reason}",
+                logging.ERROR,
+                "%s rejected %d of %d records: %s",
+                self.transport.endpoint,
+                sent.rejected,
+                n,
+                clip(sent.message) or "(no message)",
+                repeat=False,
+            )
+        if attempt > 1:
+            logger.info("sink %s: delivered after %d attempts", self.name, attempt)
 
     def _report(self, records: int, sent_bytes: int, seconds: float, result: str) -> None:
         self.stats.requests += 1

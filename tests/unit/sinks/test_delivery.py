@@ -282,12 +282,86 @@ def test_spool_survives_a_restart(tmp_path: Path, sinks: list[DeliverySink]) -> 
 
 def test_spool_drop_oldest_when_full(tmp_path: Path, sinks: list[DeliverySink]) -> None:
     transport = ScriptedTransport(*[UNAVAILABLE] * 100_000)
+    transport.gate.clear()
     settings = replace(FAST, spool_max_bytes=1 << 20, queue_full="drop_oldest")
     sink = make(sinks, transport, settings, spool_dir=str(tmp_path))
-    for start in range(0, 3000, 10):
+    sink.export(records(0, 10, body="x" * 1000))
+    transport.wait_requests(1)  # the first batch is in flight, held
+    for start in range(10, 3000, 10):
         sink.export(records(start, 10, body="x" * 1000))
     assert sink.spool_bytes is not None and sink.spool_bytes <= 1 << 20
-    assert sink.stats.dropped["queue_full"] > 0
+    kept = sink.queue_size  # the batch in flight was given up with its segment
+    assert 0 < kept < 2990
+    transport.recover()
+    transport.gate.set()  # the held request succeeds: given up, yet delivered
+    assert sink.force_flush(5)
+    # Exactly the newest records survive, in order, after the batch that was in flight.
+    assert transport.delivered == names(0, 10, "x" * 1000) + names(3000 - kept, kept, "x" * 1000)
+    assert sink.stats.exported == 10 + kept
+    assert sink.stats.dropped == {"queue_full": 3000 - 10 - kept}
+    assert sink.settled() == 3000
+
+
+def accounted(sink: DeliverySink) -> int:
+    """Records counted once: exported, dropped, or still queued (docs/metrics.md)."""
+    return sink.stats.exported + sum(sink.stats.dropped.values()) + sink.queue_size
+
+
+def test_a_request_in_flight_at_shutdown_is_counted_once(sinks: list[DeliverySink]) -> None:
+    transport = ScriptedTransport()
+    transport.gate.clear()
+    sink = DeliverySink("test", transport, replace(FAST, flush_timeout_s=0.0), jitter=lambda: 0.0)
+    sink.export(records(0, 10))
+    transport.wait_requests(1)
+    sink.shutdown(0.0)  # the request outlives the worker's stop timeout
+    assert sink.stats.dropped == {"shutdown": 10}
+    transport.gate.set()  # then the backend accepts it: not counted a second time
+    sink._worker.join(5)
+    assert transport.delivered == names(0, 10)
+    assert sink.stats.exported == 0
+    assert accounted(sink) == 10
+    assert sink.settled() == 0  # not checkpointed: read again on the next start
+
+
+def fill_spool(sink: DeliverySink, transport: ScriptedTransport) -> int:
+    """The first batch in flight, then enough records to drop several segments."""
+    sink.export(records(0, 10, body="x" * 1000))
+    transport.wait_requests(1)
+    for start in range(10, 3000, 10):
+        sink.export(records(start, 10, body="x" * 1000))
+    return 3000
+
+
+def test_a_spool_batch_given_up_in_flight_is_counted_once(
+    tmp_path: Path, sinks: list[DeliverySink]
+) -> None:
+    """Segments dropped after the one of the batch in flight lose all their records."""
+    transport = ScriptedTransport()
+    transport.gate.clear()
+    settings = replace(FAST, spool_max_bytes=1 << 20, queue_full="drop_oldest")
+    sink = make(sinks, transport, settings, spool_dir=str(tmp_path))
+    n = fill_spool(sink, transport)
+    transport.gate.set()
+    assert sink.force_flush(5)
+    assert accounted(sink) == n
+    assert sink.stats.exported == len(transport.delivered)
+
+
+def test_a_spool_batch_given_up_in_its_backoff_is_counted_at_shutdown(tmp_path: Path) -> None:
+    transport = ScriptedTransport(*[UNAVAILABLE] * 100_000)
+    settings = replace(
+        FAST,
+        spool_max_bytes=1 << 20,
+        queue_full="drop_oldest",
+        backoff_base_s=600.0,
+        backoff_cap_s=600.0,
+        flush_timeout_s=0.0,
+    )
+    sink = DeliverySink("test", transport, settings, spool_dir=str(tmp_path), jitter=lambda: 0.0)
+    n = fill_spool(sink, transport)
+    sink.shutdown(0.0)
+    assert sink.stats.exported == 0
+    assert accounted(sink) == n  # what is not dropped stays in the spool
 
 
 def test_every_request_is_reported_for_the_histograms(sinks: list[DeliverySink]) -> None:
