@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from kubevents import __version__
 from kubevents.clock import Clock, SystemClock
-from kubevents.config import Settings
 from kubevents.enrich.classify import Classifier, compile_classifier
 from kubevents.enrich.correlate import Correlator
 from kubevents.enrich.correlation_rules import compile_correlation_rules
@@ -44,6 +43,7 @@ from kubevents.normalize import NotAnEvent, normalize
 from kubevents.pipeline import Pipeline, RepairLog
 from kubevents.records import ResourceInfo
 from kubevents.series import SeriesTracker
+from kubevents.settings import Settings
 from kubevents.sinks.metrics_server import Probes
 from kubevents.sinks.registry import SinkContext, build_sinks
 from kubevents.source.replaying import (

@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubevents.clock import Clock
-from kubevents.config import Settings, parse_initial
 from kubevents.errors import SourceError
 from kubevents.filters import EventFilter
 from kubevents.model import KubeEvent
 from kubevents.normalize import NotAnEvent, normalize
 from kubevents.pipeline import Pipeline, RepairLog
 from kubevents.series import SeriesTracker
+from kubevents.settings import Settings, parse_initial
 from kubevents.source.checkpoint import CheckpointStore, SettledProgress
 from kubevents.source.kubeapi import CORE_V1, EVENTS_V1, ListWatchApi
 from kubevents.source.watching import EventWatcher, WatchOptions, WatchStats

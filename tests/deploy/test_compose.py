@@ -22,7 +22,7 @@ import orjson
 import pytest
 import yaml
 
-from kubevents.config import load_settings
+from kubevents.settings import load_settings
 from tests.rules.rules_support import load_grafana
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kubevents.config import Settings, env_name, leaf_paths, load_settings, unknown_env
 from kubevents.errors import ConfigError
+from kubevents.settings import Settings, env_name, leaf_paths, load_settings, unknown_env
 
 
 def config(tmp_path: Path, text: str) -> str:
@@ -129,11 +129,11 @@ def test_empty_file_is_defaults(tmp_path: Path) -> None:
 
 
 def test_docs_config_md_is_generated_from_the_settings() -> None:
-    from kubevents.config import Settings, field_docs, settings_reference
+    from kubevents.settings.reference import field_docs, settings_reference
 
     path = Path(__file__).resolve().parents[2] / "docs" / "config.md"
     assert path.read_text() == settings_reference(), (
-        "run: .venv/bin/python -m kubevents.config > docs/config.md"
+        "run: .venv/bin/python -m kubevents.settings.reference > docs/config.md"
     )
     assert set(field_docs(Settings)) >= {"cluster_name", "sinks", "log_level"}
 

@@ -6,8 +6,8 @@ import threading
 import time
 
 from kubevents.clock import SystemClock
-from kubevents.config import load_settings
 from kubevents.running import STALL_S, Runner
+from kubevents.settings import load_settings
 from kubevents.source.checkpoint import MemoryCheckpointStore
 
 

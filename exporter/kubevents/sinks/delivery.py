@@ -43,9 +43,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kubevents.config import DeliverySettings
 from kubevents.errors import ConfigError, clip
 from kubevents.records import OutputRecord
+from kubevents.settings import DeliverySettings
 from kubevents.sinks.base import ExportResult
 from kubevents.sinks.limits import limit_record
 from kubevents.sinks.retry import Action, RetryPolicy, decide

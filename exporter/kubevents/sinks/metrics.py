@@ -40,9 +40,9 @@ from prometheus_client.exposition import choose_encoder
 
 from kubevents import __version__
 from kubevents import conventions as c
-from kubevents.config import Settings
 from kubevents.errors import ConfigError
 from kubevents.records import ResourceInfo
+from kubevents.settings import Settings
 from kubevents.sinks.delivery import DeliverySink
 from kubevents.sinks.metrics_server import MetricsServer, Probes
 from kubevents.sinks.metrics_state import (

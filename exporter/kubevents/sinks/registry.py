@@ -10,9 +10,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kubevents.config import Settings
 from kubevents.errors import ConfigError, did_you_mean
 from kubevents.records import ResourceInfo
+from kubevents.settings import Settings
 from kubevents.sinks.base import Sink
 from kubevents.sinks.console import ConsoleSink
 from kubevents.sinks.jsonl import JsonlSink
