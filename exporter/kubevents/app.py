@@ -490,9 +490,8 @@ def write_text(out: TextIO | None, text: str) -> None:
 
 def _summary_stream(settings: Settings) -> TextIO:
     """stdout, unless a jsonl sink writes there: then stderr, keeping stdout pure JSON."""
-    for spec in settings.sinks:
-        kind, _, arg = spec.partition(":")
-        if kind == "jsonl" and (arg or settings.jsonl.path) == "-":
+    for spec in settings.sink_specs:
+        if spec.kind == "jsonl" and (spec.arg or settings.jsonl.path) == "-":
             return sys.stderr
     return sys.stdout
 
@@ -649,9 +648,7 @@ def _start_metrics(
 
     Imported only then: the OpenTelemetry SDK adds about 80 ms to a start.
     """
-    otlp = settings.metrics.otlp and any(
-        spec.partition(":")[0] in ("otlp", "otlp+http") for spec in settings.sinks
-    )
+    otlp = settings.metrics.otlp and any(spec.is_otlp for spec in settings.sink_specs)
     if port is None and not otlp:
         return None
     from kubevents.sinks.metrics import start_metrics
@@ -685,12 +682,11 @@ def check_config(settings: Settings) -> None:
     """
     classifier_from(settings)
     detectors_from(settings)
-    for spec in settings.sinks:
-        kind, _, arg = spec.partition(":")
-        if kind == "jsonl":
-            _check_writable(arg or settings.jsonl.path, spec)
+    for spec in settings.sink_specs:
+        if spec.kind == "jsonl":
+            _check_writable(spec.arg or settings.jsonl.path, spec.text)
     # The other sinks are built (which checks them), then closed unused.
-    others = tuple(s for s in settings.sinks if s.partition(":")[0] != "jsonl")
+    others = tuple(spec.text for spec in settings.sink_specs if spec.kind != "jsonl")
     checked = dataclasses.replace(settings, sinks=others)
     for sink in build_sinks(SinkContext(checked, resource_info(settings), threading.Event())):
         sink.shutdown(0.0)

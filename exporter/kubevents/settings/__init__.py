@@ -5,7 +5,8 @@
 * ``loading.py``: YAML, then ``KUBEVENTS_*`` environment variables, then flags, into
   that tree (:func:`load_settings`); every problem is a one-line ``ConfigError``.
 * ``checks.py``: what a type alone cannot express (ranges, one setting against another).
-* ``values.py``: what some values mean once parsed (durations, ``watch.initial``).
+* ``values.py``: what some values mean once parsed (durations, ``watch.initial``, the
+  ``kind:arg`` sink specs, parsed once into :class:`SinkSpec`).
 * ``reference.py``: ``docs/config.md``, generated from the schema (not imported here).
 
 What may be imported: the standard library, PyYAML, ``kubevents.errors`` and
@@ -32,12 +33,13 @@ from kubevents.settings.schema import (
     WatchSettings,
     leaf_paths,
 )
-from kubevents.settings.values import parse_duration_s, parse_initial
+from kubevents.settings.values import OTLP_SINKS, SinkSpec, parse_duration_s, parse_initial
 
 __all__ = [
     "CONFIG_VERSION",
     "ENV_META",
     "ENV_PREFIX",
+    "OTLP_SINKS",
     "ConsoleSettings",
     "CorrelationSettings",
     "DeliverySettings",
@@ -51,6 +53,7 @@ __all__ = [
     "ReplaySettings",
     "RulesSettings",
     "Settings",
+    "SinkSpec",
     "WatchSettings",
     "env_name",
     "leaf_paths",

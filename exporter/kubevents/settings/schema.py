@@ -10,9 +10,12 @@ derived from the path: ``replay.summary`` is ``KUBEVENTS_REPLAY_SUMMARY``
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from kubevents.settings.values import SinkSpec
 
 CONFIG_VERSION = 1
 
@@ -357,6 +360,11 @@ class Settings:
     loki: LokiSettings = field(default_factory=LokiSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+
+    @functools.cached_property
+    def sink_specs(self) -> tuple[SinkSpec, ...]:
+        """``sinks`` parsed, once: every reader of a spec goes through this."""
+        return tuple(SinkSpec.parse(text) for text in self.sinks)
 
 
 def leaf_paths(cls: type = Settings, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:

@@ -1,8 +1,9 @@
-"""What some setting values mean once parsed: durations and ``watch.initial``."""
+"""What some setting values mean once parsed: durations, ``watch.initial``, sink specs."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -23,3 +24,27 @@ def parse_initial(text: str) -> float | None:
     if text.startswith("since="):
         return parse_duration_s(text.removeprefix("since="))
     return None
+
+
+OTLP_SINKS = frozenset({"otlp", "otlp+http"})
+"""The sink kinds that speak OTLP (their endpoint also receives the metrics export)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SinkSpec:
+    """One entry of ``sinks``: ``kind[:argument]`` (``jsonl:out.jsonl``, ``loki:URL``)."""
+
+    kind: str
+    arg: str
+    """What follows the first colon; empty when nothing does."""
+    text: str
+    """The entry as written, for messages."""
+
+    @classmethod
+    def parse(cls, text: str) -> SinkSpec:
+        kind, _, arg = text.partition(":")
+        return cls(kind, arg, text)
+
+    @property
+    def is_otlp(self) -> bool:
+        return self.kind in OTLP_SINKS
