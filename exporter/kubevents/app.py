@@ -623,14 +623,8 @@ def _start_object_cache(
     cache.start(
         api_client=api_client,
         stop=stop,
-        options=WatchOptions(
-            page_size=w.page_size,
-            timeout_s=w.timeout_s,
-            inactivity_timeout_s=w.inactivity_timeout_s,
-            empty_watch_s=w.empty_watch_s,
-            backoff_base_s=w.backoff_base_s,
-            backoff_cap_s=w.backoff_cap_s,
-        ),
+        # The field selector is about Events, not the objects they are about.
+        options=dataclasses.replace(WatchOptions.from_settings(w), field_selector=""),
         namespaces=w.namespaces,
     )
     return cache

@@ -278,7 +278,7 @@ class Runner:
                 api=self.api,
                 handler=_QueueHandler(self._queue, self._term_stop, self._term),
                 stop=self._term_stop,
-                options=self._watch_options(),
+                options=WatchOptions.from_settings(self.settings.watch),
                 namespace=namespace,
                 resource_version=versions.get(namespace or "*", ""),
             )
@@ -288,18 +288,6 @@ class Runner:
             )
             self._watch_threads.append(thread)
             thread.start()
-
-    def _watch_options(self) -> WatchOptions:
-        w = self.settings.watch
-        return WatchOptions(
-            field_selector=w.field_selector,
-            page_size=w.page_size,
-            timeout_s=w.timeout_s,
-            inactivity_timeout_s=w.inactivity_timeout_s,
-            empty_watch_s=w.empty_watch_s,
-            backoff_base_s=w.backoff_base_s,
-            backoff_cap_s=w.backoff_cap_s,
-        )
 
     def _process(self, item: _Item) -> None:
         pipeline, progress = self.pipeline, self._progress
