@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                               max_entries=settings.pipeline.series_max_entries),
         summary=None,
         batch_size=settings.pipeline.batch_size,
-        **detectors_from(settings),
+        detectors=detectors_from(settings),
     )
     if metrics is not None:
         metrics.telemetry.observe_events(lambda: pipeline.counts)

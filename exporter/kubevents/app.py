@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from kubevents import __version__
 from kubevents.clock import Clock, SystemClock
@@ -40,7 +40,7 @@ from kubevents.enrich.rules import (
 from kubevents.errors import ConfigError, InputError, RulesError, did_you_mean, output_error
 from kubevents.model import KubeEvent
 from kubevents.normalize import NotAnEvent, normalize
-from kubevents.pipeline import Pipeline, RepairLog
+from kubevents.pipeline import Detectors, Pipeline, RepairLog
 from kubevents.records import ResourceInfo
 from kubevents.series import SeriesTracker
 from kubevents.settings import Settings
@@ -89,8 +89,8 @@ def classifier_from(settings: Settings) -> Classifier:
 
 def detectors_from(
     settings: Settings, lookup: OwnerLookup | None = None, *, replay: bool = False
-) -> dict[str, Any]:
-    """Correlator, pattern and anomaly detectors and event counters, as Pipeline arguments.
+) -> Detectors:
+    """Correlator, pattern and anomaly detectors and event counters, for a Pipeline.
 
     ``lookup``: the watched object cache, when ``run`` has one (see :func:`correlator_from`).
     """
@@ -100,12 +100,12 @@ def detectors_from(
     from kubevents.enrich.patterns import PatternDetector
 
     rules = compile_pattern_rules(rule_files_from(settings, "patterns"))
-    return {
-        "correlator": correlator_from(settings, lookup, replay=replay),
-        "patterns": PatternDetector(rules),
-        "anomalies": AnomalyDetector(rules),
-        "counts": EventCounts(),
-    }
+    return Detectors(
+        correlator=correlator_from(settings, lookup, replay=replay),
+        patterns=PatternDetector(rules),
+        anomalies=AnomalyDetector(rules),
+        counts=EventCounts(),
+    )
 
 
 def correlator_from(
@@ -268,7 +268,7 @@ def replay(
         summary=summary,
         batch_size=settings.pipeline.batch_size,
         ordered=True,
-        **detectors_from(settings, replay=True),
+        detectors=detectors_from(settings, replay=True),
     )
     tune_gc()
     if metrics is not None:
@@ -524,7 +524,7 @@ def run_cluster(
 
     def make_pipeline(tracker: SeriesTracker) -> Pipeline:
         return Pipeline(
-            **detectors,
+            detectors=detectors,
             classifier=classifier,
             sinks=sinks,
             clock=clock,
@@ -584,11 +584,16 @@ def run_cluster(
     )
     if metrics is not None:
         telemetry = metrics.telemetry
-        telemetry.observe_events(lambda: detectors["counts"])
+        telemetry.observe_events(lambda: detectors.counts)
         telemetry.observe_pipeline(
             lambda: runner.pipeline.stats if runner.pipeline is not None else None
         )
-        telemetry.observe_detectors(**detectors)
+        telemetry.observe_detectors(
+            patterns=detectors.patterns,
+            anomalies=detectors.anomalies,
+            correlator=detectors.correlator,
+            counts=detectors.counts,
+        )
         watches = {"events": lambda: runner.stats.watch_stats}
         if cache is not None:
             watches.update(cache.watch_stats_by_resource())
