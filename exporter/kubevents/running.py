@@ -34,7 +34,7 @@ from kubevents.pipeline import Pipeline, RepairLog
 from kubevents.series import SeriesTracker
 from kubevents.settings import Settings, parse_initial
 from kubevents.source.checkpoint import CheckpointStore, SettledProgress
-from kubevents.source.kubeapi import CORE_V1, EVENTS_V1, ListWatchApi
+from kubevents.source.kubeapi import CORE_V1, EVENTS_V1, ListWatch
 from kubevents.source.watching import EventWatcher, WatchOptions, WatchStats
 from kubevents.throttle import SeriesThrottle
 
@@ -127,7 +127,7 @@ class RunStats:
     watch_stats: list[WatchStats] = field(default_factory=list)
 
 
-def detect_api(make_api: Callable[[str], ListWatchApi], preference: str) -> ListWatchApi:
+def detect_api(make_api: Callable[[str], ListWatch], preference: str) -> ListWatch:
     """events.k8s.io/v1 unless configured otherwise or the server does not serve it."""
     if preference != "auto":
         return make_api(preference)
@@ -149,7 +149,7 @@ class Runner:
         settings: Settings,
         *,
         pipeline_factory: Callable[[SeriesTracker], Pipeline],
-        api: ListWatchApi,
+        api: ListWatch,
         store: CheckpointStore,
         clock: Clock,
         stop: threading.Event,

@@ -31,7 +31,7 @@ import orjson
 
 from kubevents.errors import ApiError, SourceError, clip
 from kubevents.settings import WatchSettings
-from kubevents.source.kubeapi import ListWatchApi
+from kubevents.source.kubeapi import ListWatch
 from kubevents.source.kubeclient import ConnectionLost
 from kubevents.source.retrying import Action, decide
 
@@ -110,7 +110,7 @@ class EventWatcher:
     def __init__(
         self,
         *,
-        api: ListWatchApi,
+        api: ListWatch,
         handler: WatchHandler,
         stop: threading.Event,
         options: WatchOptions,
