@@ -14,7 +14,7 @@ import os
 import resource
 
 from kubevents import app
-from kubevents.config import load_settings
+from kubevents.settings import load_settings
 
 
 def _profile_threads(path: str) -> None:

@@ -78,7 +78,7 @@ def _pipeline(endpoint: str) -> Any:
             ttl_s=settings.pipeline.series_ttl_s, max_entries=settings.pipeline.series_max_entries
         ),
         batch_size=settings.pipeline.batch_size,
-        **app.detectors_from(settings),
+        detectors=app.detectors_from(settings),
     )
 
 

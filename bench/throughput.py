@@ -18,7 +18,6 @@ import orjson
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from kubevents import app
-from kubevents.config import Settings, load_settings
 from kubevents.enrich.anomaly import AnomalyDetector
 from kubevents.enrich.classify import load_classifier
 from kubevents.enrich.correlate import Correlator
@@ -30,6 +29,7 @@ from kubevents.model import Enriched, KubeEvent
 from kubevents.normalize import normalize
 from kubevents.records import OutputRecord, ResourceInfo, event_record
 from kubevents.series import SeriesTracker
+from kubevents.settings import Settings, load_settings
 from kubevents.sinks.limits import limit_record
 from kubevents.sinks.otlp_encode import encode_logs_wire
 

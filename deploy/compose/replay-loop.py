@@ -31,10 +31,10 @@ from dataclasses import dataclass
 
 from kubevents.app import _start_metrics, classifier_from, detectors_from, resource_info
 from kubevents.clock import SystemClock
-from kubevents.config import load_settings
 from kubevents.normalize import NotAnEvent, normalize
 from kubevents.pipeline import Pipeline
 from kubevents.series import SeriesTracker
+from kubevents.settings import load_settings
 from kubevents.sinks.registry import SinkContext, build_sinks
 
 logger = logging.getLogger("replay-loop")
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                               max_entries=settings.pipeline.series_max_entries),
         summary=None,
         batch_size=settings.pipeline.batch_size,
-        **detectors_from(settings),
+        detectors=detectors_from(settings),
     )
     if metrics is not None:
         metrics.telemetry.observe_events(lambda: pipeline.counts)

@@ -19,11 +19,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from kubevents import __version__
 from kubevents.clock import Clock, SystemClock
-from kubevents.config import Settings
 from kubevents.enrich.classify import Classifier, compile_classifier
 from kubevents.enrich.correlate import Correlator
 from kubevents.enrich.correlation_rules import compile_correlation_rules
@@ -41,9 +40,10 @@ from kubevents.enrich.rules import (
 from kubevents.errors import ConfigError, InputError, RulesError, did_you_mean, output_error
 from kubevents.model import KubeEvent
 from kubevents.normalize import NotAnEvent, normalize
-from kubevents.pipeline import Pipeline, RepairLog
+from kubevents.pipeline import Detectors, Pipeline, RepairLog
 from kubevents.records import ResourceInfo
 from kubevents.series import SeriesTracker
+from kubevents.settings import Settings
 from kubevents.sinks.metrics_server import Probes
 from kubevents.sinks.registry import SinkContext, build_sinks
 from kubevents.source.replaying import (
@@ -89,8 +89,8 @@ def classifier_from(settings: Settings) -> Classifier:
 
 def detectors_from(
     settings: Settings, lookup: OwnerLookup | None = None, *, replay: bool = False
-) -> dict[str, Any]:
-    """Correlator, pattern and anomaly detectors and event counters, as Pipeline arguments.
+) -> Detectors:
+    """Correlator, pattern and anomaly detectors and event counters, for a Pipeline.
 
     ``lookup``: the watched object cache, when ``run`` has one (see :func:`correlator_from`).
     """
@@ -100,12 +100,12 @@ def detectors_from(
     from kubevents.enrich.patterns import PatternDetector
 
     rules = compile_pattern_rules(rule_files_from(settings, "patterns"))
-    return {
-        "correlator": correlator_from(settings, lookup, replay=replay),
-        "patterns": PatternDetector(rules),
-        "anomalies": AnomalyDetector(rules),
-        "counts": EventCounts(),
-    }
+    return Detectors(
+        correlator=correlator_from(settings, lookup, replay=replay),
+        patterns=PatternDetector(rules),
+        anomalies=AnomalyDetector(rules),
+        counts=EventCounts(),
+    )
 
 
 def correlator_from(
@@ -268,7 +268,7 @@ def replay(
         summary=summary,
         batch_size=settings.pipeline.batch_size,
         ordered=True,
-        **detectors_from(settings, replay=True),
+        detectors=detectors_from(settings, replay=True),
     )
     tune_gc()
     if metrics is not None:
@@ -490,9 +490,8 @@ def write_text(out: TextIO | None, text: str) -> None:
 
 def _summary_stream(settings: Settings) -> TextIO:
     """stdout, unless a jsonl sink writes there: then stderr, keeping stdout pure JSON."""
-    for spec in settings.sinks:
-        kind, _, arg = spec.partition(":")
-        if kind == "jsonl" and (arg or settings.jsonl.path) == "-":
+    for spec in settings.sink_specs:
+        if spec.kind == "jsonl" and (spec.arg or settings.jsonl.path) == "-":
             return sys.stderr
     return sys.stdout
 
@@ -525,7 +524,7 @@ def run_cluster(
 
     def make_pipeline(tracker: SeriesTracker) -> Pipeline:
         return Pipeline(
-            **detectors,
+            detectors=detectors,
             classifier=classifier,
             sinks=sinks,
             clock=clock,
@@ -585,11 +584,16 @@ def run_cluster(
     )
     if metrics is not None:
         telemetry = metrics.telemetry
-        telemetry.observe_events(lambda: detectors["counts"])
+        telemetry.observe_events(lambda: detectors.counts)
         telemetry.observe_pipeline(
             lambda: runner.pipeline.stats if runner.pipeline is not None else None
         )
-        telemetry.observe_detectors(**detectors)
+        telemetry.observe_detectors(
+            patterns=detectors.patterns,
+            anomalies=detectors.anomalies,
+            correlator=detectors.correlator,
+            counts=detectors.counts,
+        )
         watches = {"events": lambda: runner.stats.watch_stats}
         if cache is not None:
             watches.update(cache.watch_stats_by_resource())
@@ -624,14 +628,8 @@ def _start_object_cache(
     cache.start(
         api_client=api_client,
         stop=stop,
-        options=WatchOptions(
-            page_size=w.page_size,
-            timeout_s=w.timeout_s,
-            inactivity_timeout_s=w.inactivity_timeout_s,
-            empty_watch_s=w.empty_watch_s,
-            backoff_base_s=w.backoff_base_s,
-            backoff_cap_s=w.backoff_cap_s,
-        ),
+        # The field selector is about Events, not the objects they are about.
+        options=dataclasses.replace(WatchOptions.from_settings(w), field_selector=""),
         namespaces=w.namespaces,
     )
     return cache
@@ -649,9 +647,7 @@ def _start_metrics(
 
     Imported only then: the OpenTelemetry SDK adds about 80 ms to a start.
     """
-    otlp = settings.metrics.otlp and any(
-        spec.partition(":")[0] in ("otlp", "otlp+http") for spec in settings.sinks
-    )
+    otlp = settings.metrics.otlp and any(spec.is_otlp for spec in settings.sink_specs)
     if port is None and not otlp:
         return None
     from kubevents.sinks.metrics import start_metrics
@@ -685,12 +681,11 @@ def check_config(settings: Settings) -> None:
     """
     classifier_from(settings)
     detectors_from(settings)
-    for spec in settings.sinks:
-        kind, _, arg = spec.partition(":")
-        if kind == "jsonl":
-            _check_writable(arg or settings.jsonl.path, spec)
+    for spec in settings.sink_specs:
+        if spec.kind == "jsonl":
+            _check_writable(spec.arg or settings.jsonl.path, spec.text)
     # The other sinks are built (which checks them), then closed unused.
-    others = tuple(s for s in settings.sinks if s.partition(":")[0] != "jsonl")
+    others = tuple(spec.text for spec in settings.sink_specs if spec.kind != "jsonl")
     checked = dataclasses.replace(settings, sinks=others)
     for sink in build_sinks(SinkContext(checked, resource_info(settings), threading.Event())):
         sink.shutdown(0.0)

@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 
 from kubevents import __version__, app
-from kubevents.config import Settings, load_settings, unknown_env
 from kubevents.errors import ConfigError, KubeventsError, OutputError, RulesError, output_error
+from kubevents.settings import Settings, load_settings, unknown_env
 
 logger = logging.getLogger("kubevents")
 

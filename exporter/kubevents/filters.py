@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kubevents.config import FilterSettings
 from kubevents.model import KubeEvent
+from kubevents.settings import FilterSettings
 
 
 @dataclass(frozen=True, slots=True)

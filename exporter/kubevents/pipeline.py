@@ -89,6 +89,17 @@ class RepairLog:
             )
 
 
+@dataclass(frozen=True)
+class Detectors:
+    """What looks across Events, beyond classifying each: every part optional (a test
+    passes only what it checks; ``correlation.enabled: false`` leaves ``correlator`` out)."""
+
+    correlator: Correlator | None = None
+    patterns: PatternDetector | None = None
+    anomalies: AnomalyDetector | None = None
+    counts: EventCounts | None = None
+
+
 class Pipeline:
     """The core: turns Event updates into output records for the sinks."""
 
@@ -101,23 +112,20 @@ class Pipeline:
         tracker: SeriesTracker | None = None,
         summary: Summary | None = None,
         batch_size: int = 512,
-        patterns: PatternDetector | None = None,
-        anomalies: AnomalyDetector | None = None,
-        counts: EventCounts | None = None,
-        correlator: Correlator | None = None,
+        detectors: Detectors = Detectors(),
         max_held: int = 10_000,
         ordered: bool = False,
     ) -> None:
         self.classifier = classifier
-        self.correlator = correlator
+        self.correlator = detectors.correlator
         self.sinks = list(sinks)
         self.clock = clock
         # "is not None": an empty tracker is falsy (it has a length), and must still be used.
         self.tracker = tracker if tracker is not None else SeriesTracker()
         self.summary = summary
-        self.patterns = patterns
-        self.anomalies = anomalies
-        self.counts = counts
+        self.patterns = detectors.patterns
+        self.anomalies = detectors.anomalies
+        self.counts = detectors.counts
         self.stats = PipelineStats()
         self._batch: list[OutputRecord] = []
         self._batch_size = batch_size

@@ -26,15 +26,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubevents.clock import Clock
-from kubevents.config import Settings, parse_initial
 from kubevents.errors import SourceError
 from kubevents.filters import EventFilter
 from kubevents.model import KubeEvent
 from kubevents.normalize import NotAnEvent, normalize
 from kubevents.pipeline import Pipeline, RepairLog
 from kubevents.series import SeriesTracker
+from kubevents.settings import Settings, parse_initial
 from kubevents.source.checkpoint import CheckpointStore, SettledProgress
-from kubevents.source.kubeapi import CORE_V1, EVENTS_V1, ListWatchApi
+from kubevents.source.kubeapi import CORE_V1, EVENTS_V1, ListWatch
 from kubevents.source.watching import EventWatcher, WatchOptions, WatchStats
 from kubevents.throttle import SeriesThrottle
 
@@ -127,7 +127,7 @@ class RunStats:
     watch_stats: list[WatchStats] = field(default_factory=list)
 
 
-def detect_api(make_api: Callable[[str], ListWatchApi], preference: str) -> ListWatchApi:
+def detect_api(make_api: Callable[[str], ListWatch], preference: str) -> ListWatch:
     """events.k8s.io/v1 unless configured otherwise or the server does not serve it."""
     if preference != "auto":
         return make_api(preference)
@@ -149,7 +149,7 @@ class Runner:
         settings: Settings,
         *,
         pipeline_factory: Callable[[SeriesTracker], Pipeline],
-        api: ListWatchApi,
+        api: ListWatch,
         store: CheckpointStore,
         clock: Clock,
         stop: threading.Event,
@@ -278,7 +278,7 @@ class Runner:
                 api=self.api,
                 handler=_QueueHandler(self._queue, self._term_stop, self._term),
                 stop=self._term_stop,
-                options=self._watch_options(),
+                options=WatchOptions.from_settings(self.settings.watch),
                 namespace=namespace,
                 resource_version=versions.get(namespace or "*", ""),
             )
@@ -288,18 +288,6 @@ class Runner:
             )
             self._watch_threads.append(thread)
             thread.start()
-
-    def _watch_options(self) -> WatchOptions:
-        w = self.settings.watch
-        return WatchOptions(
-            field_selector=w.field_selector,
-            page_size=w.page_size,
-            timeout_s=w.timeout_s,
-            inactivity_timeout_s=w.inactivity_timeout_s,
-            empty_watch_s=w.empty_watch_s,
-            backoff_base_s=w.backoff_base_s,
-            backoff_cap_s=w.backoff_cap_s,
-        )
 
     def _process(self, item: _Item) -> None:
         pipeline, progress = self.pipeline, self._progress

@@ -32,7 +32,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from kubevents import app
-from kubevents.config import load_settings
+from kubevents.settings import load_settings
 from tests.adversarial.corpus import CONTROLS, INJECTIONS, TIME, UNICODE, corpus, flood
 from tests.fakes.loki_receiver import FakeLoki
 from tests.fakes.otlp_receiver import OtlpReceiver

@@ -22,7 +22,7 @@ import orjson
 import pytest
 import yaml
 
-from kubevents.config import load_settings
+from kubevents.settings import load_settings
 from tests.rules.rules_support import load_grafana
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,8 +112,8 @@ def test_kubevents_sends_to_the_collector_and_serves_metrics(project: dict[str, 
     recording, *flags = kubevents["command"]
     assert mounts(project, "kubevents")[recording] == DEMO
     settings = load_settings(str(mounts(project, "kubevents")[arg(flags, "--config")]), env={})
-    (sink,) = settings.sinks
-    kind, _, url = sink.partition(":")
+    (sink,) = settings.sink_specs
+    kind, url = sink.kind, sink.arg
     gateway = yaml.safe_load((ROOT / "otel" / "gateway.yaml").read_text())
     grpc_port = int(gateway["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].rsplit(":", 1)[1])
     assert kind == "otlp" and (urlsplit(url).hostname, urlsplit(url).port) == ("otelcol", grpc_port)

@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from kubevents.config import load_settings
+from kubevents.settings import load_settings
 from kubevents.source.kubeapi import RESOURCES
 
 ROOT = Path(__file__).resolve().parents[2]

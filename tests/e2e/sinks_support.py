@@ -19,7 +19,7 @@ import orjson
 
 from kubevents import __version__, app
 from kubevents.cli import main
-from kubevents.config import Settings, load_settings
+from kubevents.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "tests" / "data" / "demo" / "events.jsonl"

@@ -349,7 +349,7 @@ def test_shift_to_now_moves_the_newest_event_to_now_and_keeps_the_spacing(
 ) -> None:
     from kubevents import app
     from kubevents.clock import FakeClock
-    from kubevents.config import load_settings
+    from kubevents.settings import load_settings
 
     now_ns = 1_900_000_000 * 1_000_000_000
     outputs = {}

@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from kubevents import app
-from kubevents.config import Settings, load_settings
+from kubevents.settings import Settings, load_settings
 from tests.fakes.apiserver import ExpiredWatch, FakeApiServer, make_event
 
 _names = itertools.count()

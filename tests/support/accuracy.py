@@ -39,7 +39,7 @@ from typing import Any
 import orjson
 
 from kubevents import app
-from kubevents.config import load_settings
+from kubevents.settings import load_settings
 from tests.support.corpus import CORPUS, ROOT, CorpusError, CorpusFile, corpus_files, load
 
 FIGURES = CORPUS / "accuracy.json"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from kubevents import app
-from kubevents.config import load_settings
 from kubevents.model import KubeEvent
 from kubevents.normalize import normalize
+from kubevents.settings import load_settings
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "events.jsonl"
 

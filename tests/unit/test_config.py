@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kubevents.config import Settings, env_name, leaf_paths, load_settings, unknown_env
 from kubevents.errors import ConfigError
+from kubevents.settings import Settings, env_name, leaf_paths, load_settings, unknown_env
 
 
 def config(tmp_path: Path, text: str) -> str:
@@ -129,11 +129,11 @@ def test_empty_file_is_defaults(tmp_path: Path) -> None:
 
 
 def test_docs_config_md_is_generated_from_the_settings() -> None:
-    from kubevents.config import Settings, field_docs, settings_reference
+    from kubevents.settings.reference import field_docs, settings_reference
 
     path = Path(__file__).resolve().parents[2] / "docs" / "config.md"
     assert path.read_text() == settings_reference(), (
-        "run: .venv/bin/python -m kubevents.config > docs/config.md"
+        "run: .venv/bin/python -m kubevents.settings.reference > docs/config.md"
     )
     assert set(field_docs(Settings)) >= {"cluster_name", "sinks", "log_level"}
 
@@ -169,3 +169,42 @@ def test_unknown_environment_variables_warn_and_service_variables_are_ignored(
 ) -> None:
     load_settings(None, env=env)  # never an error
     assert unknown_env(env) == warnings
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "arg"),
+    [
+        ("console", "console", ""),
+        ("jsonl:", "jsonl", ""),
+        ("jsonl:out.jsonl", "jsonl", "out.jsonl"),
+        ("otlp+http:http://collector:4318", "otlp+http", "http://collector:4318"),
+        ("loki:https://loki:3100", "loki", "https://loki:3100"),
+    ],
+)
+def test_a_sink_spec_splits_at_its_first_colon(text: str, kind: str, arg: str) -> None:
+    (spec,) = load_settings(None, env={}, overrides={"sinks": [text]}).sink_specs
+    assert (spec.kind, spec.arg, spec.text) == (kind, arg, text)
+    assert spec.is_otlp == kind.startswith("otlp")
+
+
+def test_watch_options_take_every_watch_setting_of_their_name() -> None:
+    import dataclasses
+
+    from kubevents.source.watching import WatchOptions
+
+    changed = {
+        "watch.field_selector": "type!=Normal",
+        "watch.page_size": 7,
+        "watch.timeout_s": 9,
+        "watch.inactivity_timeout_s": 11.0,
+        "watch.empty_watch_s": 2.5,
+        "watch.backoff_base_s": 0.25,
+        "watch.backoff_cap_s": 3.0,
+    }
+    watch = load_settings(None, env={}, overrides=changed).watch
+    options = WatchOptions.from_settings(watch)
+    names = [f.name for f in dataclasses.fields(WatchOptions)]
+    assert sorted(names) == sorted(key.removeprefix("watch.") for key in changed)
+    assert {name: getattr(options, name) for name in names} == {
+        key.removeprefix("watch."): value for key, value in changed.items()
+    }

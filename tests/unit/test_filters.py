@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kubevents.config import FilterSettings
 from kubevents.filters import EventFilter
 from kubevents.model import KubeEvent, ObjectRef
+from kubevents.settings import FilterSettings
 
 
 def ev(reason: str = "BackOff", kind: str = "Pod", ns: str = "shop", type_: str = "Warning") -> KubeEvent:

@@ -14,7 +14,7 @@ from kubevents.enrich.classify import load_classifier
 from kubevents.enrich.correlate import Correlator
 from kubevents.enrich.correlation_rules import load_correlation_rules
 from kubevents.model import KubeEvent, ObjectRef
-from kubevents.pipeline import Pipeline
+from kubevents.pipeline import Detectors, Pipeline
 from kubevents.records import OutputRecord
 from kubevents.sinks.base import ExportResult
 
@@ -79,7 +79,7 @@ def pipeline(sink: SlowSink, *, ordered: bool = False) -> Pipeline:
         classifier=load_classifier(),
         sinks=[sink],
         clock=FakeClock(),
-        correlator=Correlator(load_correlation_rules(), settle_ns=SETTLE),
+        detectors=Detectors(correlator=Correlator(load_correlation_rules(), settle_ns=SETTLE)),
         batch_size=1,
         ordered=ordered,
     )

@@ -1,29 +1,132 @@
-"""Runner probes: /healthz fails when the pipeline loop stops coming round."""
+"""Runner: probes, and its own logic (seeding, throttling, checkpoints, leadership terms)
+driven through a real watch loop over the in-memory API (``tests/fakes/memory_api.py``),
+with real Events of the demo recording."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
-from kubevents.clock import SystemClock
-from kubevents.config import load_settings
+import orjson
+import pytest
+
+from kubevents.clock import Clock, FakeClock, SystemClock
+from kubevents.enrich.classify import Classifier
+from kubevents.normalize import normalize
+from kubevents.pipeline import Pipeline
+from kubevents.records import OutputRecord
 from kubevents.running import STALL_S, Runner
+from kubevents.series import SeriesTracker
+from kubevents.settings import Settings, load_settings
+from kubevents.sinks.base import ExportResult, InMemorySink
 from kubevents.source.checkpoint import MemoryCheckpointStore
+from kubevents.source.kubeapi import EVENTS_V1
+from tests.fakes.memory_api import MemoryEventsApi
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "events.jsonl"
+SERIES_UID = "65bf3293-9a8b-47db-a93b-81d0d651a563"
+"""An Unhealthy probe Event of the demo that the kubelet updates again and again."""
+_NS = 1_000_000_000
 
 
-def runner() -> Runner:
+def demo_updates() -> list[tuple[str, dict[str, Any]]]:
+    """The demo's events.k8s.io/v1 watch updates, in recorded order."""
+    rows = [orjson.loads(line) for line in DEMO.read_bytes().splitlines() if line.strip()]
+    return [(r["type"], r["object"]) for r in rows if r["object"]["apiVersion"] == EVENTS_V1]
+
+
+def distinct_events(n: int) -> list[dict[str, Any]]:
+    """``n`` demo Events (ADDED), one per uid, spread over the recording (about 37 min)."""
+    added: dict[str, dict[str, Any]] = {}
+    for watch_type, obj in demo_updates():
+        if watch_type == "ADDED":
+            added.setdefault(obj["metadata"]["uid"], obj)
+    spread = list(added.values())
+    return spread[:: len(spread) // n][:n]
+
+
+def uid(record: OutputRecord) -> Any:
+    return record.attributes["k8s.event.uid"]
+
+
+def settings_with(**overrides: Any) -> Settings:
+    base = {
+        "watch.empty_watch_s": 0.0,  # the fake's watches end quickly: that is no expiry
+        "watch.checkpoint_interval_s": 60.0,
+        "correlation.enabled": False,
+    }
+    return load_settings(None, env={}, overrides={**base, **overrides})
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+class GatedSink(InMemorySink):
+    """Holds its first export until ``gate`` is set (the pipeline thread waits in it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.waiting = threading.Event()
+
+    def export(self, records: Sequence[OutputRecord]) -> ExportResult:
+        if not self.records:
+            self.waiting.set()
+            self.gate.wait(10)
+        return super().export(records)
+
+
+def make_runner(
+    settings: Settings,
+    api: MemoryEventsApi,
+    sink: InMemorySink,
+    *,
+    store: MemoryCheckpointStore | None = None,
+    clock: Clock | None = None,
+) -> Runner:
+    clock = clock or SystemClock()
+
+    def pipeline(tracker: SeriesTracker) -> Pipeline:
+        return Pipeline(
+            classifier=Classifier([]), sinks=[sink], clock=clock, tracker=tracker, batch_size=1
+        )
+
     return Runner(
-        load_settings(None, env={}),
-        pipeline_factory=lambda tracker: None,  # type: ignore[arg-type,return-value]
-        api=None,  # type: ignore[arg-type]  # never called: no term is started
-        store=MemoryCheckpointStore(),
-        clock=SystemClock(),
+        settings,
+        pipeline_factory=pipeline,
+        api=api,
+        store=store or MemoryCheckpointStore(),
+        clock=clock,
         stop=threading.Event(),
     )
 
 
+@contextlib.contextmanager
+def running(runner: Runner) -> Iterator[Runner]:
+    """The pipeline thread runs, leading, until the block ends (then a clean shutdown)."""
+    thread = threading.Thread(target=runner.run, name="test-runner", daemon=True)
+    runner.start_leading()
+    thread.start()
+    try:
+        yield runner
+    finally:
+        runner.stop.set()
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+
+
 def test_healthy_while_the_loop_turns_and_not_once_it_stalls() -> None:
-    r = runner()
+    r = make_runner(settings_with(), MemoryEventsApi(), InMemorySink())
     assert r.healthy() == (True, "starting")
     r._loop_at = time.monotonic()  # what each turn of Runner.run stamps
     assert r.healthy() == (True, "ok")
@@ -33,7 +136,121 @@ def test_healthy_while_the_loop_turns_and_not_once_it_stalls() -> None:
 
 
 def test_ready_only_when_leading_and_watching_or_on_standby() -> None:
-    r = runner()
+    r = make_runner(settings_with(), MemoryEventsApi(), InMemorySink())
     assert r.ready() == (True, "standby")
     r.start_leading()
     assert r.ready() == (False, "watch not established")
+
+
+@pytest.mark.parametrize(
+    ("initial", "emitted_of_five"),
+    [
+        ("all", [0, 1, 2, 3, 4]),  # every Event still in the API
+        ("none", []),  # only what happens from now on
+        ("since=10m", "recent"),  # those of the last ten minutes before "now"
+    ],
+)
+def test_the_first_list_is_emitted_as_watch_initial_says_and_the_rest_only_remembered(
+    initial: str, emitted_of_five: Any
+) -> None:
+    old = distinct_events(6)
+    listed, new = old[:5], old[5]
+    times = [normalize(o).time_ns for o in listed]
+    # "Now" is ten minutes after the third oldest: the two before it are older than that.
+    now_ns = sorted(times)[2] + 600 * _NS
+    if emitted_of_five == "recent":
+        emitted_of_five = [i for i, t in enumerate(times) if t >= now_ns - 600 * _NS]
+        assert 0 < len(emitted_of_five) < 5, "the demo's first Events span a few minutes"
+    api, sink = MemoryEventsApi(), InMemorySink()
+    for obj in listed:
+        api.store(obj)
+    runner = make_runner(
+        settings_with(**{"watch.initial": initial}), api, sink, clock=FakeClock(now_ns)
+    )
+    with running(runner):
+        wait_until(lambda: len(api.watches()) >= 1, "the watch after the list")
+        api.send("ADDED", new)
+        wait_until(lambda: new["metadata"]["uid"] in map(uid, sink.records), "the watched Event")
+    expected = [listed[i]["metadata"]["uid"] for i in emitted_of_five] + [new["metadata"]["uid"]]
+    assert [uid(r) for r in sink.records] == expected
+    assert runner.stats.seeded == 5 - len(emitted_of_five)
+
+
+def test_updates_within_watch_throttle_s_are_held_and_leave_merged_with_no_resume_point() -> None:
+    series = [obj for _, obj in demo_updates() if obj["metadata"]["uid"] == SERIES_UID][:3]
+    api, sink, store = MemoryEventsApi(), InMemorySink(), MemoryCheckpointStore()
+    settings = settings_with(**{"watch.throttle_s": 3600.0, "watch.checkpoint_interval_s": 0.05})
+    runner = make_runner(settings, api, sink, store=store)
+    with running(runner):
+        wait_until(lambda: len(api.watches()) >= 1, "the watch")
+        for obj in series:
+            api.send("MODIFIED", obj)
+        wait_until(lambda: runner.throttled == 2, "two updates held")
+        saves = store.saves
+        wait_until(lambda: store.saves > saves + 1, "a checkpoint while they are held")
+        assert store.checkpoint is not None and store.checkpoint.resource_versions == {}
+        assert [uid(r) for r in sink.records] == [SERIES_UID]  # the first, at once
+    # At shutdown the held update leaves: the last one, carrying every occurrence.
+    assert [uid(r) for r in sink.records] == [SERIES_UID, SERIES_UID]
+    assert sink.records[-1].attributes["k8s.event.count"] == normalize(series[-1]).count
+    assert store.checkpoint is not None
+    assert store.checkpoint.resource_versions == {"*": series[-1]["metadata"]["resourceVersion"]}
+
+
+def test_a_restart_resumes_the_watch_at_the_checkpoint_and_a_relist_repeats_nothing() -> None:
+    first, later = distinct_events(4)[:3], distinct_events(4)[3]
+    store = MemoryCheckpointStore()
+    api, sink = MemoryEventsApi(), InMemorySink()
+    for obj in first:
+        api.store(obj)
+    with running(make_runner(settings_with(), api, sink, store=store)):
+        wait_until(lambda: len(sink.records) == 3, "the first list")
+    saved = store.checkpoint
+    assert saved is not None
+    newest = max((o["metadata"]["resourceVersion"] for o in first), key=int)
+    assert saved.resource_versions == {"*": newest}
+    assert set(saved.emitted) == {normalize(o).key for o in first}
+
+    # The next start watches from the saved resourceVersion: no list.
+    api2, sink2 = MemoryEventsApi(), InMemorySink()
+    for obj in first:
+        api2.store(obj)
+    with running(make_runner(settings_with(), api2, sink2, store=store)):
+        wait_until(lambda: len(api2.watches()) >= 1, "the resumed watch")
+        api2.send("ADDED", later)
+        wait_until(lambda: len(sink2.records) == 1, "the new Event")
+    assert (api2.lists(), api2.watches()[0]) == (0, newest)
+    assert [uid(r) for r in sink2.records] == [later["metadata"]["uid"]]
+
+    # A resourceVersion that is gone means a relist: the emitted counts keep it from repeating.
+    api3, sink3 = MemoryEventsApi(), InMemorySink()
+    for obj in [*first, later]:
+        api3.store(obj)
+    relist = MemoryCheckpointStore(dataclasses.replace(store.checkpoint, resource_versions={}))
+    runner3 = make_runner(settings_with(), api3, sink3, store=relist)
+    with running(runner3):
+        wait_until(lambda: len(api3.watches()) >= 1, "the watch after the relist")
+    assert api3.lists() == 1 and sink3.records == []
+
+
+def test_items_of_a_term_that_ended_are_dropped_and_the_next_term_reads_them_again() -> None:
+    events = distinct_events(3)
+    api, sink = MemoryEventsApi(), GatedSink()
+    runner = make_runner(settings_with(), api, sink)
+    with running(runner):
+        wait_until(lambda: len(api.watches()) >= 1, "the watch")
+        for obj in events:
+            api.send("ADDED", obj)
+        sink.waiting.wait(10)  # the pipeline thread is in the first export
+        wait_until(lambda: runner.queue_size() == 2, "the other two queued")
+        runner.stop_leading()  # deposed while two items of the term wait in the queue
+        sink.gate.set()
+        wait_until(lambda: runner.queue_size() == 0, "the queue emptied")
+        time.sleep(0.5)  # two turns of the loop: nothing of the old term may come out
+        assert [uid(r) for r in sink.records] == [events[0]["metadata"]["uid"]]
+        runner.start_leading()  # no checkpoint was saved: the new term lists everything
+        wait_until(lambda: len(sink.records) == 4, "the new term's list")
+    assert [uid(r) for r in sink.records] == [
+        events[0]["metadata"]["uid"],
+        *(o["metadata"]["uid"] for o in events),
+    ]

@@ -15,12 +15,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from kubevents.config import Settings
 from kubevents.enrich.pattern_rules import load_pattern_rules
 from kubevents.errors import InputError
 from kubevents.report.model import ReportData, build
 from kubevents.report.page import PageOptions, render
 from kubevents.report.reading import read_inputs
+from kubevents.settings import Settings
 from kubevents.source.replaying import Problem
 
 logger = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from typing import Any, Final
 import orjson
 
 from kubevents import app
-from kubevents.config import Settings
 from kubevents.errors import InputError, clip
+from kubevents.settings import Settings
 from kubevents.source.replaying import Problem, read_bytes
 
 logger = logging.getLogger(__name__)

@@ -48,9 +48,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kubevents.config import DeliverySettings
 from kubevents.errors import ConfigError, clip
 from kubevents.records import OutputRecord
+from kubevents.settings import DeliverySettings
 from kubevents.sinks.base import ExportResult
 from kubevents.sinks.buffer import Buffer, MemoryBuffer, SpoolBuffer
 from kubevents.sinks.limits import limit_record

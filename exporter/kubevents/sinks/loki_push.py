@@ -29,10 +29,10 @@ from urllib.parse import urlsplit
 import requests
 
 from kubevents import __version__
-from kubevents.config import LokiSettings, Settings
 from kubevents.errors import ConfigError, clip
 from kubevents.records import OutputRecord, ResourceInfo
 from kubevents.safeload import LoadProblem, decode_utf8
+from kubevents.settings import LokiSettings, Settings
 from kubevents.sinks.delivery import DeliverySink
 from kubevents.sinks.loki_encode import LokiMapper, TwinSeparator, encode_json, encode_protobuf
 from kubevents.sinks.otlp_http import connection_failure

@@ -40,9 +40,9 @@ from prometheus_client.exposition import choose_encoder
 
 from kubevents import __version__
 from kubevents import conventions as c
-from kubevents.config import Settings
 from kubevents.errors import ConfigError
 from kubevents.records import ResourceInfo
+from kubevents.settings import Settings
 from kubevents.sinks.delivery import DeliverySink
 from kubevents.sinks.metrics_server import MetricsServer, Probes
 from kubevents.sinks.metrics_state import (
@@ -459,14 +459,13 @@ def otlp_reader_for(settings: Settings) -> MetricReader | None:
     """The OTLP metrics reader, to the first ``otlp``/``otlp+http`` sink's endpoint (if any)."""
     if not settings.metrics.otlp:
         return None
-    for spec in settings.sinks:
-        kind, _, arg = spec.partition(":")
-        if kind in ("otlp", "otlp+http"):
-            transport: TransportKind = "grpc" if kind == "otlp" else "http"
+    for spec in settings.sink_specs:
+        if spec.is_otlp:
+            transport: TransportKind = "grpc" if spec.kind == "otlp" else "http"
             options = resolve_otlp(
                 transport=transport,
                 signal="metrics",
-                spec_endpoint=arg or None,
+                spec_endpoint=spec.arg or None,
                 settings=settings.otlp,
             )
             return otlp_metric_reader(

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from kubevents.config import OtlpSettings
 from kubevents.errors import ConfigError
 from kubevents.safeload import LoadProblem, decode_utf8
+from kubevents.settings import OtlpSettings
 
 Signal = Literal["logs", "metrics"]
 TransportKind = Literal["grpc", "http"]

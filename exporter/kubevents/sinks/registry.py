@@ -10,9 +10,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kubevents.config import Settings
 from kubevents.errors import ConfigError, did_you_mean
 from kubevents.records import ResourceInfo
+from kubevents.settings import Settings
 from kubevents.sinks.base import Sink
 from kubevents.sinks.console import ConsoleSink
 from kubevents.sinks.jsonl import JsonlSink
@@ -103,8 +103,8 @@ def build_sinks(ctx: SinkContext) -> list[Sink]:
     """
     sinks = []
     network: set[str] = set()
-    for spec in ctx.settings.sinks:
-        kind, _, arg = spec.partition(":")
+    for spec in ctx.settings.sink_specs:
+        kind, arg = spec.kind, spec.arg
         factory = SINKS.get(kind)
         if factory is None:
             raise ConfigError(f"sinks: unknown sink {kind!r}{did_you_mean(kind, SINKS)}")
@@ -115,5 +115,5 @@ def build_sinks(ctx: SinkContext) -> list[Sink]:
         try:
             sinks.append(factory(arg or None, ctx))
         except OSError as e:
-            raise ConfigError(f"sinks: {spec}: cannot open: {e.strerror or e}") from e
+            raise ConfigError(f"sinks: {spec.text}: cannot open: {e.strerror or e}") from e
     return sinks

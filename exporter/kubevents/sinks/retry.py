@@ -94,7 +94,7 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """The numbers of the formula; :class:`~kubevents.config.DeliverySettings` provides them."""
+    """The numbers of the formula; :class:`~kubevents.settings.DeliverySettings` provides them."""
 
     base_s: float = 1.0
     cap_s: float = 30.0

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import urllib3
@@ -39,6 +39,35 @@ RESOURCES: frozenset[tuple[str, str]] = frozenset(
 )
 """(API version, resource) of everything kubevents lists and watches; RBAC must allow each
 (tests/deploy checks the manifests against this set)."""
+
+
+class ListWatch(Protocol):
+    """What the watch loop and the runner need of the API: list and watch one resource
+    of one API version, as raw JSON. :class:`ListWatchApi` is the one over HTTP; the
+    tests' in-memory one (``tests/fakes/memory_api.py``) drives the runner without a server.
+    """
+
+    api_version: str
+    resource: str
+
+    def list_page(
+        self, *, namespace: str, field_selector: str, limit: int, continue_token: str
+    ) -> dict[str, Any]:
+        """One page of a list: the raw list JSON (``items``, ``metadata.continue``)."""
+        ...
+
+    def watch_lines(
+        self,
+        *,
+        namespace: str,
+        field_selector: str,
+        resource_version: str,
+        timeout_s: int,
+        inactivity_timeout_s: float,
+    ) -> Iterator[bytes]:
+        """Start one watch; each complete line until the server ends the stream. An error
+        answer raises here; a cut stream raises :class:`ConnectionLost` when reached."""
+        ...
 
 
 class ListWatchApi:

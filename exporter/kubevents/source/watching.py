@@ -30,7 +30,8 @@ from typing import Any, Protocol
 import orjson
 
 from kubevents.errors import ApiError, SourceError, clip
-from kubevents.source.kubeapi import ListWatchApi
+from kubevents.settings import WatchSettings
+from kubevents.source.kubeapi import ListWatch
 from kubevents.source.kubeclient import ConnectionLost
 from kubevents.source.retrying import Action, decide
 
@@ -69,6 +70,20 @@ class WatchOptions:
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 30.0
 
+    @classmethod
+    def from_settings(cls, watch: WatchSettings) -> WatchOptions:
+        """The Event watch's options; the object cache drops ``field_selector`` (it is
+        about Events, not Pods)."""
+        return cls(
+            field_selector=watch.field_selector,
+            page_size=watch.page_size,
+            timeout_s=watch.timeout_s,
+            inactivity_timeout_s=watch.inactivity_timeout_s,
+            empty_watch_s=watch.empty_watch_s,
+            backoff_base_s=watch.backoff_base_s,
+            backoff_cap_s=watch.backoff_cap_s,
+        )
+
 
 @dataclass
 class WatchStats:
@@ -95,7 +110,7 @@ class EventWatcher:
     def __init__(
         self,
         *,
-        api: ListWatchApi,
+        api: ListWatch,
         handler: WatchHandler,
         stop: threading.Event,
         options: WatchOptions,

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from kubevents.app import classifier_from, correlator_from
-from kubevents.config import load_settings
 from kubevents.enrich.classify import compile_classifier, load_classifier
 from kubevents.enrich.rule_tests import shorthand_event
 from kubevents.enrich.rules import (
@@ -21,6 +20,7 @@ from kubevents.enrich.rules import (
 )
 from kubevents.errors import RulesError
 from kubevents.model import KubeEvent, ObjectRef
+from kubevents.settings import load_settings
 
 RULES = shipped_rules_dir()
 PACKS = sorted(pack_files(RULES))

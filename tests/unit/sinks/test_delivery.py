@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from kubevents.config import DeliverySettings
 from kubevents.records import OutputRecord
+from kubevents.settings import DeliverySettings
 from kubevents.sinks.base import ExportResult
 from kubevents.sinks.delivery import DeliverySink
 from kubevents.sinks.retry import Failure

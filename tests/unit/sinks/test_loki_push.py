@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kubevents.config import LokiSettings, Settings
 from kubevents.errors import ConfigError
 from kubevents.records import OutputRecord, ResourceInfo
+from kubevents.settings import LokiSettings, Settings
 from kubevents.sinks.loki_push import (
     LokiPushTransport,
     build_loki_sink,

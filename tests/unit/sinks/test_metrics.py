@@ -10,9 +10,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from kubevents.config import Settings
 from kubevents.errors import ConfigError
 from kubevents.records import ResourceInfo
+from kubevents.settings import Settings
 from kubevents.sinks.metrics import Telemetry, start_metrics
 from kubevents.sinks.metrics_server import MetricsServer, Probes
 from tests.fakes.otlp_receiver import OtlpReceiver

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kubevents.config import OtlpSettings
 from kubevents.errors import ConfigError
+from kubevents.settings import OtlpSettings
 from kubevents.sinks.otlp_options import parse_headers, resolve_otlp
 
 NONE = OtlpSettings()

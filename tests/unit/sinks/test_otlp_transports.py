@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from kubevents.config import OtlpSettings
 from kubevents.records import OutputRecord, ResourceInfo
+from kubevents.settings import OtlpSettings
 from kubevents.sinks.otlp_grpc import OtlpGrpcTransport
 from kubevents.sinks.otlp_http import OtlpHttpTransport
 from kubevents.sinks.otlp_options import resolve_otlp

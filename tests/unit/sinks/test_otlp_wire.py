@@ -26,7 +26,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from opentelemetry.proto.logs.v1.logs_pb2 import ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from kubevents.config import OtlpSettings
+from kubevents.settings import OtlpSettings
 from kubevents.sinks import otlp_grpc, otlp_http
 from kubevents.sinks.otlp_encode import encode_logs_bytes
 from kubevents.sinks.otlp_grpc import OtlpGrpcTransport
