@@ -28,7 +28,6 @@ from kubevents.enrich.classify import Classifier, compile_classifier
 from kubevents.enrich.correlate import Correlator
 from kubevents.enrich.correlation_rules import compile_correlation_rules
 from kubevents.enrich.owners import OwnerLookup
-from kubevents.enrich.rule_tests import CaseResult, format_results, run_test_file
 from kubevents.enrich.rules import (
     RULE_KINDS,
     RuleFile,
@@ -43,6 +42,8 @@ from kubevents.model import KubeEvent
 from kubevents.normalize import NotAnEvent, normalize
 from kubevents.pipeline import Pipeline, RepairLog
 from kubevents.records import ResourceInfo
+from kubevents.ruletesting.cases import CaseResult, format_results
+from kubevents.ruletesting.classification import run_test_file
 from kubevents.series import SeriesTracker
 from kubevents.sinks.metrics_server import Probes
 from kubevents.sinks.registry import SinkContext, build_sinks
@@ -716,9 +717,9 @@ def _check_writable(path: str, spec: str) -> None:
 
 def rules_test(settings: Settings, files: Sequence[str], out: TextIO) -> int:
     """Run rule test files (any kind); 0 when every case passed, 1 otherwise."""
-    from kubevents.enrich.correlation_tests import run_correlation_test_file
     from kubevents.enrich.pattern_rules import compile_pattern_rules
-    from kubevents.enrich.pattern_tests import run_patterns_test_file
+    from kubevents.ruletesting.correlation import run_correlation_test_file
+    from kubevents.ruletesting.patterns import run_patterns_test_file
 
     cached: list[Classifier] = []
 

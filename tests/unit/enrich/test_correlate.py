@@ -20,10 +20,10 @@ from kubevents.enrich.correlation_rules import (
     Side,
     load_correlation_rules,
 )
-from kubevents.enrich.correlation_tests import run_correlation_test_file
 from kubevents.enrich.incidents import IncidentState, IncidentTransition, incident_id
 from kubevents.enrich.links import volume_keys
 from kubevents.model import Correlation, KubeEvent
+from kubevents.ruletesting.correlation import run_correlation_test_file
 from tests.support.events import T0, S, ev
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -312,7 +312,7 @@ def test_shipped_rule_case(case) -> None:  # type: ignore[no-untyped-def]
 
 def test_every_shipped_rule_links_something_in_its_tests() -> None:
     joined: dict[str, int] = {}
-    import kubevents.enrich.correlation_tests as runner
+    import kubevents.ruletesting.correlation as runner
 
     original = runner.correlate_timeline
 
