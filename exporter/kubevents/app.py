@@ -511,12 +511,12 @@ def run_cluster(
         FileCheckpointStore,
         MemoryCheckpointStore,
     )
-    from kubevents.source.kubeapi import EventsApi
+    from kubevents.source.kubeapi import events_api
     from kubevents.source.kubeclient import load_client
     from kubevents.source.leader import LeaseCheckpointStore, LeaseElector
 
     api_client = load_client(kubeconfig=settings.watch.kubeconfig, context=settings.watch.context)
-    api = detect_api(lambda version: EventsApi(api_client, version), settings.watch.api)
+    api = detect_api(lambda version: events_api(api_client, version), settings.watch.api)
     resource = resource_info(settings)
     classifier = classifier_from(settings)
     sinks = build_sinks(SinkContext(settings, resource, stop))
