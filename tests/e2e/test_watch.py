@@ -23,6 +23,7 @@ import pytest
 from kubevents import app
 from kubevents.config import Settings, load_settings
 from tests.fakes.apiserver import ExpiredWatch, FakeApiServer, make_event
+from tests.support.waiting import wait_until
 
 _names = itertools.count()
 
@@ -125,14 +126,6 @@ def lost(fake: FakeApiServer, recs: list[dict[str, Any]]) -> list[tuple[str, int
 def repeated(recs: list[dict[str, Any]]) -> int:
     """Occurrences covered more than once."""
     return sum(times - 1 for times in coverage(recs).values() if times > 1)
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def create(fake: FakeApiServer, n: int, **fields: Any) -> list[str]:
