@@ -329,7 +329,10 @@ def test_initial_policy_on_first_start(
     with Exporter(
         settings_for(fake, tmp_path, **{"watch.initial": initial}), tmp_path / "out.jsonl"
     ):
-        time.sleep(0.5)
+        time.sleep(0.5)  # time for the initial list: "none" must still have written nothing
+        wait_until(
+            lambda: len(records(tmp_path / "out.jsonl")) >= emitted_count, what="the initial list"
+        )
         assert len(records(tmp_path / "out.jsonl")) == emitted_count
         create(fake, 1)
         wait_until(lambda: len(records(tmp_path / "out.jsonl")) == emitted_count + 1)
