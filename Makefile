@@ -83,7 +83,7 @@ test: $(STAMP) prometheus chromium $(LOGQL) servers tools compiled
 	$(BIN)/kubevents rules test rules/tests/*.yaml rules/packs/tests/*.yaml
 	promtool check rules rules/alerts/kubevents.rules.yaml
 	cd rules/alerts/tests && promtool test rules *.yaml
-	$(ON_COMPILED) TESTS_EXPECT_COMPILED=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/e2e/test_replay_cli.py tests/e2e/test_scenarios.py tests/e2e/test_sinks_otlp.py
+	$(ON_COMPILED) TESTS_EXPECT_COMPILED=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/e2e/test_golden_demo.py tests/e2e/test_replay_cli.py tests/e2e/test_scenarios.py tests/e2e/test_sinks_otlp.py
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

@@ -22,7 +22,7 @@ import kubevents_encode_proto as native
 from bench import mix as mixmod
 from bench.throughput import BATCH, RESOURCE, prepare
 from kubevents import __version__
-from kubevents.config import Settings
+from kubevents.settings import Settings
 from kubevents.sinks.limits import limit_record
 from kubevents.sinks.otlp_encode import SCOPE_NAME, encode_logs, encode_logs_wire
 

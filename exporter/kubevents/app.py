@@ -27,7 +27,6 @@ from kubevents.enrich.classify import Classifier, compile_classifier
 from kubevents.enrich.correlate import Correlator
 from kubevents.enrich.correlation_rules import compile_correlation_rules
 from kubevents.enrich.owners import OwnerLookup
-from kubevents.enrich.rule_tests import CaseResult, format_results, run_test_file
 from kubevents.enrich.rules import (
     RULE_KINDS,
     RuleFile,
@@ -42,6 +41,8 @@ from kubevents.model import KubeEvent
 from kubevents.normalize import NotAnEvent, normalize
 from kubevents.pipeline import Detectors, Pipeline, RepairLog
 from kubevents.records import ResourceInfo
+from kubevents.ruletesting.cases import CaseResult, format_results
+from kubevents.ruletesting.classification import run_test_file
 from kubevents.series import SeriesTracker
 from kubevents.settings import Settings
 from kubevents.sinks.metrics_server import Probes
@@ -509,12 +510,12 @@ def run_cluster(
         FileCheckpointStore,
         MemoryCheckpointStore,
     )
-    from kubevents.source.kubeapi import EventsApi
+    from kubevents.source.kubeapi import events_api
     from kubevents.source.kubeclient import load_client
     from kubevents.source.leader import LeaseCheckpointStore, LeaseElector
 
     api_client = load_client(kubeconfig=settings.watch.kubeconfig, context=settings.watch.context)
-    api = detect_api(lambda version: EventsApi(api_client, version), settings.watch.api)
+    api = detect_api(lambda version: events_api(api_client, version), settings.watch.api)
     resource = resource_info(settings)
     classifier = classifier_from(settings)
     sinks = build_sinks(SinkContext(settings, resource, stop))
@@ -711,9 +712,9 @@ def _check_writable(path: str, spec: str) -> None:
 
 def rules_test(settings: Settings, files: Sequence[str], out: TextIO) -> int:
     """Run rule test files (any kind); 0 when every case passed, 1 otherwise."""
-    from kubevents.enrich.correlation_tests import run_correlation_test_file
     from kubevents.enrich.pattern_rules import compile_pattern_rules
-    from kubevents.enrich.pattern_tests import run_patterns_test_file
+    from kubevents.ruletesting.correlation import run_correlation_test_file
+    from kubevents.ruletesting.patterns import run_patterns_test_file
 
     cached: list[Classifier] = []
 

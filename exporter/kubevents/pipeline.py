@@ -1,9 +1,12 @@
-"""Wiring: one Event passes normalize -> occurrences -> classify -> correlate -> sinks, once.
+"""Wiring: one Event passes occurrences -> classify -> correlate -> patterns -> sinks, once.
 
 :class:`Pipeline` is the single-threaded core every source feeds (a replay
-file or a cluster watch). It decides which updates add occurrences, enriches
-them, turns them into output records and hands records to the sinks in
-batches. It holds no locks: exactly one thread calls it.
+file or a cluster watch) with Events the source has already normalized
+(``normalize.py``; the pipeline only counts the repairs normalize noted). It
+decides which updates add occurrences, enriches them, turns them into output
+records and hands records to the sinks in batches. It holds no locks: exactly
+one thread calls it (``close`` alone starts threads, one per sink, to bound
+the shutdown).
 """
 
 from __future__ import annotations

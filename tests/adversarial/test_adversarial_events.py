@@ -37,6 +37,8 @@ from tests.adversarial.corpus import CONTROLS, INJECTIONS, TIME, UNICODE, corpus
 from tests.fakes.loki_receiver import FakeLoki
 from tests.fakes.otlp_receiver import OtlpReceiver
 from tests.faults.support import child_env
+from tests.support.scraping import parse
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {
@@ -149,22 +151,6 @@ class Replay:
             raise self.error
         assert self.code is not None
         return self.code
-
-
-def parse(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def wait_until(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ import orjson
 from kubevents import __version__, app
 from kubevents.cli import main
 from kubevents.settings import Settings, load_settings
+from tests.support.scraping import sample
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "tests" / "data" / "demo" / "events.jsonl"
@@ -104,26 +105,6 @@ class ReplayThread:
 SCOPE = ("kubevents", __version__)
 
 
-def scrape(metrics_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of ``/metrics``: (name, sorted labels) -> value."""
-    import requests
-    from prometheus_client.parser import text_string_to_metric_families
-
-    text = requests.get(f"{metrics_url}/metrics", timeout=5).text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def sample(
-    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
-) -> float:
-    """The value of one series (0 when absent)."""
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
 def settled_all(
     samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], sink: str, total: int
 ) -> bool:
@@ -137,13 +118,3 @@ def settled_all(
     return exported + dropped == total and not sample(
         samples, "kubevents_sink_queue_size", sink=sink
     )
-
-
-def wait_until(predicate: Any, *, timeout: float = 20.0, what: str = "condition") -> None:
-    """Poll ``predicate`` (a callable) on an Event's clock until it holds."""
-    done = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        done.wait(0.02)

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.sinks_support import ReplayThread, read_jsonl, settings_for, wait_until
+from tests.e2e.sinks_support import ReplayThread, read_jsonl, settings_for
+from tests.support.waiting import wait_until
 
 PROMETHEUS = shutil.which("prometheus")
 EVENT_LABELS = {

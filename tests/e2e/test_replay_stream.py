@@ -10,9 +10,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,6 +18,7 @@ import orjson
 import pytest
 
 from tests.faults.support import child_env
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "tests" / "data" / "demo" / "events.jsonl"
@@ -49,13 +48,6 @@ def events(out: Path) -> list[dict[str, Any]]:
     return [r for r in records(out) if r["event_name"] == "k8s.event"]
 
 
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def send(stdin: IO[bytes] | None, data: bytes) -> None:
     assert stdin is not None
     stdin.write(data)
@@ -79,10 +71,10 @@ def test_records_come_out_before_the_end_of_the_input_and_the_summary_at_its_end
     try:
         send(proc.stdin, b"\n".join(LINES[:20]) + b"\n")
         # The pipe stays open: records must come out now, not when the writer closes.
-        wait_for(lambda: len(events(out)) >= 20, "the first 20 Events while the pipe is open")
+        wait_until(lambda: len(events(out)) >= 20, what="the first 20 Events while the pipe is open")
         assert proc.poll() is None
         send(proc.stdin, b"\n".join(LINES[20:30]) + b"\n")
-        wait_for(lambda: len(events(out)) >= 30, "the next 10 Events")
+        wait_until(lambda: len(events(out)) >= 30, what="the next 10 Events")
         code, stdout, stderr = finish(proc)
     finally:
         proc.kill()
@@ -95,7 +87,7 @@ def test_sigint_ends_the_stream_with_the_summary(tmp_path: Path) -> None:
     proc, out = start(tmp_path)
     try:
         send(proc.stdin, b"\n".join(LINES[:5]) + b"\n")
-        wait_for(lambda: len(events(out)) >= 5, "the first Events")
+        wait_until(lambda: len(events(out)) >= 5, what="the first Events")
         proc.send_signal(signal.SIGINT)
         code, stdout, stderr = finish(proc)
     finally:
@@ -146,12 +138,12 @@ def test_pretty_printed_watch_output_streams_object_by_object(
             packer = zlib.compressobj(wbits=31)
             first = b"\n".join(objects[:2]) + b"\n"
             send(proc.stdin, packer.compress(first) + packer.flush(zlib.Z_SYNC_FLUSH))
-            wait_for(lambda: len(events(out)) >= 2, "the first objects of a gzip stream")
+            wait_until(lambda: len(events(out)) >= 2, what="the first objects of a gzip stream")
             rest = b"\n".join(objects[2:]) + b"\n"
             send(proc.stdin, packer.compress(rest) + packer.flush())
         else:
             send(proc.stdin, b"\n".join(objects[:2]) + b"\n")
-            wait_for(lambda: len(events(out)) >= 2, "the first pretty-printed objects")
+            wait_until(lambda: len(events(out)) >= 2, what="the first pretty-printed objects")
             send(proc.stdin, b"\n".join(objects[2:]) + b"\n")
         code, _, stderr = finish(proc)
     finally:
@@ -167,11 +159,11 @@ def test_bad_documents_in_a_stream_are_one_line_each_and_the_stream_goes_on(
     proc, out = start(tmp_path, "--no-summary")
     try:
         send(proc.stdin, LINES[0] + b"\n")
-        wait_for(lambda: len(events(out)) >= 1, "the first Event")
+        wait_until(lambda: len(events(out)) >= 1, what="the first Event")
         torn = LINES[1][: len(LINES[1]) // 2]
         send(proc.stdin, b"[" * 100_000 + b"\n" + torn + b"\n" + b"\xff\xfe not json\n")
         send(proc.stdin, LINES[2] + b"\n")
-        wait_for(lambda: len(events(out)) >= 2, "the Event after the bad ones")
+        wait_until(lambda: len(events(out)) >= 2, what="the Event after the bad ones")
         code, _, stderr = finish(proc)
     finally:
         proc.kill()

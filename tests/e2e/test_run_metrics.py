@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.test_sinks_metrics import documented, run_only, scraped
-from tests.e2e.test_watch import Exporter, records, settings_for, wait_until
+from tests.e2e.test_watch import Exporter, records, settings_for
 from tests.fakes.apiserver import FakeApiServer, make_event
+from tests.support.scraping import scrape
+from tests.support.waiting import wait_until
 
 
 def free_port() -> int:
@@ -30,15 +31,10 @@ def free_port() -> int:
 def values(url: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
     """Samples of one metric: sorted label pairs -> value ({} while the server is not up)."""
     try:
-        text = requests.get(f"{url}/metrics", timeout=5).text
+        samples = scrape(url)
     except requests.ConnectionError:
         return {}
-    return {
-        tuple(sorted(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == name
-    }
+    return {labels: value for (n, labels), value in samples.items() if n == name}
 
 
 def owned_pod(name: str, *, owner_kind: str, owner: str, node: str) -> dict[str, Any]:

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.sinks_support import DEMO, ReplayThread, sample, scrape, settings_for, wait_until
+from tests.e2e.sinks_support import DEMO, ReplayThread, settings_for
 from tests.faults.support import child_env, free_port
+from tests.support.scraping import sample, scrape
+from tests.support.waiting import wait_until
 
 FLUSH_S = 4.0
 MARGIN_S = 1.5

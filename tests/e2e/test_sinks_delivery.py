@@ -15,17 +15,11 @@ from typing import Any
 import pytest
 
 from kubevents.cli import main
-from tests.e2e.sinks_support import (
-    ReplayThread,
-    ns_of,
-    read_jsonl,
-    sample,
-    scrape,
-    settings_for,
-    wait_until,
-)
+from tests.e2e.sinks_support import ReplayThread, ns_of, read_jsonl, settings_for
 from tests.fakes.loki_receiver import FakeLoki
 from tests.fakes.otlp_receiver import OtlpReceiver
+from tests.support.scraping import sample, scrape
+from tests.support.waiting import wait_until
 
 SMALL = Path(__file__).resolve().parents[1] / "data" / "formats" / "watch.jsonl"
 

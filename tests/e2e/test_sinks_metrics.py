@@ -18,8 +18,10 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from kubevents import conventions as c
-from tests.e2e.sinks_support import ReplayThread, sample, scrape, settings_for, wait_until
+from tests.e2e.sinks_support import ReplayThread, settings_for
 from tests.fakes.otlp_receiver import OtlpReceiver
+from tests.support.scraping import sample, scrape
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW = re.compile(

@@ -23,6 +23,7 @@ import pytest
 from kubevents import app
 from kubevents.settings import Settings, load_settings
 from tests.fakes.apiserver import ExpiredWatch, FakeApiServer, make_event
+from tests.support.waiting import wait_until
 
 _names = itertools.count()
 
@@ -125,14 +126,6 @@ def lost(fake: FakeApiServer, recs: list[dict[str, Any]]) -> list[tuple[str, int
 def repeated(recs: list[dict[str, Any]]) -> int:
     """Occurrences covered more than once."""
     return sum(times - 1 for times in coverage(recs).values() if times > 1)
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def create(fake: FakeApiServer, n: int, **fields: Any) -> list[str]:
@@ -336,7 +329,10 @@ def test_initial_policy_on_first_start(
     with Exporter(
         settings_for(fake, tmp_path, **{"watch.initial": initial}), tmp_path / "out.jsonl"
     ):
-        time.sleep(0.5)
+        time.sleep(0.5)  # time for the initial list: "none" must still have written nothing
+        wait_until(
+            lambda: len(records(tmp_path / "out.jsonl")) >= emitted_count, what="the initial list"
+        )
         assert len(records(tmp_path / "out.jsonl")) == emitted_count
         create(fake, 1)
         wait_until(lambda: len(records(tmp_path / "out.jsonl")) == emitted_count + 1)

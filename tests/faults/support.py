@@ -32,6 +32,8 @@ import orjson
 import yaml
 
 from tests.fakes.apiserver import ChunkedWriter, FakeApiServer, make_event
+from tests.support.scraping import Samples
+from tests.support.scraping import scrape as scrape_url
 
 Covered = Counter[tuple[str, int]]
 
@@ -40,15 +42,6 @@ _names = itertools.count()
 
 def now_rfc3339() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str = "condition") -> None:
-    """Poll ``check`` until it holds; AssertionError after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
 
 
 SUITE_VARIABLES = ("KUBEVENTS_CHAOS", "KUBEVENTS_FAULTS_RESULTS")
@@ -405,31 +398,9 @@ def running(cfg: Path, *args: str) -> Iterator[Kubevents]:
             assert code == 0, f"kubevents exited {code}:\n{kv.log()[-3000:]}"
 
 
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of /metrics (parsed with prometheus_client's parser)."""
-    import requests
-    from prometheus_client.parser import text_string_to_metric_families
-
-    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def sample(
-    samples: Mapping[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
-) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-def total(
-    samples: Mapping[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
-) -> float:
-    """Sum of every series of ``name`` whose labels include ``labels``."""
-    want = set(labels.items())
-    return sum(v for (n, ls), v in samples.items() if n == name and want <= set(ls))
+def scrape(port: int) -> Samples:
+    """Every sample of the /metrics of kubevents listening on ``port``."""
+    return scrape_url(f"http://127.0.0.1:{port}")
 
 
 # ---------------------------------------------------------------------------

@@ -31,8 +31,8 @@ from tests.faults.support import (
     expected,
     lost,
     running,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 CHECKPOINT_INTERVAL_S = 0.2
 

@@ -34,11 +34,10 @@ from tests.faults.support import (
     free_port,
     lost,
     running,
-    sample,
     scrape,
-    total,
-    wait_until,
 )
+from tests.support.scraping import sample, total
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

@@ -34,12 +34,11 @@ from tests.faults.support import (
     jsonl_records,
     lost,
     running,
-    sample,
     scrape,
-    total,
-    wait_until,
     write_proxy_kubeconfig,
 )
+from tests.support.scraping import sample, total
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

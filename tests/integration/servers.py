@@ -16,7 +16,6 @@ import re
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import requests
 import yaml
 
 from tests.fakes.certs import Pki, make_pki
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "tests" / "servers" / "build.sh"
@@ -89,17 +89,8 @@ def server_version(name: str) -> str:
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
-    """Poll ``check`` until it holds, at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except (requests.RequestException, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+    """:func:`wait_until` for a server starting up: refused or failing requests mean "not yet"."""
+    wait_until(check, timeout, what, interval=interval, ignoring=(requests.RequestException, OSError))
 
 
 RUNNING: list[Process] = []  # read by the conftest's report hook

@@ -31,6 +31,7 @@ import pytest
 import requests
 
 from tests.integration.servers import VictoriaLogs, free_port, server_binary, stream_fields
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY = ROOT / "otel" / "gateway.yaml"
@@ -44,16 +45,16 @@ pytestmark = [pytest.mark.servers, pytest.mark.timeout(3600)]  # the first run m
 
 def wait_for(check: Callable[[], bool], what: str, log: Path, proc: subprocess.Popen[bytes],
              timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         assert proc.poll() is None, f"{what} exited:\n{log.read_text()[-3000:]}"
-        try:
-            if check():
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
+        return check()
+
+    try:
+        wait_until(ready, timeout, what, interval=0.2, ignoring=(requests.RequestException,))
+    except AssertionError:
+        if proc.poll() is not None:
+            raise
+        raise AssertionError(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}") from None
 
 
 def start(argv: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:

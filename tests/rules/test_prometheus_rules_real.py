@@ -19,9 +19,10 @@ import pytest
 import requests
 import yaml
 
-from tests.e2e.sinks_support import ReplayThread, settings_for, wait_until
+from tests.e2e.sinks_support import ReplayThread, settings_for
 from tests.fakes.loki_receiver import FakeLoki
 from tests.rules.rules_support import ALERT_RULES, alerts, recordings
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.servers
 

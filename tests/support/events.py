@@ -1,4 +1,5 @@
-"""Shorthand Event updates for the correlator's unit tests (times in seconds from T0)."""
+"""Event updates in shorthand for the unit tests (times in seconds from T0): one builder
+for every test that needs a :class:`KubeEvent` with a few fields of its own."""
 
 from __future__ import annotations
 
@@ -21,8 +22,14 @@ def ev(
     controller: str = "",
     uid: str = "",
     count: int = 1,
+    instance: str | None = None,
+    host: str = "",
 ) -> KubeEvent:
-    """One Event update at ``t`` seconds; ``node``: reported by that node's kubelet."""
+    """One Event update at ``t`` seconds; ``node``: reported by that node's kubelet.
+
+    ``instance`` is the reportingInstance (default: ``node``), ``host`` the core/v1
+    ``source.host``.
+    """
     return KubeEvent(
         uid=uid or f"{name}:{reason}",
         name=f"{name}.1",
@@ -35,5 +42,6 @@ def ev(
         first_time_ns=T0 + int(t * S),
         count=count,
         reporting_controller=controller or ("kubelet" if node else ""),
-        reporting_instance=node,
+        reporting_instance=node if instance is None else instance,
+        source_host=host,
     )

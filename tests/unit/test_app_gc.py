@@ -11,7 +11,6 @@ import pytest
 
 from kubevents import app
 from kubevents.model import KubeEvent
-from kubevents.normalize import normalize
 from kubevents.settings import load_settings
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "events.jsonl"
@@ -37,23 +36,33 @@ def test_tune_gc_freezes_what_is_alive_and_collects_less_often() -> None:
     assert gc.isenabled()
 
 
-def test_replay_tunes_once_after_reading_its_input(
+def test_replay_freezes_its_whole_input_and_runs_tuned(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    normalized: list[int] = []
+    """When replay tunes, every Event of its input is alive and leaves the collected
+    generations: none is walked by a collection while the pipeline runs."""
+    real_tune = app.tune_gc
+    seen: list[tuple[int, int, int]] = []
 
-    def counting_normalize(obj: dict[str, object]) -> KubeEvent:
-        normalized.append(1)
-        return normalize(obj)
+    def observed_tune() -> None:
+        held = sum(isinstance(o, KubeEvent) for o in gc.get_objects())
+        frozen_before = gc.get_freeze_count()
+        real_tune()
+        left = sum(isinstance(o, KubeEvent) for o in gc.get_objects())
+        seen.append((held, left, gc.get_freeze_count() - frozen_before))
 
-    tuned_after: list[int] = []
-    monkeypatch.setattr(app, "normalize", counting_normalize)
-    monkeypatch.setattr(app, "tune_gc", lambda: tuned_after.append(len(normalized)))
+    monkeypatch.setattr(app, "tune_gc", observed_tune)
     settings = load_settings(
         None,
         env={},
         overrides={"sinks": (f"jsonl:{tmp_path / 'out.jsonl'}",), "replay.summary": False},
     )
+    events = sum(1 for line in DEMO.read_bytes().splitlines() if line.strip())
+    gc.unfreeze()
     assert app.replay(settings, [str(DEMO)]) == 0
-    assert normalized
-    assert tuned_after == [len(normalized)]  # once, with every Event of the file read
+    assert len(seen) == 1
+    held, left, frozen = seen[0]
+    assert held >= events  # the whole input was read before the collector was tuned
+    assert left == 0  # and none of it is in a collected generation any more
+    assert frozen >= held
+    assert gc.get_threshold() == app.GC_THRESHOLD

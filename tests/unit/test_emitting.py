@@ -13,8 +13,8 @@ import pytest
 from kubevents.emitting import VOCABULARY, Regarding, app_event, event_name, parse_regarding
 from kubevents.enrich.classify import load_classifier
 from kubevents.enrich.correlation_rules import load_correlation_rules
-from kubevents.enrich.rule_tests import shorthand_event
 from kubevents.errors import ConfigError
+from kubevents.ruletesting.cases import shorthand_event
 
 T = dt.datetime(2026, 12, 6, 21, 0, 0, 123456, tzinfo=dt.UTC)
 ENV = {"KUBEVENTS_REPORTING_INSTANCE": "runner-7"}

@@ -13,10 +13,11 @@ from kubevents.clock import FakeClock
 from kubevents.enrich.classify import load_classifier
 from kubevents.enrich.correlate import Correlator
 from kubevents.enrich.correlation_rules import load_correlation_rules
-from kubevents.model import KubeEvent, ObjectRef
+from kubevents.model import KubeEvent
 from kubevents.pipeline import Detectors, Pipeline
 from kubevents.records import OutputRecord
 from kubevents.sinks.base import ExportResult
+from tests.support import events
 
 S = 1_000_000_000
 T0 = 1_795_000_000 * S
@@ -59,19 +60,8 @@ class SlowSink:
 
 
 def ev(t: float, reason: str, name: str, message: str, type_: str = "Warning") -> KubeEvent:
-    return KubeEvent(
-        uid=f"{name}:{reason}",
-        name=f"{name}.1",
-        namespace="payments",
-        reason=reason,
-        type=type_,
-        message=message,
-        regarding=ObjectRef(kind="Pod", namespace="payments", name=name),
-        time_ns=T0 + int(t * S),
-        first_time_ns=T0 + int(t * S),
-        reporting_controller="kubelet",
-        reporting_instance="node-3",
-    )
+    """An Event of namespace payments, reported by node-3's kubelet."""
+    return events.ev(t, reason, name, ns="payments", node="node-3", message=message, type_=type_)
 
 
 def pipeline(sink: SlowSink, *, ordered: bool = False) -> Pipeline:

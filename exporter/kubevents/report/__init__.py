@@ -5,6 +5,10 @@ are, Event dumps replayed into records first), aggregated (``model.py``) and
 rendered as HTML with inline SVG charts (``page.py``, ``charts.py``,
 ``style.py``). It loads nothing from the network and reads without JavaScript.
 docs/report.md explains each view.
+
+May import: everything below the command line (``kubevents.app`` to replay a dump into
+records, ``kubevents.source`` to read inputs, ``kubevents.enrich``, ``kubevents.settings``);
+only ``kubevents.cli`` imports it (``.importlinter``: layers).
 """
 
 from __future__ import annotations

@@ -150,6 +150,6 @@ class ListWatchApi:
             yield buffer
 
 
-def EventsApi(api_client: KubeClient, api_version: str = EVENTS_V1) -> ListWatchApi:
+def events_api(api_client: KubeClient, api_version: str = EVENTS_V1) -> ListWatchApi:
     """List and watch Events of ``api_version`` (events.k8s.io/v1 or v1)."""
     return ListWatchApi(api_client, api_version, "events")

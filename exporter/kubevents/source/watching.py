@@ -32,7 +32,6 @@ import orjson
 from kubevents.errors import ApiError, SourceError, clip
 from kubevents.settings import WatchSettings
 from kubevents.source.kubeapi import ListWatch
-from kubevents.source.kubeclient import ConnectionLost
 from kubevents.source.retrying import Action, decide
 
 logger = logging.getLogger(__name__)
@@ -340,6 +339,4 @@ def _explain(error: SourceError, api_version: str, resource: str, namespace: str
             f'403 Forbidden: RBAC must allow {verb} on resource "{resource}" in API group {group} {where} '
             f"({error.message})"
         )
-    if isinstance(error, ConnectionLost):
-        return str(error)
     return str(error)

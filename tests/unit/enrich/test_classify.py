@@ -11,7 +11,8 @@ from kubevents.conventions import Category, Severity
 from kubevents.enrich.classify import compile_classifier, load_classifier
 from kubevents.enrich.rules import read_rule_file
 from kubevents.errors import RulesError
-from kubevents.model import Classification, KubeEvent, ObjectRef
+from kubevents.model import Classification, KubeEvent
+from tests.support.events import ev
 
 
 def event(
@@ -23,18 +24,8 @@ def event(
     component: str = "kubelet",
     namespace: str = "shop",
 ) -> KubeEvent:
-    return KubeEvent(
-        uid="u",
-        name="n",
-        namespace=namespace,
-        reason=reason,
-        type=type,
-        message=message,
-        regarding=ObjectRef(kind=kind, namespace=namespace, name="x"),
-        time_ns=0,
-        first_time_ns=0,
-        reporting_controller=component,
-    )
+    return ev(0, reason, "x", ns=namespace, kind=kind, message=message, type_=type,
+              controller=component)
 
 
 def write(tmp_path: Path, body: str, name: str = "classification.yaml") -> Path:

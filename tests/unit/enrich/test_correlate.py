@@ -20,10 +20,10 @@ from kubevents.enrich.correlation_rules import (
     Side,
     load_correlation_rules,
 )
-from kubevents.enrich.correlation_tests import run_correlation_test_file
 from kubevents.enrich.incidents import IncidentState, IncidentTransition, incident_id
-from kubevents.enrich.links import volume_keys
+from kubevents.enrich.links import LinkIndex, Traced, volume_keys
 from kubevents.model import Correlation, KubeEvent
+from kubevents.ruletesting.correlation import run_correlation_test_file
 from tests.support.events import T0, S, ev
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -280,6 +280,18 @@ def test_links_are_capped_least_recently_used_first_and_counted() -> None:
         run.feed(ev(i, "FailedMount", f"db-{i}", ns="payments", node=f"node-{i}", message=MOUNT))
     assert run.correlator.links == 4
     assert run.correlator.evicted_links > 0
+    # Which ones go: the least recently updated, a refreshed link counting as new.
+    index = LinkIndex(max_entries=3)
+    targets = {n: Traced([]) for n in range(5)}
+    key = {n: (0, "node", f"node-{n}") for n in range(5)}
+    for n in range(4):
+        index.put(key[n], T0 + n * S, 60 * S, targets[n])
+    assert [n for n in range(4) if index.get(key[n])] == [1, 2, 3]
+    index.put(key[1], T0 + 10 * S, 60 * S, targets[1])  # node-1 again: it slides
+    index.put(key[4], T0 + 11 * S, 60 * S, targets[4])
+    assert [n for n in range(5) if index.get(key[n])] == [1, 3, 4]
+    assert index.evicted == 2
+    assert len(index) == 3
 
 
 def test_links_expire_after_the_longest_window() -> None:
@@ -312,7 +324,7 @@ def test_shipped_rule_case(case) -> None:  # type: ignore[no-untyped-def]
 
 def test_every_shipped_rule_links_something_in_its_tests() -> None:
     joined: dict[str, int] = {}
-    import kubevents.enrich.correlation_tests as runner
+    import kubevents.ruletesting.correlation as runner
 
     original = runner.correlate_timeline
 

@@ -16,6 +16,7 @@ from kubevents.enrich.owners import (
 from kubevents.enrich.sharing import SharedStrings
 from kubevents.model import KubeEvent, ObjectRef
 from kubevents.source.objects import ObjectCache
+from tests.support.events import ev
 
 S = 1_000_000_000
 T0 = 1_795_000_000 * S
@@ -42,20 +43,8 @@ def event(
     ns: str = "shop",
     t: int = 0,
 ) -> KubeEvent:
-    return KubeEvent(
-        uid=f"{name}:{reason}",
-        name=f"{name}.1",
-        namespace=ns or "default",
-        reason=reason,
-        type="Warning",
-        message=message,
-        regarding=ref(kind, name, ns),
-        time_ns=T0 + t * S,
-        first_time_ns=T0 + t * S,
-        reporting_controller=controller,
-        reporting_instance=instance,
-        source_host=host,
-    )
+    return ev(t, reason, name, kind=kind, ns=ns, message=message, controller=controller,
+              instance=instance, host=host)
 
 
 # -- naming conventions (no cache, nothing learned) ---------------------------------------

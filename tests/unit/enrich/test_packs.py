@@ -10,7 +10,6 @@ import pytest
 
 from kubevents.app import classifier_from, correlator_from
 from kubevents.enrich.classify import compile_classifier, load_classifier
-from kubevents.enrich.rule_tests import shorthand_event
 from kubevents.enrich.rules import (
     LineDict,
     pack_files,
@@ -20,6 +19,7 @@ from kubevents.enrich.rules import (
 )
 from kubevents.errors import RulesError
 from kubevents.model import KubeEvent, ObjectRef
+from kubevents.ruletesting.cases import shorthand_event
 from kubevents.settings import load_settings
 
 RULES = shipped_rules_dir()
@@ -217,8 +217,8 @@ PACK_TESTS = sorted((RULES / "packs" / "tests").glob("*_test.yaml"))
 
 @pytest.mark.parametrize("path", PACK_TESTS, ids=lambda p: p.name)
 def test_the_pack_rule_tests_pass(path: Path) -> None:
-    from kubevents.enrich.correlation_tests import run_correlation_test_file
-    from kubevents.enrich.rule_tests import run_test_file
+    from kubevents.ruletesting.classification import run_test_file
+    from kubevents.ruletesting.correlation import run_correlation_test_file
 
     kind = read_rule_file(path).kind
     results = (
@@ -230,7 +230,7 @@ def test_the_pack_rule_tests_pass(path: Path) -> None:
 
 
 def test_every_pack_has_rule_tests_and_every_pack_correlation_rule_links_something() -> None:
-    import kubevents.enrich.correlation_tests as runner
+    import kubevents.ruletesting.correlation as runner
     from kubevents.enrich.correlation_rules import load_correlation_rules
 
     tested = {p.name.split("_test")[0].split(".")[0] for p in PACK_TESTS}
@@ -285,7 +285,7 @@ def test_the_core_correlation_tests_pass_with_every_pack_on(tmp_path: Path) -> N
     # The core cases, run against the core and every pack's correlation rules (and the
     # classifier with the packs): no pack rule pulls a core Event into another incident.
     from kubevents.enrich.correlation_rules import compile_correlation_rules
-    from kubevents.enrich.correlation_tests import run_correlation_test_file
+    from kubevents.ruletesting.correlation import run_correlation_test_file
 
     source = RULES / "tests" / "correlation_test.yaml"
     text = source.read_text(encoding="utf-8")

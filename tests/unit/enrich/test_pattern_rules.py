@@ -17,10 +17,10 @@ from kubevents.enrich.pattern_rules import (
     load_pattern_rules,
     parse_duration,
 )
-from kubevents.enrich.pattern_tests import run_patterns_test_file
 from kubevents.enrich.rules import read_rule_file
 from kubevents.errors import RulesError
 from kubevents.model import Classification, Enriched, KubeEvent, ObjectRef
+from kubevents.ruletesting.patterns import run_patterns_test_file
 
 ROOT = Path(__file__).resolve().parents[3]
 S = 1_000_000_000

@@ -22,6 +22,7 @@ from kubevents.sinks.base import ExportResult
 from kubevents.sinks.delivery import DeliverySink
 from kubevents.sinks.retry import Failure
 from kubevents.sinks.transport import RequestReport, Sent, TransportError
+from tests.support.waiting import wait_until
 
 FAST = DeliverySettings(
     batch_size=10,
@@ -91,16 +92,6 @@ def records(start: int, n: int, body: str = "r") -> list[OutputRecord]:
 
 def names(start: int, n: int, body: str = "r") -> list[str]:
     return [f"{body}{i}" for i in range(start, start + n)]
-
-
-def eventually(condition: object, timeout: float = 10.0) -> None:
-    """Wait (on an event, not a sleep) until ``condition()`` holds."""
-    tick = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if condition():  # type: ignore[operator]
-            return
-        tick.wait(0.01)
-    raise AssertionError("condition never held")
 
 
 @pytest.fixture
@@ -243,7 +234,7 @@ def test_block_with_a_timeout_then_drops_the_oldest(sinks: list[DeliverySink]) -
     transport.wait_requests(1)
     sink.export(records(10, 4))  # waits 10 ms, then gives up the 4 oldest (in flight)
     assert sink.queue_size == 10
-    eventually(lambda: sink.stats.dropped.get("queue_full") == 4)
+    wait_until(lambda: sink.stats.dropped.get("queue_full") == 4)
     assert sink.settled() == 4
     transport.recover()  # the backend is back: the 6 left in flight, then the new 4
     assert sink.force_flush(5)

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 from kubevents.errors import ConfigError
 from kubevents.records import ResourceInfo
@@ -16,6 +15,7 @@ from kubevents.settings import Settings
 from kubevents.sinks.metrics import Telemetry, start_metrics
 from kubevents.sinks.metrics_server import MetricsServer, Probes
 from tests.fakes.otlp_receiver import OtlpReceiver
+from tests.support.scraping import parse as samples
 
 RESOURCE = ResourceInfo(service_version="1.2.3", instance_id="kv-0", cluster_name="c1")
 
@@ -56,14 +56,6 @@ def server(telemetry: Telemetry) -> Iterator[MetricsServer]:
     s = MetricsServer(telemetry, host="127.0.0.1", port=0, probes=Probes())
     yield s
     s.close()
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def test_counters_are_read_at_collection_time(telemetry: Telemetry) -> None:

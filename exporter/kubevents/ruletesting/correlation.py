@@ -1,6 +1,6 @@
 """Correlation rule unit tests: a timeline of Events in, the incidents out.
 
-Like ``patterns_test`` files, each case is a short timeline; the
+Like ``patterns_test`` files (``patterns.py``), each case is a short timeline; the
 expectation is the grouping: every incident, by its root cause, with all of
 its Events::
 
@@ -44,7 +44,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from kubevents.conventions import Category, Severity
 from kubevents.enrich.classify import Classifier, load_classifier
 from kubevents.enrich.correlate import Correlator
 from kubevents.enrich.correlation_rules import (
@@ -54,19 +53,22 @@ from kubevents.enrich.correlation_rules import (
 )
 from kubevents.enrich.incidents import IncidentState, IncidentTransition
 from kubevents.enrich.pattern_rules import parse_duration
-from kubevents.enrich.pattern_tests import T0_NS
-from kubevents.enrich.rule_tests import (
-    EVENT_KEYS,
-    CaseResult,
-    lazily,
-    open_test_file,
-    shorthand_event,
-)
-from kubevents.enrich.rules import LineDict, check_keys
+from kubevents.enrich.rules import check_keys
 from kubevents.errors import RulesError
 from kubevents.model import Classification, KubeEvent
+from kubevents.ruletesting.cases import (
+    EVENT_KEYS,
+    T0_NS,
+    CaseResult,
+    classification_of,
+    lazily,
+    offset,
+    open_test_file,
+    repeat_times,
+    shorthand_event,
+    timeline_case,
+)
 
-FILE_KEYS: Final = ("version", "kind", "rule_files", "tests")
 CASE_KEYS: Final = ("name", "events", "expire_at", "expect")
 TIMELINE_KEYS: Final = (
     *EVENT_KEYS,
@@ -106,7 +108,6 @@ def run_correlation_test_file(
         path,
         kind="correlation_test",
         rule_kind="correlation",
-        allowed_keys=FILE_KEYS,
         compile_rules=compile_correlation_rules,
         default_rules=default_rules,
     )
@@ -127,24 +128,18 @@ class _Outcome:
 def _run_case(
     case: object, path: Path, rules: CorrelationRules, classify: Callable[[], Classifier]
 ) -> CaseResult:
-    if not isinstance(case, LineDict):
-        raise RulesError(f"{path}: each test must be a mapping")
-    where = f"{path}:{case.line}"
-    check_keys(case, allowed=CASE_KEYS, required=("name", "events", "expect"), where=where)
-    events, expect = case["events"], case["expect"]
-    if not isinstance(events, list) or not events or not isinstance(expect, list):
-        raise RulesError(f"{where}: 'events' must be a non-empty list and 'expect' a list")
+    data, where, events, expect = timeline_case(case, path, CASE_KEYS)
     timeline = sorted(
         (item for raw in events for item in _expand(raw, where, classify)),
         key=lambda item: item[0].time_ns,
     )
     timeline = _number_repeats(timeline)
     expire_at = None
-    if "expire_at" in case:
-        expire_at = T0_NS + parse_duration(case["expire_at"], where=f"{where}: expire_at")
+    if "expire_at" in data:
+        expire_at = T0_NS + parse_duration(data["expire_at"], where=f"{where}: expire_at")
     outcome = correlate_timeline(Correlator(rules), timeline, expire_at=expire_at)
     failures = _compare(expect, outcome, where)
-    return CaseResult(where, str(case["name"]), "; ".join(failures) if failures else None)
+    return CaseResult(where, str(data["name"]), "; ".join(failures) if failures else None)
 
 
 def correlate_timeline(
@@ -208,11 +203,7 @@ def _expand(
         raise RulesError(f"{where}: each event must be a mapping")
     at = f"{where}: event"
     check_keys(raw, allowed=TIMELINE_KEYS, required=("reason", "at"), where=at)
-    start = parse_duration(raw["at"], where=f"{at}: at", allow_zero=True)
-    times = raw.get("times", 1)
-    if not isinstance(times, int) or isinstance(times, bool) or times < 1:
-        raise RulesError(f"{at}: times must be a whole number of at least 1")
-    every = parse_duration(raw["every"], where=f"{at}: every") if "every" in raw else 0
+    times = repeat_times(raw, at)
     base = shorthand_event({k: v for k, v in raw.items() if k in EVENT_KEYS}, where)
     name = str(raw.get("name", "test"))
     node = str(raw.get("node", ""))
@@ -227,10 +218,9 @@ def _expand(
         reporting_instance=str(raw.get("instance", node)),
         source_host=node,
     )
-    cls = _classification(raw, base, at, classify)
+    cls = classification_of(raw, base, at, classify)
     out = []
-    for i in range(times):
-        t = T0_NS + start + i * every
+    for t in times:
         out.append((dataclasses.replace(base, time_ns=t, first_time_ns=t), cls))
     return out
 
@@ -247,21 +237,6 @@ def _number_repeats(
         first = firsts.setdefault(event.key, event.time_ns)
         out.append((dataclasses.replace(event, count=count, first_time_ns=first), cls))
     return out
-
-
-def _classification(
-    raw: dict[str, Any], event: KubeEvent, where: str, classify: Callable[[], Classifier]
-) -> Classification:
-    if "category" in raw and "severity" in raw:
-        base = Classification(Category.OTHER, Severity.WARNING, None)
-    else:
-        base = classify().classify(event)
-    try:
-        category = Category(str(raw["category"])) if "category" in raw else base.category
-        severity = Severity(str(raw["severity"])) if "severity" in raw else base.severity
-    except ValueError as e:
-        raise RulesError(f"{where}: {e}") from None
-    return Classification(category, severity, base.rule_id)
 
 
 def _uids(value: object, where: str) -> set[str]:
@@ -310,18 +285,12 @@ def _compare(expect: list[Any], outcome: _Outcome, where: str) -> list[str]:
                 wanted["resolved_at"], where=f"{at}.resolved_at", allow_zero=True
             )
             if transition.state is not IncidentState.RESOLVED or transition.time_ns != due:
-                state = f"{transition.state.value} at {_offset(transition.time_ns)}"
+                state = f"{transition.state.value} at {offset(transition.time_ns)}"
                 failures.append(
-                    f"incident rooted at {root}: expected resolved at {_offset(due)}, got {state}"
+                    f"incident rooted at {root}: expected resolved at {offset(due)}, got {state}"
                 )
     for incident, transition in sorted(outcome.latest.items(), key=lambda kv: kv[1].first_seen_ns):
         if incident not in matched:
             members = sorted(outcome.members.get(incident, set()))
             failures.append(f"unexpected incident rooted at {transition.root.uid}: {members}")
     return failures
-
-
-def _offset(time_ns: int) -> str:
-    seconds = (time_ns - T0_NS) // 1_000_000_000
-    minutes, secs = divmod(seconds, 60)
-    return (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs or not minutes else "")

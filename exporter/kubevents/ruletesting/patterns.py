@@ -1,6 +1,6 @@
 """Pattern rule unit tests: a timeline of Events in, the transitions out.
 
-Like ``classification_test`` files (``rule_tests.py``), but each case is a
+Like ``classification_test`` files (``classification.py``), but each case is a
 short timeline, because a pattern is about frequency::
 
     version: 1
@@ -41,7 +41,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from kubevents.conventions import Category, Severity
 from kubevents.enrich.anomaly import AnomalyDetector
 from kubevents.enrich.classify import Classifier, load_classifier
 from kubevents.enrich.pattern_rules import (
@@ -51,18 +50,22 @@ from kubevents.enrich.pattern_rules import (
     parse_duration,
 )
 from kubevents.enrich.patterns import PatternDetector, Transition
-from kubevents.enrich.rule_tests import (
-    EVENT_KEYS,
-    CaseResult,
-    lazily,
-    open_test_file,
-    shorthand_event,
-)
-from kubevents.enrich.rules import LineDict, check_keys
+from kubevents.enrich.rules import check_keys
 from kubevents.errors import RulesError
-from kubevents.model import Classification, Correlation, Enriched, KubeEvent, ObjectRef
+from kubevents.model import Correlation, Enriched, ObjectRef
+from kubevents.ruletesting.cases import (
+    EVENT_KEYS,
+    T0_NS,
+    CaseResult,
+    classification_of,
+    lazily,
+    offset,
+    open_test_file,
+    repeat_times,
+    shorthand_event,
+    timeline_case,
+)
 
-FILE_KEYS: Final = ("version", "kind", "rule_files", "tests")
 CASE_KEYS: Final = ("name", "events", "expire_at", "anomalies", "expect")
 TIMELINE_KEYS: Final = (
     *EVENT_KEYS,
@@ -90,8 +93,6 @@ EXPECT_KEYS: Final = (
     "rule",
     "id",
 )
-T0_NS: Final = 1_767_225_600_000_000_000
-"""Time zero of every case: 2026-01-01T00:00:00Z (offsets are what tests read)."""
 _TIMES: Final = ("at", "first_seen", "last_seen")
 
 
@@ -110,7 +111,6 @@ def run_patterns_test_file(
         path,
         kind="patterns_test",
         rule_kind="patterns",
-        allowed_keys=FILE_KEYS,
         compile_rules=compile_pattern_rules,
         default_rules=default_rules,
     )
@@ -121,19 +121,13 @@ def run_patterns_test_file(
 def _run_case(
     case: object, path: Path, rules: PatternRules, classify: Callable[[], Classifier]
 ) -> CaseResult:
-    if not isinstance(case, LineDict):
-        raise RulesError(f"{path}: each test must be a mapping")
-    where = f"{path}:{case.line}"
-    check_keys(case, allowed=CASE_KEYS, required=("name", "events", "expect"), where=where)
-    events, expect = case["events"], case["expect"]
-    if not isinstance(events, list) or not events or not isinstance(expect, list):
-        raise RulesError(f"{where}: 'events' must be a non-empty list and 'expect' a list")
+    data, where, events, expect = timeline_case(case, path, CASE_KEYS)
     timeline = sorted(
         (item for raw in events for item in _expand(raw, where, classify)),
         key=lambda e: e.event.time_ns,
     )
     detector = PatternDetector(rules)
-    anomalies = AnomalyDetector(rules) if case.get("anomalies") is True else None
+    anomalies = AnomalyDetector(rules) if data.get("anomalies") is True else None
     got: list[Transition] = []
     for enriched in timeline:
         detector.observe(enriched)
@@ -141,12 +135,12 @@ def _run_case(
         if anomalies is not None:
             anomalies.observe(enriched)
             got += anomalies.transitions()
-    if "expire_at" in case:
-        now = T0_NS + parse_duration(case["expire_at"], where=f"{where}: expire_at")
+    if "expire_at" in data:
+        now = T0_NS + parse_duration(data["expire_at"], where=f"{where}: expire_at")
         detector.expire(now)
         got += detector.transitions()
     failures = _compare(expect, got, where)
-    return CaseResult(where, str(case["name"]), "; ".join(failures) if failures else None)
+    return CaseResult(where, str(data["name"]), "; ".join(failures) if failures else None)
 
 
 def _expand(raw: object, where: str, classify: Callable[[], Classifier]) -> list[Enriched]:
@@ -155,39 +149,19 @@ def _expand(raw: object, where: str, classify: Callable[[], Classifier]) -> list
         raise RulesError(f"{where}: each event must be a mapping")
     at = f"{where}: event"
     check_keys(raw, allowed=TIMELINE_KEYS, required=("reason", "at"), where=at)
-    start = parse_duration(raw["at"], where=f"{at}: at", allow_zero=True)
-    times = raw.get("times", 1)
-    if not isinstance(times, int) or isinstance(times, bool) or times < 1:
-        raise RulesError(f"{at}: times must be a whole number of at least 1")
-    every = parse_duration(raw["every"], where=f"{at}: every") if "every" in raw else 0
+    times = repeat_times(raw, at)
     count = raw.get("count", 1)
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
         raise RulesError(f"{at}: count must be a whole number")
     base = shorthand_event({k: v for k, v in raw.items() if k in EVENT_KEYS}, where)
     base = dataclasses.replace(base, uid=str(raw.get("uid", "")))
-    cls = _classification(raw, base, at, classify)
+    cls = classification_of(raw, base, at, classify)
     correlation = _correlation(raw, base.regarding, at)
     out = []
-    for i in range(times):
-        t = T0_NS + start + i * every
+    for t in times:
         event = dataclasses.replace(base, time_ns=t, first_time_ns=t, count=count or 1)
         out.append(Enriched(event, count, t, cls, correlation))
     return out
-
-
-def _classification(
-    raw: dict[str, Any], event: KubeEvent, where: str, classify: Callable[[], Classifier]
-) -> Classification:
-    if "category" in raw and "severity" in raw:
-        base = Classification(Category.OTHER, Severity.WARNING, None)
-    else:
-        base = classify().classify(event)
-    try:
-        category = Category(str(raw["category"])) if "category" in raw else base.category
-        severity = Severity(str(raw["severity"])) if "severity" in raw else base.severity
-    except ValueError as e:
-        raise RulesError(f"{where}: {e}") from None
-    return Classification(category, severity, base.rule_id)
 
 
 def _correlation(raw: dict[str, Any], ref: ObjectRef, where: str) -> Correlation | None:
@@ -247,22 +221,12 @@ def _compare(expect: list[Any], got: list[Transition], where: str) -> list[str]:
                     f"transition {i + 1} {key}: expected {_show(key, value)}, got {_show(key, actual[key])}"
                 )
     if len(expect) != len(got):
-        listed = ", ".join(f"{t.state.value}@{_offset(t.time_ns)}" for t in got) or "none"
+        listed = ", ".join(f"{t.state.value}@{offset(t.time_ns)}" for t in got) or "none"
         failures.append(f"expected {len(expect)} transitions, got {len(got)}: {listed}")
     return failures
 
 
 def _show(key: str, value: object) -> str:
     if key in _TIMES and isinstance(value, int):
-        return _offset(value)
+        return offset(value)
     return repr(value)
-
-
-def _offset(time_ns: int) -> str:
-    """``1m30s`` after time zero (or the raw value before it)."""
-    seconds, rest = divmod(time_ns - T0_NS, 1_000_000_000)
-    if seconds < 0:
-        return str(time_ns)
-    minutes, secs = divmod(seconds, 60)
-    text = (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs or not minutes else "")
-    return text + (f"+{rest}ns" if rest else "")
