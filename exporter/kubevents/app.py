@@ -44,7 +44,6 @@ from kubevents.normalize import NotAnEvent, normalize
 from kubevents.pipeline import Pipeline, RepairLog
 from kubevents.records import ResourceInfo
 from kubevents.series import SeriesTracker
-from kubevents.sinks.metrics_server import Probes
 from kubevents.sinks.registry import SinkContext, build_sinks
 from kubevents.source.replaying import (
     Item,
@@ -55,11 +54,12 @@ from kubevents.source.replaying import (
     stream_batches,
 )
 from kubevents.summary import Summary
+from kubevents.telemetry.server import Probes
 
 if TYPE_CHECKING:
-    from kubevents.sinks.metrics import MetricsRuntime
     from kubevents.source.kubeclient import KubeClient
     from kubevents.source.objects import ObjectCache
+    from kubevents.telemetry.metrics import MetricsRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +95,9 @@ def detectors_from(
     ``lookup``: the watched object cache, when ``run`` has one (see :func:`correlator_from`).
     """
     from kubevents.enrich.anomaly import AnomalyDetector
-    from kubevents.enrich.counting import EventCounts
     from kubevents.enrich.pattern_rules import compile_pattern_rules
     from kubevents.enrich.patterns import PatternDetector
+    from kubevents.telemetry.counting import EventCounts
 
     rules = compile_pattern_rules(rule_files_from(settings, "patterns"))
     return {
@@ -645,7 +645,7 @@ def _start_metrics(
     port: int | None,
     probes: Probes | None = None,
 ) -> MetricsRuntime | None:
-    """The metrics of a command (see ``sinks/metrics.py``); None when nothing wants them.
+    """The metrics of a command (see ``telemetry/metrics.py``); None when nothing wants them.
 
     Imported only then: the OpenTelemetry SDK adds about 80 ms to a start.
     """
@@ -654,7 +654,7 @@ def _start_metrics(
     )
     if port is None and not otlp:
         return None
-    from kubevents.sinks.metrics import start_metrics
+    from kubevents.telemetry.metrics import start_metrics
 
     return start_metrics(settings, resource, sinks, port=port, probes=probes)
 

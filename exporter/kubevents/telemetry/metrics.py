@@ -44,8 +44,10 @@ from kubevents.config import Settings
 from kubevents.errors import ConfigError
 from kubevents.records import ResourceInfo
 from kubevents.sinks.delivery import DeliverySink
-from kubevents.sinks.metrics_server import MetricsServer, Probes
-from kubevents.sinks.metrics_state import (
+from kubevents.sinks.otlp_options import OtlpOptions, TransportKind, resolve_otlp
+from kubevents.sinks.transport import RequestReport
+from kubevents.telemetry.server import MetricsServer, Probes
+from kubevents.telemetry.state import (
     AnomaliesView,
     CorrelatorView,
     CountsView,
@@ -55,8 +57,6 @@ from kubevents.sinks.metrics_state import (
     observe_detectors,
     observe_run,
 )
-from kubevents.sinks.otlp_options import OtlpOptions, TransportKind, resolve_otlp
-from kubevents.sinks.transport import RequestReport
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ EVENTS_CARDINALITY_LIMIT = 10_000
 
 
 class EventCountsView(Protocol):
-    """What the metrics layer reads from ``enrich.counting.EventCounts``."""
+    """What the metrics layer reads from ``telemetry.counting.EventCounts``."""
 
     def snapshot(self) -> list[tuple[dict[str, str], int]]: ...
 
@@ -266,7 +266,7 @@ class Telemetry:
         correlator: CorrelatorView | None = None,
         counts: CountsView | None = None,
     ) -> None:
-        """Export patterns, anomalies, incidents and state sizes (``metrics_state.py``)."""
+        """Export patterns, anomalies, incidents and state sizes (``telemetry/state.py``)."""
         observe_detectors(
             self.meter, patterns=patterns, anomalies=anomalies, correlator=correlator, counts=counts
         )

@@ -1,7 +1,7 @@
 """The metrics HTTP server: ``/metrics``, ``/healthz`` and ``/readyz`` on one port.
 
 A thin shell (client_python's shape): ``/metrics`` asks
-:meth:`~kubevents.sinks.metrics.Telemetry.exposition` for the body, the two
+:meth:`~kubevents.telemetry.metrics.Telemetry.exposition` for the body, the two
 probes call :class:`Probes` callbacks that the watch can replace, and
 anything else is a 404 that names the three paths. It logs no access lines.
 """
@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kubevents.sinks.metrics import Telemetry
+    from kubevents.telemetry.metrics import Telemetry
 
 logger = logging.getLogger(__name__)
 

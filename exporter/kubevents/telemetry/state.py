@@ -1,6 +1,6 @@
 """Metrics read from kubevents' state: detectors (patterns, anomalies, incidents) and the watch.
 
-Like the rest of :mod:`kubevents.sinks.metrics`, nothing here runs per Event:
+Like the rest of :mod:`kubevents.telemetry.metrics`, nothing here runs per Event:
 each instrument is observable, and its callback reads counters the stages
 keep anyway, when a scrape or an OTLP export collects. The callbacks run on
 the scrape thread, so they only read what the stages publish as safe for any
@@ -99,7 +99,7 @@ class CorrelatorView(Protocol):
 
 
 class CountsView(Protocol):
-    """``enrich.counting.EventCounts``."""
+    """``telemetry.counting.EventCounts``."""
 
     @property
     def evicted(self) -> int: ...

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kubevents.conventions import Category, Severity
-from kubevents.enrich.counting import EVENT_LABELS, OTHER, BoundedCounter, EventCounts
 from kubevents.model import Classification, Enriched, KubeEvent, ObjectRef
+from kubevents.telemetry.counting import EVENT_LABELS, OTHER, BoundedCounter, EventCounts
 
 S = 1_000_000_000
 

@@ -13,15 +13,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from kubevents.config import Settings
 from kubevents.errors import ConfigError
 from kubevents.records import ResourceInfo
-from kubevents.sinks.metrics import Telemetry, start_metrics
-from kubevents.sinks.metrics_server import MetricsServer, Probes
+from kubevents.telemetry.metrics import Telemetry, start_metrics
+from kubevents.telemetry.server import MetricsServer, Probes
 from tests.fakes.otlp_receiver import OtlpReceiver
 
 RESOURCE = ResourceInfo(service_version="1.2.3", instance_id="kv-0", cluster_name="c1")
 
 
 class Counts:
-    """Stands for enrich.counting.EventCounts (the metrics layer only reads these)."""
+    """Stands for telemetry.counting.EventCounts (the metrics layer only reads these)."""
 
     def __init__(self) -> None:
         self.series: list[tuple[dict[str, str], int]] = []
