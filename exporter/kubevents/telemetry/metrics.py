@@ -535,7 +535,9 @@ def start_metrics(
     server = None
     if port is not None:
         try:
-            server = MetricsServer(telemetry, host=settings.metrics.host, port=port, probes=probes)
+            server = MetricsServer(
+                telemetry.exposition, host=settings.metrics.host, port=port, probes=probes
+            )
         except OSError as e:
             telemetry.shutdown()
             raise ConfigError(

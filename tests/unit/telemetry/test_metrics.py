@@ -53,7 +53,7 @@ def telemetry() -> Iterator[Telemetry]:
 
 @pytest.fixture
 def server(telemetry: Telemetry) -> Iterator[MetricsServer]:
-    s = MetricsServer(telemetry, host="127.0.0.1", port=0, probes=Probes())
+    s = MetricsServer(telemetry.exposition, host="127.0.0.1", port=0, probes=Probes())
     yield s
     s.close()
 
