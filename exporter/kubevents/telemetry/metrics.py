@@ -43,7 +43,7 @@ from kubevents import conventions as c
 from kubevents.config import Settings
 from kubevents.errors import ConfigError
 from kubevents.records import ResourceInfo
-from kubevents.sinks.delivery import DeliverySink
+from kubevents.sinks.base import DeliverySnapshot, ObservableSink
 from kubevents.sinks.otlp_options import OtlpOptions, TransportKind, resolve_otlp
 from kubevents.sinks.transport import RequestReport
 from kubevents.telemetry.server import MetricsServer, Probes
@@ -126,7 +126,7 @@ class Telemetry:
             shutdown_on_exit=False,
         )
         self.meter = self.provider.get_meter("kubevents", __version__)
-        self._sinks: list[DeliverySink] = []
+        self._sinks: list[ObservableSink] = []
         self._lock = threading.Lock()
         self._durations = self.meter.create_histogram(
             c.MetricName.SINK_EXPORT_DURATION,
@@ -280,9 +280,10 @@ class Telemetry:
         observe_run(self.meter, run, watches)
 
     def observe_sinks(self, sinks: Iterable[object]) -> None:
-        """Export delivery metrics of every network sink among ``sinks`` (others have none)."""
+        """Export the delivery metrics of every sink among ``sinks`` that reports them
+        (an :class:`~kubevents.sinks.base.ObservableSink`: the network sinks)."""
         for sink in sinks:
-            if isinstance(sink, DeliverySink):
+            if isinstance(sink, ObservableSink):
                 with self._lock:
                     self._sinks.append(sink)
                 sink.on_request = self._request_observer(sink.name)
@@ -294,108 +295,111 @@ class Telemetry:
 
         return observe
 
-    def _each_sink(self) -> list[DeliverySink]:
+    def _each_sink(self) -> list[tuple[str, DeliverySnapshot]]:
         with self._lock:
-            return list(self._sinks)
+            sinks = list(self._sinks)
+        return [(sink.name, sink.snapshot()) for sink in sinks]
 
     def _sink_instruments(self) -> None:
-        def counter(attr: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        Read = Callable[[DeliverySnapshot], Any]
+
+        def counter(read: Read) -> Callable[[CallbackOptions], Iterable[Observation]]:
             def observe(_: CallbackOptions) -> Iterable[Observation]:
-                for sink in self._each_sink():
-                    yield Observation(getattr(sink.stats, attr), {"sink": sink.name})
+                for name, snapshot in self._each_sink():
+                    yield Observation(read(snapshot), {"sink": name})
 
             return observe
 
-        def by_reason(attr: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def by_reason(read: Read) -> Callable[[CallbackOptions], Iterable[Observation]]:
             def observe(_: CallbackOptions) -> Iterable[Observation]:
-                for sink in self._each_sink():
-                    table: Mapping[str, int] = dict(getattr(sink.stats, attr))
+                for name, snapshot in self._each_sink():
+                    table: Mapping[str, int] = read(snapshot)
                     for reason, count in sorted(table.items()):
-                        yield Observation(count, {"sink": sink.name, "reason": reason})
+                        yield Observation(count, {"sink": name, "reason": reason})
 
             return observe
 
-        def gauge(attr: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def gauge(read: Read) -> Callable[[CallbackOptions], Iterable[Observation]]:
             def observe(_: CallbackOptions) -> Iterable[Observation]:
-                for sink in self._each_sink():
-                    value = getattr(sink, attr)
+                for name, snapshot in self._each_sink():
+                    value = read(snapshot)
                     if value is not None:
-                        yield Observation(value, {"sink": sink.name})
+                        yield Observation(value, {"sink": name})
 
             return observe
 
         m = self.meter
-        for name, attr, unit, description in (
+        for name, read, unit, description in (
             (
                 c.MetricName.SINK_EXPORTED,
-                "exported",
+                lambda s: s.exported,
                 "{record}",
                 "Records the backend accepted, by sink.",
             ),
             (
                 c.MetricName.SINK_SENT,
-                "bytes_sent",
+                lambda s: s.bytes_sent,
                 "By",
                 "Request bytes sent (after compression), by sink.",
             ),
             (
                 c.MetricName.SINK_TRUNCATED,
-                "truncated",
+                lambda s: s.truncated,
                 "{record}",
                 "Records whose body or attributes were cut to the limits (kubevents.truncated=true), by sink.",
             ),
         ):
             m.create_observable_counter(
-                name, callbacks=[counter(attr)], unit=unit, description=description
+                name, callbacks=[counter(read)], unit=unit, description=description
             )
-        for name, attr, description in (
+        for name, read, description in (
             (
                 c.MetricName.SINK_FAILED,
-                "failed",
+                lambda s: s.failed,
                 "Records in failed requests, by sink and reason (a batch counts at each failed attempt).",
             ),
             (
                 c.MetricName.SINK_RETRIED,
-                "retried",
+                lambda s: s.retried,
                 "Records scheduled for another attempt after a retryable failure, by sink and reason.",
             ),
             (
                 c.MetricName.SINK_DROPPED,
-                "dropped",
+                lambda s: s.dropped,
                 "Records given up on purpose, by sink and reason (a final failure, rejected, queue_full, retry_deadline, shutdown).",
             ),
         ):
             m.create_observable_counter(
-                name, callbacks=[by_reason(attr)], unit="{record}", description=description
+                name, callbacks=[by_reason(read)], unit="{record}", description=description
             )
-        for name, attr, unit, description in (
+        for name, read, unit, description in (
             (
                 c.MetricName.SINK_QUEUE_SIZE,
-                "queue_size",
+                lambda s: s.queue_size,
                 "{record}",
                 "Records waiting for delivery (the batch in flight included), by sink.",
             ),
             (
                 c.MetricName.SINK_QUEUE_CAPACITY,
-                "queue_capacity",
+                lambda s: s.queue_capacity,
                 "{record}",
                 "Records the in-memory queue holds, by sink (absent with a spool).",
             ),
             (
                 c.MetricName.SINK_SPOOL_SIZE,
-                "spool_bytes",
+                lambda s: s.spool_bytes,
                 "By",
                 "Bytes in the on-disk spool, by sink (with --spool).",
             ),
             (
                 c.MetricName.SINK_SPOOL_CAPACITY,
-                "spool_capacity",
+                lambda s: s.spool_capacity,
                 "By",
                 "The spool's size cap, by sink (with --spool).",
             ),
         ):
             m.create_observable_gauge(
-                name, callbacks=[gauge(attr)], unit=unit, description=description
+                name, callbacks=[gauge(read)], unit=unit, description=description
             )
 
     # -- exposition ----------------------------------------------------------------------

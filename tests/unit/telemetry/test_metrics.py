@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -13,6 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from kubevents.config import Settings
 from kubevents.errors import ConfigError
 from kubevents.records import ResourceInfo
+from kubevents.sinks.base import DeliverySnapshot, InMemorySink
+from kubevents.sinks.transport import RequestReport
 from kubevents.telemetry.metrics import Telemetry, start_metrics
 from kubevents.telemetry.server import MetricsServer, Probes
 from tests.fakes.otlp_receiver import OtlpReceiver
@@ -95,6 +97,58 @@ def telemetry_version() -> str:
     from kubevents import __version__
 
     return __version__
+
+
+class ReportingSink(InMemorySink):
+    """A sink that is no DeliverySink but reports on its delivery (an ObservableSink)."""
+
+    name = "reporting"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_request: Callable[[RequestReport], None] | None = None
+        self.current = DeliverySnapshot(
+            exported=4,
+            bytes_sent=900,
+            truncated=1,
+            failed={"unavailable": 2},
+            retried={"unavailable": 2},
+            dropped={"queue_full": 3, "rejected": 1},
+            queue_size=5,
+            queue_capacity=None,
+            spool_bytes=4096,
+            spool_capacity=1 << 20,
+        )
+
+    def snapshot(self) -> DeliverySnapshot:
+        return self.current
+
+
+def test_sinks_are_observed_through_their_snapshot(telemetry: Telemetry) -> None:
+    reporting, plain = ReportingSink(), InMemorySink()
+    telemetry.observe_sinks([plain, reporting])
+    assert reporting.on_request is not None
+    reporting.on_request(RequestReport(records=4, bytes=900, seconds=0.02, result="success"))
+    got = samples(telemetry.exposition()[0].decode())
+    sink = (("sink", "reporting"),)
+    by_sink = {name: value for (name, labels), value in got.items() if labels == sink}
+    assert by_sink == {
+        "kubevents_sink_exported_total": 4.0,
+        "kubevents_sink_sent_bytes_total": 900.0,
+        "kubevents_sink_truncated_total": 1.0,
+        "kubevents_sink_queue_size": 5.0,
+        "kubevents_sink_spool_size_bytes": 4096.0,
+        "kubevents_sink_spool_capacity_bytes": float(1 << 20),
+        "kubevents_sink_batch_size_count": 1.0,
+        "kubevents_sink_batch_size_sum": 4.0,
+    }
+    assert got[("kubevents_sink_dropped_total", (("reason", "queue_full"), *sink))] == 3.0
+    assert got[("kubevents_sink_failed_total", (("reason", "unavailable"), *sink))] == 2.0
+    assert not any(("sink", "memory") in labels for _, labels in got)
+    reporting.current = dataclasses.replace(reporting.current, exported=9, queue_size=0)
+    again = samples(telemetry.exposition()[0].decode())
+    assert again[("kubevents_sink_exported_total", sink)] == 9.0
+    assert again[("kubevents_sink_queue_size", sink)] == 0.0
 
 
 def test_no_pipeline_yet_means_no_series(telemetry: Telemetry) -> None:
