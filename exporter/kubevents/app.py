@@ -54,6 +54,7 @@ from kubevents.source.replaying import (
     stream_batches,
 )
 from kubevents.summary import Summary
+from kubevents.telemetry.plan import metrics_plan
 from kubevents.telemetry.server import Probes
 
 if TYPE_CHECKING:
@@ -645,18 +646,16 @@ def _start_metrics(
     port: int | None,
     probes: Probes | None = None,
 ) -> MetricsRuntime | None:
-    """The metrics of a command (see ``telemetry/metrics.py``); None when nothing wants them.
+    """The metrics of a command (see ``telemetry/plan.py``); None when nothing wants them.
 
     Imported only then: the OpenTelemetry SDK adds about 80 ms to a start.
     """
-    otlp = settings.metrics.otlp and any(
-        spec.partition(":")[0] in ("otlp", "otlp+http") for spec in settings.sinks
-    )
-    if port is None and not otlp:
+    plan = metrics_plan(settings, port=port)
+    if plan is None:
         return None
     from kubevents.telemetry.metrics import start_metrics
 
-    return start_metrics(settings, resource, sinks, port=port, probes=probes)
+    return start_metrics(settings, plan, resource, sinks, probes=probes)
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:

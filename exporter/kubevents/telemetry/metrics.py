@@ -44,8 +44,9 @@ from kubevents.config import Settings
 from kubevents.errors import ConfigError
 from kubevents.records import ResourceInfo
 from kubevents.sinks.base import DeliverySnapshot, ObservableSink
-from kubevents.sinks.otlp_options import OtlpOptions, TransportKind, resolve_otlp
+from kubevents.sinks.otlp_options import OtlpOptions, resolve_otlp
 from kubevents.sinks.transport import RequestReport
+from kubevents.telemetry.plan import MetricsPlan, OtlpTarget
 from kubevents.telemetry.server import MetricsServer, Probes
 from kubevents.telemetry.state import (
     AnomaliesView,
@@ -459,30 +460,25 @@ def otlp_metric_reader(
 # ---------------------------------------------------------------------------
 
 
-def otlp_reader_for(settings: Settings) -> MetricReader | None:
-    """The OTLP metrics reader, to the first ``otlp``/``otlp+http`` sink's endpoint (if any)."""
-    if not settings.metrics.otlp:
+def otlp_reader_for(settings: Settings, target: OtlpTarget | None) -> MetricReader | None:
+    """The OTLP metrics reader to ``target`` (the first OTLP sink's endpoint), if any."""
+    if target is None:
         return None
-    for spec in settings.sinks:
-        kind, _, arg = spec.partition(":")
-        if kind in ("otlp", "otlp+http"):
-            transport: TransportKind = "grpc" if kind == "otlp" else "http"
-            options = resolve_otlp(
-                transport=transport,
-                signal="metrics",
-                spec_endpoint=arg or None,
-                settings=settings.otlp,
-            )
-            return otlp_metric_reader(
-                options, transport=transport, interval_s=settings.metrics.otlp_interval_s
-            )
-    return None
+    options = resolve_otlp(
+        transport=target.transport,
+        signal="metrics",
+        spec_endpoint=target.endpoint,
+        settings=settings.otlp,
+    )
+    return otlp_metric_reader(
+        options, transport=target.transport, interval_s=settings.metrics.otlp_interval_s
+    )
 
 
-def metrics_shutdown_s(settings: Settings) -> float:
+def metrics_shutdown_s(settings: Settings, plan: MetricsPlan) -> float:
     """How long the final OTLP metrics export may take at exit: :data:`METRICS_SHUTDOWN_S`,
     or less with a shorter ``delivery.flush_timeout_s``; 0 without an OTLP export."""
-    if otlp_reader_for(settings) is None:
+    if plan.otlp is None:
         return 0.0
     return min(METRICS_SHUTDOWN_S, settings.delivery.flush_timeout_s)
 
@@ -519,24 +515,23 @@ class MetricsRuntime:
 
 def start_metrics(
     settings: Settings,
+    plan: MetricsPlan,
     resource: ResourceInfo,
     sinks: Iterable[object],
     *,
-    port: int | None,
     probes: Probes | None = None,
-) -> MetricsRuntime | None:
-    """Telemetry for a command: served on ``port`` (None: no server, 0: any free port),
-    pushed over OTLP when configured. None when neither is wanted.
+) -> MetricsRuntime:
+    """Telemetry for a command, as :func:`~kubevents.telemetry.plan.metrics_plan` decided:
+    served on ``plan.port`` (0: any free port), pushed over OTLP to ``plan.otlp``.
 
     Raises:
         ConfigError: the port cannot be bound, or the OTLP options are invalid.
     """
-    reader = otlp_reader_for(settings)
-    if port is None and reader is None:
-        return None
+    reader = otlp_reader_for(settings, plan.otlp)
     telemetry = Telemetry(resource, otlp_reader=reader)
     telemetry.observe_sinks(sinks)
     server = None
+    port = plan.port
     if port is not None:
         try:
             server = MetricsServer(
@@ -547,4 +542,4 @@ def start_metrics(
             raise ConfigError(
                 f"metrics -> port: cannot listen on {settings.metrics.host}:{port}: {e.strerror or e}"
             ) from e
-    return MetricsRuntime(telemetry, server, metrics_shutdown_s(settings))
+    return MetricsRuntime(telemetry, server, metrics_shutdown_s(settings, plan))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 import requests
@@ -16,6 +17,7 @@ from kubevents.records import ResourceInfo
 from kubevents.sinks.base import DeliverySnapshot, InMemorySink
 from kubevents.sinks.transport import RequestReport
 from kubevents.telemetry.metrics import Telemetry, start_metrics
+from kubevents.telemetry.plan import MetricsPlan, OtlpTarget, metrics_plan
 from kubevents.telemetry.server import MetricsServer, Probes
 from tests.fakes.otlp_receiver import OtlpReceiver
 
@@ -202,7 +204,33 @@ def test_a_failing_callback_leaves_only_its_own_series_out(
 
 
 def test_nothing_starts_when_nothing_wants_metrics() -> None:
-    assert start_metrics(Settings(), RESOURCE, [], port=None) is None
+    assert metrics_plan(Settings(), port=None) is None
+    # metrics.otlp is on by default, but there is no OTLP sink to push to.
+    assert (
+        metrics_plan(replace(Settings(), sinks=("console", "loki:http://l:3100")), port=None)
+        is None
+    )
+    assert metrics_plan(Settings(), port=0) == MetricsPlan(port=0, otlp=None)
+
+
+@pytest.mark.parametrize(
+    ("sinks", "otlp", "target"),
+    [
+        (
+            ("console", "otlp:collector:4317", "otlp+http"),
+            True,
+            OtlpTarget("grpc", "collector:4317"),
+        ),
+        (("otlp+http", "otlp:collector:4317"), True, OtlpTarget("http", None)),
+        (("otlp:collector:4317",), False, None),
+    ],
+)
+def test_metrics_are_pushed_to_the_first_otlp_sink_when_wanted(
+    sinks: tuple[str, ...], otlp: bool, target: OtlpTarget | None
+) -> None:
+    settings = replace(Settings(), sinks=sinks, metrics=replace(Settings().metrics, otlp=otlp))
+    plan = metrics_plan(settings, port=9090)
+    assert plan == MetricsPlan(port=9090, otlp=target)
 
 
 def test_a_busy_port_is_a_config_error() -> None:
@@ -214,7 +242,7 @@ def test_a_busy_port_is_a_config_error() -> None:
             Settings(), metrics=dataclasses.replace(Settings().metrics, host="127.0.0.1")
         )
         with pytest.raises(ConfigError, match="metrics -> port: cannot listen"):
-            start_metrics(settings, RESOURCE, [], port=port)
+            start_metrics(settings, MetricsPlan(port=port, otlp=None), RESOURCE, [])
 
 
 @pytest.mark.parametrize("kind", ["otlp", "otlp+http"])
@@ -223,7 +251,9 @@ def test_metrics_are_pushed_over_otlp_to_the_first_otlp_sink(
 ) -> None:
     endpoint = f"http://{otlp_receiver.grpc_endpoint}" if kind == "otlp" else otlp_receiver.http_url
     settings = dataclasses.replace(Settings(), sinks=("console", f"{kind}:{endpoint}"))
-    runtime = start_metrics(settings, RESOURCE, [], port=None)
+    plan = metrics_plan(settings, port=None)
+    assert plan is not None
+    runtime = start_metrics(settings, plan, RESOURCE, [])
     assert runtime is not None and runtime.server is None
     runtime.close()  # the final collection is pushed
     metrics = otlp_receiver.metrics()
