@@ -41,6 +41,7 @@ from prometheus_client.exposition import choose_encoder
 from kubevents import __version__
 from kubevents import conventions as c
 from kubevents.config import Settings
+from kubevents.conventions import MetricLabel as L
 from kubevents.errors import ConfigError
 from kubevents.records import ResourceInfo
 from kubevents.sinks.base import DeliverySnapshot, ObservableSink
@@ -148,7 +149,7 @@ class Telemetry:
 
     def _build_info(self) -> None:
         def observe(_: CallbackOptions) -> Iterable[Observation]:
-            yield Observation(1, {"version": __version__})
+            yield Observation(1, {L.VERSION: __version__})
 
         self.meter.create_observable_gauge(
             c.MetricName.BUILD_INFO,
@@ -170,8 +171,8 @@ class Telemetry:
             current = counts()
             if current is None:
                 return
-            yield Observation(current.value_overflows, {"kind": "value"})
-            yield Observation(current.series_overflows, {"kind": "series"})
+            yield Observation(current.value_overflows, {L.OVERFLOW_KIND: "value"})
+            yield Observation(current.series_overflows, {L.OVERFLOW_KIND: "series"})
 
         self.meter.create_observable_counter(
             c.MetricName.EVENTS,
@@ -213,9 +214,9 @@ class Telemetry:
             current = stats()
             if current is None:
                 return
-            yield Observation(current.received - current.unchanged, {"result": "emitted"})
-            yield Observation(current.unchanged, {"result": "unchanged"})
-            yield Observation(current.deleted, {"result": "deleted"})
+            yield Observation(current.received - current.unchanged, {L.RESULT: "emitted"})
+            yield Observation(current.unchanged, {L.RESULT: "unchanged"})
+            yield Observation(current.deleted, {L.RESULT: "deleted"})
 
         def records(_: CallbackOptions) -> Iterable[Observation]:
             current = stats()
@@ -244,7 +245,7 @@ class Telemetry:
             current = stats()
             if current is not None:
                 for field, n in current.repaired.items():
-                    yield Observation(n, {"field": field})
+                    yield Observation(n, {L.FIELD: field})
 
         self.meter.create_observable_counter(
             c.MetricName.PIPELINE_REPAIRED,
@@ -291,8 +292,8 @@ class Telemetry:
 
     def _request_observer(self, name: str) -> Callable[[RequestReport], None]:
         def observe(report: RequestReport) -> None:
-            self._durations.record(report.seconds, {"sink": name, "result": report.result})
-            self._batch_sizes.record(report.records, {"sink": name})
+            self._durations.record(report.seconds, {L.SINK: name, L.RESULT: report.result})
+            self._batch_sizes.record(report.records, {L.SINK: name})
 
         return observe
 
@@ -307,7 +308,7 @@ class Telemetry:
         def counter(read: Read) -> Callable[[CallbackOptions], Iterable[Observation]]:
             def observe(_: CallbackOptions) -> Iterable[Observation]:
                 for name, snapshot in self._each_sink():
-                    yield Observation(read(snapshot), {"sink": name})
+                    yield Observation(read(snapshot), {L.SINK: name})
 
             return observe
 
@@ -316,7 +317,7 @@ class Telemetry:
                 for name, snapshot in self._each_sink():
                     table: Mapping[str, int] = read(snapshot)
                     for reason, count in sorted(table.items()):
-                        yield Observation(count, {"sink": name, "reason": reason})
+                        yield Observation(count, {L.SINK: name, L.REASON: reason})
 
             return observe
 
@@ -325,7 +326,7 @@ class Telemetry:
                 for name, snapshot in self._each_sink():
                     value = read(snapshot)
                     if value is not None:
-                        yield Observation(value, {"sink": name})
+                        yield Observation(value, {L.SINK: name})
 
             return observe
 
