@@ -11,7 +11,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from kubevents import conventions
 from kubevents.config import Settings
+from kubevents.conventions import MetricLabel, metric_label
 from kubevents.errors import ConfigError
 from kubevents.records import ResourceInfo
 from kubevents.sinks.base import DeliverySnapshot, InMemorySink
@@ -259,3 +261,19 @@ def test_metrics_are_pushed_over_otlp_to_the_first_otlp_sink(
     metrics = otlp_receiver.metrics()
     assert "kubevents.build_info" in {m.metric.name for m in metrics}
     assert metrics[0].resource["service.name"] == "kubevents"
+
+
+@pytest.mark.parametrize(
+    ("label", "attribute"),
+    [
+        (MetricLabel.NAMESPACE, conventions.K8S_NAMESPACE_NAME),
+        (MetricLabel.KIND, conventions.OBJECT_KIND),
+        (MetricLabel.EVENT_REASON, conventions.EVENT_REASON),
+        (MetricLabel.REPORTING_CONTROLLER, conventions.EVENT_REPORTING_CONTROLLER),
+        (MetricLabel.CATEGORY, conventions.KV_CATEGORY),
+        (MetricLabel.SEVERITY, conventions.KV_SEVERITY),
+        (MetricLabel.PATTERN_RULE, conventions.KV_PATTERN_RULE),
+    ],
+)
+def test_a_label_that_carries_an_attribute_is_named_after_it(label: str, attribute: str) -> None:
+    assert label == metric_label(attribute)
