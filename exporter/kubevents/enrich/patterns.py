@@ -259,7 +259,7 @@ class PatternDetector:
         self._active_labels: dict[CategorySeverity, int] = {}
         self._active_total = 0
         self._rates: dict[str, _Rate] = {}
-        """Pattern id -> its rate gauge labels and latest window rate."""
+        """Pattern id -> its RateKey and latest window rate."""
         self._share = SharedStrings()
         self.high_water_ns = 0
         """The latest event time seen (or passed to :meth:`expire`)."""
