@@ -10,8 +10,8 @@ thread: plain integers, and copies taken in one builtin call (see
 The stages count by typed keys (:class:`~kubevents.model.CategorySeverity`,
 :class:`~kubevents.enrich.patterns.RateKey`, the state enums); the metric names
 and label names are given here, from :mod:`kubevents.conventions`. The stages
-are described by protocols: the metrics layer stays below ``running`` and
-imports of ``enrich`` only its types.
+are described by protocols: the metrics layer stays below ``running``, and it
+imports only the types of ``enrich``.
 """
 
 from __future__ import annotations
