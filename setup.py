@@ -28,7 +28,7 @@ HOT_PATH = [
     "exporter/kubevents/enrich/templates.py",
     "exporter/kubevents/enrich/patterns.py",
     "exporter/kubevents/enrich/anomaly.py",
-    "exporter/kubevents/enrich/counting.py",
+    "exporter/kubevents/telemetry/counting.py",
     "exporter/kubevents/sinks/limits.py",
     "exporter/kubevents/sinks/otlp_encode.py",
 ]

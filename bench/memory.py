@@ -50,13 +50,6 @@ def rss_mib() -> float:
 
 def _import_what_run_imports() -> None:
     """The modules ``kubevents run`` imports beyond the pipeline (see ``app.run_cluster``)."""
-    import kubevents.running
-    import kubevents.sinks.metrics
-    import kubevents.source.checkpoint
-    import kubevents.source.kubeapi
-    import kubevents.source.leader
-    import kubevents.source.objects
-    import kubevents.source.watching  # noqa: F401
 
 
 def _pipeline(endpoint: str) -> Any:

@@ -29,10 +29,10 @@ from functools import partial
 
 from kubevents.conventions import Category, Severity
 from kubevents.enrich.anomaly import AnomalyDetector
-from kubevents.enrich.counting import EventCounts
 from kubevents.enrich.pattern_rules import load_pattern_rules
 from kubevents.enrich.patterns import PatternDetector
 from kubevents.model import Classification, Enriched, KubeEvent, ObjectRef
+from kubevents.telemetry.counting import EventCounts
 
 S = 1_000_000_000
 T0 = 1_767_225_600 * S

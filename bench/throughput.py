@@ -22,7 +22,6 @@ from kubevents.enrich.anomaly import AnomalyDetector
 from kubevents.enrich.classify import load_classifier
 from kubevents.enrich.correlate import Correlator
 from kubevents.enrich.correlation_rules import load_correlation_rules
-from kubevents.enrich.counting import EventCounts
 from kubevents.enrich.pattern_rules import load_pattern_rules
 from kubevents.enrich.patterns import PatternDetector
 from kubevents.model import Enriched, KubeEvent
@@ -32,6 +31,7 @@ from kubevents.series import SeriesTracker
 from kubevents.settings import Settings, load_settings
 from kubevents.sinks.limits import limit_record
 from kubevents.sinks.otlp_encode import encode_logs_wire
+from kubevents.telemetry.counting import EventCounts
 
 BATCH = 512  # delivery.batch_size default
 RESOURCE = ResourceInfo("bench", "bench-0", cluster_name="bench")

@@ -45,7 +45,6 @@ from kubevents.ruletesting.cases import CaseResult, format_results
 from kubevents.ruletesting.classification import run_test_file
 from kubevents.series import SeriesTracker
 from kubevents.settings import Settings
-from kubevents.sinks.metrics_server import Probes
 from kubevents.sinks.registry import SinkContext, build_sinks
 from kubevents.source.replaying import (
     Item,
@@ -56,11 +55,13 @@ from kubevents.source.replaying import (
     stream_batches,
 )
 from kubevents.summary import Summary
+from kubevents.telemetry.plan import metrics_plan
+from kubevents.telemetry.server import Probes
 
 if TYPE_CHECKING:
-    from kubevents.sinks.metrics import MetricsRuntime
     from kubevents.source.kubeclient import KubeClient
     from kubevents.source.objects import ObjectCache
+    from kubevents.telemetry.metrics import MetricsRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -96,9 +97,9 @@ def detectors_from(
     ``lookup``: the watched object cache, when ``run`` has one (see :func:`correlator_from`).
     """
     from kubevents.enrich.anomaly import AnomalyDetector
-    from kubevents.enrich.counting import EventCounts
     from kubevents.enrich.pattern_rules import compile_pattern_rules
     from kubevents.enrich.patterns import PatternDetector
+    from kubevents.telemetry.counting import EventCounts
 
     rules = compile_pattern_rules(rule_files_from(settings, "patterns"))
     return Detectors(
@@ -644,16 +645,16 @@ def _start_metrics(
     port: int | None,
     probes: Probes | None = None,
 ) -> MetricsRuntime | None:
-    """The metrics of a command (see ``sinks/metrics.py``); None when nothing wants them.
+    """The metrics of a command (see ``telemetry/plan.py``); None when nothing wants them.
 
     Imported only then: the OpenTelemetry SDK adds about 80 ms to a start.
     """
-    otlp = settings.metrics.otlp and any(spec.is_otlp for spec in settings.sink_specs)
-    if port is None and not otlp:
+    plan = metrics_plan(settings, port=port)
+    if plan is None:
         return None
-    from kubevents.sinks.metrics import start_metrics
+    from kubevents.telemetry.metrics import start_metrics
 
-    return start_metrics(settings, resource, sinks, port=port, probes=probes)
+    return start_metrics(settings, plan, resource, sinks, probes=probes)
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:

@@ -229,3 +229,38 @@ class MetricName:
     OCCURRENCES_LATE: Final = "kubevents.occurrences.late"
     STATE_ENTRIES: Final = "kubevents.state.entries"
     STATE_EVICTIONS: Final = "kubevents.state.evictions"
+
+
+def metric_label(attribute: str) -> str:
+    """The Prometheus label of an attribute: its name with dots as underscores."""
+    return attribute.replace(".", "_")
+
+
+class MetricLabel:
+    """Label names of kubevents' metrics (``docs/metrics.md``; a namespace, not attributes).
+
+    A label that carries an attribute's value is named after the attribute
+    (:func:`metric_label`); the stages count by typed keys and
+    ``kubevents.telemetry`` gives them these names.
+    """
+
+    NAMESPACE: Final = "k8s_namespace_name"
+    KIND: Final = "k8s_object_kind"
+    EVENT_REASON: Final = "k8s_event_reason"
+    EVENT_TYPE: Final = "k8s_event_type"
+    REPORTING_CONTROLLER: Final = "k8s_event_reporting_controller"
+    CATEGORY: Final = "kubevents_category"
+    SEVERITY: Final = "kubevents_severity"
+    PATTERN_RULE: Final = "kubevents_pattern_rule"
+    ANOMALY_SCOPE: Final = "kubevents_anomaly_scope"
+    # kubevents' own dimensions (closed sets, or the configured sinks and watches)
+    SINK: Final = "sink"
+    RESULT: Final = "result"
+    REASON: Final = "reason"
+    STATE: Final = "state"
+    STAGE: Final = "stage"
+    OVERFLOW_KIND: Final = "kind"
+    RESOURCE: Final = "resource"
+    CODE: Final = "code"
+    FIELD: Final = "field"
+    VERSION: Final = "version"

@@ -13,6 +13,7 @@ stage asks about an update: how many occurrences did it add?
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from kubevents.conventions import Category, Severity
 
@@ -142,3 +143,13 @@ class Enriched:
     classification: Classification
     correlation: Correlation | None = None
     pattern_id: str = ""
+
+
+class CategorySeverity(NamedTuple):
+    """The key of a count by category and severity (two closed sets, so it stays bounded).
+
+    The stages count by it; ``kubevents.telemetry`` names it as metric labels.
+    """
+
+    category: Category
+    severity: Severity

@@ -23,7 +23,6 @@ from kubevents.clock import Clock
 from kubevents.enrich.anomaly import AnomalyDetector
 from kubevents.enrich.classify import Classifier
 from kubevents.enrich.correlate import Correlator
-from kubevents.enrich.counting import EventCounts
 from kubevents.enrich.links import Cause
 from kubevents.enrich.patterns import PatternDetector, Transition
 from kubevents.errors import clip
@@ -32,6 +31,7 @@ from kubevents.records import OutputRecord, event_record, incident_record, patte
 from kubevents.series import SeriesTracker
 from kubevents.sinks.base import ExportResult, Sink
 from kubevents.summary import Summary
+from kubevents.telemetry.counting import EventCounts
 
 logger = logging.getLogger(__name__)
 

@@ -114,7 +114,7 @@ def test_every_scraped_metric_is_documented_with_its_labels(metrics_after_replay
 RUN_ONLY = "\n## Watch"
 """The section of docs/metrics.md that only `kubevents run` produces (test_run_metrics.py)."""
 ONLY_WHILE_ANOMALOUS = {"kubevents_anomaly_score"}
-"""Series exist only while a series is anomalous: tests/unit/sinks/test_metrics_state.py."""
+"""Series exist only while a series is anomalous: tests/unit/telemetry/test_state.py."""
 
 
 def run_only() -> set[str]:

@@ -32,7 +32,6 @@ Past ``max_series`` the least recently updated series is evicted
 from __future__ import annotations
 
 import math
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Final
@@ -50,6 +49,8 @@ from kubevents.model import Enriched
 
 REASON_SCOPE: Final = "reason"
 CATEGORY_SCOPE: Final = "category"
+SCOPES: Final = (CATEGORY_SCOPE, REASON_SCOPE)
+"""The scopes series are scored in (the ``kubevents.anomalies.active`` gauge reports both)."""
 _MINUTE_NS: Final = 60_000_000_000
 
 _SeriesKey = tuple[str, ...]
@@ -75,19 +76,11 @@ class AnomalyScore:
     """The score of one anomalous series, for the ``kubevents.anomaly.score`` gauge."""
 
     scope: str
+    """:data:`REASON_SCOPE` or :data:`CATEGORY_SCOPE`."""
     namespace: str
     reason: str
     category: str
     score: float
-
-    def labels(self) -> dict[str, str]:
-        """Metric labels (bounded: only anomalous series are exported)."""
-        return {
-            "kubevents_anomaly_scope": self.scope,
-            "k8s_namespace_name": self.namespace,
-            "k8s_event_reason": self.reason,
-            "kubevents_category": self.category,
-        }
 
 
 def _fields(key: _SeriesKey) -> tuple[tuple[str, str], ...]:
@@ -114,7 +107,6 @@ class AnomalyDetector:
         self._series: OrderedDict[_SeriesKey, _Series] = OrderedDict()
         self._anomalous: dict[_SeriesKey, AnomalyScore] = {}
         self._pending: list[Transition] = []
-        self._lock = threading.Lock()
         self._start_ns: int | None = None
         self._swept = -1
         self.high_water_ns = 0
@@ -122,7 +114,7 @@ class AnomalyDetector:
         """Occurrences that arrived after their bucket had closed."""
         self.evicted = 0
         """Series dropped because of ``max_series``."""
-        self.transition_counts: dict[str, int] = {PatternState.ANOMALOUS.value: 0}
+        self.transition_counts: dict[PatternState, int] = {PatternState.ANOMALOUS: 0}
         """Transitions emitted so far, by state (only ``anomalous``)."""
 
     def __len__(self) -> int:
@@ -161,9 +153,9 @@ class AnomalyDetector:
         return pending
 
     def scores(self) -> list[AnomalyScore]:
-        """Anomalous series now, highest score first, at most ``max_exported``: any thread."""
-        with self._lock:
-            scores = list(self._anomalous.values())
+        """Anomalous series now, highest score first, at most ``max_exported``: any thread
+        (one builtin copy; see :mod:`kubevents.telemetry`)."""
+        scores = list(self._anomalous.values())
         scores.sort(key=lambda s: (-s.score, s.scope, s.namespace, s.reason, s.category))
         return scores[: self.max_exported]
 
@@ -172,15 +164,10 @@ class AnomalyDetector:
         """Series whose current bucket is anomalous."""
         return len(self._anomalous)
 
-    def active_counts(self) -> list[tuple[dict[str, str], int]]:
-        """Anomalous series by scope (``reason``, ``category``): any thread."""
-        with self._lock:
-            scopes = [key[0] for key in self._anomalous]
-        return [
-            ({"kubevents_anomaly_scope": scope}, scopes.count(scope))
-            for scope in (CATEGORY_SCOPE, REASON_SCOPE)
-            if scope in scopes
-        ]
+    def active_counts(self) -> list[tuple[str, int]]:
+        """Anomalous series by scope (of :data:`SCOPES`, those with any): any thread."""
+        scopes = [key[0] for key in list(self._anomalous)]
+        return [(scope, scopes.count(scope)) for scope in SCOPES if scope in scopes]
 
     def baseline(self, key: _SeriesKey) -> tuple[float, float] | None:
         """(mean, variance) per bucket of a series, e.g. ``("reason", ns, reason)``."""
@@ -215,8 +202,7 @@ class AnomalyDetector:
         floor = max(series.var, series.mean) + 1.0
         series.score = (series.count - series.mean) / math.sqrt(floor)
         if series.anomalous:
-            with self._lock:
-                self._anomalous[key] = self._score(key, series, enriched)
+            self._anomalous[key] = self._score(key, series, enriched)
         elif (
             series.score >= settings.threshold
             and series.count >= settings.min_count
@@ -225,10 +211,9 @@ class AnomalyDetector:
             and t - self._start_ns >= settings.warmup_ns
         ):
             series.anomalous = True
-            with self._lock:
-                self._anomalous[key] = self._score(key, series, enriched)
+            self._anomalous[key] = self._score(key, series, enriched)
             self._pending.append(self._transition(key, series, enriched))
-            self.transition_counts[PatternState.ANOMALOUS.value] += 1
+            self.transition_counts[PatternState.ANOMALOUS] += 1
         return True
 
     def _roll(self, key: _SeriesKey, series: _Series, bucket: int) -> None:
@@ -258,8 +243,7 @@ class AnomalyDetector:
 
     def _drop(self, key: _SeriesKey) -> None:
         if key in self._anomalous:
-            with self._lock:
-                del self._anomalous[key]
+            del self._anomalous[key]
 
     def _advance(self, now_ns: int) -> None:
         self.high_water_ns = now_ns

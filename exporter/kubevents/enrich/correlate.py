@@ -78,7 +78,7 @@ from kubevents.enrich.links import (
     trace_index,
 )
 from kubevents.enrich.owners import LEARNING_REASONS, WORKLOAD_KINDS, OwnerLookup, OwnerResolver
-from kubevents.model import Classification, Correlation, KubeEvent, ObjectRef
+from kubevents.model import CategorySeverity, Classification, Correlation, KubeEvent, ObjectRef
 
 PLAIN_MEMO: Final = 8192
 """Correlations of routine Events kept for reuse (about 600 B each, with their key)."""
@@ -117,7 +117,7 @@ class Correlator:
         """The latest event time seen (or passed to :meth:`expire`)."""
         self.evicted_incidents = 0
         """Incidents resolved early because ``max_incidents`` were open."""
-        self.transition_counts: dict[str, int] = {state.value: 0 for state in IncidentState}
+        self.transition_counts: dict[IncidentState, int] = dict.fromkeys(IncidentState, 0)
         """Transitions emitted so far, by state."""
         self.merges = 0
         """Incidents merged into another because one late cause explained both."""
@@ -139,20 +139,18 @@ class Correlator:
         """Incidents currently open."""
         return len(self._open)
 
-    def open_counts(self) -> list[tuple[dict[str, str], int]]:
-        """Open incidents by root-cause category and incident severity: any thread.
+    def open_counts(self) -> list[tuple[CategorySeverity, int]]:
+        """Open incidents by root-cause category and incident severity, sorted: any thread.
 
-        A copy of the open set is taken first (atomic under the GIL), so a scrape
-        never iterates the dict the pipeline thread is changing.
+        A copy of the open set is taken first, in one builtin call (see
+        :mod:`kubevents.telemetry`), so a scrape never iterates the dict the pipeline
+        thread is changing.
         """
-        counts: dict[tuple[str, str], int] = {}
+        counts: dict[CategorySeverity, int] = {}
         for incident in list(self._open.values()):
-            key = (incident.root.category.value, incident.severity.value)
+            key = CategorySeverity(incident.root.category, incident.severity)
             counts[key] = counts.get(key, 0) + 1
-        return [
-            ({"kubevents_category": category, "kubevents_severity": severity}, n)
-            for (category, severity), n in sorted(counts.items())
-        ]
+        return sorted(counts.items())
 
     @property
     def links(self) -> int:
@@ -697,7 +695,7 @@ class Correlator:
         )
 
     def _emit(self, transition: IncidentTransition) -> None:
-        self.transition_counts[transition.state.value] += 1
+        self.transition_counts[transition.state] += 1
         self._pending.append(transition)
 
 

@@ -36,28 +36,36 @@ from __future__ import annotations
 import enum
 import hashlib
 import heapq
-import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final
+from typing import Final, NamedTuple
 
 from kubevents.conventions import Category, Severity
 from kubevents.enrich.pattern_rules import PatternPolicy, PatternRules
 from kubevents.enrich.sharing import SharedStrings
 from kubevents.enrich.templates import template
 from kubevents.errors import clip
-from kubevents.model import Enriched
+from kubevents.model import CategorySeverity, Enriched
 
-RATE_LABELS: Final = (
-    "kubevents_pattern_rule",
-    "k8s_namespace_name",
-    "k8s_event_reason",
-    "kubevents_category",
-    "kubevents_severity",
-)
-"""Labels of the pattern rate gauge (see :meth:`PatternDetector.active_rates`)."""
+
+class RateKey(NamedTuple):
+    """What the window rates of active patterns are summed by (bounded, see
+    :meth:`PatternDetector.active_rates`): never a workload, node or template."""
+
+    rule: str
+    """The pattern rule ("" for the default policy)."""
+    namespace: str
+    """The key's namespace ("" when the key has none)."""
+    reason: str
+    """The key's reason ("" when the key has none)."""
+    category: Category
+    """The category the pattern started with."""
+    severity: Severity
+    """The severity the pattern started with."""
+
+
 MAX_SAMPLES: Final = 3
 MAX_INCIDENTS: Final = 10
 BUCKETS_PER_WINDOW: Final = 20
@@ -199,7 +207,7 @@ class _Active:
 
 @dataclass(slots=True)
 class _Rate:
-    labels: tuple[str, ...]
+    key: RateKey
     rate: float
 
 
@@ -248,11 +256,10 @@ class PatternDetector:
         self._deadlines: list[tuple[int, int, tuple[str | None, tuple[str, ...]], str]] = []
         self._seq = 0
         self._pending: list[Transition] = []
-        self._active_labels: dict[tuple[str, str], int] = {}
+        self._active_labels: dict[CategorySeverity, int] = {}
         self._active_total = 0
         self._rates: dict[str, _Rate] = {}
-        """Pattern id -> its rate gauge labels and latest window rate."""
-        self._lock = threading.Lock()
+        """Pattern id -> its RateKey and latest window rate."""
         self._share = SharedStrings()
         self.high_water_ns = 0
         """The latest event time seen (or passed to :meth:`expire`)."""
@@ -262,8 +269,8 @@ class PatternDetector:
         """Groups dropped because of ``max_groups`` before their window emptied."""
         self.suppressed = 0
         """Occurrences at which a pattern would have started, but ``max_active`` were active."""
-        self.transition_counts: dict[str, int] = {
-            state.value: 0 for state in PatternState if state is not PatternState.ANOMALOUS
+        self.transition_counts: dict[PatternState, int] = {
+            state: 0 for state in PatternState if state is not PatternState.ANOMALOUS
         }
         """Transitions emitted so far, by state."""
 
@@ -326,29 +333,22 @@ class PatternDetector:
         pending, self._pending = self._pending, []
         return pending
 
-    def active_counts(self) -> list[tuple[dict[str, str], int]]:
-        """Active patterns by category and severity: safe to call from any thread."""
-        with self._lock:
-            items = sorted(self._active_labels.items())
-        return [
-            ({"kubevents_category": cat, "kubevents_severity": sev}, n) for (cat, sev), n in items
-        ]
+    def active_counts(self) -> list[tuple[CategorySeverity, int]]:
+        """Active patterns by category and severity, sorted: safe to call from any thread
+        (one builtin copy; see :mod:`kubevents.telemetry`)."""
+        return sorted(self._active_labels.copy().items())
 
-    def active_rates(self, limit: int = 100) -> list[tuple[dict[str, str], float]]:
-        """Window rate of the active patterns, summed by bounded labels: any thread.
+    def active_rates(self, limit: int = 100) -> list[tuple[RateKey, float]]:
+        """Window rate of the active patterns, summed by :class:`RateKey`: any thread.
 
-        Labels: the pattern rule, and the key's namespace and reason ("" when
-        the key has none), and the category and severity the pattern started
-        with; never a workload, node or template. Highest rates first, at most
-        ``limit`` label sets, so the gauge stays small whatever the keys.
+        Highest rates first, at most ``limit`` keys, so the gauge stays small
+        whatever the pattern keys are.
         """
-        with self._lock:
-            entries = [(r.labels, r.rate) for r in self._rates.values()]
-        summed: dict[tuple[str, ...], float] = {}
-        for labels, rate in entries:
-            summed[labels] = summed.get(labels, 0.0) + rate
-        top = sorted(summed.items(), key=lambda item: (-item[1], item[0]))[:limit]
-        return [(dict(zip(RATE_LABELS, labels, strict=True)), rate) for labels, rate in top]
+        entries = [(r.key, r.rate) for r in list(self._rates.values())]
+        summed: dict[RateKey, float] = {}
+        for key, rate in entries:
+            summed[key] = summed.get(key, 0.0) + rate
+        return sorted(summed.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
     def active_patterns(self) -> list[Transition]:
         """The patterns active now, as ``ongoing`` transitions (for a summary).
@@ -466,18 +466,19 @@ class PatternDetector:
             category=cls.category,
             severity=cls.severity,
         )
-        label = (cls.category.value, cls.severity.value)
+        label = CategorySeverity(cls.category, cls.severity)
         fields = dict(group.fields)
-        rate_labels = (
+        rate_key = RateKey(
             policy.rule_id or "",
             fields.get("namespace", ""),
             fields.get("reason", ""),
-            *label,
+            cls.category,
+            cls.severity,
         )
-        with self._lock:
-            self._active_labels[label] = self._active_labels.get(label, 0) + 1
-            self._active_total += 1
-            self._rates[pattern.id] = _Rate(rate_labels, rate)
+        # One store each: a reader (the scrape thread) copies these dicts whole.
+        self._active_labels[label] = self._active_labels.get(label, 0) + 1
+        self._active_total += 1
+        self._rates[pattern.id] = _Rate(rate_key, rate)
         self._seq += 1
         heapq.heappush(self._deadlines, (t + policy.quiet_ns, self._seq, gkey, pattern.id))
         self._emit(self._transition(group, PatternState.STARTED, t))
@@ -511,13 +512,14 @@ class PatternDetector:
         pattern = group.pattern
         assert pattern is not None
         self._emit(self._transition(group, PatternState.RESOLVED, due))
-        label = (pattern.category.value, pattern.severity.value)
-        with self._lock:
-            self._active_labels[label] -= 1
-            if not self._active_labels[label]:
-                del self._active_labels[label]
-            self._active_total -= 1
-            del self._rates[pattern.id]
+        label = CategorySeverity(pattern.category, pattern.severity)
+        left = self._active_labels[label] - 1
+        if left:
+            self._active_labels[label] = left
+        else:
+            del self._active_labels[label]  # never seen at 0 by a reader
+        self._active_total -= 1
+        del self._rates[pattern.id]
         group.pattern = None
         group.buckets.clear()
         group.total = 0
@@ -548,5 +550,5 @@ class PatternDetector:
         )
 
     def _emit(self, transition: Transition) -> None:
-        self.transition_counts[transition.state.value] += 1
+        self.transition_counts[transition.state] += 1
         self._pending.append(transition)

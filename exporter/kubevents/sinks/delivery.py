@@ -51,7 +51,7 @@ from pathlib import Path
 from kubevents.errors import ConfigError, clip
 from kubevents.records import OutputRecord
 from kubevents.settings import DeliverySettings
-from kubevents.sinks.base import ExportResult
+from kubevents.sinks.base import DeliverySnapshot, ExportResult
 from kubevents.sinks.buffer import Buffer, MemoryBuffer, SpoolBuffer
 from kubevents.sinks.limits import limit_record
 from kubevents.sinks.retry import Action, RetryPolicy, decide
@@ -248,6 +248,22 @@ class DeliverySink:
         """Bytes in the spool; None without one."""
         with self._cond:
             return self._spool.size_bytes if self._spool is not None else None
+
+    def snapshot(self) -> DeliverySnapshot:
+        """Counts and queue now, for the metrics (:class:`~kubevents.sinks.base.ObservableSink`)."""
+        stats = self.stats
+        return DeliverySnapshot(
+            exported=stats.exported,
+            bytes_sent=stats.bytes_sent,
+            truncated=stats.truncated,
+            failed=dict(stats.failed),
+            retried=dict(stats.retried),
+            dropped=dict(stats.dropped),
+            queue_size=self.queue_size,
+            queue_capacity=self.queue_capacity,
+            spool_bytes=self.spool_bytes,
+            spool_capacity=self.spool_capacity,
+        )
 
     def force_flush(self, timeout_s: float) -> bool:
         """Send what is queued now; True if everything was delivered within ``timeout_s``

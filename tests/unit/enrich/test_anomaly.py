@@ -145,26 +145,13 @@ def test_scores_list_the_anomalous_series_until_their_bucket_closes() -> None:
     d = detector()
     replay(d, [*quiet(30), 20])
     # Equal scores: ordered by scope.
-    assert [s.labels() for s in d.scores()] == [
-        {
-            "kubevents_anomaly_scope": "category",
-            "k8s_namespace_name": "",
-            "k8s_event_reason": "",
-            "kubevents_category": "Storage",
-        },
-        {
-            "kubevents_anomaly_scope": "reason",
-            "k8s_namespace_name": "shop",
-            "k8s_event_reason": "FailedMount",
-            "kubevents_category": "Storage",
-        },
+    assert [(s.scope, s.namespace, s.reason, s.category) for s in d.scores()] == [
+        ("category", "", "", "Storage"),
+        ("reason", "shop", "FailedMount", "Storage"),
     ]
     assert all(isinstance(s, AnomalyScore) and s.score >= 4 for s in d.scores())
     assert d.active == 2
-    assert d.active_counts() == [
-        ({"kubevents_anomaly_scope": "category"}, 1),
-        ({"kubevents_anomaly_scope": "reason"}, 1),
-    ]
+    assert d.active_counts() == [("category", 1), ("reason", 1)]
     assert d.transition_counts == {"anomalous": 2}
     d.expire(31 * M)
     assert (d.scores(), d.active, d.active_counts()) == ([], 0, [])

@@ -22,7 +22,7 @@ from kubevents.enrich.correlation_rules import (
 )
 from kubevents.enrich.incidents import IncidentState, IncidentTransition, incident_id
 from kubevents.enrich.links import LinkIndex, Traced, volume_keys
-from kubevents.model import Correlation, KubeEvent
+from kubevents.model import CategorySeverity, Correlation, KubeEvent
 from kubevents.ruletesting.correlation import run_correlation_test_file
 from tests.support.events import T0, S, ev
 
@@ -256,7 +256,7 @@ def test_open_counts_group_open_incidents_by_root_category_and_severity() -> Non
              ev(30, "BackOff", "db-0", ns="payments", node="node-3", message=BACKOFF))
     (now,) = run.correlator.current()
     assert run.correlator.open_counts() == [
-        ({"kubevents_category": now.root.category.value, "kubevents_severity": now.severity.value}, 1)
+        (CategorySeverity(now.root.category, now.severity), 1)
     ]
     run.expire(3600)
     assert run.correlator.open_counts() == []

@@ -13,12 +13,20 @@ from kubevents.enrich.pattern_rules import PatternPolicy, PatternRule, PatternRu
 from kubevents.enrich.patterns import (
     PatternDetector,
     PatternState,
+    RateKey,
     Sample,
     Transition,
     pattern_id,
     rate_per_minute,
 )
-from kubevents.model import Classification, Correlation, Enriched, KubeEvent, ObjectRef
+from kubevents.model import (
+    CategorySeverity,
+    Classification,
+    Correlation,
+    Enriched,
+    KubeEvent,
+    ObjectRef,
+)
 
 S = 1_000_000_000
 M = 60 * S
@@ -313,8 +321,8 @@ def test_active_counts_by_category_and_severity() -> None:
     feed(d, [0, 0, 0], namespace="b", severity=Severity.WARNING)
     feed(d, [0, 0, 0], namespace="c", severity=Severity.WARNING)
     assert d.active_counts() == [
-        ({"kubevents_category": "Lifecycle", "kubevents_severity": "error"}, 1),
-        ({"kubevents_category": "Lifecycle", "kubevents_severity": "warning"}, 2),
+        (CategorySeverity(Category.LIFECYCLE, Severity.ERROR), 1),
+        (CategorySeverity(Category.LIFECYCLE, Severity.WARNING), 2),
     ]
     d.expire(10**6 * S)
     assert d.active_counts() == []
@@ -340,13 +348,7 @@ def test_active_rates_sum_patterns_by_bounded_labels_only() -> None:
     assert d.active == 2
     assert d.active_rates() == [
         (
-            {
-                "kubevents_pattern_rule": "per-template",
-                "k8s_namespace_name": "shop",
-                "k8s_event_reason": "BackOff",
-                "kubevents_category": "Lifecycle",
-                "kubevents_severity": "error",
-            },
+            RateKey("per-template", "shop", "BackOff", Category.LIFECYCLE, Severity.ERROR),
             5.0 + 2.0,  # "a <num>": (6-1)/1 min; "b <num>": (4-1)/1.5 min
         )
     ]

@@ -1,13 +1,17 @@
 """Metrics read from kubevents' state: detectors (patterns, anomalies, incidents) and the watch.
 
-Like the rest of :mod:`kubevents.sinks.metrics`, nothing here runs per Event:
+Like the rest of :mod:`kubevents.telemetry.metrics`, nothing here runs per Event:
 each instrument is observable, and its callback reads counters the stages
 keep anyway, when a scrape or an OTLP export collects. The callbacks run on
 the scrape thread, so they only read what the stages publish as safe for any
-thread (copies taken under a lock, or under the GIL, and plain integers).
+thread: plain integers, and copies taken in one builtin call (see
+:mod:`kubevents.telemetry`).
 
-The stages are described by protocols, not imported: the metrics layer stays
-below ``running`` and beside ``enrich``.
+The stages count by typed keys (:class:`~kubevents.model.CategorySeverity`,
+:class:`~kubevents.enrich.patterns.RateKey`, the state enums); the metric names
+and label names are given here, from :mod:`kubevents.conventions`. The stages
+are described by protocols: the metrics layer stays below ``running``, and it
+imports only the types of ``enrich``.
 """
 
 from __future__ import annotations
@@ -18,11 +22,32 @@ from typing import Protocol
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from kubevents import conventions as c
+from kubevents.conventions import MetricLabel as L
+from kubevents.enrich.anomaly import SCOPES
+from kubevents.enrich.incidents import IncidentState
+from kubevents.enrich.patterns import PatternState, RateKey
+from kubevents.model import CategorySeverity
 
 _NS = 1_000_000_000
-SCOPE = "kubevents_anomaly_scope"
-ANOMALY_SCOPES = ("category", "reason")
+ANOMALY_SCOPES = SCOPES
 """Both scopes are always reported (0 when calm), so an alert sees 0, not an absent series."""
+
+
+def by_category(key: CategorySeverity) -> dict[str, str]:
+    """The labels of a count by category and severity."""
+    return {L.CATEGORY: str(key.category), L.SEVERITY: str(key.severity)}
+
+
+def by_rate_key(key: RateKey) -> dict[str, str]:
+    """The labels of the pattern rate gauge."""
+    return {
+        L.PATTERN_RULE: key.rule,
+        L.NAMESPACE: key.namespace,
+        L.EVENT_REASON: key.reason,
+        L.CATEGORY: str(key.category),
+        L.SEVERITY: str(key.severity),
+    }
+
 
 Callback = Callable[[CallbackOptions], Iterable[Observation]]
 
@@ -34,7 +59,7 @@ class PatternsView(Protocol):
     """``enrich.patterns.PatternDetector``."""
 
     @property
-    def transition_counts(self) -> dict[str, int]: ...
+    def transition_counts(self) -> Mapping[PatternState, int]: ...
     @property
     def evicted_groups(self) -> int: ...
     @property
@@ -43,29 +68,37 @@ class PatternsView(Protocol):
     def late(self) -> int: ...
 
     def __len__(self) -> int: ...
-    def active_counts(self) -> list[tuple[dict[str, str], int]]: ...
-    def active_rates(self, limit: int = 100) -> list[tuple[dict[str, str], float]]: ...
+    def active_counts(self) -> list[tuple[CategorySeverity, int]]: ...
+    def active_rates(self, limit: int = 100) -> list[tuple[RateKey, float]]: ...
 
 
 class AnomalyScoreView(Protocol):
+    """``enrich.anomaly.AnomalyScore``."""
+
+    @property
+    def scope(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def category(self) -> str: ...
     @property
     def score(self) -> float: ...
-
-    def labels(self) -> dict[str, str]: ...
 
 
 class AnomaliesView(Protocol):
     """``enrich.anomaly.AnomalyDetector``."""
 
     @property
-    def transition_counts(self) -> dict[str, int]: ...
+    def transition_counts(self) -> Mapping[PatternState, int]: ...
     @property
     def evicted(self) -> int: ...
     @property
     def late(self) -> int: ...
 
     def __len__(self) -> int: ...
-    def active_counts(self) -> list[tuple[dict[str, str], int]]: ...
+    def active_counts(self) -> list[tuple[str, int]]: ...
     def scores(self) -> Sequence[AnomalyScoreView]: ...
 
 
@@ -85,7 +118,7 @@ class CorrelatorView(Protocol):
     def owners(self) -> SizedView: ...
 
     @property
-    def transition_counts(self) -> dict[str, int]: ...
+    def transition_counts(self) -> Mapping[IncidentState, int]: ...
     @property
     def evicted_incidents(self) -> int: ...
 
@@ -95,11 +128,11 @@ class CorrelatorView(Protocol):
     def links(self) -> int: ...
     @property
     def evicted_links(self) -> int: ...
-    def open_counts(self) -> list[tuple[dict[str, str], int]]: ...
+    def open_counts(self) -> list[tuple[CategorySeverity, int]]: ...
 
 
 class CountsView(Protocol):
-    """``enrich.counting.EventCounts``."""
+    """``telemetry.counting.EventCounts``."""
 
     @property
     def evicted(self) -> int: ...
@@ -186,34 +219,40 @@ def observe_detectors(
         totals: dict[str, int] = {}
         for detector in (patterns, anomalies):
             if detector is not None:
-                for state, n in list(detector.transition_counts.items()):
-                    totals[state] = totals.get(state, 0) + n
-        for state, n in sorted(totals.items()):
-            yield Observation(n, {"state": state})
+                for state, n in dict(detector.transition_counts).items():
+                    totals[str(state)] = totals.get(str(state), 0) + n
+        for name, n in sorted(totals.items()):
+            yield Observation(n, {L.STATE: name})
 
     def entries(_: CallbackOptions) -> Iterable[Observation]:
         for state, size in _state_sizes(patterns, anomalies, correlator, counts):
-            yield Observation(size, {"state": state})
+            yield Observation(size, {L.STATE: state})
 
     def evictions(_: CallbackOptions) -> Iterable[Observation]:
         for state, n in _state_evictions(patterns, anomalies, correlator, counts):
-            yield Observation(n, {"state": state})
+            yield Observation(n, {L.STATE: state})
 
     def late(_: CallbackOptions) -> Iterable[Observation]:
         for stage, detector in (("patterns", patterns), ("anomalies", anomalies)):
             if detector is not None:
-                yield Observation(detector.late, {"stage": stage})
+                yield Observation(detector.late, {L.STAGE: stage})
 
     if patterns is not None:
         m.create_observable_gauge(
             c.MetricName.PATTERNS_ACTIVE,
-            callbacks=[labelled(patterns.active_counts)],
+            callbacks=[
+                labelled(lambda: ((by_category(k), n) for k, n in patterns.active_counts()))
+            ],
             unit="{pattern}",
             description="Active patterns, by the category and severity they started with.",
         )
         m.create_observable_gauge(
             c.MetricName.PATTERN_RATE,
-            callbacks=[labelled(lambda: patterns.active_rates(rate_limit))],
+            callbacks=[
+                labelled(
+                    lambda: ((by_rate_key(k), r) for k, r in patterns.active_rates(rate_limit))
+                )
+            ],
             description=(
                 "Window rate of the active patterns, summed by rule, namespace, reason, category "
                 f"and severity (the {rate_limit} highest)."
@@ -241,8 +280,16 @@ def observe_detectors(
     if anomalies is not None:
 
         def anomalous_by_scope() -> list[tuple[dict[str, str], float]]:
-            found = {labels[SCOPE]: n for labels, n in anomalies.active_counts()}
-            return [({SCOPE: scope}, found.get(scope, 0)) for scope in ANOMALY_SCOPES]
+            found = dict(anomalies.active_counts())
+            return [({L.ANOMALY_SCOPE: scope}, found.get(scope, 0)) for scope in ANOMALY_SCOPES]
+
+        def score_labels(s: AnomalyScoreView) -> dict[str, str]:
+            return {
+                L.ANOMALY_SCOPE: s.scope,
+                L.NAMESPACE: s.namespace,
+                L.EVENT_REASON: s.reason,
+                L.CATEGORY: s.category,
+            }
 
         m.create_observable_gauge(
             c.MetricName.ANOMALIES_ACTIVE,
@@ -252,13 +299,15 @@ def observe_detectors(
         )
         m.create_observable_gauge(
             c.MetricName.ANOMALY_SCORE,
-            callbacks=[labelled(lambda: ((s.labels(), s.score) for s in anomalies.scores()))],
+            callbacks=[labelled(lambda: ((score_labels(s), s.score) for s in anomalies.scores()))],
             description="Score of each anomalous series (standard deviations above its baseline).",
         )
     if correlator is not None:
         m.create_observable_gauge(
             c.MetricName.INCIDENTS_OPEN,
-            callbacks=[labelled(correlator.open_counts)],
+            callbacks=[
+                labelled(lambda: ((by_category(k), n) for k, n in correlator.open_counts()))
+            ],
             unit="{incident}",
             description="Open incidents, by their root cause's category and their severity.",
         )
@@ -266,8 +315,8 @@ def observe_detectors(
             c.MetricName.INCIDENT_TRANSITIONS,
             callbacks=[
                 lambda _: [
-                    Observation(n, {"state": state})
-                    for state, n in sorted(list(correlator.transition_counts.items()))
+                    Observation(n, {L.STATE: str(state)})
+                    for state, n in sorted(dict(correlator.transition_counts).items())
                 ]
             ],
             unit="{record}",
@@ -358,7 +407,7 @@ def observe_run(
             for resource, stats in each_watch():
                 sums[resource] += getattr(stats, attr)
             for resource, n in sums.items():
-                yield Observation(n, {"resource": resource})
+                yield Observation(n, {L.RESOURCE: resource})
 
         return observe
 
@@ -368,10 +417,10 @@ def observe_run(
         def observe(_: CallbackOptions) -> Iterable[Observation]:
             sums = {(resource, value): 0 for resource in watches for value in known}
             for resource, stats in each_watch():
-                for value, n in list(getattr(stats, attr).items()):
+                for value, n in dict(getattr(stats, attr)).items():
                     sums[(resource, value)] = sums.get((resource, value), 0) + n
             for (resource, value), n in sorted(sums.items()):
-                yield Observation(n, {"resource": resource, label: value})
+                yield Observation(n, {L.RESOURCE: resource, label: value})
 
         return observe
 
@@ -379,8 +428,8 @@ def observe_run(
         for resource, read in watches.items():
             loops = list(read())
             up = sum(1 for stats in loops if stats.established)
-            yield Observation(up, {"resource": resource, "state": "established"})
-            yield Observation(len(loops) - up, {"resource": resource, "state": "down"})
+            yield Observation(up, {L.RESOURCE: resource, L.STATE: "established"})
+            yield Observation(len(loops) - up, {L.RESOURCE: resource, L.STATE: "down"})
 
     def main(read: Callable[[RunView], Iterable[Observation]]) -> Callback:
         def observe(_: CallbackOptions) -> Iterable[Observation]:
@@ -393,7 +442,7 @@ def observe_run(
     def skipped(run: RunView) -> Iterable[Observation]:
         s = run.stats
         for reason, n in (("invalid", s.invalid), ("filtered", s.filtered), ("initial", s.seeded)):
-            yield Observation(n, {"reason": reason})
+            yield Observation(n, {L.REASON: reason})
 
     def last_event(run: RunView) -> Iterable[Observation]:
         if run.stats.last_event_time_ns:
@@ -408,8 +457,8 @@ def observe_run(
             yield Observation(run.stats.last_checkpoint_ns / _NS)
 
     def writes(run: RunView) -> Iterable[Observation]:
-        yield Observation(run.stats.checkpoints, {"result": "success"})
-        yield Observation(run.stats.checkpoint_errors, {"result": "failure"})
+        yield Observation(run.stats.checkpoints, {L.RESULT: "success"})
+        yield Observation(run.stats.checkpoint_errors, {L.RESULT: "failure"})
 
     for name, attr, unit, description in (
         (
@@ -433,7 +482,7 @@ def observe_run(
         (
             c.MetricName.WATCH_RELISTS,
             "relists",
-            "reason",
+            L.REASON,
             "{list}",
             "Relists by reason: expired (410 Gone), empty_watch, error.",
             ("expired", "empty_watch", "error"),
@@ -441,7 +490,7 @@ def observe_run(
         (
             c.MetricName.WATCH_RESTARTS,
             "restarts",
-            "reason",
+            L.REASON,
             "{watch}",
             "Watch reconnects by reason: server_timeout, connection, inactive, http_<code>.",
             ("server_timeout", "connection", "inactive"),
@@ -449,7 +498,7 @@ def observe_run(
         (
             c.MetricName.WATCH_API_ERRORS,
             "api_errors",
-            "code",
+            L.CODE,
             "{error}",
             "Error answers of the API server, by HTTP status code.",
             (),

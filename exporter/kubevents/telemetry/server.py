@@ -1,9 +1,13 @@
 """The metrics HTTP server: ``/metrics``, ``/healthz`` and ``/readyz`` on one port.
 
-A thin shell (client_python's shape): ``/metrics`` asks
-:meth:`~kubevents.sinks.metrics.Telemetry.exposition` for the body, the two
+A thin shell (client_python's shape): ``/metrics`` calls the
+:data:`Exposition` it is given (in kubevents,
+:meth:`~kubevents.telemetry.metrics.Telemetry.exposition`) for the body, the two
 probes call :class:`Probes` callbacks that the watch can replace, and
 anything else is a 404 that names the three paths. It logs no access lines.
+
+It knows nothing of the MeterProvider: it takes a callable, so it imports no
+other kubevents module and a test can serve any body.
 """
 
 from __future__ import annotations
@@ -13,14 +17,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from kubevents.sinks.metrics import Telemetry
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
 Health = Callable[[], tuple[bool, str]]
+"""A probe's answer: (ok, the text of the answer)."""
+
+Exposition = Callable[[str], tuple[bytes, str]]
+"""The ``/metrics`` body and its Content-Type, for the request's Accept header."""
 
 
 def _ok() -> tuple[bool, str]:
@@ -43,9 +48,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
             try:
-                body, content_type = self.server.telemetry.exposition(
-                    self.headers.get("Accept", "")
-                )
+                body, content_type = self.server.exposition(self.headers.get("Accept", ""))
             except Exception:  # a failing callback must not kill the endpoint
                 logger.exception("metrics: collection failed")
                 self._send(500, b"collection failed\n", "text/plain; charset=utf-8")
@@ -76,8 +79,8 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], telemetry: Telemetry, probes: Probes) -> None:
-        self.telemetry = telemetry
+    def __init__(self, address: tuple[str, int], exposition: Exposition, probes: Probes) -> None:
+        self.exposition = exposition
         self.probes = probes
         super().__init__(address, _Handler)
 
@@ -86,10 +89,10 @@ class MetricsServer:
     """``/metrics``, ``/healthz`` and ``/readyz`` on one port, in a daemon thread."""
 
     def __init__(
-        self, telemetry: Telemetry, *, host: str, port: int, probes: Probes | None = None
+        self, exposition: Exposition, *, host: str, port: int, probes: Probes | None = None
     ) -> None:
         self.probes = probes or Probes()
-        self._server = _Server((host, port), telemetry, self.probes)
+        self._server = _Server((host, port), exposition, self.probes)
         self.port = int(self._server.server_address[1])
         self.host = host
         self._thread = threading.Thread(

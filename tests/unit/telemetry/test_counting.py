@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kubevents.conventions import Category, Severity
-from kubevents.enrich.counting import EVENT_LABELS, OTHER, BoundedCounter, EventCounts
 from kubevents.model import Classification, Enriched, KubeEvent, ObjectRef
+from kubevents.telemetry.counting import EVENT_LABELS, OTHER, BoundedCounter, EventCounts
 
 S = 1_000_000_000
 
@@ -192,3 +192,38 @@ def test_the_unclassified_controllers_are_capped_with_an_overflow_value() -> Non
     assert len(controllers) == 51  # 50 names, then __other__
     assert OTHER in controllers
     assert sum(n for _, n in counts.unclassified_snapshot()) == 60
+
+
+def test_a_reader_thread_sees_whole_series_while_the_writer_adds_and_expires() -> None:
+    """snapshot() from another thread (the scrape) while add() and expire() run, no lock:
+    it never fails, and never shows a series without its first count."""
+    import sys
+    import threading
+
+    c = counter(max_values={}, max_series=10_000, idle_ttl_s=50)
+    stop = threading.Event()
+    seen: list[int] = []
+    errors: list[BaseException] = []
+
+    def scrape() -> None:
+        try:
+            while not stop.is_set():
+                seen.extend(count for _, count in c.snapshot())
+        except BaseException as e:  # reported below, in the test's thread
+            errors.append(e)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    reader = threading.Thread(target=scrape)
+    reader.start()
+    try:
+        for t in range(20_000):
+            c.add((f"ns{t % 300}", f"R{t}", "Warning"), 1 + t % 3, time_ns=t * S)
+            if t % 100 == 0:
+                c.expire(t * S)
+    finally:
+        stop.set()
+        reader.join()
+        sys.setswitchinterval(interval)
+    assert [repr(e) for e in errors] == []
+    assert seen and min(seen) >= 1

@@ -9,11 +9,11 @@ import pytest
 
 from kubevents.records import ResourceInfo
 from kubevents.running import RunStats
-from kubevents.sinks.metrics import Telemetry
 from kubevents.source.watching import WatchStats
+from kubevents.telemetry.metrics import Telemetry
 from tests.unit.enrich.test_anomaly import M, detector, quiet, replay
 from tests.unit.enrich.test_correlate import BACKOFF, MOUNT, Run, ev
-from tests.unit.sinks.test_metrics import samples
+from tests.unit.telemetry.test_metrics import samples
 
 RESOURCE = ResourceInfo(service_version="1.2.3", instance_id="kv-0", cluster_name="c1")
 

@@ -18,18 +18,19 @@ frees its slot, so ephemeral namespaces do not fill the caps for good
 which ``rate()`` handles). Everything folded or evicted is counted in plain
 ints for the metrics layer to export.
 
-The pipeline thread writes; the metrics layer reads :meth:`snapshot` from its
-own thread at collection time, so both take one small lock.
+The pipeline thread writes and takes no lock; the metrics layer reads
+:meth:`BoundedCounter.snapshot` from its own thread at collection time, which
+copies the series with one builtin call (see :mod:`kubevents.telemetry`).
 """
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from kubevents.conventions import MetricLabel as L
 from kubevents.model import Enriched
 
 OTHER: Final = "__other__"
@@ -40,6 +41,8 @@ _NS = 1_000_000_000
 
 @dataclass(slots=True)
 class _Series:
+    key: tuple[str, ...]
+    """The label values (kept here so a reader copies the values alone, see snapshot)."""
     count: int
     last_ns: int
 
@@ -77,7 +80,6 @@ class BoundedCounter:
         self._series: OrderedDict[tuple[str, ...], _Series] = OrderedDict()
         # Per label: value -> number of series that use it.
         self._values: tuple[dict[str, int], ...] = tuple({} for _ in self.labels)
-        self._lock = threading.Lock()
         self.value_overflows = 0
         """Occurrences counted with a label set to ``__other__`` because the label was full."""
         self.series_overflows = 0
@@ -90,21 +92,22 @@ class BoundedCounter:
 
     def add(self, values: Sequence[str], n: int = 1, *, time_ns: int = 0) -> tuple[str, ...]:
         """Add ``n`` to the series of ``values``; return the label set it counted under."""
-        with self._lock:
-            key = tuple(values)
+        key = tuple(values)
+        series = self._series.get(key)
+        if series is None:
+            key = self._admit(key, n)
             series = self._series.get(key)
             if series is None:
-                key = self._admit(key, n)
-                series = self._series.get(key)
-                if series is None:
-                    series = self._series[key] = _Series(0, time_ns)
-                    for value, used in zip(key, self._values, strict=True):
-                        if value != OTHER:
-                            used[value] = used.get(value, 0) + 1
-            self._series.move_to_end(key)
-            series.count += n
-            series.last_ns = max(series.last_ns, time_ns)
-            return key
+                for value, used in zip(key, self._values, strict=True):
+                    if value != OTHER:
+                        used[value] = used.get(value, 0) + 1
+                # One store: a reader sees the series with its first count or not at all.
+                self._series[key] = _Series(key, n, time_ns)
+                return key
+        self._series.move_to_end(key)
+        series.count += n
+        series.last_ns = max(series.last_ns, time_ns)
+        return key
 
     def _admit(self, key: tuple[str, ...], n: int) -> tuple[str, ...]:
         """The label set a new ``key`` is counted under (caps applied), as plain strings."""
@@ -132,51 +135,55 @@ class BoundedCounter:
             return 0
         cutoff = now_ns - self._ttl_ns
         evicted = 0
-        with self._lock:
-            # Least recently updated first; stop at the first one still fresh.
-            while self._series:
-                key, series = next(iter(self._series.items()))
-                if series.last_ns >= cutoff:
-                    break
-                del self._series[key]
-                for value, used in zip(key, self._values, strict=True):
-                    if value != OTHER:
-                        used[value] -= 1
-                        if not used[value]:
-                            del used[value]
-                evicted += 1
-            self.evicted += evicted
+        # Least recently updated first; stop at the first one still fresh.
+        while self._series:
+            key, series = next(iter(self._series.items()))
+            if series.last_ns >= cutoff:
+                break
+            del self._series[key]
+            for value, used in zip(key, self._values, strict=True):
+                if value != OTHER:
+                    used[value] -= 1
+                    if not used[value]:
+                        del used[value]
+            evicted += 1
+        self.evicted += evicted
         return evicted
 
     def snapshot(self) -> list[tuple[dict[str, str], int]]:
-        """Every series as (labels, count), sorted by labels: safe from any thread."""
-        with self._lock:
-            items = [(key, series.count) for key, series in self._series.items()]
+        """Every series as (labels, count), sorted by labels: safe from any thread.
+
+        ``list(values())`` copies the series in one builtin call that runs no Python
+        code and allocates nothing the collector tracks, so under the GIL the pipeline
+        thread cannot change the dict half-way (an ``items()`` copy would build a tuple
+        per series).
+        """
+        items = [(series.key, series.count) for series in list(self._series.values())]
         items.sort()
         return [(dict(zip(self.labels, key, strict=True)), count) for key, count in items]
 
 
 EVENT_LABELS: Final = (
-    "k8s_namespace_name",
-    "k8s_object_kind",
-    "k8s_event_reason",
-    "k8s_event_type",
-    "kubevents_category",
-    "kubevents_severity",
+    L.NAMESPACE,
+    L.KIND,
+    L.EVENT_REASON,
+    L.EVENT_TYPE,
+    L.CATEGORY,
+    L.SEVERITY,
 )
 """The labels of ``kubevents.events`` (attribute names with dots as underscores)."""
 
 EVENT_LABEL_CAPS: Final[Mapping[str, int]] = {
-    "k8s_namespace_name": 200,
-    "k8s_object_kind": 50,
-    "k8s_event_reason": 300,
-    "k8s_event_type": 5,
-    "kubevents_category": 20,
-    "kubevents_severity": 10,
+    L.NAMESPACE: 200,
+    L.KIND: 50,
+    L.EVENT_REASON: 300,
+    L.EVENT_TYPE: 5,
+    L.CATEGORY: 20,
+    L.SEVERITY: 10,
 }
 """Default distinct values per label. Category and severity are closed sets."""
 
-UNCLASSIFIED_LABELS: Final = ("k8s_event_reporting_controller", "k8s_event_type")
+UNCLASSIFIED_LABELS: Final = (L.REPORTING_CONTROLLER, L.EVENT_TYPE)
 """The labels of ``kubevents.events.unclassified``: who reports the Events no rule matched."""
 
 UNCLASSIFIED_CONTROLLERS_CAP: Final = 50
@@ -203,17 +210,14 @@ class EventCounts:
             EVENT_LABELS,
             max_values=max_values,
             max_series=max_series,
-            keep_on_overflow=("k8s_event_type", "kubevents_category", "kubevents_severity"),
+            keep_on_overflow=(L.EVENT_TYPE, L.CATEGORY, L.SEVERITY),
             idle_ttl_s=idle_ttl_s,
         )
         self.unclassified = BoundedCounter(
             UNCLASSIFIED_LABELS,
-            max_values={
-                "k8s_event_reporting_controller": UNCLASSIFIED_CONTROLLERS_CAP,
-                "k8s_event_type": 5,
-            },
+            max_values={L.REPORTING_CONTROLLER: UNCLASSIFIED_CONTROLLERS_CAP, L.EVENT_TYPE: 5},
             max_series=2 * UNCLASSIFIED_CONTROLLERS_CAP + 10,
-            keep_on_overflow=("k8s_event_type",),
+            keep_on_overflow=(L.EVENT_TYPE,),
             idle_ttl_s=idle_ttl_s,
         )
         """Occurrences no rule classified, by reporting controller and type."""

@@ -40,12 +40,16 @@ from prometheus_client.exposition import choose_encoder
 
 from kubevents import __version__
 from kubevents import conventions as c
+from kubevents.conventions import MetricLabel as L
 from kubevents.errors import ConfigError
 from kubevents.records import ResourceInfo
 from kubevents.settings import Settings
-from kubevents.sinks.delivery import DeliverySink
-from kubevents.sinks.metrics_server import MetricsServer, Probes
-from kubevents.sinks.metrics_state import (
+from kubevents.sinks.base import DeliverySnapshot, ObservableSink
+from kubevents.sinks.otlp_options import OtlpOptions, resolve_otlp
+from kubevents.sinks.transport import RequestReport
+from kubevents.telemetry.plan import MetricsPlan, OtlpTarget
+from kubevents.telemetry.server import MetricsServer, Probes
+from kubevents.telemetry.state import (
     AnomaliesView,
     CorrelatorView,
     CountsView,
@@ -55,8 +59,6 @@ from kubevents.sinks.metrics_state import (
     observe_detectors,
     observe_run,
 )
-from kubevents.sinks.otlp_options import OtlpOptions, TransportKind, resolve_otlp
-from kubevents.sinks.transport import RequestReport
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +75,7 @@ EVENTS_CARDINALITY_LIMIT = 10_000
 
 
 class EventCountsView(Protocol):
-    """What the metrics layer reads from ``enrich.counting.EventCounts``."""
+    """What the metrics layer reads from ``telemetry.counting.EventCounts``."""
 
     def snapshot(self) -> list[tuple[dict[str, str], int]]: ...
 
@@ -126,7 +128,7 @@ class Telemetry:
             shutdown_on_exit=False,
         )
         self.meter = self.provider.get_meter("kubevents", __version__)
-        self._sinks: list[DeliverySink] = []
+        self._sinks: list[ObservableSink] = []
         self._lock = threading.Lock()
         self._durations = self.meter.create_histogram(
             c.MetricName.SINK_EXPORT_DURATION,
@@ -147,7 +149,7 @@ class Telemetry:
 
     def _build_info(self) -> None:
         def observe(_: CallbackOptions) -> Iterable[Observation]:
-            yield Observation(1, {"version": __version__})
+            yield Observation(1, {L.VERSION: __version__})
 
         self.meter.create_observable_gauge(
             c.MetricName.BUILD_INFO,
@@ -169,8 +171,8 @@ class Telemetry:
             current = counts()
             if current is None:
                 return
-            yield Observation(current.value_overflows, {"kind": "value"})
-            yield Observation(current.series_overflows, {"kind": "series"})
+            yield Observation(current.value_overflows, {L.OVERFLOW_KIND: "value"})
+            yield Observation(current.series_overflows, {L.OVERFLOW_KIND: "series"})
 
         self.meter.create_observable_counter(
             c.MetricName.EVENTS,
@@ -212,9 +214,9 @@ class Telemetry:
             current = stats()
             if current is None:
                 return
-            yield Observation(current.received - current.unchanged, {"result": "emitted"})
-            yield Observation(current.unchanged, {"result": "unchanged"})
-            yield Observation(current.deleted, {"result": "deleted"})
+            yield Observation(current.received - current.unchanged, {L.RESULT: "emitted"})
+            yield Observation(current.unchanged, {L.RESULT: "unchanged"})
+            yield Observation(current.deleted, {L.RESULT: "deleted"})
 
         def records(_: CallbackOptions) -> Iterable[Observation]:
             current = stats()
@@ -243,7 +245,7 @@ class Telemetry:
             current = stats()
             if current is not None:
                 for field, n in current.repaired.items():
-                    yield Observation(n, {"field": field})
+                    yield Observation(n, {L.FIELD: field})
 
         self.meter.create_observable_counter(
             c.MetricName.PIPELINE_REPAIRED,
@@ -266,7 +268,7 @@ class Telemetry:
         correlator: CorrelatorView | None = None,
         counts: CountsView | None = None,
     ) -> None:
-        """Export patterns, anomalies, incidents and state sizes (``metrics_state.py``)."""
+        """Export patterns, anomalies, incidents and state sizes (``telemetry/state.py``)."""
         observe_detectors(
             self.meter, patterns=patterns, anomalies=anomalies, correlator=correlator, counts=counts
         )
@@ -280,122 +282,126 @@ class Telemetry:
         observe_run(self.meter, run, watches)
 
     def observe_sinks(self, sinks: Iterable[object]) -> None:
-        """Export delivery metrics of every network sink among ``sinks`` (others have none)."""
+        """Export the delivery metrics of every sink among ``sinks`` that reports them
+        (an :class:`~kubevents.sinks.base.ObservableSink`: the network sinks)."""
         for sink in sinks:
-            if isinstance(sink, DeliverySink):
+            if isinstance(sink, ObservableSink):
                 with self._lock:
                     self._sinks.append(sink)
                 sink.on_request = self._request_observer(sink.name)
 
     def _request_observer(self, name: str) -> Callable[[RequestReport], None]:
         def observe(report: RequestReport) -> None:
-            self._durations.record(report.seconds, {"sink": name, "result": report.result})
-            self._batch_sizes.record(report.records, {"sink": name})
+            self._durations.record(report.seconds, {L.SINK: name, L.RESULT: report.result})
+            self._batch_sizes.record(report.records, {L.SINK: name})
 
         return observe
 
-    def _each_sink(self) -> list[DeliverySink]:
+    def _each_sink(self) -> list[tuple[str, DeliverySnapshot]]:
         with self._lock:
-            return list(self._sinks)
+            sinks = list(self._sinks)
+        return [(sink.name, sink.snapshot()) for sink in sinks]
 
     def _sink_instruments(self) -> None:
-        def counter(attr: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        Read = Callable[[DeliverySnapshot], Any]
+
+        def counter(read: Read) -> Callable[[CallbackOptions], Iterable[Observation]]:
             def observe(_: CallbackOptions) -> Iterable[Observation]:
-                for sink in self._each_sink():
-                    yield Observation(getattr(sink.stats, attr), {"sink": sink.name})
+                for name, snapshot in self._each_sink():
+                    yield Observation(read(snapshot), {L.SINK: name})
 
             return observe
 
-        def by_reason(attr: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def by_reason(read: Read) -> Callable[[CallbackOptions], Iterable[Observation]]:
             def observe(_: CallbackOptions) -> Iterable[Observation]:
-                for sink in self._each_sink():
-                    table: Mapping[str, int] = dict(getattr(sink.stats, attr))
+                for name, snapshot in self._each_sink():
+                    table: Mapping[str, int] = read(snapshot)
                     for reason, count in sorted(table.items()):
-                        yield Observation(count, {"sink": sink.name, "reason": reason})
+                        yield Observation(count, {L.SINK: name, L.REASON: reason})
 
             return observe
 
-        def gauge(attr: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def gauge(read: Read) -> Callable[[CallbackOptions], Iterable[Observation]]:
             def observe(_: CallbackOptions) -> Iterable[Observation]:
-                for sink in self._each_sink():
-                    value = getattr(sink, attr)
+                for name, snapshot in self._each_sink():
+                    value = read(snapshot)
                     if value is not None:
-                        yield Observation(value, {"sink": sink.name})
+                        yield Observation(value, {L.SINK: name})
 
             return observe
 
         m = self.meter
-        for name, attr, unit, description in (
+        for name, read, unit, description in (
             (
                 c.MetricName.SINK_EXPORTED,
-                "exported",
+                lambda s: s.exported,
                 "{record}",
                 "Records the backend accepted, by sink.",
             ),
             (
                 c.MetricName.SINK_SENT,
-                "bytes_sent",
+                lambda s: s.bytes_sent,
                 "By",
                 "Request bytes sent (after compression), by sink.",
             ),
             (
                 c.MetricName.SINK_TRUNCATED,
-                "truncated",
+                lambda s: s.truncated,
                 "{record}",
                 "Records whose body or attributes were cut to the limits (kubevents.truncated=true), by sink.",
             ),
         ):
             m.create_observable_counter(
-                name, callbacks=[counter(attr)], unit=unit, description=description
+                name, callbacks=[counter(read)], unit=unit, description=description
             )
-        for name, attr, description in (
+        for name, read, description in (
             (
                 c.MetricName.SINK_FAILED,
-                "failed",
+                lambda s: s.failed,
                 "Records in failed requests, by sink and reason (a batch counts at each failed attempt).",
             ),
             (
                 c.MetricName.SINK_RETRIED,
-                "retried",
+                lambda s: s.retried,
                 "Records scheduled for another attempt after a retryable failure, by sink and reason.",
             ),
             (
                 c.MetricName.SINK_DROPPED,
-                "dropped",
+                lambda s: s.dropped,
                 "Records given up on purpose, by sink and reason (a final failure, rejected, queue_full, retry_deadline, shutdown).",
             ),
         ):
             m.create_observable_counter(
-                name, callbacks=[by_reason(attr)], unit="{record}", description=description
+                name, callbacks=[by_reason(read)], unit="{record}", description=description
             )
-        for name, attr, unit, description in (
+        for name, read, unit, description in (
             (
                 c.MetricName.SINK_QUEUE_SIZE,
-                "queue_size",
+                lambda s: s.queue_size,
                 "{record}",
                 "Records waiting for delivery (the batch in flight included), by sink.",
             ),
             (
                 c.MetricName.SINK_QUEUE_CAPACITY,
-                "queue_capacity",
+                lambda s: s.queue_capacity,
                 "{record}",
                 "Records the in-memory queue holds, by sink (absent with a spool).",
             ),
             (
                 c.MetricName.SINK_SPOOL_SIZE,
-                "spool_bytes",
+                lambda s: s.spool_bytes,
                 "By",
                 "Bytes in the on-disk spool, by sink (with --spool).",
             ),
             (
                 c.MetricName.SINK_SPOOL_CAPACITY,
-                "spool_capacity",
+                lambda s: s.spool_capacity,
                 "By",
                 "The spool's size cap, by sink (with --spool).",
             ),
         ):
             m.create_observable_gauge(
-                name, callbacks=[gauge(attr)], unit=unit, description=description
+                name, callbacks=[gauge(read)], unit=unit, description=description
             )
 
     # -- exposition ----------------------------------------------------------------------
@@ -455,29 +461,25 @@ def otlp_metric_reader(
 # ---------------------------------------------------------------------------
 
 
-def otlp_reader_for(settings: Settings) -> MetricReader | None:
-    """The OTLP metrics reader, to the first ``otlp``/``otlp+http`` sink's endpoint (if any)."""
-    if not settings.metrics.otlp:
+def otlp_reader_for(settings: Settings, target: OtlpTarget | None) -> MetricReader | None:
+    """The OTLP metrics reader to ``target`` (the first OTLP sink's endpoint), if any."""
+    if target is None:
         return None
-    for spec in settings.sink_specs:
-        if spec.is_otlp:
-            transport: TransportKind = "grpc" if spec.kind == "otlp" else "http"
-            options = resolve_otlp(
-                transport=transport,
-                signal="metrics",
-                spec_endpoint=spec.arg or None,
-                settings=settings.otlp,
-            )
-            return otlp_metric_reader(
-                options, transport=transport, interval_s=settings.metrics.otlp_interval_s
-            )
-    return None
+    options = resolve_otlp(
+        transport=target.transport,
+        signal="metrics",
+        spec_endpoint=target.endpoint,
+        settings=settings.otlp,
+    )
+    return otlp_metric_reader(
+        options, transport=target.transport, interval_s=settings.metrics.otlp_interval_s
+    )
 
 
-def metrics_shutdown_s(settings: Settings) -> float:
+def metrics_shutdown_s(settings: Settings, plan: MetricsPlan) -> float:
     """How long the final OTLP metrics export may take at exit: :data:`METRICS_SHUTDOWN_S`,
     or less with a shorter ``delivery.flush_timeout_s``; 0 without an OTLP export."""
-    if otlp_reader_for(settings) is None:
+    if plan.otlp is None:
         return 0.0
     return min(METRICS_SHUTDOWN_S, settings.delivery.flush_timeout_s)
 
@@ -514,30 +516,31 @@ class MetricsRuntime:
 
 def start_metrics(
     settings: Settings,
+    plan: MetricsPlan,
     resource: ResourceInfo,
     sinks: Iterable[object],
     *,
-    port: int | None,
     probes: Probes | None = None,
-) -> MetricsRuntime | None:
-    """Telemetry for a command: served on ``port`` (None: no server, 0: any free port),
-    pushed over OTLP when configured. None when neither is wanted.
+) -> MetricsRuntime:
+    """Telemetry for a command, as :func:`~kubevents.telemetry.plan.metrics_plan` decided:
+    served on ``plan.port`` (0: any free port), pushed over OTLP to ``plan.otlp``.
 
     Raises:
         ConfigError: the port cannot be bound, or the OTLP options are invalid.
     """
-    reader = otlp_reader_for(settings)
-    if port is None and reader is None:
-        return None
+    reader = otlp_reader_for(settings, plan.otlp)
     telemetry = Telemetry(resource, otlp_reader=reader)
     telemetry.observe_sinks(sinks)
     server = None
+    port = plan.port
     if port is not None:
         try:
-            server = MetricsServer(telemetry, host=settings.metrics.host, port=port, probes=probes)
+            server = MetricsServer(
+                telemetry.exposition, host=settings.metrics.host, port=port, probes=probes
+            )
         except OSError as e:
             telemetry.shutdown()
             raise ConfigError(
                 f"metrics -> port: cannot listen on {settings.metrics.host}:{port}: {e.strerror or e}"
             ) from e
-    return MetricsRuntime(telemetry, server, metrics_shutdown_s(settings))
+    return MetricsRuntime(telemetry, server, metrics_shutdown_s(settings, plan))

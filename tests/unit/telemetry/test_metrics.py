@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 import requests
 
+from kubevents import conventions
+from kubevents.conventions import MetricLabel, metric_label
 from kubevents.errors import ConfigError
 from kubevents.records import ResourceInfo
 from kubevents.settings import Settings
-from kubevents.sinks.metrics import Telemetry, start_metrics
-from kubevents.sinks.metrics_server import MetricsServer, Probes
+from kubevents.sinks.base import DeliverySnapshot, InMemorySink
+from kubevents.sinks.transport import RequestReport
+from kubevents.telemetry.metrics import Telemetry, start_metrics
+from kubevents.telemetry.plan import MetricsPlan, OtlpTarget, metrics_plan
+from kubevents.telemetry.server import MetricsServer, Probes
 from tests.fakes.otlp_receiver import OtlpReceiver
 from tests.support.scraping import parse as samples
 
@@ -21,7 +27,7 @@ RESOURCE = ResourceInfo(service_version="1.2.3", instance_id="kv-0", cluster_nam
 
 
 class Counts:
-    """Stands for enrich.counting.EventCounts (the metrics layer only reads these)."""
+    """Stands for telemetry.counting.EventCounts (the metrics layer only reads these)."""
 
     def __init__(self) -> None:
         self.series: list[tuple[dict[str, str], int]] = []
@@ -53,7 +59,7 @@ def telemetry() -> Iterator[Telemetry]:
 
 @pytest.fixture
 def server(telemetry: Telemetry) -> Iterator[MetricsServer]:
-    s = MetricsServer(telemetry, host="127.0.0.1", port=0, probes=Probes())
+    s = MetricsServer(telemetry.exposition, host="127.0.0.1", port=0, probes=Probes())
     yield s
     s.close()
 
@@ -87,6 +93,58 @@ def telemetry_version() -> str:
     from kubevents import __version__
 
     return __version__
+
+
+class ReportingSink(InMemorySink):
+    """A sink that is no DeliverySink but reports on its delivery (an ObservableSink)."""
+
+    name = "reporting"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_request: Callable[[RequestReport], None] | None = None
+        self.current = DeliverySnapshot(
+            exported=4,
+            bytes_sent=900,
+            truncated=1,
+            failed={"unavailable": 2},
+            retried={"unavailable": 2},
+            dropped={"queue_full": 3, "rejected": 1},
+            queue_size=5,
+            queue_capacity=None,
+            spool_bytes=4096,
+            spool_capacity=1 << 20,
+        )
+
+    def snapshot(self) -> DeliverySnapshot:
+        return self.current
+
+
+def test_sinks_are_observed_through_their_snapshot(telemetry: Telemetry) -> None:
+    reporting, plain = ReportingSink(), InMemorySink()
+    telemetry.observe_sinks([plain, reporting])
+    assert reporting.on_request is not None
+    reporting.on_request(RequestReport(records=4, bytes=900, seconds=0.02, result="success"))
+    got = samples(telemetry.exposition()[0].decode())
+    sink = (("sink", "reporting"),)
+    by_sink = {name: value for (name, labels), value in got.items() if labels == sink}
+    assert by_sink == {
+        "kubevents_sink_exported_total": 4.0,
+        "kubevents_sink_sent_bytes_total": 900.0,
+        "kubevents_sink_truncated_total": 1.0,
+        "kubevents_sink_queue_size": 5.0,
+        "kubevents_sink_spool_size_bytes": 4096.0,
+        "kubevents_sink_spool_capacity_bytes": float(1 << 20),
+        "kubevents_sink_batch_size_count": 1.0,
+        "kubevents_sink_batch_size_sum": 4.0,
+    }
+    assert got[("kubevents_sink_dropped_total", (("reason", "queue_full"), *sink))] == 3.0
+    assert got[("kubevents_sink_failed_total", (("reason", "unavailable"), *sink))] == 2.0
+    assert not any(("sink", "memory") in labels for _, labels in got)
+    reporting.current = dataclasses.replace(reporting.current, exported=9, queue_size=0)
+    again = samples(telemetry.exposition()[0].decode())
+    assert again[("kubevents_sink_exported_total", sink)] == 9.0
+    assert again[("kubevents_sink_queue_size", sink)] == 0.0
 
 
 def test_no_pipeline_yet_means_no_series(telemetry: Telemetry) -> None:
@@ -140,7 +198,33 @@ def test_a_failing_callback_leaves_only_its_own_series_out(
 
 
 def test_nothing_starts_when_nothing_wants_metrics() -> None:
-    assert start_metrics(Settings(), RESOURCE, [], port=None) is None
+    assert metrics_plan(Settings(), port=None) is None
+    # metrics.otlp is on by default, but there is no OTLP sink to push to.
+    assert (
+        metrics_plan(replace(Settings(), sinks=("console", "loki:http://l:3100")), port=None)
+        is None
+    )
+    assert metrics_plan(Settings(), port=0) == MetricsPlan(port=0, otlp=None)
+
+
+@pytest.mark.parametrize(
+    ("sinks", "otlp", "target"),
+    [
+        (
+            ("console", "otlp:collector:4317", "otlp+http"),
+            True,
+            OtlpTarget("grpc", "collector:4317"),
+        ),
+        (("otlp+http", "otlp:collector:4317"), True, OtlpTarget("http", None)),
+        (("otlp:collector:4317",), False, None),
+    ],
+)
+def test_metrics_are_pushed_to_the_first_otlp_sink_when_wanted(
+    sinks: tuple[str, ...], otlp: bool, target: OtlpTarget | None
+) -> None:
+    settings = replace(Settings(), sinks=sinks, metrics=replace(Settings().metrics, otlp=otlp))
+    plan = metrics_plan(settings, port=9090)
+    assert plan == MetricsPlan(port=9090, otlp=target)
 
 
 def test_a_busy_port_is_a_config_error() -> None:
@@ -152,7 +236,7 @@ def test_a_busy_port_is_a_config_error() -> None:
             Settings(), metrics=dataclasses.replace(Settings().metrics, host="127.0.0.1")
         )
         with pytest.raises(ConfigError, match="metrics -> port: cannot listen"):
-            start_metrics(settings, RESOURCE, [], port=port)
+            start_metrics(settings, MetricsPlan(port=port, otlp=None), RESOURCE, [])
 
 
 @pytest.mark.parametrize("kind", ["otlp", "otlp+http"])
@@ -161,9 +245,27 @@ def test_metrics_are_pushed_over_otlp_to_the_first_otlp_sink(
 ) -> None:
     endpoint = f"http://{otlp_receiver.grpc_endpoint}" if kind == "otlp" else otlp_receiver.http_url
     settings = dataclasses.replace(Settings(), sinks=("console", f"{kind}:{endpoint}"))
-    runtime = start_metrics(settings, RESOURCE, [], port=None)
+    plan = metrics_plan(settings, port=None)
+    assert plan is not None
+    runtime = start_metrics(settings, plan, RESOURCE, [])
     assert runtime is not None and runtime.server is None
     runtime.close()  # the final collection is pushed
     metrics = otlp_receiver.metrics()
     assert "kubevents.build_info" in {m.metric.name for m in metrics}
     assert metrics[0].resource["service.name"] == "kubevents"
+
+
+@pytest.mark.parametrize(
+    ("label", "attribute"),
+    [
+        (MetricLabel.NAMESPACE, conventions.K8S_NAMESPACE_NAME),
+        (MetricLabel.KIND, conventions.OBJECT_KIND),
+        (MetricLabel.EVENT_REASON, conventions.EVENT_REASON),
+        (MetricLabel.REPORTING_CONTROLLER, conventions.EVENT_REPORTING_CONTROLLER),
+        (MetricLabel.CATEGORY, conventions.KV_CATEGORY),
+        (MetricLabel.SEVERITY, conventions.KV_SEVERITY),
+        (MetricLabel.PATTERN_RULE, conventions.KV_PATTERN_RULE),
+    ],
+)
+def test_a_label_that_carries_an_attribute_is_named_after_it(label: str, attribute: str) -> None:
+    assert label == metric_label(attribute)
