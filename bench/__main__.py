@@ -321,6 +321,63 @@ def run_idle(events: list[dict[str, Any]], runs: int, seconds: float, out: dict[
     }
 
 
+def run_realapi(events: list[dict[str, Any]], runs: int, sections: set[str], *, list_lines: int,
+                peer_lines: int, out: dict[str, Any]) -> None:
+    """Sections ``apiserver`` and ``peer``: the real kube-apiserver (bench/realapi.py)."""
+    from bench import fastserver, realapi
+    from bench import throughput as tp
+
+    paths = realapi.binaries()
+    if paths is None:
+        log("apiserver, peer: etcd, kube-apiserver or otelcol is not built (make servers): left out")
+        return
+    log("starting etcd and kube-apiserver")
+    with realapi.Cluster(paths) as cluster:
+        if "apiserver" in sections:
+            lines = fastserver.to_now(mixmod.watch_lines(events[:list_lines]), int(time.time()))
+            objects = realapi.final_states([mixmod.orjson.loads(line) for line in lines])
+            for ns in sorted({o["metadata"]["namespace"] for o in objects} - {"", "default"}):
+                cluster.namespace(ns)
+            log(f"apiserver: writing {len(objects):,} Events")
+            load_rate = realapi.write_all(cluster, [realapi._for_api(o) for o in objects])
+            path = tp.write_replay_file([mixmod.orjson.dumps({"type": "ADDED", "object": o}) for o in objects])
+            kubeconfig = cluster.kubeconfig()
+            replays, lists = [], []
+            try:
+                with Receiver() as receiver:
+                    for i in range(runs):
+                        log(f"apiserver: replay of the same Events, run {i + 1}")
+                        receiver.reset()
+                        wall, _cpu = tp.replay_end_to_end(path, receiver.endpoint)
+                        replays.append((wall, receiver.counts()[3]))
+                        log(f"apiserver: kubevents run lists and watches, run {i + 1}")
+                        lists.append(realapi.list_then_watch(cluster, kubeconfig, receiver, replays[-1][1]))
+            finally:
+                path.unlink()
+            occurrences = replays[0][1]
+            replay_rate = statistics.median(occurrences / wall for wall, _ in replays)
+            rate = statistics.median(occurrences / r.seconds_from_start for r in lists)
+            out["apiserver"] = {
+                "events": len(objects),
+                "occurrences": occurrences,
+                "load_writes_per_s": load_rate,
+                "occurrences_per_s": rate,
+                "occurrences_per_s_from_first": statistics.median(occurrences / r.seconds_from_first for r in lists),
+                "runs_s": [r.seconds_from_start for r in lists],
+                "kubevents_cpu_s": statistics.median(r.cpu_s for r in lists),
+                "kubevents_peak_rss_mib": statistics.median(r.peak_rss_mib for r in lists),
+                "replay_occurrences_per_s": replay_rate,
+                "replay_runs_s": [wall for wall, _ in replays],
+                "vs_replay": rate / replay_rate,
+            }
+        if "peer" in sections:
+            pure = realapi.pure_python_env()
+            if realapi.is_compiled(pure):
+                raise RuntimeError(f"peer: kubevents is compiled without {os.environ.get('PYTHONPATH')}")
+            out["peer"] = realapi.side_by_side(cluster, events[:peer_lines], namespace="peer", runs=runs,
+                                               pure_env=pure, log=log)
+
+
 def run_latency(events: list[dict[str, Any]], runs: int, rate: float, out: dict[str, Any]) -> None:
     from bench import watch
 
@@ -519,9 +576,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"), help="results file")
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/performance.md")
-    parser.add_argument("--only", default="inprocess,watch,watchfast,idle,latency,memory,accuracy,report",
-                        help="comma-separated sections: inprocess, watch, watchfast, idle, latency, memory, "
-                             "accuracy, report")
+    parser.add_argument("--only", default="inprocess,watch,watchfast,apiserver,peer,idle,latency,memory,accuracy,"
+                                          "report",
+                        help="comma-separated sections: inprocess, watch, watchfast, apiserver, peer, idle, latency, "
+                             "memory, accuracy, report")
     parser.add_argument("--rate", type=float, default=2_000.0, help="latency: Events/s")
     args = parser.parse_args(argv)
     sections = set(args.only.split(","))
@@ -548,6 +606,9 @@ def main(argv: list[str] | None = None) -> int:
         run_watch_fast(events, args.runs, res)
     if "idle" in sections:
         run_idle(events[:100], args.runs, 15.0 if quick else 60.0, res)
+    if sections & {"apiserver", "peer"}:
+        run_realapi(events, args.runs, sections, list_lines=6_000 if quick else 40_000,
+                    peer_lines=2_000 if quick else 10_000, out=res)
     if "latency" in sections:
         lat_events = mixmod.EventMix(objects=100_000, lines=int(args.rate * (latency_s + 3)), seed=3).generate()
         run_latency(lat_events, args.runs, args.rate, res)

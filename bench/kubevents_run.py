@@ -72,6 +72,11 @@ def main() -> None:
             if line.startswith("VmHWM:"):
                 hwm = int(line.split()[1])
     print(f"RUSAGE {usage.ru_utime} {usage.ru_stime} {hwm}", flush=True)
+    if os.environ.get("BENCH_MODULES"):
+        import sys
+
+        with open(os.environ["BENCH_MODULES"], "w") as f:
+            f.writelines(f"{name}\n" for name in sorted(sys.modules))
 
 
 if __name__ == "__main__":

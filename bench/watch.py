@@ -55,8 +55,10 @@ def _cpu_s(pid: int) -> float:
 class KubeventsRun:
     """``python -m bench.kubevents_run`` on the measured core."""
 
-    def __init__(self, overrides: dict[str, object]) -> None:
-        env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    def __init__(self, overrides: dict[str, object], env: dict[str, str] | None = None) -> None:
+        """``env``: variables over this process's (``PYTHONPATH`` among them: the build)."""
+        env = {**os.environ, **(env or {})}
+        env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
         self.proc = subprocess.Popen(
             [PYTHON, "-m", "bench.kubevents_run", "--cpus", str(measured_cpu()), json.dumps(overrides)],
             stdout=subprocess.PIPE,
