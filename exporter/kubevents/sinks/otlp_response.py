@@ -1,7 +1,7 @@
 """What an OTLP server answers: the partial success of an export, a ``google.rpc.Status``.
 
 A server that took every record answers an empty ``ExportLogsServiceResponse``
-(zero bytes on the wire), so the protobuf runtime and the OTLP message classes
+(zero bytes on the wire, or an empty ``partial_success``: two), so the protobuf runtime and the OTLP message classes
 are imported only when there is something to decode: a process whose exports
 all succeed does not load them for its logs (with the ``otlp+http`` sink and no
 OTLP metrics export, 3.7 MiB less at rest; docs/performance.md, "At rest").
@@ -21,13 +21,18 @@ def _decode_error() -> type[Exception]:
     return error
 
 
+_NOTHING_REJECTED = (b"", b"\n\x00")
+"""An empty response, and one whose ``partial_success`` (field 1) is present and empty, as
+the Collector's OTLP/HTTP receiver answers every successful export."""
+
+
 def partial_success(data: bytes) -> tuple[int, str]:
     """(rejected log records, error message) of a serialized ``ExportLogsServiceResponse``.
 
     Raises:
         DecodeError: ``data`` is not one.
     """
-    if not data:
+    if data in _NOTHING_REJECTED:
         return 0, ""
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
