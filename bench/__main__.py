@@ -18,9 +18,16 @@ One run measures, each figure the median of ``--runs`` (default 3) repetitions:
   ``bench.fastserver``, which sends the whole mix (the replay's lines) as
   pre-encoded chunks as fast as the socket takes them; its rate against the
   replay's of the same mix in the same run (goal: at least 0.8 of it);
+* **apiserver**: the real kube-apiserver (``make servers``): the mix's
+  distinct Events written through the API, then ``kubevents run`` lists and
+  watches them; its rate against the replay of the same Events (goal: at least
+  0.8 of it); **peer**: kubevents (compiled and pure Python) and the
+  Collector's ``k8s_events`` receiver on the same API writes, CPU seconds per
+  10,000 Events and peak RSS (bench/realapi.py);
 * **idle**: ``kubevents run`` at rest (default settings, every stage on, OTLP/gRPC
   to the real Collector), the prepared-bytes server writing 10 Events/min:
-  RSS and CPU share of a core over a minute;
+  RSS and CPU share of a core over a minute; then the OTLP/HTTP sink and no
+  OTLP metrics export, RSS over 20 s each;
 * **latency**: the same, the fake writing at a steady 2,000 Events/s;
   watch line written -> record received, p50/p99;
 * **accuracy**: the totals of ``make accuracy`` (incidents right on the
