@@ -69,7 +69,7 @@ LOGQL := tests/tools/logql/node_modules/.package-lock.json
 $(LOGQL): tests/tools/logql/package.json tests/tools/logql/package-lock.json
 	npm ci --prefix tests/tools/logql --no-audit --no-fund
 
-# Real servers (etcd, kube-apiserver, otelcol, victorialogs) and deploy tools (kustomize, compose and
+# Real servers (etcd, kube-apiserver, otelcol, victorialogs; the tests and make bench) and deploy tools (kustomize, compose and
 # CRD checkers) built from their pinned Go modules into ~/.cache/kubevents; a second run only
 # checks the cache. Without Go each prints one line naming what to install, and the suites
 # that do not need them still run.
@@ -98,7 +98,7 @@ dashboards: $(STAMP)
 chaos: $(STAMP) servers
 	$(BIN)/python tests/faults/regenerate.py
 
-bench: compiled chromium
+bench: compiled chromium servers
 	$(ON_COMPILED) $(BIN)/python -m bench
 
 # Not part of test or bench: the OTLP encode stage as a Rust extension, built with maturin

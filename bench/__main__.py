@@ -18,9 +18,16 @@ One run measures, each figure the median of ``--runs`` (default 3) repetitions:
   ``bench.fastserver``, which sends the whole mix (the replay's lines) as
   pre-encoded chunks as fast as the socket takes them; its rate against the
   replay's of the same mix in the same run (goal: at least 0.8 of it);
+* **apiserver**: the real kube-apiserver (``make servers``): the mix's
+  distinct Events written through the API, then ``kubevents run`` lists and
+  watches them; its rate against the replay of the same Events (goal: at least
+  0.8 of it); **peer**: kubevents (compiled and pure Python) and the
+  Collector's ``k8s_events`` receiver on the same API writes, CPU seconds per
+  10,000 Events and peak RSS (bench/realapi.py);
 * **idle**: ``kubevents run`` at rest (default settings, every stage on, OTLP/gRPC
   to the real Collector), the prepared-bytes server writing 10 Events/min:
-  RSS and CPU share of a core over a minute;
+  RSS and CPU share of a core over a minute; then the OTLP/HTTP sink and no
+  OTLP metrics export, RSS over 20 s each;
 * **latency**: the same, the fake writing at a steady 2,000 Events/s;
   watch line written -> record received, p50/p99;
 * **accuracy**: the totals of ``make accuracy`` (incidents right on the
@@ -67,6 +74,11 @@ GOALS = {
     "idle_cpu_share": 0.01,
 }
 IDLE_PER_MINUTE = 10.0
+IDLE_VARIANTS: list[tuple[str, str, dict[str, object]]] = [
+    ("OTLP/gRPC, no OTLP metrics export", "otlp", {"metrics.otlp": False}),
+    ("OTLP/HTTP", "otlp+http", {}),
+    ("OTLP/HTTP, no OTLP metrics export", "otlp+http", {"metrics.otlp": False}),
+]
 DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -319,6 +331,82 @@ def run_idle(events: list[dict[str, Any]], runs: int, seconds: float, out: dict[
         "runs_cpu_share": [r["cpu_share"] for r in results],
         "runs_rss_mib": [r["rss_mib"] for r in results],
     }
+    # What the configuration costs at rest: the same with the OTLP/HTTP sink, and without the
+    # OTLP metrics export (shorter windows: RSS settles within seconds).
+    variants: dict[str, dict[str, Any]] = {}
+    path = watch.write_mix_file(events)
+    try:
+        with collector.Collector(binary) as col:
+            for name, sink, overrides in IDLE_VARIANTS:
+                rs = []
+                for i in range(runs):
+                    log(f"idle cost, {name}, run {i + 1}")
+                    endpoint = col.http_endpoint if sink == "otlp+http" else col.endpoint
+                    rs.append(watch.idle_cost(path, endpoint, seconds=seconds / 3, per_minute=IDLE_PER_MINUTE,
+                                              accepted=col.accepted, sink=sink, overrides=overrides))
+                variants[name] = {key: statistics.median(r[key] for r in rs)
+                                  for key in ("cpu_share", "rss_mib", "peak_rss_mib")}
+                variants[name]["runs_rss_mib"] = [r["rss_mib"] for r in rs]
+    finally:
+        path.unlink()
+    out["idle"]["variants"] = variants
+
+
+def run_realapi(events: list[dict[str, Any]], runs: int, sections: set[str], *, list_lines: int,
+                peer_lines: int, out: dict[str, Any]) -> None:
+    """Sections ``apiserver`` and ``peer``: the real kube-apiserver (bench/realapi.py)."""
+    from bench import fastserver, realapi
+    from bench import throughput as tp
+
+    paths = realapi.binaries()
+    if paths is None:
+        log("apiserver, peer: etcd, kube-apiserver or otelcol is not built (make servers): left out")
+        return
+    log("starting etcd and kube-apiserver")
+    with realapi.Cluster(paths) as cluster:
+        if "apiserver" in sections:
+            lines = fastserver.to_now(mixmod.watch_lines(events[:list_lines]), int(time.time()))
+            objects = realapi.final_states([mixmod.orjson.loads(line) for line in lines])
+            for ns in sorted({o["metadata"]["namespace"] for o in objects} - {"", "default"}):
+                cluster.namespace(ns)
+            log(f"apiserver: writing {len(objects):,} Events")
+            load_rate = realapi.write_all(cluster, [realapi._for_api(o) for o in objects])
+            path = tp.write_replay_file([mixmod.orjson.dumps({"type": "ADDED", "object": o}) for o in objects])
+            kubeconfig = cluster.kubeconfig()
+            replays, lists = [], []
+            try:
+                with Receiver() as receiver:
+                    for i in range(runs):
+                        log(f"apiserver: replay of the same Events, run {i + 1}")
+                        receiver.reset()
+                        wall, _cpu = tp.replay_end_to_end(path, receiver.endpoint)
+                        replays.append((wall, receiver.counts()[3]))
+                        log(f"apiserver: kubevents run lists and watches, run {i + 1}")
+                        lists.append(realapi.list_then_watch(cluster, kubeconfig, receiver, replays[-1][1]))
+            finally:
+                path.unlink()
+            occurrences = replays[0][1]
+            replay_rate = statistics.median(occurrences / wall for wall, _ in replays)
+            rate = statistics.median(occurrences / r.seconds_from_start for r in lists)
+            out["apiserver"] = {
+                "events": len(objects),
+                "occurrences": occurrences,
+                "load_writes_per_s": load_rate,
+                "occurrences_per_s": rate,
+                "occurrences_per_s_from_first": statistics.median(occurrences / r.seconds_from_first for r in lists),
+                "runs_s": [r.seconds_from_start for r in lists],
+                "kubevents_cpu_s": statistics.median(r.cpu_s for r in lists),
+                "kubevents_peak_rss_mib": statistics.median(r.peak_rss_mib for r in lists),
+                "replay_occurrences_per_s": replay_rate,
+                "replay_runs_s": [wall for wall, _ in replays],
+                "vs_replay": rate / replay_rate,
+            }
+        if "peer" in sections:
+            pure = realapi.pure_python_env()
+            if realapi.is_compiled(pure):
+                raise RuntimeError(f"peer: kubevents is compiled without {os.environ.get('PYTHONPATH')}")
+            out["peer"] = realapi.side_by_side(cluster, events[:peer_lines], namespace="peer", runs=runs,
+                                               pure_env=pure, log=log)
 
 
 def run_latency(events: list[dict[str, Any]], runs: int, rate: float, out: dict[str, Any]) -> None:
@@ -442,6 +530,25 @@ def goals(res: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
                      idle["rss_mib"] <= GOALS["idle_rss_mib"]))
         rows.append((f"at rest ({rate}): CPU", f"{idle['cpu_share']:.2%} of a core",
                      f"< {GOALS['idle_cpu_share']:.0%}", idle["cpu_share"] < GOALS["idle_cpu_share"]))
+        for name, v in idle.get("variants", {}).items():
+            rows.append((f"  at rest, {name}: RSS", f"{v['rss_mib']:.1f} MiB", f"≤ {GOALS['idle_rss_mib']} MiB",
+                         v["rss_mib"] <= GOALS["idle_rss_mib"]))
+    api = res.get("apiserver")
+    if api:
+        rows.append((f"list then watch, real kube-apiserver ({api['events']:,} Events)",
+                     f"{api['occurrences_per_s']:,.0f} occ/s", "", None))
+        rows.append(("  vs replay of the same Events", f"{api['vs_replay']:.2f}×", f"≥ {GOALS['watch_vs_replay']}×",
+                     api["vs_replay"] >= GOALS["watch_vs_replay"]))
+    peer = res.get("peer")
+    if peer:
+        theirs = peer["sides"]["k8s_events receiver"]
+        for name, side in peer["sides"].items():
+            rows.append((f"{name}: CPU per 10,000 Events (real apiserver, {peer['write_rate_per_s']:,.0f} writes/s)",
+                         f"{side['cpu_s_per_10k']:.2f} s", "" if side is theirs else "≤ 2× the receiver's",
+                         None if side is theirs else side["cpu_s_per_10k"] <= 2 * theirs["cpu_s_per_10k"]))
+            rows.append((f"{name}: peak RSS", f"{side['peak_rss_mib']:.0f} MiB",
+                         "" if side is theirs else "≤ the receiver's",
+                         None if side is theirs else side["peak_rss_mib"] <= theirs["peak_rss_mib"]))
     lat = res.get("latency")
     if lat:
         rows.append((f"watch → export latency p50 at {lat['rate_per_s']:,.0f}/s", f"{lat['p50_s']:.3f} s", "", None))
@@ -519,9 +626,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"), help="results file")
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/performance.md")
-    parser.add_argument("--only", default="inprocess,watch,watchfast,idle,latency,memory,accuracy,report",
-                        help="comma-separated sections: inprocess, watch, watchfast, idle, latency, memory, "
-                             "accuracy, report")
+    parser.add_argument("--only", default="inprocess,watch,watchfast,apiserver,peer,idle,latency,memory,accuracy,"
+                                          "report",
+                        help="comma-separated sections: inprocess, watch, watchfast, apiserver, peer, idle, latency, "
+                             "memory, accuracy, report")
     parser.add_argument("--rate", type=float, default=2_000.0, help="latency: Events/s")
     args = parser.parse_args(argv)
     sections = set(args.only.split(","))
@@ -548,6 +656,9 @@ def main(argv: list[str] | None = None) -> int:
         run_watch_fast(events, args.runs, res)
     if "idle" in sections:
         run_idle(events[:100], args.runs, 15.0 if quick else 60.0, res)
+    if sections & {"apiserver", "peer"}:
+        run_realapi(events, args.runs, sections, list_lines=6_000 if quick else 40_000,
+                    peer_lines=2_000 if quick else 10_000, out=res)
     if "latency" in sections:
         lat_events = mixmod.EventMix(objects=100_000, lines=int(args.rate * (latency_s + 3)), seed=3).generate()
         run_latency(lat_events, args.runs, args.rate, res)

@@ -3,6 +3,8 @@
 Run as ``python -m bench.kubevents_run --cpus N SETTINGS_JSON``: the JSON
 object holds setting overrides by dotted path (as ``load_settings`` takes
 them). Stops on SIGTERM; then prints ``RUSAGE <user_s> <system_s> <peak_rss_kib>``.
+``BENCH_MODULES=path`` writes the names of the modules it imported there at exit
+(what the idle section's RSS is made of; docs/performance.md, "At rest").
 """
 
 from __future__ import annotations
@@ -72,6 +74,11 @@ def main() -> None:
             if line.startswith("VmHWM:"):
                 hwm = int(line.split()[1])
     print(f"RUSAGE {usage.ru_utime} {usage.ru_stime} {hwm}", flush=True)
+    if os.environ.get("BENCH_MODULES"):
+        import sys
+
+        with open(os.environ["BENCH_MODULES"], "w") as f:
+            f.writelines(f"{name}\n" for name in sorted(sys.modules))
 
 
 if __name__ == "__main__":

@@ -55,8 +55,10 @@ def _cpu_s(pid: int) -> float:
 class KubeventsRun:
     """``python -m bench.kubevents_run`` on the measured core."""
 
-    def __init__(self, overrides: dict[str, object]) -> None:
-        env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    def __init__(self, overrides: dict[str, object], env: dict[str, str] | None = None) -> None:
+        """``env``: variables over this process's (``PYTHONPATH`` among them: the build)."""
+        env = {**os.environ, **(env or {})}
+        env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
         self.proc = subprocess.Popen(
             [PYTHON, "-m", "bench.kubevents_run", "--cpus", str(measured_cpu()), json.dumps(overrides)],
             stdout=subprocess.PIPE,
@@ -192,12 +194,14 @@ def _status_kib(pid: int, field: str) -> int:
 
 
 def idle_cost(mix_file: Path, endpoint: str, *, seconds: float, per_minute: float,
-              accepted: Callable[[], int]) -> dict[str, float]:
+              accepted: Callable[[], int], sink: str = "otlp",
+              overrides: dict[str, object] | None = None) -> dict[str, float]:
     """``kubevents run`` at rest: a quiet cluster writing ``per_minute`` Events a minute.
 
     Default settings (every stage, the object cache, the metrics server and the
     OTLP metrics export on) with the OTLP/gRPC sink to ``endpoint`` (a
-    Collector: it takes the metrics too). Once kubevents watches and has
+    Collector: it takes the metrics too), or ``sink`` (``otlp+http``) and
+    settings ``overrides``. Once kubevents watches and has
     settled (5 s), bench.fastserver writes the first lines of ``mix_file``
     one at a time at that rate for ``seconds``. Returns the CPU share of one
     core over the window, the RSS at its end and the peak RSS since start.
@@ -212,11 +216,12 @@ def idle_cost(mix_file: Path, endpoint: str, *, seconds: float, per_minute: floa
             api.ask(f"kubeconfig {kubeconfig}")
             overrides = {
                 "watch.kubeconfig": str(kubeconfig),
-                "sinks": [f"otlp:{endpoint}"],
+                "sinks": [f"{sink}:{endpoint}"],
                 "metrics.port": _free_port(),
                 "metrics.host": "127.0.0.1",
                 "cluster_name": "bench",
                 "instance_id": "bench-0",
+                **(overrides or {}),
             }
             kubevents = KubeventsRun(overrides)
             try:

@@ -15,19 +15,16 @@ import threading
 from collections.abc import Sequence
 
 import grpc
-from google.protobuf.message import DecodeError
-from google.rpc import error_details_pb2, status_pb2
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
 from kubevents import __version__
 from kubevents.errors import clip
 from kubevents.records import OutputRecord, ResourceInfo
 from kubevents.sinks.otlp_encode import encode_logs_wire
 from kubevents.sinks.otlp_options import OtlpOptions
+from kubevents.sinks.otlp_response import partial_success, retry_info_delay
 from kubevents.sinks.retry import Failure
 from kubevents.sinks.transport import Sent, TransportError
 
-_RETRY_INFO = error_details_pb2.RetryInfo.DESCRIPTOR.full_name
 EXPORT_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 
 
@@ -70,17 +67,8 @@ def retry_delay(error: grpc.RpcError) -> float | None:
     """The ``RetryInfo`` delay (seconds) in a failed call's status details, if any."""
     trailers = error.trailing_metadata() if isinstance(error, grpc.Call) else None
     for key, value in trailers or ():
-        if key != "grpc-status-details-bin" or not isinstance(value, bytes):
-            continue
-        try:
-            status = status_pb2.Status.FromString(value)
-        except DecodeError:
-            return None
-        for detail in status.details:
-            if detail.type_url.endswith(_RETRY_INFO):
-                info = error_details_pb2.RetryInfo()
-                if detail.Unpack(info):
-                    return float(info.retry_delay.ToNanoseconds()) / 1e9
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):
+            return retry_info_delay(value)
     return None
 
 
@@ -98,7 +86,7 @@ class OtlpGrpcTransport:
         self._export = self._channel.unary_unary(
             EXPORT_METHOD,
             request_serializer=None,
-            response_deserializer=ExportLogsServiceResponse.FromString,
+            response_deserializer=partial_success,
         )
 
     def send(self, records: Sequence[OutputRecord]) -> Sent:
@@ -118,8 +106,8 @@ class OtlpGrpcTransport:
                 detail=clip(details or ""),
             )
             raise TransportError(failure, sent_bytes=size) from e
-        partial = response.partial_success
-        return Sent(size, rejected=partial.rejected_log_records, message=partial.error_message)
+        rejected, message = response
+        return Sent(size, rejected=rejected, message=message)
 
     def close(self) -> None:
         with self._lock:

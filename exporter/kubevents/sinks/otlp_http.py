@@ -17,15 +17,13 @@ import time
 from collections.abc import Sequence
 
 import requests
-from google.protobuf.message import DecodeError
-from google.rpc import status_pb2
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
 from kubevents import __version__
 from kubevents.errors import clip
 from kubevents.records import OutputRecord, ResourceInfo
 from kubevents.sinks.otlp_encode import encode_logs_wire
 from kubevents.sinks.otlp_options import OtlpOptions
+from kubevents.sinks.otlp_response import DecodeError, partial_success, status_message
 from kubevents.sinks.retry import Failure, parse_retry_after
 from kubevents.sinks.transport import Sent, TransportError
 
@@ -37,8 +35,7 @@ def error_detail(response: requests.Response) -> str:
     media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if media == PROTOBUF:
         try:
-            message: str = status_pb2.Status.FromString(response.content).message
-            return clip(message)
+            return clip(status_message(response.content))
         except DecodeError:
             pass
     return clip(response.text.strip())
@@ -81,13 +78,10 @@ class OtlpHttpTransport:
             raise TransportError(connection_failure(e)) from e
         if 200 <= response.status_code < 300:
             try:
-                answer = ExportLogsServiceResponse.FromString(response.content)
+                rejected, message = partial_success(response.content)
             except DecodeError:
-                answer = ExportLogsServiceResponse()  # a 2xx is success, whatever the body
-            partial = answer.partial_success
-            return Sent(
-                len(data), rejected=partial.rejected_log_records, message=partial.error_message
-            )
+                rejected, message = 0, ""  # a 2xx is success, whatever the body
+            return Sent(len(data), rejected=rejected, message=message)
         failure = Failure(
             "http",
             str(response.status_code),

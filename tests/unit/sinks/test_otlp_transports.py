@@ -149,3 +149,27 @@ def test_a_slow_receiver_times_out_retryably(otlp_receiver: OtlpReceiver) -> Non
             transport.send(RECORDS)
         assert raised.value.failure.reason in ("deadline_exceeded", "timeout")
         assert is_retryable(raised.value.failure)
+
+
+def test_a_response_that_rejects_nothing_is_read_without_protobuf_and_one_that_does_with_it() -> None:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+
+    from kubevents.sinks.otlp_response import DecodeError, partial_success
+
+    rejecting = ExportLogsServiceResponse()
+    rejecting.partial_success.rejected_log_records = 3
+    rejecting.partial_success.error_message = "too old"
+    empty_partial = ExportLogsServiceResponse()
+    empty_partial.partial_success.SetInParent()
+    for data, want in [
+        (b"", (0, "")),
+        (empty_partial.SerializeToString(), (0, "")),  # what the Collector's OTLP/HTTP answers
+        (rejecting.SerializeToString(), (3, "too old")),
+    ]:
+        assert partial_success(data) == want, data
+    try:
+        partial_success(b"\x0a\x05ab")
+    except DecodeError:
+        pass
+    else:
+        raise AssertionError("a truncated response decoded")
