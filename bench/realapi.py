@@ -263,7 +263,7 @@ def side_by_side(cluster: Cluster, events: list[dict[str, Any]], *, namespace: s
                  pure_env: dict[str, str], log: Callable[[str], None]) -> dict[str, Any]:
     """kubevents (compiled, pure Python) and the receiver on the same bursts; per side the
     median CPU seconds per 10,000 Events and the largest peak RSS."""
-    from kubevents.config import Settings
+    from kubevents.settings import Settings
     from tests.integration.kube import start_kubevents
     from tests.integration.servers import CONFIGS, KUBEVENTS_TOKEN, Otelcol, server_binary
 
