@@ -512,7 +512,12 @@ class Correlator:
         first = min(t, event.first_time_ns or t)
         found: list[tuple[Cause, str, str]] = []
         seen: set[int] = set()
-        for rule in sorted(cause_rules, key=lambda rule: min(SCOPE_RANK[s] for s in rule.join)):
+        ordered = (
+            cause_rules
+            if len(cause_rules) < 2
+            else sorted(cause_rules, key=lambda rule: min(SCOPE_RANK[s] for s in rule.join))
+        )
+        for rule in ordered:
             trace = trace_index(rule.index)
             if not live.get(trace):
                 continue
