@@ -524,9 +524,17 @@ class Correlator:
             for scope in rule.join:
                 for key in keys[scope]:
                     link = links.get((trace, scope, key))
-                    if link is None or not isinstance(link.target, Traced):
+                    if link is None:
                         continue
-                    for cause in link.target.causes:
+                    traced = link.target
+                    causes = (
+                        traced.causes
+                        if isinstance(traced, Traced)
+                        else [traced]
+                        if isinstance(traced, Cause)
+                        else []
+                    )
+                    for cause in causes:
                         if (
                             first - rule.window_ns <= cause.root.time_ns <= t + rule.window_ns
                             and cause.root.uid != event.key

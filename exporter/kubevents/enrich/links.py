@@ -97,7 +97,8 @@ window keeps the latest 32)."""
 
 
 class Traced:
-    """The Events no cause explains yet, of one rule's effect side in one scope."""
+    """The Events no cause explains yet, of one rule's effect side in one scope (two or
+    more: a trace of one points to its :class:`Cause`)."""
 
     __slots__ = ("causes",)
 
@@ -196,16 +197,25 @@ class LinkIndex:
             self.evicted += len(dropped)
 
     def trace(self, key: LinkKey, time_ns: int, cause: Cause) -> None:
-        """Remember ``cause`` (an Event no cause explains yet) under a trace ``key``."""
+        """Remember ``cause`` (an Event no cause explains yet) under a trace ``key``.
+
+        A trace of one Event points to its :class:`Cause` itself (most traces
+        hold one: a list and its holder cost about 100 bytes more each); the
+        second Event makes it a :class:`Traced`.
+        """
         link = self._links.get(key)
-        if link is None or not isinstance(link.target, Traced):
-            self.put(key, time_ns, 0, Traced([cause]))
+        if link is None:
+            self.put(key, time_ns, 0, cause)
             return
-        causes = link.target.causes
-        if causes[-1] is not cause:  # identity: one Event traces once per key
-            causes.append(cause)
-            if len(causes) > MAX_TRACED:
-                del causes[0]
+        target = link.target
+        if isinstance(target, Traced):
+            causes = target.causes
+            if causes[-1] is not cause:  # identity: one Event traces once per key
+                causes.append(cause)
+                if len(causes) > MAX_TRACED:
+                    del causes[0]
+        elif target is not cause:
+            link.target = Traced([target, cause]) if isinstance(target, Cause) else Traced([cause])
         if time_ns > link.time_ns:
             link.time_ns = time_ns
 
