@@ -510,16 +510,29 @@ class Correlator:
         first = min(t, event.first_time_ns or t)
         found: list[tuple[Cause, str, str]] = []
         seen: set[int] = set()
-        for rule in sorted(cause_rules, key=lambda rule: min(SCOPE_RANK[s] for s in rule.join)):
+        ordered = (
+            cause_rules
+            if len(cause_rules) < 2
+            else sorted(cause_rules, key=lambda rule: min(SCOPE_RANK[s] for s in rule.join))
+        )
+        for rule in ordered:
             trace = trace_index(rule.index)
             if not live.get(trace):
                 continue
             for scope in rule.join:
                 for key in keys[scope]:
                     link = links.get((trace, scope, key))
-                    if link is None or not isinstance(link.target, Traced):
+                    if link is None:
                         continue
-                    for cause in link.target.causes:
+                    traced = link.target
+                    causes = (
+                        traced.causes
+                        if isinstance(traced, Traced)
+                        else [traced]
+                        if isinstance(traced, Cause)
+                        else []
+                    )
+                    for cause in causes:
                         if (
                             first - rule.window_ns <= cause.root.time_ns <= t + rule.window_ns
                             and cause.root.uid != event.key

@@ -19,7 +19,6 @@ without building a single key, which is the usual case.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Final
 
 from kubevents.enrich.incidents import Incident, RootCause
@@ -48,7 +47,6 @@ LinkKey = tuple[int, str, str]
 _VOLUME = re.compile(r'(?i)\b(?:volume|persistentvolumeclaim|claim) "([^"\s]+)"')
 
 
-@dataclass(slots=True)
 class Cause:
     """An Event that is no incident's member (yet): a latent cause, a lone problem
     Event, an effect whose cause has not come, or an incident's root.
@@ -56,22 +54,41 @@ class Cause:
     Links to it are *latent*: they lead to its incident once it has one. Its
     record may be *held* by the pipeline for a short settle time, so that a
     cause arriving late still puts it in an incident before it leaves.
+
+    A plain class rather than a dataclass, like :class:`Link` and :class:`Traced`:
+    one is made for most problem Events, and in the compiled build a dataclass's
+    generated ``__init__`` stays interpreted Python, this one is compiled.
     """
 
-    root: RootCause
-    occurrences: int
-    workload: str
-    node: str
-    is_cause: bool
-    """It matched a rule's cause; else it is a lone problem Event or a rule's effect."""
-    incident: Incident | None = None
-    """The incident it opened, was the root of, or was adopted into."""
-    held: bool = False
-    """Its record is held by the pipeline until it settles."""
-    rule: str = ""
-    """The rule that adopted it into its incident (empty for a root)."""
-    scope: str = ""
-    """The scope of the link or trace that adopted it."""
+    __slots__ = (
+        "held",
+        "incident",
+        "is_cause",
+        "node",
+        "occurrences",
+        "root",
+        "rule",
+        "scope",
+        "workload",
+    )
+
+    def __init__(
+        self, root: RootCause, occurrences: int, workload: str, node: str, is_cause: bool
+    ) -> None:
+        self.root = root
+        self.occurrences = occurrences
+        self.workload = workload
+        self.node = node
+        self.is_cause = is_cause
+        """It matched a rule's cause; else it is a lone problem Event or a rule's effect."""
+        self.incident: Incident | None = None
+        """The incident it opened, was the root of, or was adopted into."""
+        self.held = False
+        """Its record is held by the pipeline until it settles."""
+        self.rule = ""
+        """The rule that adopted it into its incident (empty for a root)."""
+        self.scope = ""
+        """The scope of the link or trace that adopted it."""
 
 
 MAX_TRACED: Final = 32
@@ -79,24 +96,29 @@ MAX_TRACED: Final = 32
 window keeps the latest 32)."""
 
 
-@dataclass(slots=True)
 class Traced:
-    """The Events no cause explains yet, of one rule's effect side in one scope."""
+    """The Events no cause explains yet, of one rule's effect side in one scope (two or
+    more: a trace of one points to its :class:`Cause`)."""
 
-    causes: list[Cause]
+    __slots__ = ("causes",)
+
+    def __init__(self, causes: list[Cause]) -> None:
+        self.causes = causes
 
 
-@dataclass(slots=True)
 class Link:
     """Where a later Event of the same rule and scope goes."""
 
-    time_ns: int
-    """Event time of the latest Event that left or refreshed the link."""
-    target: Incident | Cause | Traced
-    """The open incident, or the latent :class:`Cause` while there is none.
+    __slots__ = ("target", "time_ns")
 
-    One field for the two: a link points to one or the other, and a field
-    less makes each of up to ``max_links`` links 16 bytes smaller."""
+    def __init__(self, time_ns: int, target: Incident | Cause | Traced) -> None:
+        self.time_ns = time_ns
+        """Event time of the latest Event that left or refreshed the link."""
+        self.target = target
+        """The open incident, or the latent :class:`Cause` while there is none.
+
+        One field for the two: a link points to one or the other, and a field
+        less makes each of up to ``max_links`` links 16 bytes smaller."""
 
     @property
     def latent(self) -> bool:
@@ -175,16 +197,25 @@ class LinkIndex:
             self.evicted += len(dropped)
 
     def trace(self, key: LinkKey, time_ns: int, cause: Cause) -> None:
-        """Remember ``cause`` (an Event no cause explains yet) under a trace ``key``."""
+        """Remember ``cause`` (an Event no cause explains yet) under a trace ``key``.
+
+        A trace of one Event points to its :class:`Cause` itself (most traces
+        hold one: a list and its holder cost about 100 bytes more each); the
+        second Event makes it a :class:`Traced`.
+        """
         link = self._links.get(key)
-        if link is None or not isinstance(link.target, Traced):
-            self.put(key, time_ns, 0, Traced([cause]))
+        if link is None:
+            self.put(key, time_ns, 0, cause)
             return
-        causes = link.target.causes
-        if causes[-1] is not cause:  # identity: one Event traces once per key
-            causes.append(cause)
-            if len(causes) > MAX_TRACED:
-                del causes[0]
+        target = link.target
+        if isinstance(target, Traced):
+            causes = target.causes
+            if causes[-1] is not cause:  # identity: one Event traces once per key
+                causes.append(cause)
+                if len(causes) > MAX_TRACED:
+                    del causes[0]
+        elif target is not cause:
+            link.target = Traced([target, cause]) if isinstance(target, Cause) else Traced([cause])
         if time_ns > link.time_ns:
             link.time_ns = time_ns
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubevents.conventions import Category, Severity
 from kubevents.enrich.incidents import Incident, RootCause
-from kubevents.enrich.links import GROUP, Cause, LinkIndex
+from kubevents.enrich.links import GROUP, MAX_TRACED, Cause, LinkIndex, Traced, trace_index
 
 S = 1_000_000_000
 KEY = (GROUP, "object", "shop/Pod/db-0")
@@ -64,3 +64,22 @@ def test_the_cap_drops_the_least_recently_updated_and_counts_it() -> None:
         links.put(key, i * S, WINDOW, cause(str(i)))
     assert links.get(keys[0]) is None and len(links) == 2
     assert links.evicted == 1 and links.has(GROUP)
+
+
+def test_a_trace_keeps_one_event_as_itself_then_the_newest_in_order() -> None:
+    links = LinkIndex(max_entries=100)
+    key = (trace_index(0), "node", "node-4")
+    a, b = cause("a"), cause("b")
+    links.trace(key, 1 * S, a)
+    links.trace(key, 1 * S, a)  # the same Event again: still one
+    link = links.get(key)
+    assert link is not None and link.target is a
+    links.trace(key, 2 * S, b)
+    link = links.get(key)
+    assert link is not None and isinstance(link.target, Traced)
+    assert link.target.causes == [a, b] and link.time_ns == 2 * S
+    more = [cause(f"c{i}") for i in range(MAX_TRACED)]
+    for i, c in enumerate(more):
+        links.trace(key, (3 + i) * S, c)
+    assert link.target.causes == more  # the newest MAX_TRACED
+    assert links.live[trace_index(0)] == 1
