@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import heapq
+import itertools
 import logging
 import os
 import re
@@ -40,12 +42,20 @@ from kubevents.enrich.rules import (
 )
 from kubevents.errors import ConfigError, InputError, RulesError, did_you_mean, output_error
 from kubevents.model import KubeEvent
-from kubevents.normalize import NotAnEvent, normalize
+from kubevents.normalize import NotAnEvent, is_event, normalize
 from kubevents.pipeline import Pipeline, RepairLog
 from kubevents.records import ResourceInfo
 from kubevents.series import SeriesTracker
 from kubevents.sinks.metrics_server import Probes
 from kubevents.sinks.registry import SinkContext, build_sinks
+from kubevents.source.ordering import (
+    FAN_IN,
+    Spool,
+    WindowCheck,
+    occurrence_ns,
+    sorted_on_disk,
+    windowed,
+)
 from kubevents.source.replaying import (
     Item,
     Problem,
@@ -237,7 +247,7 @@ def replay(
     problems = ProblemCounter()
     streams = [path for path in paths if is_stream(path)]
     repairs = RepairLog()
-    events = _read_files([p for p in paths if p not in streams], repairs, now_ns)
+    events = _scan_files([p for p in paths if p not in streams], repairs, now_ns)
     if not events.updates and not events.deletions and not streams:
         _report_problems(events, problems)
         if len(events.unreadable) == len(paths):  # the reasons, on one line
@@ -246,14 +256,10 @@ def replay(
     for unreadable in events.unreadable:
         logger.warning("skipped %s", unreadable)
     _report_problems(events, problems)
-    # A stable sort: updates with the same time keep their order in the files.
-    events.updates.sort(key=lambda e: e.time_ns)
     clock = clock or SystemClock()
     shift = _Shift(clock) if settings.replay.shift_to_now else None
     if shift is not None and (events.updates or events.deletions):
-        shift.anchor(max(e.time_ns for e in (*events.updates, *events.deletions)))
-        events.updates = [shift(e) for e in events.updates]
-        events.deletions = [shift(e) for e in events.deletions]
+        shift.anchor(events.latest_ns)
     summary = Summary(explain=bool(explain)) if settings.replay.summary or explain else None
     resource = resource_info(settings)
     sinks = build_sinks(SinkContext(settings, resource, stop))
@@ -282,11 +288,13 @@ def replay(
         )
         if on_metrics is not None:
             on_metrics(metrics)
-    for event in events.updates:
-        pipeline.handle(event)
-    for event in events.deletions:
-        pipeline.delete(event)
-    read = len(events.updates) + len(events.deletions)
+    deletions: list[Spool] = []
+    for event in _in_order(events, repairs, deletions, now_ns):
+        pipeline.handle(shift(event) if shift is not None else event)
+    for spool in deletions:
+        for event in spool:
+            pipeline.delete(shift(event) if shift is not None else event)
+    read = events.updates + events.deletions
     interrupted = False
     if streams:
         # A live pipe: records go out as its Events come, with no settle time (a cause
@@ -328,26 +336,104 @@ def replay(
 
 @dataclass
 class _Read:
-    updates: list[KubeEvent] = field(default_factory=list)
-    deletions: list[KubeEvent] = field(default_factory=list)
+    """What the first pass over the files found (the Events themselves are read again)."""
+
+    files: list[tuple[str, bool]] = field(default_factory=list)
+    """Each file with Events, and whether it is nearly in order (``ordering.WindowCheck``)."""
+    updates: int = 0
+    deletions: int = 0
+    latest_ns: int = 0
+    """The latest occurrence time (``--shift-to-now`` moves it to now)."""
     problems: list[Problem] = field(default_factory=list)
     """Problems inside the files, in order (reported once the whole input is known)."""
     unreadable: list[str] = field(default_factory=list)
     """One message per file that could not be read at all."""
+    stdin: list[tuple[str, KubeEvent]] = field(default_factory=list)
+    """A regular file given as stdin (``- < dump``), which cannot be read twice: its
+    Events, held (watch type, Event), as every input was before."""
 
 
-def _read_files(paths: Sequence[str], repairs: RepairLog, now_ns: int | None = None) -> _Read:
-    """The Events of every file that can be read, and what could not be."""
+def _scan_files(paths: Sequence[str], repairs: RepairLog, now_ns: int | None = None) -> _Read:
+    """The first pass: what every file holds and what could not be read, keeping only
+    each Event's time (replay memory stays bounded whatever the files' size)."""
     read = _Read()
     for path in paths:
+        check = WindowCheck()
+        found = 0
         try:
             for item in read_items(path, read.problems.append, now_ns):
-                event = _normalized(item, read.problems.append, repairs)
-                if event is not None:
-                    (read.deletions if item.watch_type == "DELETED" else read.updates).append(event)
+                if not is_event(item.obj):  # what normalize refuses, reported as it says
+                    _normalized(item, read.problems.append, RepairLog())
+                    continue
+                found += 1
+                if path == "-":
+                    held = _normalized(item, read.problems.append, repairs)
+                    if held is not None:
+                        read.stdin.append((item.watch_type, held))
+                time_ns = occurrence_ns(item.obj)
+                read.latest_ns = max(read.latest_ns, time_ns)
+                if item.watch_type == "DELETED":
+                    read.deletions += 1
+                else:
+                    read.updates += 1
+                    check.add(time_ns)
         except InputError as e:
             read.unreadable.append(str(e))
+        if found:
+            read.files.append((path, check.ok))
     return read
+
+
+def _in_order(
+    read: _Read, repairs: RepairLog, deletions: list[Spool], now_ns: int | None
+) -> Iterator[KubeEvent]:
+    """The second pass: every file's updates, read again, in occurrence-time order (a
+    stable sort: updates with the same time keep their order in the files). Each file's
+    deletions go to a spool of ``deletions``, replayed after every update."""
+
+    def events_of(path: str) -> Iterator[KubeEvent]:
+        spool = Spool()
+        deletions.append(spool)
+        if path == "-":
+            for watch_type, event in read.stdin:
+                if watch_type == "DELETED":
+                    spool.add(event)
+                else:
+                    yield event
+            return
+        try:
+            for item in read_items(path, _ignore_problem, now_ns):
+                event = _normalized(item, _ignore_problem, repairs)
+                if event is None:
+                    continue
+                if item.watch_type == "DELETED":
+                    spool.add(event)
+                else:
+                    yield event
+        except InputError:
+            return  # reported by the first pass
+
+    if len(read.files) > FAN_IN:  # one sort on disk rather than a window per file
+        everything = itertools.chain.from_iterable(events_of(p) for p, _ in read.files)
+        yield from sorted_on_disk(everything)
+        return
+    sources = [
+        windowed(events_of(path)) if in_order else sorted_on_disk(events_of(path))
+        for path, in_order in read.files
+    ]
+    # heapq.merge is stable: on equal times the earlier file comes first.
+    yield from (
+        heapq.merge(*sources, key=_time_of) if len(sources) > 1 else sources[0] if sources else ()
+    )
+
+
+def _time_of(event: KubeEvent) -> int:
+    return event.time_ns
+
+
+def _ignore_problem(problem: Problem) -> None:
+    """The second pass's problems: the first pass reported them."""
+    del problem
 
 
 def _report_problems(read: _Read, problems: ProblemCounter) -> None:
