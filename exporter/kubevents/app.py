@@ -395,11 +395,11 @@ def _in_order(
         spool = Spool()
         deletions.append(spool)
         if path == "-":
-            for watch_type, event in read.stdin:
+            for watch_type, held in read.stdin:
                 if watch_type == "DELETED":
-                    spool.add(event)
+                    spool.add(held)
                 else:
-                    yield event
+                    yield held
             return
         try:
             for item in read_items(path, _ignore_problem, now_ns):
