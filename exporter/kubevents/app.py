@@ -48,8 +48,8 @@ from kubevents.records import ResourceInfo
 from kubevents.series import SeriesTracker
 from kubevents.sinks.metrics_server import Probes
 from kubevents.sinks.registry import SinkContext, build_sinks
+from kubevents.source import ordering
 from kubevents.source.ordering import (
-    FAN_IN,
     Spool,
     WindowCheck,
     occurrence_ns,
@@ -413,7 +413,7 @@ def _in_order(
         except InputError:
             return  # reported by the first pass
 
-    if len(read.files) > FAN_IN:  # one sort on disk rather than a window per file
+    if len(read.files) > ordering.FAN_IN:  # one sort on disk rather than a window per file
         everything = itertools.chain.from_iterable(events_of(p) for p, _ in read.files)
         yield from sorted_on_disk(everything)
         return

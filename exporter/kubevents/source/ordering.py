@@ -62,8 +62,8 @@ class WindowCheck:
     """Whether a sequence of times, fed one by one, is sorted by a window of ``window``:
     no time comes after a larger one has had to leave the window."""
 
-    def __init__(self, window: int = WINDOW) -> None:
-        self._window = window
+    def __init__(self, window: int | None = None) -> None:
+        self._window = WINDOW if window is None else window
         self._heap: list[int] = []
         self._left = -(1 << 63)
         self.ok = True
@@ -79,9 +79,10 @@ class WindowCheck:
             self._left = max(self._left, heapq.heappushpop(self._heap, time_ns))
 
 
-def windowed(events: Iterable[KubeEvent], window: int = WINDOW) -> Iterator[KubeEvent]:
-    """``events`` in occurrence order through a window of ``window`` (exact when
-    :class:`WindowCheck` said so for their times)."""
+def windowed(events: Iterable[KubeEvent], window: int | None = None) -> Iterator[KubeEvent]:
+    """``events`` in occurrence order through a window of ``window`` (default
+    :data:`WINDOW`; exact when :class:`WindowCheck` said so for their times)."""
+    window = WINDOW if window is None else window
     heap: list[tuple[int, int, KubeEvent]] = []
     for seq, event in enumerate(events):
         if len(heap) < window:
