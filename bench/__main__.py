@@ -345,7 +345,7 @@ def run_latency(events: list[dict[str, Any]], runs: int, rate: float, out: dict[
 
 
 def run_memory(runs: int, out: dict[str, Any]) -> None:
-    cases = ["objects", "incidents", "patterns"]
+    cases = ["objects", "incidents", "patterns", "replay", "replay_shuffled"]
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     results: dict[str, list[dict[str, Any]]] = {c: [] for c in cases}
     from bench.memory import write_objects_file
@@ -354,12 +354,21 @@ def run_memory(runs: int, out: dict[str, Any]) -> None:
     fd, objects_file = tempfile.mkstemp(suffix=".jsonl", prefix="kubevents-objects-")
     os.close(fd)
     shape = write_objects_file(objects_file)
+    from bench.memory import write_replay_dump
+
+    fd, dump = tempfile.mkstemp(suffix=".jsonl", prefix="kubevents-dump-")
+    os.close(fd)
+    fd, shuffled = tempfile.mkstemp(suffix=".jsonl", prefix="kubevents-dump-shuffled-")
+    os.close(fd)
+    write_replay_dump(dump, shuffled)
+    inputs = {"replay": dump, "replay_shuffled": shuffled}
     with Receiver() as receiver:
         for i in range(runs):
             log(f"memory, run {i + 1} (three processes side by side)")
 
             def one(case: str) -> dict[str, Any]:
-                proc = subprocess.run([PYTHON, "-m", "bench.memory", case, receiver.endpoint, objects_file],
+                proc = subprocess.run([PYTHON, "-m", "bench.memory", case, receiver.endpoint,
+                                       inputs.get(case, objects_file)],
                                       capture_output=True, text=True, cwd=ROOT, env=env, check=False)
                 if proc.returncode:
                     raise RuntimeError(f"memory {case}: {proc.stderr[-2000:]}")
@@ -369,6 +378,8 @@ def run_memory(runs: int, out: dict[str, Any]) -> None:
                 for case, result in zip(cases, pool.map(one, cases), strict=True):
                     results[case].append(result)
     os.unlink(objects_file)
+    os.unlink(dump)
+    os.unlink(shuffled)
     results["objects"][0].update(shape)
     out["memory"] = {
         case: {**rs[0], "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in rs),
