@@ -339,8 +339,8 @@ def replay(
 class _Read:
     """What the first pass over the files found (the Events themselves are read again)."""
 
-    files: list[tuple[str, bool]] = field(default_factory=list)
-    """Each file with Events, and whether it is nearly in order (``ordering.WindowCheck``)."""
+    files: list[tuple[str, WindowCheck]] = field(default_factory=list)
+    """Each file with Events, and whether it is in order or nearly (``ordering.WindowCheck``)."""
     updates: int = 0
     deletions: int = 0
     latest_ns: int = 0
@@ -381,7 +381,7 @@ def _scan_files(paths: Sequence[str], repairs: RepairLog, now_ns: int | None = N
         except InputError as e:
             read.unreadable.append(str(e))
         if found:
-            read.files.append((path, check.ok))
+            read.files.append((path, check))
     return read
 
 
@@ -419,8 +419,12 @@ def _in_order(
         yield from sorted_on_disk(everything)
         return
     sources = [
-        windowed(events_of(path)) if in_order else sorted_on_disk(events_of(path))
-        for path, in_order in read.files
+        events_of(path)
+        if check.in_order
+        else windowed(events_of(path))
+        if check.ok
+        else sorted_on_disk(events_of(path))
+        for path, check in read.files
     ]
     # heapq.merge is stable: on equal times the earlier file comes first.
     yield from (

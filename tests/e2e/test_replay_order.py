@@ -2,7 +2,8 @@
 
 The demo recording, shuffled, is larger than the reorder window and the in-memory runs
 set here: its Events go through the sort on disk (several runs, merged), while the same
-Events sorted beforehand go through the window. Both must give the records the sorted
+Events sorted beforehand need no reordering, and swapped by a few lines they go through
+the window. Both must give the records the sorted
 input gives, byte for byte (but the observed time, which is the wall clock).
 """
 
@@ -54,9 +55,18 @@ def test_an_input_out_of_order_beyond_the_window_replays_as_sorted(
     in_order = tmp_path / "sorted.jsonl"  # a stable sort by normalize's time
     in_order.write_bytes(b"\n".join(sorted(lines, key=time_of)) + b"\n")
 
+    nearly = sorted(lines, key=time_of)  # each line swapped with the one 10 after
+    for i in range(0, len(nearly) - 10, 20):
+        nearly[i], nearly[i + 10] = nearly[i + 10], nearly[i]
+    nearly_path = tmp_path / "nearly.jsonl"  # the reorder window's case
+    nearly_path.write_bytes(b"\n".join(nearly) + b"\n")
+    nearly_sorted = tmp_path / "nearly-sorted.jsonl"
+    nearly_sorted.write_bytes(b"\n".join(sorted(nearly, key=time_of)) + b"\n")
+
     expected = replayed(tmp_path, "sorted", in_order)
     assert expected.count(b"\n") >= len(lines)
     assert replayed(tmp_path, "shuffled", shuffled) == expected
+    assert replayed(tmp_path, "nearly", nearly_path) == replayed(tmp_path, "ns", nearly_sorted)
 
 
 def test_several_files_merge_as_one_stable_sort(tmp_path: Path, small_windows: None) -> None:

@@ -66,9 +66,15 @@ class WindowCheck:
         self._window = WINDOW if window is None else window
         self._heap: list[int] = []
         self._left = -(1 << 63)
+        self._last = -(1 << 63)
         self.ok = True
+        self.in_order = True
+        """Every time at least the one before: no window needed at all."""
 
     def add(self, time_ns: int) -> None:
+        if time_ns < self._last:
+            self.in_order = False
+        self._last = time_ns
         if time_ns < self._left:
             self.ok = False
         if not self.ok:

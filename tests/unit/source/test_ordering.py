@@ -79,6 +79,7 @@ def test_window_check_says_whether_a_window_sorts_the_times(
     for t in times:
         check.add(t)
     assert check.ok is ok
+    assert check.in_order is (times == sorted(times))
     events = [event(t, i) for i, t in enumerate(times)]
     assert (list(windowed(events, window)) == stable_sorted(events)) is ok
 
