@@ -225,7 +225,8 @@ def replay(
 ) -> int:
     """Replay recorded Events through the pipeline.
 
-    Files are read whole and replayed together in occurrence-time order; then each
+    Files are replayed together in occurrence-time order, each read twice so that
+    memory stays bounded (``source/ordering.py``; a regular file as stdin is held); then each
     stream (a pipe, terminal or FIFO, ``-`` for stdin) is replayed as it comes, in
     arrival order, until it ends or ``stop`` is set (SIGINT sets it). An input that
     cannot be read is reported on one line and the others are replayed.

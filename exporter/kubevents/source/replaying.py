@@ -19,8 +19,9 @@ the parsers take, is reported once with its file and line, counted, and skipped;
 reading goes on. :class:`Problem` values go to the ``report`` callback so the caller
 decides how to log and count them.
 
-A file is read whole (the replay sorts it by occurrence time). A pipe, a terminal or
-a FIFO is read as it comes (:func:`stream_batches`): each document is framed by
+A file of JSON Lines (a watch dump) is read line by line, any other file whole; the
+replay reads each file twice to sort it by occurrence time in bounded memory
+(``ordering``). A pipe, a terminal or a FIFO is read as it comes (:func:`stream_batches`): each document is framed by
 lines and handed on as soon as it is complete, so ``kubectl get events -w -o json |
 kubevents replay -`` shows Events as they happen.
 """
