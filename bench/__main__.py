@@ -26,7 +26,8 @@ One run measures, each figure the median of ``--runs`` (default 3) repetitions:
 * **accuracy**: the totals of ``make accuracy`` (incidents right on the
   real-event corpus), so a speed-up that costs correctness shows in the same run;
 * **memory**: peak RSS (ru_maxrss) of separate processes at 100k distinct
-  objects, 10k open incidents, 50k pattern keys;
+  objects, 10k open incidents, 50k pattern keys, and ``kubevents replay`` of a
+  150,000-line dump (100k objects) in order and shuffled;
 * **report**: ``kubevents report`` of a 100k-Event dump (bench/report.py): time
   to generate, size of the page, time to its first render in headless Chromium.
 
@@ -364,7 +365,7 @@ def run_memory(runs: int, out: dict[str, Any]) -> None:
     inputs = {"replay": dump, "replay_shuffled": shuffled}
     with Receiver() as receiver:
         for i in range(runs):
-            log(f"memory, run {i + 1} (three processes side by side)")
+            log(f"memory, run {i + 1} (five processes, three at a time)")
 
             def one(case: str) -> dict[str, Any]:
                 proc = subprocess.run([PYTHON, "-m", "bench.memory", case, receiver.endpoint,
