@@ -33,7 +33,8 @@ One run measures, each figure the median of ``--runs`` (default 3) repetitions:
 * **accuracy**: the totals of ``make accuracy`` (incidents right on the
   real-event corpus), so a speed-up that costs correctness shows in the same run;
 * **memory**: peak RSS (ru_maxrss) of separate processes at 100k distinct
-  objects, 10k open incidents, 50k pattern keys;
+  objects, 10k open incidents, 50k pattern keys, and ``kubevents replay`` of a
+  150,000-line dump (100k objects) in order and shuffled;
 * **report**: ``kubevents report`` of a 100k-Event dump (bench/report.py): time
   to generate, size of the page, time to its first render in headless Chromium.
 
@@ -433,7 +434,7 @@ def run_latency(events: list[dict[str, Any]], runs: int, rate: float, out: dict[
 
 
 def run_memory(runs: int, out: dict[str, Any]) -> None:
-    cases = ["objects", "incidents", "patterns"]
+    cases = ["objects", "incidents", "patterns", "replay", "replay_shuffled"]
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     results: dict[str, list[dict[str, Any]]] = {c: [] for c in cases}
     from bench.memory import write_objects_file
@@ -442,12 +443,21 @@ def run_memory(runs: int, out: dict[str, Any]) -> None:
     fd, objects_file = tempfile.mkstemp(suffix=".jsonl", prefix="kubevents-objects-")
     os.close(fd)
     shape = write_objects_file(objects_file)
+    from bench.memory import write_replay_dump
+
+    fd, dump = tempfile.mkstemp(suffix=".jsonl", prefix="kubevents-dump-")
+    os.close(fd)
+    fd, shuffled = tempfile.mkstemp(suffix=".jsonl", prefix="kubevents-dump-shuffled-")
+    os.close(fd)
+    write_replay_dump(dump, shuffled)
+    inputs = {"replay": dump, "replay_shuffled": shuffled}
     with Receiver() as receiver:
         for i in range(runs):
-            log(f"memory, run {i + 1} (three processes side by side)")
+            log(f"memory, run {i + 1} (five processes, three at a time)")
 
             def one(case: str) -> dict[str, Any]:
-                proc = subprocess.run([PYTHON, "-m", "bench.memory", case, receiver.endpoint, objects_file],
+                proc = subprocess.run([PYTHON, "-m", "bench.memory", case, receiver.endpoint,
+                                       inputs.get(case, objects_file)],
                                       capture_output=True, text=True, cwd=ROOT, env=env, check=False)
                 if proc.returncode:
                     raise RuntimeError(f"memory {case}: {proc.stderr[-2000:]}")
@@ -457,6 +467,8 @@ def run_memory(runs: int, out: dict[str, Any]) -> None:
                 for case, result in zip(cases, pool.map(one, cases), strict=True):
                     results[case].append(result)
     os.unlink(objects_file)
+    os.unlink(dump)
+    os.unlink(shuffled)
     results["objects"][0].update(shape)
     out["memory"] = {
         case: {**rs[0], "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in rs),

@@ -11,6 +11,12 @@ Run as ``python -m bench.memory CASE ENDPOINT [FILE]``; prints one JSON object. 
   a volume that cannot attach on each of 10,000 Pods, each Pod then
   crash-looping (two BackOff updates joining the incident), within the
   incident window, through the same pipeline;
+* ``replay`` / ``replay_shuffled``: ``kubevents replay FILE`` (``app.replay``, every
+  stage, the OTLP/gRPC sink to ENDPOINT) of a 150,000-line watch dump of the mix
+  (100,000 distinct objects; written by :func:`write_replay_dump`), in the mix's order
+  (nearly in order, as a recorded watch is: the reorder window) and shuffled (the sort
+  on disk). The goal (150 MiB) holds for a dump of any size: replay keeps a bounded
+  number of Events (``source/ordering.py``), the rest is the pipeline's state;
 * ``patterns``: 50,000 pattern keys: ``bench/patterns_memory.py``'s traffic
   (400,000 occurrences, 9.6 h of event time) through the pattern stage only.
 
@@ -176,9 +182,45 @@ def patterns(_endpoint: str, _path: str) -> dict[str, Any]:
     return {"case": "50k pattern keys", "detail": groups, "peak_rss_mib": rss_mib()}
 
 
+REPLAY_LINES = 150_000
+"""Lines of the replay cases' dump: the issue's 150,000-line dump of 100,000 objects."""
+
+
+def write_replay_dump(path: str, shuffled_path: str) -> dict[str, Any]:
+    """The replay cases' inputs: the mix's first 150,000 lines, as the bench's replay
+    end to end reads them, and the same lines shuffled (seeded)."""
+    import random
+
+    from bench.mix import EventMix
+
+    lines = [orjson.dumps(item) for item in EventMix(objects=OBJECTS, lines=REPLAY_LINES).generate_iter()]
+    with open(path, "wb") as f:
+        f.write(b"\n".join(lines) + b"\n")
+    random.Random(5).shuffle(lines)
+    with open(shuffled_path, "wb") as f:
+        f.write(b"\n".join(lines) + b"\n")
+    return {"lines": len(lines)}
+
+
+def replay(endpoint: str, path: str, case: str = "replay of a 150k-line dump, in order") -> dict[str, Any]:
+    from bench.throughput import bench_settings
+    from kubevents import app
+
+    gc.collect()
+    baseline = rss_mib()
+    app.replay(bench_settings(endpoint), [path])
+    return {"case": case, "lines": REPLAY_LINES, "baseline_mib": baseline, "peak_rss_mib": rss_mib()}
+
+
+def replay_shuffled(endpoint: str, path: str) -> dict[str, Any]:
+    return replay(endpoint, path, "replay of a 150k-line dump, shuffled")
+
+
 def main() -> None:
     case, endpoint, path = sys.argv[1], sys.argv[2], (sys.argv[3:] or [""])[0]
-    result = {"objects": objects, "incidents": incidents, "patterns": patterns}[case](endpoint, path)
+    cases = {"objects": objects, "incidents": incidents, "patterns": patterns,
+             "replay": replay, "replay_shuffled": replay_shuffled}
+    result = cases[case](endpoint, path)
     print(json.dumps(result), flush=True)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import heapq
+import itertools
 import logging
 import os
 import re
@@ -38,7 +40,7 @@ from kubevents.enrich.rules import (
 )
 from kubevents.errors import ConfigError, InputError, RulesError, did_you_mean, output_error
 from kubevents.model import KubeEvent
-from kubevents.normalize import NotAnEvent, normalize
+from kubevents.normalize import NotAnEvent, is_event, normalize
 from kubevents.pipeline import Detectors, Pipeline, RepairLog
 from kubevents.records import ResourceInfo
 from kubevents.ruletesting.cases import CaseResult, format_results
@@ -46,6 +48,14 @@ from kubevents.ruletesting.classification import run_test_file
 from kubevents.series import SeriesTracker
 from kubevents.settings import Settings
 from kubevents.sinks.registry import SinkContext, build_sinks
+from kubevents.source import ordering
+from kubevents.source.ordering import (
+    Spool,
+    WindowCheck,
+    occurrence_ns,
+    sorted_on_disk,
+    windowed,
+)
 from kubevents.source.replaying import (
     Item,
     Problem,
@@ -188,10 +198,11 @@ def tune_gc() -> None:
     """Freeze what is alive now (rules, tables, the input) out of every future collection,
     and collect less often. Called once a command has loaded what it keeps for good.
 
-    The collector otherwise walks every object that lives for good, again and again: the
-    replay holds its whole input in a list while the pipeline runs. Measured on the bench's
-    replay (150 000 lines to an OTLP receiver, medians of 3): 8 200 occurrences/s before,
-    9 500 after (+16%). The collector stays on: cycles made after this are still freed.
+    The collector otherwise walks every object that lives for good, again and again.
+    Measured on the bench's replay (150 000 lines to an OTLP receiver, medians of 3) while
+    replay held its whole input in a list: 8 200 occurrences/s before, 9 500 after (+16%);
+    replay now holds a bounded window of Events (``source/ordering.py``) and calls this
+    after its first pass. The collector stays on: cycles made after this are still freed.
     """
     gc.collect()
     gc.freeze()
@@ -216,7 +227,8 @@ def replay(
 ) -> int:
     """Replay recorded Events through the pipeline.
 
-    Files are read whole and replayed together in occurrence-time order; then each
+    Files are replayed together in occurrence-time order, each read twice so that
+    memory stays bounded (``source/ordering.py``; a regular file as stdin is held); then each
     stream (a pipe, terminal or FIFO, ``-`` for stdin) is replayed as it comes, in
     arrival order, until it ends or ``stop`` is set (SIGINT sets it). An input that
     cannot be read is reported on one line and the others are replayed.
@@ -239,7 +251,7 @@ def replay(
     problems = ProblemCounter()
     streams = [path for path in paths if is_stream(path)]
     repairs = RepairLog()
-    events = _read_files([p for p in paths if p not in streams], repairs, now_ns)
+    events = _scan_files([p for p in paths if p not in streams], repairs, now_ns)
     if not events.updates and not events.deletions and not streams:
         _report_problems(events, problems)
         if len(events.unreadable) == len(paths):  # the reasons, on one line
@@ -248,14 +260,10 @@ def replay(
     for unreadable in events.unreadable:
         logger.warning("skipped %s", unreadable)
     _report_problems(events, problems)
-    # A stable sort: updates with the same time keep their order in the files.
-    events.updates.sort(key=lambda e: e.time_ns)
     clock = clock or SystemClock()
     shift = _Shift(clock) if settings.replay.shift_to_now else None
     if shift is not None and (events.updates or events.deletions):
-        shift.anchor(max(e.time_ns for e in (*events.updates, *events.deletions)))
-        events.updates = [shift(e) for e in events.updates]
-        events.deletions = [shift(e) for e in events.deletions]
+        shift.anchor(events.latest_ns)
     summary = Summary(explain=bool(explain)) if settings.replay.summary or explain else None
     resource = resource_info(settings)
     sinks = build_sinks(SinkContext(settings, resource, stop))
@@ -284,11 +292,13 @@ def replay(
         )
         if on_metrics is not None:
             on_metrics(metrics)
-    for event in events.updates:
-        pipeline.handle(event)
-    for event in events.deletions:
-        pipeline.delete(event)
-    read = len(events.updates) + len(events.deletions)
+    deletions: list[Spool] = []
+    for event in _in_order(events, repairs, deletions, now_ns):
+        pipeline.handle(shift(event) if shift is not None else event)
+    for spool in deletions:
+        for event in spool:
+            pipeline.delete(shift(event) if shift is not None else event)
+    read = events.updates + events.deletions
     interrupted = False
     if streams:
         # A live pipe: records go out as its Events come, with no settle time (a cause
@@ -330,26 +340,108 @@ def replay(
 
 @dataclass
 class _Read:
-    updates: list[KubeEvent] = field(default_factory=list)
-    deletions: list[KubeEvent] = field(default_factory=list)
+    """What the first pass over the files found (the Events themselves are read again)."""
+
+    files: list[tuple[str, WindowCheck]] = field(default_factory=list)
+    """Each file with Events, and whether it is in order or nearly (``ordering.WindowCheck``)."""
+    updates: int = 0
+    deletions: int = 0
+    latest_ns: int = 0
+    """The latest occurrence time (``--shift-to-now`` moves it to now)."""
     problems: list[Problem] = field(default_factory=list)
     """Problems inside the files, in order (reported once the whole input is known)."""
     unreadable: list[str] = field(default_factory=list)
     """One message per file that could not be read at all."""
+    stdin: list[tuple[str, KubeEvent]] = field(default_factory=list)
+    """A regular file given as stdin (``- < dump``), which cannot be read twice: its
+    Events, held (watch type, Event), as every input was before."""
 
 
-def _read_files(paths: Sequence[str], repairs: RepairLog, now_ns: int | None = None) -> _Read:
-    """The Events of every file that can be read, and what could not be."""
+def _scan_files(paths: Sequence[str], repairs: RepairLog, now_ns: int | None = None) -> _Read:
+    """The first pass: what every file holds and what could not be read, keeping only
+    each Event's time (replay memory stays bounded whatever the files' size)."""
     read = _Read()
     for path in paths:
+        check = WindowCheck()
+        found = 0
         try:
             for item in read_items(path, read.problems.append, now_ns):
-                event = _normalized(item, read.problems.append, repairs)
-                if event is not None:
-                    (read.deletions if item.watch_type == "DELETED" else read.updates).append(event)
+                if not is_event(item.obj):  # what normalize refuses, reported as it says
+                    _normalized(item, read.problems.append, RepairLog())
+                    continue
+                found += 1
+                if path == "-":
+                    held = _normalized(item, read.problems.append, repairs)
+                    if held is not None:
+                        read.stdin.append((item.watch_type, held))
+                time_ns = occurrence_ns(item.obj)
+                read.latest_ns = max(read.latest_ns, time_ns)
+                if item.watch_type == "DELETED":
+                    read.deletions += 1
+                else:
+                    read.updates += 1
+                    check.add(time_ns)
         except InputError as e:
             read.unreadable.append(str(e))
+        if found:
+            read.files.append((path, check))
     return read
+
+
+def _in_order(
+    read: _Read, repairs: RepairLog, deletions: list[Spool], now_ns: int | None
+) -> Iterator[KubeEvent]:
+    """The second pass: every file's updates, read again, in occurrence-time order (a
+    stable sort: updates with the same time keep their order in the files). Each file's
+    deletions go to a spool of ``deletions``, replayed after every update."""
+
+    def events_of(path: str) -> Iterator[KubeEvent]:
+        spool = Spool()
+        deletions.append(spool)
+        if path == "-":
+            for watch_type, held in read.stdin:
+                if watch_type == "DELETED":
+                    spool.add(held)
+                else:
+                    yield held
+            return
+        try:
+            for item in read_items(path, _ignore_problem, now_ns):
+                event = _normalized(item, _ignore_problem, repairs)
+                if event is None:
+                    continue
+                if item.watch_type == "DELETED":
+                    spool.add(event)
+                else:
+                    yield event
+        except InputError:
+            return  # reported by the first pass
+
+    if len(read.files) > ordering.FAN_IN:  # one sort on disk rather than a window per file
+        everything = itertools.chain.from_iterable(events_of(p) for p, _ in read.files)
+        yield from sorted_on_disk(everything)
+        return
+    sources = [
+        events_of(path)
+        if check.in_order
+        else windowed(events_of(path))
+        if check.ok
+        else sorted_on_disk(events_of(path))
+        for path, check in read.files
+    ]
+    # heapq.merge is stable: on equal times the earlier file comes first.
+    yield from (
+        heapq.merge(*sources, key=_time_of) if len(sources) > 1 else sources[0] if sources else ()
+    )
+
+
+def _time_of(event: KubeEvent) -> int:
+    return event.time_ns
+
+
+def _ignore_problem(problem: Problem) -> None:
+    """The second pass's problems: the first pass reported them."""
+    del problem
 
 
 def _report_problems(read: _Read, problems: ProblemCounter) -> None:

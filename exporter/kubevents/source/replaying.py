@@ -19,8 +19,9 @@ the parsers take, is reported once with its file and line, counted, and skipped;
 reading goes on. :class:`Problem` values go to the ``report`` callback so the caller
 decides how to log and count them.
 
-A file is read whole (the replay sorts it by occurrence time). A pipe, a terminal or
-a FIFO is read as it comes (:func:`stream_batches`): each document is framed by
+A file of JSON Lines (a watch dump) is read line by line, any other file whole; the
+replay reads each file twice to sort it by occurrence time in bounded memory
+(``ordering``). A pipe, a terminal or a FIFO is read as it comes (:func:`stream_batches`): each document is framed by
 lines and handed on as soon as it is complete, so ``kubectl get events -w -o json |
 kubevents replay -`` shows Events as they happen.
 """
@@ -28,6 +29,7 @@ kubevents replay -`` shows Events as they happen.
 from __future__ import annotations
 
 import bz2
+import itertools
 import json
 import logging
 import lzma
@@ -41,7 +43,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import yaml
@@ -243,13 +245,86 @@ def read_items(path: str, report: Report, now_ns: int | None = None) -> Iterator
     Raises:
         InputError: the file cannot be read at all.
     """
-    data = read_bytes(path, report)
     if now_ns is None:
         try:
             now_ns = time.time_ns() if path == "-" else Path(path).stat().st_mtime_ns
         except OSError:
             now_ns = time.time_ns()
-    yield from parse_items(data, display_name(path), report, now_ns)
+    if path == "-":
+        yield from parse_items(read_bytes(path, report), display_name(path), report, now_ns)
+        return
+    try:
+        file = open(path, "rb")  # noqa: SIM115 (closed below; a generator holds it)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from e
+    with file:
+        yield from _file_items(file, path, report, now_ns)
+
+
+def _file_items(file: BinaryIO, name: str, report: Report, now_ns: int) -> Iterator[Item]:
+    """The Events of a regular file. JSON Lines (the first line one object: a watch dump)
+    are read line by line, so a file of any size is never held whole; any other format is
+    read whole and parsed as :func:`parse_items` does. Problems come out in the order a
+    whole read gives them: decompression, then encoding, then each line's."""
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            while chunk := file.read(_CHUNK):
+                yield chunk
+        except OSError as e:
+            raise InputError(f"{name}: cannot read: {e.strerror or e}") from e
+
+    early: list[Problem] = []
+    decoded = decompress(chunks(), name, early.append)
+    head = b""
+    for chunk in decoded:
+        head += chunk
+        start = head.lstrip()
+        if b"\n" in start or len(head) > MAX_DOCUMENT_BYTES:
+            break
+    body = head.removeprefix(b"\xef\xbb\xbf")
+    first = _utf8(body.lstrip().split(b"\n", 1)[0], name, _ignore)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or not _is_json_object(first):
+        data = head + b"".join(decoded)
+        for problem in early:
+            report(problem)
+        yield from parse_items(as_utf8(data, name, report), name, report, now_ns)
+        return
+    encoding: list[Problem] = []
+    late: list[Problem] = []
+    yield from _parse_line_iter(_lines(body, decoded, name, encoding.append), name, late.append)
+    for problem in (*early, *encoding, *late):
+        report(problem)
+
+
+def _lines(head: bytes, rest: Iterable[bytes], name: str, report: Report) -> Iterator[bytes]:
+    """The lines of ``head`` and then ``rest``, as UTF-8: bad bytes replaced, the first
+    line that had some reported (as :func:`as_utf8` reports a whole input)."""
+    partial = head
+    number = 0
+    reported = False
+    for chunk in itertools.chain((b"",), rest, (None,)):
+        if chunk is None:
+            lines = [partial]
+        else:
+            lines = (partial + chunk).split(b"\n")
+            partial = lines.pop()
+        block_ok = True
+        try:
+            b"\n".join(lines).decode("utf-8")
+        except UnicodeDecodeError:
+            block_ok = False
+        for line in lines:
+            number += 1
+            if not block_ok:
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError:
+                    line = line.decode("utf-8", errors="replace").encode()
+                    if not reported:
+                        report(Problem(f"{name}:{number}", _REPLACED, True))
+                        reported = True
+            yield line
 
 
 Parser = Callable[[bytes, str, Report], Iterator[Item]]
@@ -311,7 +386,11 @@ def _parse_json(data: bytes, name: str, report: Report) -> Iterator[Item]:
 
 def _parse_lines(data: bytes, name: str, report: Report) -> Iterator[Item]:
     """JSON Lines: each non-blank line is one document."""
-    for number, line in enumerate(data.split(b"\n"), start=1):
+    return _parse_line_iter(data.split(b"\n"), name, report)
+
+
+def _parse_line_iter(lines: Iterable[bytes], name: str, report: Report) -> Iterator[Item]:
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:

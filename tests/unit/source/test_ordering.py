@@ -1,0 +1,128 @@
+"""Replay order in bounded memory (source/ordering.py): the same order as a stable sort."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+
+from kubevents.model import KubeEvent
+from kubevents.normalize import normalize
+from kubevents.source import ordering
+from kubevents.source.ordering import Spool, WindowCheck, occurrence_ns, sorted_on_disk, windowed
+
+DATA = Path(__file__).parents[2] / "data"
+
+
+def recorded_objects() -> list[dict[str, Any]]:
+    """Every Event object of the demo, the format samples and the correlation scenarios."""
+    objects: list[dict[str, Any]] = []
+    for path in [DATA / "demo" / "events.jsonl", *sorted((DATA / "correlation").glob("*.jsonl"))]:
+        for line in path.read_bytes().splitlines():
+            if line.strip():
+                document = orjson.loads(line)
+                objects.append(document.get("object", document))
+    for name in ("core-list.json", "events-v1-list.json"):
+        objects.extend(orjson.loads((DATA / "formats" / name).read_bytes())["items"])
+    objects.extend(yaml.safe_load((DATA / "formats" / "core-list.yaml").read_text())["items"])
+    return objects
+
+
+def test_occurrence_time_is_normalize_s_on_every_recorded_event() -> None:
+    objects = recorded_objects()
+    assert len(objects) > 500
+    for obj in objects:
+        assert occurrence_ns(obj) == normalize(obj).time_ns, obj.get("metadata")
+
+
+@pytest.mark.parametrize(
+    ("obj", "field"),
+    [
+        ({"kind": "Event", "series": {"lastObservedTime": "2026-01-01T00:00:05.5Z"},
+          "eventTime": "2026-01-01T00:00:01Z", "lastTimestamp": "2026-01-01T00:00:02Z"}, "series"),
+        ({"kind": "Event", "eventTime": "2026-01-01T00:00:01.000001Z",
+          "lastTimestamp": "2026-01-01T00:00:02Z"}, "eventTime"),
+        ({"kind": "Event", "lastTimestamp": "2026-01-01T00:00:02Z",
+          "firstTimestamp": "2026-01-01T00:00:01Z"}, "lastTimestamp"),
+        ({"kind": "Event", "firstTimestamp": "2026-01-01T00:00:01Z", "lastTimestamp": None}, "first"),
+        ({"kind": "Event", "metadata": {"creationTimestamp": "2026-01-01T00:00:03Z"}}, "created"),
+        ({"apiVersion": "events.k8s.io/v1", "kind": "Event", "lastTimestamp": "2026-01-01T00:00:09Z",
+          "deprecatedLastTimestamp": "2026-01-01T00:00:04Z"}, "v1 deprecated"),
+        ({"kind": "Event", "lastTimestamp": "not a time", "series": "not a map"}, "none"),
+    ],
+)
+def test_occurrence_time_follows_normalize_s_precedence(obj: dict[str, Any], field: str) -> None:
+    assert occurrence_ns(obj) == normalize(obj).time_ns, field
+
+
+@pytest.mark.parametrize(
+    ("times", "window", "ok"),
+    [
+        ([1, 2, 3, 4, 5], 0, True),
+        ([2, 1, 3], 0, False),
+        ([2, 1, 3], 1, True),
+        ([5, 1, 2, 3, 4], 1, True),  # an early 5 waits in the window
+        ([2, 3, 4, 5, 1], 3, False),  # a late 1: four times before it had to leave a window of 3
+        ([2, 3, 4, 5, 1], 4, True),
+        ([3, 3, 1, 3], 2, True),
+        ([3, 3, 3, 1], 2, False),
+    ],
+)
+def test_window_check_says_whether_a_window_sorts_the_times(
+    times: list[int], window: int, ok: bool
+) -> None:
+    check = WindowCheck(window)
+    for t in times:
+        check.add(t)
+    assert check.ok is ok
+    assert check.in_order is (times == sorted(times))
+    events = [event(t, i) for i, t in enumerate(times)]
+    assert (list(windowed(events, window)) == stable_sorted(events)) is ok
+
+
+def event(time_ns: int, index: int) -> KubeEvent:
+    obj = recorded_objects_cache()[index % len(recorded_objects_cache())]
+    return normalize({**obj, "lastTimestamp": None, "eventTime": None, "series": None,
+                      "firstTimestamp": None, "deprecatedLastTimestamp": None,
+                      "metadata": {**obj.get("metadata", {}), "uid": f"u{index}",
+                                   "creationTimestamp": f"2026-01-01T00:{time_ns // 60:02d}:{time_ns % 60:02d}Z"}})
+
+
+_CACHE: list[dict[str, Any]] = []
+
+
+def recorded_objects_cache() -> list[dict[str, Any]]:
+    if not _CACHE:
+        _CACHE.extend(recorded_objects())
+    return _CACHE
+
+
+def stable_sorted(events: list[KubeEvent]) -> list[KubeEvent]:
+    return sorted(events, key=lambda e: e.time_ns)
+
+
+def test_the_sort_on_disk_is_a_stable_sort_through_several_merge_levels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ordering, "RUN", 7)
+    monkeypatch.setattr(ordering, "FAN_IN", 3)
+    monkeypatch.setattr(ordering, "BLOCK", 2)
+    rng = random.Random(3)
+    events = [event(rng.randrange(40), i) for i in range(300)]  # many equal times
+    assert list(sorted_on_disk(events)) == stable_sorted(events)
+    assert list(sorted_on_disk(events[:5])) == stable_sorted(events[:5])
+    assert list(sorted_on_disk([])) == []
+
+
+def test_a_spool_gives_back_its_events_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ordering, "BLOCK", 4)
+    events = [event(i % 7, i) for i in range(30)]
+    for n in (0, 3, 30):
+        spool = Spool()
+        for e in events[:n]:
+            spool.add(e)
+        assert list(spool) == events[:n]
