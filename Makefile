@@ -7,13 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEMO   := tests/data/demo/events.jsonl
 
-.PHONY: demo test lint bench accuracy install compiled cc clean help prometheus chromium dashboards servers tools chaos prototype-encode
+.PHONY: demo test lint bench accuracy install compiled wheel cc clean help prometheus chromium dashboards servers tools chaos prototype-encode
 
 help:
 	@echo "make demo   install and replay the bundled demo recording to the console"
 	@echo "make test   install everything the tests need, then run the whole suite"
 	@echo "make lint   ruff, mypy (strict) and the layering contract"
 	@echo "make bench  benchmarks (not part of make test)"
+	@echo "make wheel  the compiled manylinux wheel and the pure-Python sdist, in .build/wheels"
 	@echo "make accuracy  score the incidents on the real-event corpus (tests/data/real)"
 	@echo "make dashboards  regenerate grafana/dashboards/*.json from grafana/*.py"
 	@echo "make chaos  the long fault suite (about 20 min); rewrites docs/reliability.md"
@@ -35,9 +36,20 @@ install: $(STAMP)
 # too. Rebuilt when any source changes; the editable install stays pure Python.
 COMPILED := .build/compiled
 SOURCES  := $(shell find exporter/kubevents -name '*.py')
-$(COMPILED)/.built: setup.py pyproject.toml $(SOURCES) | $(STAMP) cc
+# It is the wheel pip users get (make wheel): the compiled build as a manylinux wheel
+# (auditwheel checks it links nothing the manylinux policy forbids), and the sdist, which
+# installs pure Python wherever no wheel fits. tests/deploy/test_wheels.py installs both.
+WHEELS := .build/wheels
+$(WHEELS)/.built: setup.py pyproject.toml $(SOURCES) | $(STAMP) cc
+	rm -rf $(WHEELS) .build/wheel-raw build
+	KUBEVENTS_COMPILE=1 $(BIN)/pip wheel -q --no-deps --no-build-isolation -w .build/wheel-raw .
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/auditwheel repair -w $(WHEELS) .build/wheel-raw/kubevents-*.whl
+	$(BIN)/python -m build -q --sdist --no-isolation -o $(WHEELS) .
+	touch $@
+wheel: $(WHEELS)/.built
+$(COMPILED)/.built: $(WHEELS)/.built
 	rm -rf $(COMPILED)
-	KUBEVENTS_COMPILE=1 $(BIN)/pip install -q --no-deps --no-build-isolation --target $(COMPILED) .
+	$(BIN)/pip install -q --no-deps --target $(COMPILED) $(WHEELS)/kubevents-*manylinux*.whl
 	touch $@
 compiled: $(COMPILED)/.built
 ON_COMPILED := PYTHONPATH=$(COMPILED) KUBEVENTS_RULES_DIR=$(CURDIR)/rules
