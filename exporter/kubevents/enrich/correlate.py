@@ -83,6 +83,8 @@ from kubevents.model import Classification, Correlation, KubeEvent, ObjectRef
 PLAIN_MEMO: Final = 8192
 """Correlations of routine Events kept for reuse (about 600 B each, with their key)."""
 _SECOND: Final = 1_000_000_000
+UNPLACED: Final = "?"
+"""The node key of the traces of Pods whose node is unknown (``sole_node`` rules)."""
 
 
 class Correlator:
@@ -129,6 +131,9 @@ class Correlator:
         self.hold: Cause | None = None
         """Set by :meth:`correlate` when the Event's record should be held."""
         self._found: list[Cause] = []
+        self._sole: dict[int, tuple[str, int, int]] = {}
+        """Per ``sole_node`` rule: (the latest node with its cause, its time, the latest
+        time another node had it) (see :meth:`_place`)."""
         self._lone_scope = ""
         self.joins: dict[str, int] = {}
         """Events that joined an incident (or opened one from a latent link), by the rule
@@ -226,6 +231,12 @@ class Correlator:
             if rule.effect.matches(event, category) and rule.effect.matches_message(message)
         ]
         is_cause = bool(cause_rules)
+        unplaced = False  # a Pod whose node is unknown, for a rule that can place it
+        if rules.sole_node_rules:
+            if node:
+                self._note_sole(cause_rules, node, t)
+            elif ref.kind == "Pod" and effect_rules:
+                unplaced = self._place(effect_rules, keys, t)
         cause_links = [
             ((rule.index, scope, key), rule.window_ns)
             for rule in cause_rules
@@ -343,6 +354,8 @@ class Correlator:
                 for scope in rule.join:
                     for value in keys[scope]:
                         links.trace((trace, scope, value), t, own)
+                if unplaced and rule.sole_node:
+                    links.trace((trace, "node", UNPLACED), t, own)
         return Correlation(
             object=obj,
             owners=owners,
@@ -516,19 +529,21 @@ class Correlator:
             trace = trace_index(rule.index)
             if not live.get(trace):
                 continue
-            for scope in rule.join:
-                for key in keys[scope]:
-                    link = links.get((trace, scope, key))
-                    if link is None or not isinstance(link.target, Traced):
-                        continue
-                    for cause in link.target.causes:
-                        if (
-                            first - rule.window_ns <= cause.root.time_ns <= t + rule.window_ns
-                            and cause.root.uid != event.key
-                            and id(cause) not in seen
-                        ):
-                            seen.add(id(cause))
-                            found.append((cause, rule.id, scope))
+            where = [(scope, key) for scope in rule.join for key in keys[scope]]
+            if rule.sole_node and self._sole_at(rule, keys["node"], first, t):
+                where.append(("node", UNPLACED))  # the Pods no Event placed: on this node
+            for scope, key in where:
+                link = links.get((trace, scope, key))
+                if link is None or not isinstance(link.target, Traced):
+                    continue
+                for cause in link.target.causes:
+                    if (
+                        first - rule.window_ns <= cause.root.time_ns <= t + rule.window_ns
+                        and cause.root.uid != event.key
+                        and id(cause) not in seen
+                    ):
+                        seen.add(id(cause))
+                        found.append((cause, rule.id, scope))
         found.sort(key=lambda item: SCOPE_RANK[item[2]])  # the narrowest says best why
         return found
 
@@ -646,6 +661,59 @@ class Correlator:
             self._found.append(cause)
         self._push_deadline(incident)
         return incident
+
+    # -- Pods whose node is unknown ----------------------------------------------------
+
+    def _note_sole(self, cause_rules: list[CausalRule], node: str, t: int) -> None:
+        """Remember the latest node with a cause of each ``sole_node`` rule, and when another
+        node last had one."""
+        for rule in cause_rules:
+            if not rule.sole_node:
+                continue
+            state = self._sole.get(rule.index)
+            if state is None:
+                state = (node, t, -(1 << 62))
+            elif state[0] == node:
+                state = (node, max(state[1], t), state[2])
+            elif t >= state[1]:
+                state = (node, t, state[1])
+            else:
+                state = (state[0], state[1], max(state[2], t))
+            self._sole[rule.index] = state
+
+    def _sole_node(self, rule: CausalRule, first: int, last: int) -> str:
+        """The only node that had ``rule``'s cause within its window around [first, last],
+        or "" (none, or more than one)."""
+        state = self._sole.get(rule.index)
+        if state is None:
+            return ""
+        node, latest, other = state
+        window = rule.window_ns
+        if latest < first - window or latest > last + window or other >= first - window:
+            return ""
+        return node
+
+    def _sole_at(self, rule: CausalRule, nodes: tuple[str, ...], first: int, last: int) -> bool:
+        """True when the cause's node is the only one with ``rule``'s cause in the window."""
+        return bool(nodes) and self._sole_node(rule, first, last) == nodes[0]
+
+    def _place(
+        self, effect_rules: list[CausalRule], keys: dict[str, tuple[str, ...]], t: int
+    ) -> bool:
+        """Give a Pod whose node is unknown the node its effect says it is on, if it can.
+
+        Returns True when a ``sole_node`` rule could place it but no node (or more than
+        one) had its cause yet: its traces then wait for the cause under :data:`UNPLACED`.
+        """
+        waiting = False
+        for rule in effect_rules:
+            if rule.sole_node:
+                found = self._sole_node(rule, t, t)
+                if found:
+                    keys["node"] = (found,)
+                    return False
+                waiting = True
+        return waiting
 
     # -- time --------------------------------------------------------------------------
 

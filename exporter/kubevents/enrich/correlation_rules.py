@@ -17,6 +17,8 @@ causal rules that link Events across objects::
         effect: {reason: [FailedCreatePodSandBox, BackOff, Unhealthy, Killing]}
         join: [volume, object, node]   # object, workload, node, volume, namespace
         window: 15m                    # optional; default: defaults.window
+        sole_node: false               # optional: an effect whose node is unknown is on the
+                                       # only node that had this rule's cause in the window
 
 A side (``cause`` / ``effect``) needs ``reason`` (a string or a list; rules
 are indexed by reason, so an Event whose reason no rule names costs one
@@ -55,7 +57,9 @@ SCOPES: Final = ("object", "workload", "node", "volume", "namespace")
 """What two Events can have in common (see ``correlate.py`` for each key)."""
 SIDE_KEYS: Final = ("reason", "type", "kind", "category", "component", "message")
 DEFAULT_KEYS: Final = ("window", "quiet", "group", "min_severity")
-RULE_KEYS: Final = ("id", "description", "cause", "effect", "join", "window", "disabled")
+RULE_KEYS: Final = (
+    "id", "description", "cause", "effect", "join", "window", "sole_node", "disabled"
+)
 FILE_KEYS: Final = ("version", "kind", "defaults", "rules")
 SEVERITY_RANK: Final = {
     Severity.DEBUG: 0,
@@ -104,6 +108,10 @@ class CausalRule:
     effect: Side
     join: tuple[str, ...]
     window_ns: int
+    sole_node: bool = False
+    """An effect about a Pod whose node is unknown is taken to be on the only node that
+    had this rule's cause within the window (the effect is only ever recorded for Pods
+    of a node in that state: the node controller's NodeNotReady, an eviction)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +164,9 @@ class CorrelationRules:
         )
         """Reasons whose Events need their volume keys (a message scan) for a rule."""
         self.group_volumes = "volume" in self.defaults.group
+        """Every problem Event needs its volume keys (``volume`` is a group scope)."""
+        self.sole_node_rules = frozenset(rule.index for rule in self.rules if rule.sole_node)
+        """Rules whose effects may take the node of the only node with their cause."""
         """Every problem Event needs its volume keys (``volume`` is a group scope)."""
 
 
@@ -223,13 +234,20 @@ def _compile_rule(
         if "window" in rule
         else defaults.window_ns
     )
+    join = _scopes(rule["join"], f"{where}: join", allow_empty=False)
+    sole_node = rule.get("sole_node", False)
+    if not isinstance(sole_node, bool):
+        raise RulesError(f"{where}: sole_node must be true or false")
+    if sole_node and "node" not in join:
+        raise RulesError(f"{where}: sole_node needs 'node' in join")
     return CausalRule(
         id=rule["id"],
         index=index,
         cause=_side(rule["cause"], f"{where}: cause"),
         effect=_side(rule["effect"], f"{where}: effect"),
-        join=_scopes(rule["join"], f"{where}: join", allow_empty=False),
+        join=join,
         window_ns=window,
+        sole_node=sole_node,
     )
 
 
