@@ -469,6 +469,9 @@ class Correlator:
         best_effect = False
         best_rank: tuple[bool, int, bool, int, str] = (False, 0, False, 0, "")
         lone_rank: tuple[int, str] = (0, "")
+        # An Event that shows the failure before it is over (a controller's next stage
+        # failing) does not group with it: a new failure, not its symptom.
+        overcome = self.rules.overcome_by_reason.get(event.reason) if problem else None
         for link, window, index, scope, effect, specific in candidates:
             # A series Event spans [first, last]: a cause during it, or within the
             # window around it, explains it.
@@ -484,6 +487,8 @@ class Correlator:
                     link.target = target = target.survivor()
                 if target.closed:
                     continue
+                if overcome is not None and _overcome(overcome, index, scope, target.root):
+                    continue
                 rank = (
                     index == GROUP,
                     SCOPE_RANK[scope],
@@ -492,6 +497,8 @@ class Correlator:
                     target.id,
                 )
             elif problem:
+                if overcome is not None and _overcome(overcome, index, scope, target.root):
+                    continue
                 if not target.is_cause:
                     lone_key = (target.root.time_ns, target.root.uid)
                     if lone is None or lone_key < lone_rank:
@@ -767,6 +774,14 @@ class Correlator:
     def _emit(self, transition: IncidentTransition) -> None:
         self.transition_counts[transition.state.value] += 1
         self._pending.append(transition)
+
+
+def _overcome(
+    overcome: tuple[frozenset[str], frozenset[str]], index: int, scope: str, root: RootCause
+) -> bool:
+    """True when a group link in ``scope`` leads to a root the Event shows to be over."""
+    reasons, scopes = overcome
+    return index == GROUP and scope in scopes and root.reason in reasons
 
 
 def _count(incident: Incident, cause: Cause) -> None:

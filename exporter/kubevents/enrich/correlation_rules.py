@@ -19,6 +19,8 @@ causal rules that link Events across objects::
         window: 15m                    # optional; default: defaults.window
         sole_node: false               # optional: an effect whose node is unknown is on the
                                        # only node that had this rule's cause in the window
+        overcomes: false               # optional: the effect shows the cause's failure is
+                                       # over; it never groups with it (no link either way)
 
 A side (``cause`` / ``effect``) needs ``reason`` (a string or a list; rules
 are indexed by reason, so an Event whose reason no rule names costs one
@@ -58,7 +60,7 @@ SCOPES: Final = ("object", "workload", "node", "volume", "namespace")
 SIDE_KEYS: Final = ("reason", "type", "kind", "category", "component", "message")
 DEFAULT_KEYS: Final = ("window", "quiet", "group", "min_severity")
 RULE_KEYS: Final = (
-    "id", "description", "cause", "effect", "join", "window", "sole_node", "disabled"
+    "id", "description", "cause", "effect", "join", "window", "sole_node", "overcomes", "disabled"
 )
 FILE_KEYS: Final = ("version", "kind", "defaults", "rules")
 SEVERITY_RANK: Final = {
@@ -112,6 +114,10 @@ class CausalRule:
     """An effect about a Pod whose node is unknown is taken to be on the only node that
     had this rule's cause within the window (the effect is only ever recorded for Pods
     of a node in that state: the node controller's NodeNotReady, an eviction)."""
+    overcomes: bool = False
+    """The effect shows that the cause's failure is over (a controller's next stage
+    failing): an effect never joins, through a group link, an incident or lone Event of
+    the same scope rooted at the cause. Such a rule links nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,13 +146,25 @@ class CorrelationRules:
         self.defaults = defaults or CorrelationDefaults()
         causes: dict[str, list[CausalRule]] = {}
         effects: dict[str, list[CausalRule]] = {}
+        overcome: dict[str, tuple[set[str], set[str]]] = {}
         for rule in self.rules:
+            if rule.overcomes:
+                for reason in rule.effect.reasons:
+                    reasons, scopes = overcome.setdefault(reason, (set(), set()))
+                    reasons |= rule.cause.reasons
+                    scopes |= set(rule.join)
+                continue
             for reason in sorted(rule.cause.reasons):
                 causes.setdefault(reason, []).append(rule)
             for reason in sorted(rule.effect.reasons):
                 effects.setdefault(reason, []).append(rule)
         self.causes_by_reason = {reason: tuple(found) for reason, found in causes.items()}
         self.effects_by_reason = {reason: tuple(found) for reason, found in effects.items()}
+        self.overcome_by_reason = {
+            reason: (frozenset(causes_), frozenset(scopes))
+            for reason, (causes_, scopes) in overcome.items()
+        }
+        """Effect reason -> (the root reasons it shows to be over, the scopes)."""
         self.max_window_ns = max(
             [self.defaults.window_ns, *(rule.window_ns for rule in self.rules)]
         )
@@ -240,6 +258,9 @@ def _compile_rule(
         raise RulesError(f"{where}: sole_node must be true or false")
     if sole_node and "node" not in join:
         raise RulesError(f"{where}: sole_node needs 'node' in join")
+    overcomes = rule.get("overcomes", False)
+    if not isinstance(overcomes, bool):
+        raise RulesError(f"{where}: overcomes must be true or false")
     return CausalRule(
         id=rule["id"],
         index=index,
@@ -248,6 +269,7 @@ def _compile_rule(
         join=join,
         window_ns=window,
         sole_node=sole_node,
+        overcomes=overcomes,
     )
 
 
