@@ -254,7 +254,9 @@ class Correlator:
         opened = is_root = False
         changed = False  # the root changed, or another incident merged into this one
         via_rule = ""
-        if chosen is None and problem and not is_cause and lone is not None:
+        # A cause that opens nothing alone (a crash loop's back-off) is a lone Event here.
+        opening = is_cause and any(rule.opens for rule in cause_rules)
+        if chosen is None and problem and not opening and lone is not None:
             chosen, index, via_scope = lone, GROUP, self._lone_scope
         if chosen is not None:
             via_rule = rules.ids_by_index.get(index, "group")
@@ -268,7 +270,8 @@ class Correlator:
         # The Event as a possible root: only a cause, or an Event in no incident, needs it
         # (most Events of an incident are plain members: a crash loop's next BackOff).
         own = (
-            Cause(self._root(event, classification), occurrences, workload, node, is_cause)
+            # is_cause: only a cause that opens incidents; one that opens nothing alone is lone
+            Cause(self._root(event, classification), occurrences, workload, node, opening)
             if is_cause or incident is None
             else None
         )
@@ -289,7 +292,7 @@ class Correlator:
                 if grew_root:
                     is_root = changed = True
                     via_rule = via_scope = ""
-        if own is not None and incident is None and problem and is_cause:
+        if own is not None and incident is None and problem and opening:
             incident = self._open_incident(own, counted=False)
             opened = is_root = True
         elif (

@@ -21,6 +21,7 @@ causal rules that link Events across objects::
                                        # only node that had this rule's cause in the window
         overcomes: false               # optional: the effect shows the cause's failure is
                                        # over; it never groups with it (no link either way)
+        opens: true                    # optional: false: the cause alone opens no incident
 
 A side (``cause`` / ``effect``) needs ``reason`` (a string or a list; rules
 are indexed by reason, so an Event whose reason no rule names costs one
@@ -60,7 +61,8 @@ SCOPES: Final = ("object", "workload", "node", "volume", "namespace")
 SIDE_KEYS: Final = ("reason", "type", "kind", "category", "component", "message")
 DEFAULT_KEYS: Final = ("window", "quiet", "group", "min_severity")
 RULE_KEYS: Final = (
-    "id", "description", "cause", "effect", "join", "window", "sole_node", "overcomes", "disabled"
+    "id", "description", "cause", "effect", "join", "window", "sole_node", "overcomes", "opens",
+    "disabled",
 )
 FILE_KEYS: Final = ("version", "kind", "defaults", "rules")
 SEVERITY_RANK: Final = {
@@ -114,6 +116,9 @@ class CausalRule:
     """An effect about a Pod whose node is unknown is taken to be on the only node that
     had this rule's cause within the window (the effect is only ever recorded for Pods
     of a node in that state: the node controller's NodeNotReady, an eviction)."""
+    opens: bool = True
+    """A problem Event that matches the cause opens an incident at once; False: it is a
+    lone problem Event until a second one comes (it still explains effects, late ones too)."""
     overcomes: bool = False
     """The effect shows that the cause's failure is over (a controller's next stage
     failing): an effect never joins, through a group link, an incident or lone Event of
@@ -261,6 +266,9 @@ def _compile_rule(
     overcomes = rule.get("overcomes", False)
     if not isinstance(overcomes, bool):
         raise RulesError(f"{where}: overcomes must be true or false")
+    opens = rule.get("opens", True)
+    if not isinstance(opens, bool):
+        raise RulesError(f"{where}: opens must be true or false")
     return CausalRule(
         id=rule["id"],
         index=index,
@@ -270,6 +278,7 @@ def _compile_rule(
         window_ns=window,
         sole_node=sole_node,
         overcomes=overcomes,
+        opens=opens,
     )
 
 
