@@ -61,7 +61,15 @@ SCOPES: Final = ("object", "workload", "node", "volume", "namespace")
 SIDE_KEYS: Final = ("reason", "type", "kind", "category", "component", "message")
 DEFAULT_KEYS: Final = ("window", "quiet", "group", "min_severity")
 RULE_KEYS: Final = (
-    "id", "description", "cause", "effect", "join", "window", "sole_node", "overcomes", "opens",
+    "id",
+    "description",
+    "cause",
+    "effect",
+    "join",
+    "window",
+    "sole_node",
+    "overcomes",
+    "opens",
     "disabled",
 )
 FILE_KEYS: Final = ("version", "kind", "defaults", "rules")
