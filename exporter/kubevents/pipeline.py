@@ -134,6 +134,8 @@ class Pipeline:
         self._anchor: tuple[int, int] | None = None
         """(clock, event time) when an Event last moved the correlator's time: what
         :meth:`expire` counts the clock's progress from."""
+        self._busy = False
+        """An Event came since the last :meth:`expire`: the watch is not idle."""
 
     def handle(self, event: KubeEvent) -> Enriched | None:
         """Process one ADDED/MODIFIED Event update; None when it adds nothing."""
@@ -166,6 +168,7 @@ class Pipeline:
         anchor = self._anchor
         if anchor is None or correlator.high_water_ns != anchor[1]:
             self._anchor = (observed_ns, correlator.high_water_ns)
+        self._busy = True
         cause = correlator.hold
         if cause is not None or (self.ordered and self._held):
             # It may still join an incident through a cause that comes late: its record
@@ -242,14 +245,18 @@ class Pipeline:
         much as the clock has since that Event came, never to the clock itself. Events
         recorded an hour ago (a relist after a restart, a reporter's skewed clock) would
         otherwise be an hour past their links and incidents at the next checkpoint, and
-        every one of them would open and trace again; an idle watch still resolves what
-        has been quiet, as the clock goes on.
+        every one that follows would open and trace again. Only when no Event came since
+        the previous call (the watch is idle) does the correlator take the clock's time,
+        so what has been quiet resolves and held records leave.
         """
         if self.correlator is not None:
             anchor = self._anchor
-            if anchor is not None:
+            if not self._busy:
+                self.correlator.expire(now_ns)  # idle since the last call: the clock's time
+            elif anchor is not None:
                 clock_ns, event_ns = anchor
                 self.correlator.expire(event_ns + max(now_ns - clock_ns, 0))
+            self._busy = False
             if self._held:
                 self._release(self.correlator)
             self._emit_incidents()
