@@ -142,6 +142,11 @@ class Pipeline:
         self.ordered = ordered
         """Records leave in the order their Events came (a replay's occurrence order)."""
         self._plain_seq = 0
+        self._anchor: tuple[int, int] | None = None
+        """(clock, event time) when an Event last moved the correlator's time: what
+        :meth:`expire` counts the clock's progress from."""
+        self._busy = False
+        """An Event came since the last :meth:`expire`: the watch is not idle."""
 
     def handle(self, event: KubeEvent) -> Enriched | None:
         """Process one ADDED/MODIFIED Event update; None when it adds nothing."""
@@ -155,10 +160,11 @@ class Pipeline:
             return None
         classification = self.classifier.classify(event)
         correlator = self.correlator
+        observed_ns = self.clock.now_ns()
         enriched = Enriched(
             event=event,
             occurrences=occurrences,
-            observed_ns=self.clock.now_ns(),
+            observed_ns=observed_ns,
             classification=classification,
             correlation=(
                 correlator.correlate(event, classification, occurrences)
@@ -170,6 +176,10 @@ class Pipeline:
         if correlator is None:
             self._finish(enriched)
             return enriched
+        anchor = self._anchor
+        if anchor is None or correlator.high_water_ns != anchor[1]:
+            self._anchor = (observed_ns, correlator.high_water_ns)
+        self._busy = True
         cause = correlator.hold
         if cause is not None or (self.ordered and self._held):
             # It may still join an incident through a cause that comes late: its record
@@ -240,9 +250,24 @@ class Pipeline:
         self._released.append((self._exported, item.floor))
 
     def expire(self, now_ns: int) -> None:
-        """Close what has been quiet long enough at ``now_ns`` (injected clock)."""
+        """Close what has been quiet long enough at ``now_ns`` (injected clock).
+
+        The correlator's time is event time: it moves on from the latest Event by as
+        much as the clock has since that Event came, never to the clock itself. Events
+        recorded an hour ago (a relist after a restart, a reporter's skewed clock) would
+        otherwise be an hour past their links and incidents at the next checkpoint, and
+        every one that follows would open and trace again. Only when no Event came since
+        the previous call (the watch is idle) does the correlator take the clock's time,
+        so what has been quiet resolves and held records leave.
+        """
         if self.correlator is not None:
-            self.correlator.expire(now_ns)
+            anchor = self._anchor
+            if not self._busy:
+                self.correlator.expire(now_ns)  # idle since the last call: the clock's time
+            elif anchor is not None:
+                clock_ns, event_ns = anchor
+                self.correlator.expire(event_ns + max(now_ns - clock_ns, 0))
+            self._busy = False
             if self._held:
                 self._release(self.correlator)
             self._emit_incidents()

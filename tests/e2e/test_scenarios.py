@@ -216,8 +216,16 @@ def test_demo_routine_events_stay_out_of_incidents(demo: list[dict[str, Any]]) -
         if r["event_name"] == "k8s.event"
         and r["attributes"]["k8s.event.reason"] in routine
         and "kubevents.incident.id" in r["attributes"]
+        # The ReplicaSet's replacement of an evicted Pod is the eviction's story, not routine.
+        and r["attributes"].get("kubevents.incident.rule") != "eviction-replacement"
     ]
     assert tagged == []
+    replacements = [
+        r for r in demo
+        if r["event_name"] == "k8s.event"
+        and r["attributes"].get("kubevents.incident.rule") == "eviction-replacement"
+    ]
+    assert all(r["attributes"]["k8s.event.reason"] == "SuccessfulCreate" for r in replacements)
 
 
 def test_demo_event_records_carry_object_workload_and_node(demo: list[dict[str, Any]]) -> None:

@@ -64,11 +64,13 @@ def ev(t: float, reason: str, name: str, message: str, type_: str = "Warning") -
     return events.ev(t, reason, name, ns="payments", node="node-3", message=message, type_=type_)
 
 
-def pipeline(sink: SlowSink, *, ordered: bool = False) -> Pipeline:
+def pipeline(
+    sink: SlowSink, *, ordered: bool = False, clock: FakeClock | None = None
+) -> Pipeline:
     return Pipeline(
         classifier=load_classifier(),
         sinks=[sink],
-        clock=FakeClock(),
+        clock=clock or FakeClock(T0),  # the Events come as they happen
         detectors=Detectors(correlator=Correlator(load_correlation_rules(), settle_ns=SETTLE)),
         batch_size=1,
         ordered=ordered,
@@ -133,3 +135,29 @@ def test_checkpoints_never_pass_a_held_record() -> None:
     assert p.held == 0 and p.settled() == 1  # out, not yet delivered
     sink.delivered = 3
     assert p.settled() == 3
+
+
+def test_old_events_keep_their_links_across_a_checkpoint() -> None:
+    # A relist after a restart: Events recorded an hour before the pipeline's clock. The
+    # checkpoint's expire moves the correlator on from the Events' own time, not to the
+    # clock, so the mount failure's incident is still open for the Pod's next warning.
+    sink = SlowSink()
+    clock = FakeClock(T0 + 3600 * S)
+    p = pipeline(sink, clock=clock)
+    p.handle(ev(0, "FailedMount", "db-0", MOUNT))
+    clock.advance(5)
+    p.expire(clock.now_ns())
+    p.handle(ev(10, "Unhealthy", "db-0", READY))
+    p.flush()
+    incidents = {inc for reason, inc in sink.reasons() if reason in ("FailedMount", "Unhealthy")}
+    assert len(incidents) == 1 and "" not in incidents
+    clock.advance(5)
+    p.expire(clock.now_ns())  # Events came since the last checkpoint: still their time
+    p.flush()
+    assert not [r for r in sink.records if r.attributes.get("kubevents.incident.state") == "resolved"]
+    # Idle (no Event since the last checkpoint), the clock's time resolves what is quiet.
+    p.expire(clock.now_ns())
+    p.flush()
+    states = [r.attributes.get("kubevents.incident.state") for r in sink.records
+              if r.event_name == "kubevents.incident"]
+    assert states[-1] == "resolved"

@@ -83,6 +83,8 @@ from kubevents.model import CategorySeverity, Classification, Correlation, KubeE
 PLAIN_MEMO: Final = 8192
 """Correlations of routine Events kept for reuse (about 600 B each, with their key)."""
 _SECOND: Final = 1_000_000_000
+UNPLACED: Final = "?"
+"""The node key of the traces of Pods whose node is unknown (``sole_node`` rules)."""
 
 
 class Correlator:
@@ -129,6 +131,9 @@ class Correlator:
         self.hold: Cause | None = None
         """Set by :meth:`correlate` when the Event's record should be held."""
         self._found: list[Cause] = []
+        self._sole: dict[int, tuple[str, int, int]] = {}
+        """Per ``sole_node`` rule: (the latest node with its cause, its time, the latest
+        time another node had it) (see :meth:`_place`)."""
         self._lone_scope = ""
         self.joins: dict[str, int] = {}
         """Events that joined an incident (or opened one from a latent link), by the rule
@@ -224,6 +229,12 @@ class Correlator:
             if rule.effect.matches(event, category) and rule.effect.matches_message(message)
         ]
         is_cause = bool(cause_rules)
+        unplaced = False  # a Pod whose node is unknown, for a rule that can place it
+        if rules.sole_node_rules:
+            if node:
+                self._note_sole(cause_rules, node, t)
+            elif ref.kind == "Pod" and effect_rules:
+                unplaced = self._place(effect_rules, keys, t)
         cause_links = [
             ((rule.index, scope, key), rule.window_ns)
             for rule in cause_rules
@@ -241,7 +252,9 @@ class Correlator:
         opened = is_root = False
         changed = False  # the root changed, or another incident merged into this one
         via_rule = ""
-        if chosen is None and problem and not is_cause and lone is not None:
+        # A cause that opens nothing alone (a crash loop's back-off) is a lone Event here.
+        opening = is_cause and any(rule.opens for rule in cause_rules)
+        if chosen is None and problem and not opening and lone is not None:
             chosen, index, via_scope = lone, GROUP, self._lone_scope
         if chosen is not None:
             via_rule = rules.ids_by_index.get(index, "group")
@@ -255,7 +268,8 @@ class Correlator:
         # The Event as a possible root: only a cause, or an Event in no incident, needs it
         # (most Events of an incident are plain members: a crash loop's next BackOff).
         own = (
-            Cause(self._root(event, classification), occurrences, workload, node, is_cause)
+            # is_cause: only a cause that opens incidents; one that opens nothing alone is lone
+            Cause(self._root(event, classification), occurrences, workload, node, opening)
             if is_cause or incident is None
             else None
         )
@@ -276,7 +290,7 @@ class Correlator:
                 if grew_root:
                     is_root = changed = True
                     via_rule = via_scope = ""
-        if own is not None and incident is None and problem and is_cause:
+        if own is not None and incident is None and problem and opening:
             incident = self._open_incident(own, counted=False)
             opened = is_root = True
         elif (
@@ -341,6 +355,8 @@ class Correlator:
                 for scope in rule.join:
                     for value in keys[scope]:
                         links.trace((trace, scope, value), t, own)
+                if unplaced and rule.sole_node:
+                    links.trace((trace, "node", UNPLACED), t, own)
         return Correlation(
             object=obj,
             owners=owners,
@@ -454,6 +470,9 @@ class Correlator:
         best_effect = False
         best_rank: tuple[bool, int, bool, int, str] = (False, 0, False, 0, "")
         lone_rank: tuple[int, str] = (0, "")
+        # An Event that shows the failure before it is over (a controller's next stage
+        # failing) does not group with it: a new failure, not its symptom.
+        overcome = self.rules.overcome_by_reason.get(event.reason) if problem else None
         for link, window, index, scope, effect, specific in candidates:
             # A series Event spans [first, last]: a cause during it, or within the
             # window around it, explains it.
@@ -469,6 +488,8 @@ class Correlator:
                     link.target = target = target.survivor()
                 if target.closed:
                     continue
+                if overcome is not None and _overcome(overcome, index, scope, target.root):
+                    continue
                 rank = (
                     index == GROUP,
                     SCOPE_RANK[scope],
@@ -477,6 +498,8 @@ class Correlator:
                     target.id,
                 )
             elif problem:
+                if overcome is not None and _overcome(overcome, index, scope, target.root):
+                    continue
                 if not target.is_cause:
                     lone_key = (target.root.time_ns, target.root.uid)
                     if lone is None or lone_key < lone_rank:
@@ -519,27 +542,29 @@ class Correlator:
             trace = trace_index(rule.index)
             if not live.get(trace):
                 continue
-            for scope in rule.join:
-                for key in keys[scope]:
-                    link = links.get((trace, scope, key))
-                    if link is None:
-                        continue
-                    traced = link.target
-                    causes = (
-                        traced.causes
-                        if isinstance(traced, Traced)
-                        else [traced]
-                        if isinstance(traced, Cause)
-                        else []
-                    )
-                    for cause in causes:
-                        if (
-                            first - rule.window_ns <= cause.root.time_ns <= t + rule.window_ns
-                            and cause.root.uid != event.key
-                            and id(cause) not in seen
-                        ):
-                            seen.add(id(cause))
-                            found.append((cause, rule.id, scope))
+            where = [(scope, key) for scope in rule.join for key in keys[scope]]
+            if rule.sole_node and self._sole_at(rule, keys["node"], first, t):
+                where.append(("node", UNPLACED))  # the Pods no Event placed: on this node
+            for scope, key in where:
+                link = links.get((trace, scope, key))
+                if link is None:
+                    continue
+                traced = link.target
+                causes = (
+                    traced.causes
+                    if isinstance(traced, Traced)
+                    else [traced]
+                    if isinstance(traced, Cause)
+                    else []
+                )
+                for cause in causes:
+                    if (
+                        first - rule.window_ns <= cause.root.time_ns <= t + rule.window_ns
+                        and cause.root.uid != event.key
+                        and id(cause) not in seen
+                    ):
+                        seen.add(id(cause))
+                        found.append((cause, rule.id, scope))
         found.sort(key=lambda item: SCOPE_RANK[item[2]])  # the narrowest says best why
         return found
 
@@ -658,6 +683,59 @@ class Correlator:
         self._push_deadline(incident)
         return incident
 
+    # -- Pods whose node is unknown ----------------------------------------------------
+
+    def _note_sole(self, cause_rules: list[CausalRule], node: str, t: int) -> None:
+        """Remember the latest node with a cause of each ``sole_node`` rule, and when another
+        node last had one."""
+        for rule in cause_rules:
+            if not rule.sole_node:
+                continue
+            state = self._sole.get(rule.index)
+            if state is None:
+                state = (node, t, -(1 << 62))
+            elif state[0] == node:
+                state = (node, max(state[1], t), state[2])
+            elif t >= state[1]:
+                state = (node, t, state[1])
+            else:
+                state = (state[0], state[1], max(state[2], t))
+            self._sole[rule.index] = state
+
+    def _sole_node(self, rule: CausalRule, first: int, last: int) -> str:
+        """The only node that had ``rule``'s cause within its window around [first, last],
+        or "" (none, or more than one)."""
+        state = self._sole.get(rule.index)
+        if state is None:
+            return ""
+        node, latest, other = state
+        window = rule.window_ns
+        if latest < first - window or latest > last + window or other >= first - window:
+            return ""
+        return node
+
+    def _sole_at(self, rule: CausalRule, nodes: tuple[str, ...], first: int, last: int) -> bool:
+        """True when the cause's node is the only one with ``rule``'s cause in the window."""
+        return bool(nodes) and self._sole_node(rule, first, last) == nodes[0]
+
+    def _place(
+        self, effect_rules: list[CausalRule], keys: dict[str, tuple[str, ...]], t: int
+    ) -> bool:
+        """Give a Pod whose node is unknown the node its effect says it is on, if it can.
+
+        Returns True when a ``sole_node`` rule could place it but no node (or more than
+        one) had its cause yet: its traces then wait for the cause under :data:`UNPLACED`.
+        """
+        waiting = False
+        for rule in effect_rules:
+            if rule.sole_node:
+                found = self._sole_node(rule, t, t)
+                if found:
+                    keys["node"] = (found,)
+                    return False
+                waiting = True
+        return waiting
+
     # -- time --------------------------------------------------------------------------
 
     def _push_deadline(self, incident: Incident) -> None:
@@ -710,6 +788,14 @@ class Correlator:
     def _emit(self, transition: IncidentTransition) -> None:
         self.transition_counts[transition.state] += 1
         self._pending.append(transition)
+
+
+def _overcome(
+    overcome: tuple[frozenset[str], frozenset[str]], index: int, scope: str, root: RootCause
+) -> bool:
+    """True when a group link in ``scope`` leads to a root the Event shows to be over."""
+    reasons, scopes = overcome
+    return index == GROUP and scope in scopes and root.reason in reasons
 
 
 def _count(incident: Incident, cause: Cause) -> None:

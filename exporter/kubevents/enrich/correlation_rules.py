@@ -17,6 +17,11 @@ causal rules that link Events across objects::
         effect: {reason: [FailedCreatePodSandBox, BackOff, Unhealthy, Killing]}
         join: [volume, object, node]   # object, workload, node, volume, namespace
         window: 15m                    # optional; default: defaults.window
+        sole_node: false               # optional: an effect whose node is unknown is on the
+                                       # only node that had this rule's cause in the window
+        overcomes: false               # optional: the effect shows the cause's failure is
+                                       # over; it never groups with it (no link either way)
+        opens: true                    # optional: false: the cause alone opens no incident
 
 A side (``cause`` / ``effect``) needs ``reason`` (a string or a list; rules
 are indexed by reason, so an Event whose reason no rule names costs one
@@ -55,7 +60,18 @@ SCOPES: Final = ("object", "workload", "node", "volume", "namespace")
 """What two Events can have in common (see ``correlate.py`` for each key)."""
 SIDE_KEYS: Final = ("reason", "type", "kind", "category", "component", "message")
 DEFAULT_KEYS: Final = ("window", "quiet", "group", "min_severity")
-RULE_KEYS: Final = ("id", "description", "cause", "effect", "join", "window", "disabled")
+RULE_KEYS: Final = (
+    "id",
+    "description",
+    "cause",
+    "effect",
+    "join",
+    "window",
+    "sole_node",
+    "overcomes",
+    "opens",
+    "disabled",
+)
 FILE_KEYS: Final = ("version", "kind", "defaults", "rules")
 SEVERITY_RANK: Final = {
     Severity.DEBUG: 0,
@@ -104,6 +120,17 @@ class CausalRule:
     effect: Side
     join: tuple[str, ...]
     window_ns: int
+    sole_node: bool = False
+    """An effect about a Pod whose node is unknown is taken to be on the only node that
+    had this rule's cause within the window (the effect is only ever recorded for Pods
+    of a node in that state: the node controller's NodeNotReady, an eviction)."""
+    opens: bool = True
+    """A problem Event that matches the cause opens an incident at once; False: it is a
+    lone problem Event until a second one comes (it still explains effects, late ones too)."""
+    overcomes: bool = False
+    """The effect shows that the cause's failure is over (a controller's next stage
+    failing): an effect never joins, through a group link, an incident or lone Event of
+    the same scope rooted at the cause. Such a rule links nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +159,25 @@ class CorrelationRules:
         self.defaults = defaults or CorrelationDefaults()
         causes: dict[str, list[CausalRule]] = {}
         effects: dict[str, list[CausalRule]] = {}
+        overcome: dict[str, tuple[set[str], set[str]]] = {}
         for rule in self.rules:
+            if rule.overcomes:
+                for reason in rule.effect.reasons:
+                    reasons, scopes = overcome.setdefault(reason, (set(), set()))
+                    reasons |= rule.cause.reasons
+                    scopes |= set(rule.join)
+                continue
             for reason in sorted(rule.cause.reasons):
                 causes.setdefault(reason, []).append(rule)
             for reason in sorted(rule.effect.reasons):
                 effects.setdefault(reason, []).append(rule)
         self.causes_by_reason = {reason: tuple(found) for reason, found in causes.items()}
         self.effects_by_reason = {reason: tuple(found) for reason, found in effects.items()}
+        self.overcome_by_reason = {
+            reason: (frozenset(causes_), frozenset(scopes))
+            for reason, (causes_, scopes) in overcome.items()
+        }
+        """Effect reason -> (the root reasons it shows to be over, the scopes)."""
         self.max_window_ns = max(
             [self.defaults.window_ns, *(rule.window_ns for rule in self.rules)]
         )
@@ -156,6 +195,9 @@ class CorrelationRules:
         )
         """Reasons whose Events need their volume keys (a message scan) for a rule."""
         self.group_volumes = "volume" in self.defaults.group
+        """Every problem Event needs its volume keys (``volume`` is a group scope)."""
+        self.sole_node_rules = frozenset(rule.index for rule in self.rules if rule.sole_node)
+        """Rules whose effects may take the node of the only node with their cause."""
         """Every problem Event needs its volume keys (``volume`` is a group scope)."""
 
 
@@ -223,13 +265,28 @@ def _compile_rule(
         if "window" in rule
         else defaults.window_ns
     )
+    join = _scopes(rule["join"], f"{where}: join", allow_empty=False)
+    sole_node = rule.get("sole_node", False)
+    if not isinstance(sole_node, bool):
+        raise RulesError(f"{where}: sole_node must be true or false")
+    if sole_node and "node" not in join:
+        raise RulesError(f"{where}: sole_node needs 'node' in join")
+    overcomes = rule.get("overcomes", False)
+    if not isinstance(overcomes, bool):
+        raise RulesError(f"{where}: overcomes must be true or false")
+    opens = rule.get("opens", True)
+    if not isinstance(opens, bool):
+        raise RulesError(f"{where}: opens must be true or false")
     return CausalRule(
         id=rule["id"],
         index=index,
         cause=_side(rule["cause"], f"{where}: cause"),
         effect=_side(rule["effect"], f"{where}: effect"),
-        join=_scopes(rule["join"], f"{where}: join", allow_empty=False),
+        join=join,
         window_ns=window,
+        sole_node=sole_node,
+        overcomes=overcomes,
+        opens=opens,
     )
 
 
