@@ -269,7 +269,7 @@ class Correlator:
         # (most Events of an incident are plain members: a crash loop's next BackOff).
         own = (
             # is_cause: only a cause that opens incidents; one that opens nothing alone is lone
-            Cause(self._root(event, classification), occurrences, workload, node, opening)
+            Cause(self._root(event, classification, obj), occurrences, workload, node, opening)
             if is_cause or incident is None
             else None
         )
@@ -766,18 +766,20 @@ class Correlator:
         del self._open[incident.id]
         self._emit(incident.transition(IncidentState.RESOLVED, time_ns))
 
-    def _root(self, event: KubeEvent, classification: Classification) -> RootCause:
-        """``event`` as a root cause candidate.
+    def _root(self, event: KubeEvent, classification: Classification, obj: str) -> RootCause:
+        """``event`` as a root cause candidate; ``obj`` is its object's key.
 
         A candidate may be kept for the life of its incident or latent link:
-        its reason and namespace are shared copies (``sharing.py``).
+        its reason and namespace are shared copies (``sharing.py``), and its
+        object the same string as the keys of the links it leaves (``ref.key``
+        makes a new one at each call: about 85 bytes a candidate).
         """
         ref = event.regarding
         share = self.owners.share
         return RootCause(
             uid=event.key,
             reason=share(event.reason),
-            object=ref.key,
+            object=obj,
             namespace=share(ref.namespace),
             time_ns=event.time_ns,
             category=classification.category,

@@ -66,6 +66,30 @@ def test_the_cap_drops_the_least_recently_updated_and_counts_it() -> None:
     assert links.evicted == 1 and links.has(GROUP)
 
 
+def test_of_links_updated_at_once_the_cap_drops_the_key_that_came_first() -> None:
+    # Across rules and scopes; a link replaced under its key keeps the key's place.
+    links = LinkIndex(max_entries=3)
+    late, first, second = (GROUP, "node", "node-4"), (0, "node", "node-5"), (GROUP, "node", "node-6")
+    links.put(late, 9 * S, 0, cause("a"))
+    links.put(first, 0, 0, cause("b"))
+    links.put(second, 1 * S, 0, cause("c"))
+    links.put(first, 1 * S, 0, cause("d"))  # not slid (window 0): replaced, in its place
+    links.put((1, "object", "p"), 9 * S, 0, cause("e"))  # over the cap: one of the two at 1 s goes
+    assert links.get(first) is None and links.evicted == 1 and len(links) == 3
+    assert links.get(second) is not None and links.get(late) is not None
+    assert not links.has(0) and links.has(GROUP)
+
+
+def test_expire_forgets_old_links_in_every_table_and_counts_them_out() -> None:
+    links = LinkIndex(max_entries=10)
+    old, kept = (GROUP, "node", "node-4"), (trace_index(3), "object", "p")
+    links.put(old, 0, 0, cause("a"))
+    links.trace(kept, 10 * S, cause("b"))
+    links.expire(5 * S)
+    assert links.get(old) is None and links.get(kept) is not None and len(links) == 1
+    assert not links.has(GROUP) and links.has(trace_index(3))
+
+
 def test_a_trace_keeps_one_event_as_itself_then_the_newest_in_order() -> None:
     links = LinkIndex(max_entries=100)
     key = (trace_index(0), "node", "node-4")
