@@ -11,22 +11,7 @@ import pytest
 from kubevents.records import OutputRecord
 from kubevents.sinks.buffer import Buffer, MemoryBuffer, SpoolBuffer
 from kubevents.sinks.spool import Spool
-
-
-def records(start: int, n: int) -> list[OutputRecord]:
-    return [
-        OutputRecord(
-            timestamp_ns=i,
-            observed_ns=i,
-            severity_number=9,
-            severity_text="Normal",
-            event_name="k8s.event",
-            body=f"r{i}",
-            namespace="ns",
-            attributes={},
-        )
-        for i in range(start, start + n)
-    ]
+from tests.support.records import records
 
 
 def bodies(batch: list[OutputRecord]) -> list[str]:

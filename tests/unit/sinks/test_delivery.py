@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from kubevents.sinks.base import ExportResult
 from kubevents.sinks.delivery import DeliverySink
 from kubevents.sinks.retry import Failure
 from kubevents.sinks.transport import RequestReport, Sent, TransportError
+from tests.support.records import records as numbered_records
 from tests.support.waiting import wait_until
 
 FAST = DeliverySettings(
@@ -74,20 +76,7 @@ class ScriptedTransport:
         self.closed = True
 
 
-def records(start: int, n: int, body: str = "r") -> list[OutputRecord]:
-    return [
-        OutputRecord(
-            timestamp_ns=i,
-            observed_ns=i,
-            severity_number=9,
-            severity_text="Normal",
-            event_name="k8s.event",
-            body=f"{body}{i}",
-            namespace="ns",
-            attributes={"k8s.event.reason": "Started"},
-        )
-        for i in range(start, start + n)
-    ]
+records = partial(numbered_records, attributes={"k8s.event.reason": "Started"})
 
 
 def names(start: int, n: int, body: str = "r") -> list[str]:
