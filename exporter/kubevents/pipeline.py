@@ -143,8 +143,8 @@ class Pipeline:
         """Records leave in the order their Events came (a replay's occurrence order)."""
         self._plain_seq = 0
         self._anchor: tuple[int, int] | None = None
-        """(clock, event time) when an Event last moved the correlator's time: what
-        :meth:`expire` counts the clock's progress from."""
+        """(clock, event time) when an Event last moved the stages' time on (or the clock's
+        time at an idle checkpoint): what :meth:`expire` counts the clock's progress from."""
         self._busy = False
         """An Event came since the last :meth:`expire`: the watch is not idle."""
 
@@ -173,13 +173,13 @@ class Pipeline:
             ),
         )
         self.stats.occurrences += occurrences
+        anchor = self._anchor
+        if anchor is None or event.time_ns > anchor[1]:
+            self._anchor = (observed_ns, event.time_ns)
+        self._busy = True
         if correlator is None:
             self._finish(enriched)
             return enriched
-        anchor = self._anchor
-        if anchor is None or correlator.high_water_ns != anchor[1]:
-            self._anchor = (observed_ns, correlator.high_water_ns)
-        self._busy = True
         cause = correlator.hold
         if cause is not None or (self.ordered and self._held):
             # It may still join an incident through a cause that comes late: its record
@@ -252,30 +252,35 @@ class Pipeline:
     def expire(self, now_ns: int) -> None:
         """Close what has been quiet long enough at ``now_ns`` (injected clock).
 
-        The correlator's time is event time: it moves on from the latest Event by as
-        much as the clock has since that Event came, never to the clock itself. Events
+        The stages' time is event time: it moves on from the latest Event by as much
+        as the clock has since that Event came, never to the clock itself. Events
         recorded an hour ago (a relist after a restart, a reporter's skewed clock) would
-        otherwise be an hour past their links and incidents at the next checkpoint, and
-        every one that follows would open and trace again. Only when no Event came since
-        the previous call (the watch is idle) does the correlator take the clock's time,
-        so what has been quiet resolves and held records leave.
+        otherwise be an hour past their links, incidents and patterns at the next
+        checkpoint, and every one that follows would open, trace or recur again. Only
+        when no Event came since the previous call (the watch is idle) do the stages
+        take the clock's time, so what has been quiet resolves and held records leave.
         """
+        event_now_ns = self._event_now(now_ns)
         if self.correlator is not None:
-            anchor = self._anchor
-            if not self._busy:
-                self.correlator.expire(now_ns)  # idle since the last call: the clock's time
-            elif anchor is not None:
-                clock_ns, event_ns = anchor
-                self.correlator.expire(event_ns + max(now_ns - clock_ns, 0))
-            self._busy = False
+            self.correlator.expire(event_now_ns)
             if self._held:
                 self._release(self.correlator)
             self._emit_incidents()
         if self.patterns is not None:
-            self.patterns.expire(now_ns)
+            self.patterns.expire(event_now_ns)
         if self.anomalies is not None:
-            self.anomalies.expire(now_ns)
+            self.anomalies.expire(event_now_ns)
         self._emit_transitions()
+
+    def _event_now(self, now_ns: int) -> int:
+        """The stages' "now" at a checkpoint at ``now_ns`` (see :meth:`expire`)."""
+        busy, self._busy = self._busy, False
+        anchor = self._anchor
+        if not busy or anchor is None:
+            self._anchor = (now_ns, now_ns)  # idle: the clock's time, counted on from here
+            return now_ns
+        clock_ns, event_ns = anchor
+        return event_ns + max(now_ns - clock_ns, 0)
 
     def stream(self) -> None:
         """From here on, records leave as their Events come: what is held leaves now,

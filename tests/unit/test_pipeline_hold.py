@@ -13,6 +13,8 @@ from kubevents.clock import FakeClock
 from kubevents.enrich.classify import load_classifier
 from kubevents.enrich.correlate import Correlator
 from kubevents.enrich.correlation_rules import load_correlation_rules
+from kubevents.enrich.pattern_rules import PatternRules
+from kubevents.enrich.patterns import PatternDetector
 from kubevents.model import KubeEvent
 from kubevents.pipeline import Detectors, Pipeline
 from kubevents.records import OutputRecord
@@ -161,3 +163,42 @@ def test_old_events_keep_their_links_across_a_checkpoint() -> None:
     states = [r.attributes.get("kubevents.incident.state") for r in sink.records
               if r.event_name == "kubevents.incident"]
     assert states[-1] == "resolved"
+
+
+BACKOFF = "Back-off restarting failed container web in pod web-0_payments(3f1c)"
+
+
+def test_old_events_keep_their_pattern_across_a_checkpoint() -> None:
+    # The same relist for the pattern stage: a crash loop recorded an hour before the
+    # clock starts a pattern; a checkpoint while Events still come must not resolve it
+    # (the clock's time is an hour past its quiet time), an idle one does.
+    sink = SlowSink()
+    clock = FakeClock(T0 + 3600 * S)
+    p = Pipeline(
+        classifier=load_classifier(),
+        sinks=[sink],
+        clock=clock,
+        detectors=Detectors(patterns=PatternDetector(PatternRules())),
+        batch_size=1,
+    )
+
+    def states() -> list[object]:
+        p.flush()
+        return [r.attributes.get("kubevents.pattern.state") for r in sink.records
+                if r.event_name == "kubevents.pattern"]
+
+    def backoff(t: float, count: int) -> KubeEvent:  # one series: the kubelet's count goes up
+        return events.ev(t, "BackOff", "web-0", ns="payments", node="node-3",
+                         message=BACKOFF, count=count)
+
+    for count, t in enumerate((0, 30, 60), start=1):
+        p.handle(backoff(t, count))
+    assert states() == ["started"]
+    clock.advance(5)
+    p.expire(clock.now_ns())
+    p.handle(backoff(90, 4))
+    clock.advance(5)
+    p.expire(clock.now_ns())  # Events came since the last checkpoint: still their time
+    assert "resolved" not in states()
+    p.expire(clock.now_ns())  # idle: the clock's time, an hour past the quiet time
+    assert states()[-1] == "resolved"
