@@ -5,7 +5,8 @@ Shape::
     MeterProvider (explicit, never the global one)
       ├─ PrometheusMetricReader ──► own CollectorRegistry ──► MetricsServer: /metrics
       │                                                        (+ /healthz, /readyz)
-      └─ PeriodicExportingMetricReader ──► OTLPMetricExporter (cumulative), optional
+      └─ PeriodicExportingMetricReader ──► OtlpMetricExporter (cumulative), optional
+                                           (otlp_metrics.py: no protobuf, no grpcio)
 
 Names follow ``docs/metrics.md`` (the contract, tested against a real
 scrape): OTel names ``kubevents.<subsystem>.<name>`` with a UCUM unit become
@@ -33,7 +34,11 @@ from typing import Any, Protocol
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider, ObservableCounter
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -47,6 +52,7 @@ from kubevents.settings import Settings
 from kubevents.sinks.base import DeliverySnapshot, ObservableSink
 from kubevents.sinks.otlp_options import OtlpOptions, resolve_otlp
 from kubevents.sinks.transport import RequestReport
+from kubevents.telemetry.otlp_metrics import HttpMetricsTransport, OtlpMetricExporter
 from kubevents.telemetry.plan import MetricsPlan, OtlpTarget
 from kubevents.telemetry.server import MetricsServer, Probes
 from kubevents.telemetry.state import (
@@ -422,8 +428,9 @@ class Telemetry:
 def otlp_metric_reader(
     options: OtlpOptions, *, transport: str, interval_s: float
 ) -> PeriodicExportingMetricReader:
-    """A periodic reader pushing cumulative metrics with the SDK's OTLP exporter."""
-    exporter: Any
+    """A periodic reader pushing cumulative metrics with kubevents' own OTLP exporter
+    (``telemetry/otlp_metrics.py``: no protobuf; over HTTP on urllib3)."""
+    exporter: MetricExporter
     if transport == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
@@ -437,18 +444,7 @@ def otlp_metric_reader(
             timeout=options.timeout_s,
         )
     else:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-            OTLPMetricExporter as HttpMetricExporter,
-        )
-
-        exporter = HttpMetricExporter(
-            endpoint=options.url,
-            certificate_file=options.certificate or None,
-            client_key_file=options.client_key or None,
-            client_certificate_file=options.client_certificate or None,
-            headers=dict(options.headers),
-            timeout=options.timeout_s,
-        )
+        exporter = OtlpMetricExporter(HttpMetricsTransport(options), timeout_s=options.timeout_s)
     return PeriodicExportingMetricReader(
         exporter,
         export_interval_millis=interval_s * 1000,
