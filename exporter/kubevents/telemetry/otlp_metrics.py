@@ -135,10 +135,12 @@ class HttpMetricsTransport:
                 retries=False,
                 redirect=False,
             )
-        except urllib3.exceptions.TimeoutError as e:
-            raise ExportFailed("timeout", clip(str(e))) from None
         except urllib3.exceptions.HTTPError as e:
-            raise ExportFailed("connection", clip(str(e))) from None
+            # NewConnectionError is a ConnectTimeoutError in urllib3 2: a refusal is no timeout.
+            timeout = isinstance(e, urllib3.exceptions.TimeoutError) and not isinstance(
+                e, urllib3.exceptions.NewConnectionError
+            )
+            raise ExportFailed("timeout" if timeout else "connection", clip(str(e))) from None
         data: bytes = response.data
         if 200 <= response.status < 300:
             return data
