@@ -125,3 +125,49 @@ def _is_ip(host: str) -> bool:
 
 def _openssl(*args: str | Path) -> None:
     subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True, timeout=30)
+
+
+_CLIENT_CONFIG = """\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = {common_name}
+[v3_client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid, issuer
+"""
+
+
+def make_client_certificate(pki: Pki, name: str = "kubevents") -> tuple[Path, Path]:
+    """A client certificate (extendedKeyUsage clientAuth) signed by ``pki``'s CA, for
+    mutual TLS: (certificate file, key file), next to the CA's files."""
+    directory = pki.ca_file.parent
+    config = directory / f"{name}-client.cnf"
+    config.write_text(_CLIENT_CONFIG.format(common_name=name))
+    key, csr, cert = (directory / f"{name}-client.{ext}" for ext in ("key", "csr", "crt"))
+    _openssl("req", "-new", "-config", config, *_EC_KEY, "-keyout", key, "-out", csr)
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        pki.ca_file,
+        "-CAkey",
+        directory / "ca.key",
+        "-set_serial",
+        f"0x{secrets.token_hex(8)}",
+        "-days",
+        "2",
+        "-extfile",
+        config,
+        "-extensions",
+        "v3_client",
+        "-out",
+        cert,
+    )
+    return cert, key

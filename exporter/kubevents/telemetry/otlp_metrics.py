@@ -79,7 +79,7 @@ makes a failed export lose nothing (the next one carries the totals)."""
 
 class ExportFailed(Exception):
     """One export request that did not succeed: ``kind`` is what failed (``HTTP 503``,
-    ``UNAVAILABLE``, ``connection``, ``timeout``), ``detail`` the server's one-line message."""
+    ``UNAVAILABLE``, ``connection``, ``timeout``, ``TLS``), ``detail`` the server's one-line message."""
 
     def __init__(self, kind: str, detail: str = "") -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
@@ -140,7 +140,10 @@ class HttpMetricsTransport:
             timeout = isinstance(e, urllib3.exceptions.TimeoutError) and not isinstance(
                 e, urllib3.exceptions.NewConnectionError
             )
-            raise ExportFailed("timeout" if timeout else "connection", clip(str(e))) from None
+            kind = "timeout" if timeout else "connection"
+            if isinstance(e, urllib3.exceptions.SSLError):
+                kind = "TLS"
+            raise ExportFailed(kind, clip(str(e))) from None
         data: bytes = response.data
         if 200 <= response.status < 300:
             return data
