@@ -50,6 +50,7 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.exceptions
+import hyperframe.frame
 
 from kubevents.errors import ConfigError
 from kubevents.sinks.otlp_options import OtlpOptions
@@ -204,16 +205,34 @@ class _Response:
     reset: h2.errors.ErrorCodes | int | None = None
 
 
+class _Http2(h2.connection.H2Connection):
+    """h2's client connection, except that a GOAWAY does not end the streams in flight.
+
+    h2 closes its whole state machine on any GOAWAY (python-hyper/h2 issue #1181),
+    and then fails on the frames that follow: the server's answers to the streams
+    up to ``last_stream_id``, which RFC 9113 section 6.8 says may still complete,
+    and grpc-core's PING of its graceful shutdown. Staying open here lets those
+    be read; :class:`_Connection` opens no new stream after a GOAWAY.
+    """
+
+    def _receive_goaway_frame(
+        self, frame: hyperframe.frame.GoAwayFrame
+    ) -> tuple[list[hyperframe.frame.Frame], list[h2.events.Event]]:
+        frames, events = super()._receive_goaway_frame(frame)
+        self.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+        return frames, events
+
+
 class _Connection:
     """One HTTP/2 connection: a socket (TLS or not) and h2's state machine for it."""
 
     def __init__(self, sock: socket.socket, target: str) -> None:
         self.sock = sock
         self.target = target
-        self.h2 = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=True, header_encoding=None)
-        )
+        self.h2 = _Http2(h2.config.H2Configuration(client_side=True, header_encoding=None))
         self.going_away = False
+        self._first = b""
+        """The server's first bytes, until they show an HTTP/2 SETTINGS frame."""
         self.h2.initiate_connection()
         self.flush()
 
@@ -241,20 +260,29 @@ class _Connection:
         data = self.sock.recv(READ_SIZE)
         if not data:
             raise GrpcStatusError("UNAVAILABLE", f"{self.target} closed the connection")
+        if len(self._first) < 9:
+            self._check_preface(data)
         try:
             events = self.h2.receive_data(data)
         except h2.exceptions.ProtocolError as e:
-            if data.startswith(b"HTTP/1."):
-                raise GrpcStatusError(
-                    "UNAVAILABLE",
-                    f"{self.target} answered in HTTP/1.x, not HTTP/2: not a gRPC endpoint",
-                ) from None
             raise GrpcStatusError(
                 "UNAVAILABLE", f"HTTP/2 protocol error from {self.target}: {e}"
             ) from None
         for event in events:
             self._handle(event, streams or {})
         self.flush()
+
+    def _check_preface(self, data: bytes) -> None:
+        """A server's first frame is SETTINGS (type 4, stream 0): else it is not HTTP/2."""
+        self._first += data[:9]
+        if len(self._first) < 9:
+            return
+        if self._first[3] != 4 or self._first[5:9] != bytes(4):
+            what = "HTTP/1.x" if self._first.startswith(b"HTTP/1.") else repr(self._first)
+            raise GrpcStatusError(
+                "UNAVAILABLE",
+                f"{self.target} answered {what}, not HTTP/2: not a gRPC endpoint",
+            )
 
     def _handle(self, event: h2.events.Event, streams: dict[int, _Response]) -> None:
         if isinstance(event, h2.events.ConnectionTerminated):
@@ -264,11 +292,7 @@ class _Connection:
                 code = event.error_code
                 name = code.name if isinstance(code, h2.errors.ErrorCodes) else str(code)
                 raise GrpcStatusError("UNAVAILABLE", f"{self.target} sent GOAWAY ({name})")
-            # h2 closes the connection on any GOAWAY (python-hyper/h2 issue #1181), but
-            # the server will still answer the streams up to last_stream_id: keep reading
-            # them. No new stream is opened on this connection (going_away).
-            self.h2.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
-            return
+            return  # the server still answers the streams up to last_stream_id (_Http2)
         stream_id = getattr(event, "stream_id", None)
         if not isinstance(stream_id, int) or stream_id not in streams:
             return  # a connection-level event (SETTINGS, PING, WINDOW_UPDATE): h2 handles it
