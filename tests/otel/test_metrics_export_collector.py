@@ -3,9 +3,9 @@
 The Collector (tests/servers/configs/otelcol.yaml: the ``otlp`` receiver, the
 ``file`` exporter) writes what it received as OTLP-JSON; every metric there is
 compared, field by field, with what the SDK's own encoder (``encode_metrics``)
-makes of the same MetricsData, rendered the same way. Over OTLP/HTTP in
-plaintext with gzip and a header, and over HTTPS with a CA bundle and a client
-certificate (the receiver requires one: mutual TLS).
+makes of the same MetricsData, rendered the same way. Over OTLP/HTTP and
+OTLP/gRPC, each in plaintext and over TLS with a CA bundle and a client
+certificate (the receiver requires one: mutual TLS), with gzip and a header.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from opentelemetry.sdk.resources import Resource
 
 from kubevents.settings import OtlpSettings
 from kubevents.sinks.otlp_options import resolve_otlp
-from kubevents.telemetry.otlp_metrics import HttpMetricsTransport, OtlpMetricExporter
-from tests.fakes.certs import make_client_certificate, make_pki
+from kubevents.telemetry.otlp_metrics import OtlpMetricExporter, metric_transport
+from tests.fakes.certs import make_client_pair, make_pki
 from tests.integration.servers import CONFIGS, Otelcol, server_binary
 from tests.support.waiting import wait_until
 
@@ -43,7 +43,7 @@ def tls_config(workdir: Path) -> tuple[Path, dict[str, str]]:
     """otelcol.yaml with TLS on both receivers, a client certificate required; the
     client's files as ``OtlpSettings`` fields."""
     pki = make_pki(workdir / "pki")
-    cert, key = make_client_certificate(pki)
+    cert, key = make_client_pair(pki)
     config = yaml.safe_load((CONFIGS / "otelcol.yaml").read_text())
     for protocol in config["receivers"]["otlp"]["protocols"].values():
         protocol["tls"] = {
@@ -65,11 +65,11 @@ def binary() -> Path:
     return server_binary("otelcol")
 
 
-@pytest.fixture(params=["http", "https"])
+@pytest.fixture(params=["http", "https", "grpc", "grpcs"])
 def collector(
     request: pytest.FixtureRequest, binary: Path, tmp_path: Path
-) -> Iterator[tuple[Otelcol, str, dict[str, str]]]:
-    """(the Collector, the transport's endpoint, its client settings)."""
+) -> Iterator[tuple[Otelcol, str, str, dict[str, str]]]:
+    """(the Collector, the transport, its endpoint, its client settings)."""
     transport = request.param
     if transport.endswith("s"):
         config, client = tls_config(tmp_path)
@@ -77,25 +77,25 @@ def collector(
         config, client = CONFIGS / "otelcol.yaml", {}
     col = Otelcol.start(binary, config, tmp_path / "otelcol")
     try:
-        url = col.http
+        url = col.grpc if transport.startswith("grpc") else col.http
         if transport.endswith("s"):
             url = url.replace("http://", "https://")
-        yield col, url, client
+        yield col, transport.rstrip("s"), url, client
     finally:
         col.process.stop()
 
 
-def export_once(endpoint: str, client: dict[str, str]) -> MetricsData:
+def export_once(endpoint: str, client: dict[str, str], transport: str = "http") -> MetricsData:
     """One export of a few instruments (a counter, a gauge, a histogram) through kubevents'
     exporter; returns the MetricsData that was sent."""
     options = resolve_otlp(
-        transport="http",
+        transport="grpc" if transport == "grpc" else "http",
         signal="metrics",
         spec_endpoint=endpoint,
         settings=OtlpSettings(compression="gzip", headers=("x-tenant=acme",), **client),  # type: ignore[arg-type]
         env={},
     )
-    exporter = OtlpMetricExporter(HttpMetricsTransport(options), timeout_s=10.0)
+    exporter = OtlpMetricExporter(metric_transport(options, transport), timeout_s=10.0)
     sent: list[MetricsData] = []
     export = exporter.export
 
@@ -147,10 +147,10 @@ def as_json(metric: Any) -> dict[str, Any]:
 
 
 def test_the_collector_receives_what_the_sdk_encoder_would_have_sent(
-    collector: tuple[Otelcol, str, dict[str, str]],
+    collector: tuple[Otelcol, str, str, dict[str, str]],
 ) -> None:
-    col, endpoint, client = collector
-    data = export_once(endpoint, client)
+    col, transport, endpoint, client = collector
+    data = export_once(endpoint, client, transport)
     wait_until(lambda: {m["name"] for m in col.metrics()} >= NAMES, 30, "the metrics in the file")
     received = {m["name"]: m for m in col.metrics()}
     (expected,) = encode_metrics(data).resource_metrics
@@ -163,21 +163,22 @@ def test_the_collector_receives_what_the_sdk_encoder_would_have_sent(
     assert set(received) == NAMES
 
 
+@pytest.mark.parametrize(("transport", "kind"), [("http", "TLS"), ("grpc", "UNAVAILABLE")])
 def test_the_client_certificate_and_the_ca_bundle_are_what_tls_uses(
-    binary: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    binary: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, transport: str, kind: str
 ) -> None:
     config, client = tls_config(tmp_path)
     col = Otelcol.start(binary, config, tmp_path / "otelcol")
     try:
-        endpoint = col.http.replace("http://", "https://")
+        endpoint = (col.grpc if transport == "grpc" else col.http).replace("http://", "https://")
         without_cert = {"certificate": client["certificate"]}
         other_ca = {**client, "certificate": str(make_pki(tmp_path / "other").ca_file)}
         for settings, what in ((without_cert, "no client certificate"), (other_ca, "another CA")):
             caplog.clear()
             with pytest.raises(AssertionError, match="exports"):
-                export_once(endpoint, settings)
+                export_once(endpoint, settings, transport)
             failures = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-            assert len(failures) == 1 and "failed (TLS)" in failures[0], (what, failures)
+            assert len(failures) == 1 and f"failed ({kind})" in failures[0], (what, failures)
     finally:
         col.process.stop()
     assert col.metrics() == []

@@ -14,7 +14,6 @@ throttling section describes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from kubevents import __version__
 from kubevents.errors import clip
@@ -26,29 +25,7 @@ from kubevents.sinks.otlp_response import DecodeError, partial_success, retry_in
 from kubevents.sinks.retry import Failure
 from kubevents.sinks.transport import Sent, TransportError
 
-if TYPE_CHECKING:
-    import grpc
-
 EXPORT_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
-
-
-def channel_credentials(options: OtlpOptions) -> grpc.ChannelCredentials:
-    """grpcio TLS credentials, for the SDK's OTLP/gRPC metric exporter (telemetry/metrics.py).
-
-    grpc is imported here, not at the top: the logs sink does not need it.
-    """
-    import grpc
-
-    root = options.read_file(options.certificate, "CA bundle") if options.certificate else None
-    key = options.read_file(options.client_key, "client key") if options.client_key else None
-    chain = (
-        options.read_file(options.client_certificate, "client certificate")
-        if options.client_certificate
-        else None
-    )
-    return grpc.ssl_channel_credentials(
-        root_certificates=root, private_key=key, certificate_chain=chain
-    )
 
 
 def retry_delay(error: GrpcStatusError) -> float | None:

@@ -34,11 +34,7 @@ from typing import Any, Protocol
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider, ObservableCounter
-from opentelemetry.sdk.metrics.export import (
-    MetricExporter,
-    MetricReader,
-    PeriodicExportingMetricReader,
-)
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -52,7 +48,7 @@ from kubevents.settings import Settings
 from kubevents.sinks.base import DeliverySnapshot, ObservableSink
 from kubevents.sinks.otlp_options import OtlpOptions, resolve_otlp
 from kubevents.sinks.transport import RequestReport
-from kubevents.telemetry.otlp_metrics import HttpMetricsTransport, OtlpMetricExporter
+from kubevents.telemetry.otlp_metrics import OtlpMetricExporter, metric_transport
 from kubevents.telemetry.plan import MetricsPlan, OtlpTarget
 from kubevents.telemetry.server import MetricsServer, Probes
 from kubevents.telemetry.state import (
@@ -429,22 +425,8 @@ def otlp_metric_reader(
     options: OtlpOptions, *, transport: str, interval_s: float
 ) -> PeriodicExportingMetricReader:
     """A periodic reader pushing cumulative metrics with kubevents' own OTLP exporter
-    (``telemetry/otlp_metrics.py``: no protobuf; over HTTP on urllib3)."""
-    exporter: MetricExporter
-    if transport == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
-        from kubevents.sinks.otlp_grpc import channel_credentials
-
-        exporter = OTLPMetricExporter(
-            endpoint=options.target,
-            insecure=not options.secure,
-            credentials=channel_credentials(options) if options.secure else None,
-            headers=list(options.headers),
-            timeout=options.timeout_s,
-        )
-    else:
-        exporter = OtlpMetricExporter(HttpMetricsTransport(options), timeout_s=options.timeout_s)
+    (``telemetry/otlp_metrics.py``: neither protobuf nor grpcio)."""
+    exporter = OtlpMetricExporter(metric_transport(options, transport), timeout_s=options.timeout_s)
     return PeriodicExportingMetricReader(
         exporter,
         export_interval_millis=interval_s * 1000,

@@ -6,12 +6,14 @@ Shape::
       └─ OtlpMetricExporter.export(MetricsData)
            ├─ encode_metrics_bytes (otlp_metrics_encode.py: the request's bytes)
            └─ a transport: one request, its answer's bytes, or ExportFailed
-                └─ HttpMetricsTransport  POST <url> application/x-protobuf, on urllib3
+                ├─ HttpMetricsTransport  POST <url> application/x-protobuf, on urllib3
+                └─ GrpcMetricsTransport  MetricsService/Export, on sinks/grpc_unary.py (h2)
 
 Why not the SDK's OTLP exporters: they import protobuf (3.7 MiB at rest) and,
 for gRPC, grpcio (14.4 MiB), for a request of a few kilobytes a minute
 (docs/performance.md, "At rest"). urllib3 is loaded anyway: kubevents'
-Kubernetes client runs on it.
+Kubernetes client runs on it; and the ``otlp`` logs sink's own gRPC client
+(``sinks/grpc_unary.py``) carries the gRPC calls.
 
 One attempt per export, no retry: the metrics are cumulative, so the next
 export carries the totals again and a failed one loses nothing but the
@@ -47,6 +49,7 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
 
 from kubevents import __version__
 from kubevents.errors import clip
+from kubevents.sinks.grpc_unary import GrpcStatusError, UnaryChannel
 from kubevents.sinks.otlp_decode import WireError, partial_success, status_message
 from kubevents.sinks.otlp_options import OtlpOptions
 from kubevents.telemetry.otlp_metrics_encode import (
@@ -58,6 +61,7 @@ from kubevents.telemetry.otlp_metrics_encode import (
 logger = logging.getLogger(__name__)
 
 PROTOBUF = "application/x-protobuf"
+EXPORT_METHOD = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
 USER_AGENT = f"kubevents/{__version__}"
 REMIND_S = 600.0
 """While exports keep failing the same way, one reminder at WARNING every 10 minutes."""
@@ -164,6 +168,27 @@ def _error_detail(response: urllib3.BaseHTTPResponse, data: bytes) -> str:
     return clip(data.decode("utf-8", "replace"))
 
 
+class GrpcMetricsTransport:
+    """``MetricsService/Export`` on one long-lived HTTP/2 connection (``sinks/grpc_unary.py``:
+    TLS, the CA bundle, the client certificate and gzip as the options say)."""
+
+    def __init__(self, options: OtlpOptions) -> None:
+        self.endpoint = options.display
+        self._metadata = options.headers
+        self._channel = UnaryChannel(options, user_agent=USER_AGENT)
+
+    def send(self, request: bytes, *, timeout_s: float) -> bytes:
+        try:
+            return self._channel.call(
+                EXPORT_METHOD, request, timeout_s=timeout_s, metadata=self._metadata
+            )
+        except GrpcStatusError as e:
+            raise ExportFailed(e.code, clip(e.details or "")) from None
+
+    def close(self) -> None:
+        self._channel.close()
+
+
 class _FailureLog:
     """What the log says of failed exports: the first failure, a change of kind and a
     reminder every :data:`REMIND_S` at WARNING, the rest at DEBUG; the recovery at INFO."""
@@ -263,3 +288,10 @@ class OtlpMetricExporter(MetricExporter):
         if not self._closed.is_set():
             self._closed.set()
             self._transport.close()
+
+
+def metric_transport(options: OtlpOptions, transport: str) -> MetricsTransport:
+    """The transport for ``options``: ``grpc`` or ``http``."""
+    if transport == "grpc":
+        return GrpcMetricsTransport(options)
+    return HttpMetricsTransport(options)

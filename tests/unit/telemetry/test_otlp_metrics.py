@@ -29,31 +29,36 @@ from opentelemetry.sdk.metrics.export import (
 
 from kubevents.settings import OtlpSettings
 from kubevents.sinks.otlp_options import OtlpOptions, resolve_otlp
-from kubevents.telemetry.otlp_metrics import HttpMetricsTransport, OtlpMetricExporter
+from kubevents.telemetry.otlp_metrics import OtlpMetricExporter, metric_transport
 from tests.fakes.otlp_receiver import OtlpReceiver, attributes
 
 ROOT = Path(__file__).resolve().parents[3]
 LOGGER = "kubevents.telemetry.otlp_metrics"
 
 
-def http_options(receiver: OtlpReceiver, **settings: object) -> OtlpOptions:
+def options_for(receiver: OtlpReceiver, transport: str = "http", **settings: object) -> OtlpOptions:
     return resolve_otlp(
-        transport="http",
+        transport="grpc" if transport == "grpc" else "http",
         signal="metrics",
-        spec_endpoint=receiver.http_url,
+        spec_endpoint=f"http://{receiver.grpc_endpoint}"
+        if transport == "grpc"
+        else receiver.http_url,
         settings=OtlpSettings(**settings),  # type: ignore[arg-type]
         env={},
     )
+
+
+TRANSPORTS = ["http", "grpc"]
 
 
 class Pipeline:
     """A MeterProvider with one observable counter (``total``) read by a periodic reader
     that exports only when :meth:`export` asks (its interval is a day)."""
 
-    def __init__(self, options: OtlpOptions) -> None:
+    def __init__(self, options: OtlpOptions, transport: str) -> None:
         self.total = 0
         self.exporter = OtlpMetricExporter(
-            HttpMetricsTransport(options), timeout_s=options.timeout_s
+            metric_transport(options, transport), timeout_s=options.timeout_s
         )
         self.reader = PeriodicExportingMetricReader(
             self.exporter, export_interval_millis=86_400_000
@@ -83,11 +88,20 @@ class Pipeline:
         self.provider.shutdown(timeout_millis=2000)
 
 
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def pipeline(otlp_receiver: OtlpReceiver) -> Iterator[Pipeline]:
-    p = Pipeline(http_options(otlp_receiver, timeout_s=2.0))
+def pipeline(otlp_receiver: OtlpReceiver, transport: str) -> Iterator[Pipeline]:
+    p = Pipeline(options_for(otlp_receiver, transport, timeout_s=2.0), transport)
     yield p
     p.close()
+
+
+def failed(transport: str, http: str, grpc_code: str) -> str:
+    return http if transport == "http" else grpc_code
 
 
 def totals(receiver: OtlpReceiver) -> list[int]:
@@ -100,11 +114,14 @@ def totals(receiver: OtlpReceiver) -> list[int]:
     ]
 
 
+@pytest.mark.parametrize("compression", ["gzip", "none"])
 def test_the_request_reaches_the_receiver_as_the_sdk_would_encode_it(
-    otlp_receiver: OtlpReceiver,
+    otlp_receiver: OtlpReceiver, transport: str, compression: str
 ) -> None:
-    options = http_options(otlp_receiver, headers=("x-tenant=acme",), compression="gzip")
-    exporter = OtlpMetricExporter(HttpMetricsTransport(options), timeout_s=2.0)
+    options = options_for(
+        otlp_receiver, transport, headers=("x-tenant=acme",), compression=compression
+    )
+    exporter = OtlpMetricExporter(metric_transport(options, transport), timeout_s=2.0)
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=86_400_000)
     provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
     meter = provider.get_meter("kubevents", "0.1.0")
@@ -124,17 +141,27 @@ def test_the_request_reaches_the_receiver_as_the_sdk_would_encode_it(
     reader.collect()
     provider.shutdown(timeout_millis=2000)
     (call, *_) = otlp_receiver.exports
-    assert (call.signal, call.transport, call.outcome) == ("metrics", "http", "ok")
+    assert (call.signal, call.transport, call.outcome) == ("metrics", transport, "ok")
     assert call.request == encode_metrics(sent[0])
     assert call.headers.get("x-tenant") == "acme"
-    assert call.headers.get("content-encoding") == "gzip"
-    assert call.headers.get("content-type") == "application/x-protobuf"
     assert call.headers.get("user-agent", "").startswith("kubevents/")
+    if transport == "http":
+        assert call.headers.get("content-type") == "application/x-protobuf"
+        assert call.headers.get("content-encoding") == (None if compression == "none" else "gzip")
 
 
 def test_a_failed_export_is_one_line_and_the_next_carries_the_totals(
-    otlp_receiver: OtlpReceiver, pipeline: Pipeline, caplog: pytest.LogCaptureFixture
+    otlp_receiver: OtlpReceiver,
+    pipeline: Pipeline,
+    transport: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    endpoint = (
+        f"{otlp_receiver.http_url}/v1/metrics"
+        if transport == "http"
+        else f"http://{otlp_receiver.grpc_endpoint}"
+    )
+    kind = failed(transport, "HTTP 503", "UNAVAILABLE")
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     pipeline.total = 5
     assert pipeline.export() is MetricExportResult.SUCCESS
@@ -146,46 +173,48 @@ def test_a_failed_export_is_one_line_and_the_next_carries_the_totals(
     pipeline.total = 20
     assert pipeline.export() is MetricExportResult.SUCCESS
     assert totals(otlp_receiver) == [5, 20]  # the points of the failed exports are in the 20
-    assert otlp_receiver.outcomes() == {"ok": 2, "unavailable": 2}
+    assert otlp_receiver.outcomes(transport=transport) == {"ok": 2, "unavailable": 2}
     ours = [r for r in caplog.records if r.name == LOGGER]
     assert [(r.levelname, r.getMessage()) for r in ours] == [
         (
             "WARNING",
-            f"metrics: OTLP export to {otlp_receiver.http_url}/v1/metrics failed (HTTP 503): "
+            f"metrics: OTLP export to {endpoint} failed ({kind}): "
             "collector overloaded; the next export sends the totals again",
         ),
         (
             "DEBUG",
-            f"metrics: OTLP export to {otlp_receiver.http_url}/v1/metrics failed (HTTP 503): "
+            f"metrics: OTLP export to {endpoint} failed ({kind}): "
             "collector overloaded (2 in a row); the next export sends the totals again",
         ),
         (
             "INFO",
-            f"metrics: OTLP export to {otlp_receiver.http_url}/v1/metrics goes through again (after 2 failed)",
+            f"metrics: OTLP export to {endpoint} goes through again (after 2 failed)",
         ),
     ]
     assert not any(r.exc_info for r in caplog.records)
 
 
 @pytest.mark.parametrize(
-    ("break_it", "kind"),
+    ("break_it", "kinds"),
     [
-        (lambda r: r.down(), "connection"),
-        (lambda r: setattr(r, "delay", 3.0), "timeout"),
+        (lambda r: r.down(), ("connection", "UNAVAILABLE")),
+        (lambda r: setattr(r, "delay", 3.0), ("timeout", "DEADLINE_EXCEEDED")),
         (
             lambda r: r.faults.fail(grpc.StatusCode.INVALID_ARGUMENT, message="bad metric"),
-            "HTTP 400",
+            ("HTTP 400", "INVALID_ARGUMENT"),
         ),
     ],
     ids=["down", "slow", "invalid"],
 )
 def test_every_failure_is_one_warning_without_traceback(
     otlp_receiver: OtlpReceiver,
+    transport: str,
     caplog: pytest.LogCaptureFixture,
     break_it: object,
-    kind: str,
+    kinds: tuple[str, str],
 ) -> None:
-    pipeline = Pipeline(http_options(otlp_receiver, timeout_s=0.5))
+    kind = failed(transport, *kinds)
+    pipeline = Pipeline(options_for(otlp_receiver, transport, timeout_s=0.5), transport)
     try:
         break_it(otlp_receiver)  # type: ignore[operator]
         assert pipeline.export() is MetricExportResult.FAILURE
@@ -199,8 +228,16 @@ def test_every_failure_is_one_warning_without_traceback(
 
 
 def test_a_partial_success_is_logged_and_counts_as_delivered(
-    otlp_receiver: OtlpReceiver, pipeline: Pipeline, caplog: pytest.LogCaptureFixture
+    otlp_receiver: OtlpReceiver,
+    pipeline: Pipeline,
+    transport: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    endpoint = (
+        f"{otlp_receiver.http_url}/v1/metrics"
+        if transport == "http"
+        else f"http://{otlp_receiver.grpc_endpoint}"
+    )
     otlp_receiver.faults.partial_success(
         rejected=1, message="kubevents.events: too many series", times=2
     )
@@ -209,8 +246,7 @@ def test_a_partial_success_is_logged_and_counts_as_delivered(
     assert pipeline.export() is MetricExportResult.SUCCESS
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert warnings == [
-        f"metrics: {otlp_receiver.http_url}/v1/metrics rejected 1 of 1 data points: "
-        "kubevents.events: too many series"
+        f"metrics: {endpoint} rejected 1 of 1 data points: kubevents.events: too many series"
     ]
 
 
@@ -242,7 +278,7 @@ PROBE = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("kind", ["otlp+http"])
+@pytest.mark.parametrize("kind", ["otlp+http", "otlp"])
 def test_the_run_path_with_the_metrics_export_loads_neither_protobuf_nor_grpc(
     otlp_receiver: OtlpReceiver, kind: str
 ) -> None:
