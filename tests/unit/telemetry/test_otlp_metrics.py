@@ -272,14 +272,15 @@ PROBE = textwrap.dedent(
     assert plan is not None and plan.otlp is not None, plan
     runtime = start_metrics(settings, plan, ResourceInfo(service_version="1", instance_id="kv-0", cluster_name="c1"), [])
     runtime.close(5.0)  # the final export
-    loaded = sorted(m for m in sys.modules if m.split(".")[0] == "grpc" or m.startswith("google.protobuf"))
+    unwanted = ("google.protobuf", "opentelemetry.proto", "opentelemetry.exporter.otlp")
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] == "grpc" or m.startswith(unwanted))
     print(" ".join(loaded) or "none")
     """
 )
 
 
 @pytest.mark.parametrize("kind", ["otlp+http", "otlp"])
-def test_the_run_path_with_the_metrics_export_loads_neither_protobuf_nor_grpc(
+def test_the_run_path_with_the_metrics_export_loads_neither_protobuf_nor_grpc_nor_the_sdk_exporter(
     otlp_receiver: OtlpReceiver, kind: str
 ) -> None:
     endpoint = (
