@@ -28,7 +28,7 @@ import gzip
 import logging
 import threading
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import urllib3
 from opentelemetry.sdk.metrics import (
@@ -49,7 +49,6 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
 
 from kubevents import __version__
 from kubevents.errors import clip
-from kubevents.sinks.grpc_unary import GrpcStatusError, UnaryChannel
 from kubevents.sinks.otlp_decode import WireError, partial_success, status_message
 from kubevents.sinks.otlp_options import OtlpOptions
 from kubevents.telemetry.otlp_metrics_encode import (
@@ -57,6 +56,9 @@ from kubevents.telemetry.otlp_metrics_encode import (
     data_points,
     encode_metrics_bytes,
 )
+
+if TYPE_CHECKING:
+    from kubevents.sinks.grpc_unary import UnaryChannel
 
 logger = logging.getLogger(__name__)
 
@@ -173,11 +175,16 @@ class GrpcMetricsTransport:
     TLS, the CA bundle, the client certificate and gzip as the options say)."""
 
     def __init__(self, options: OtlpOptions) -> None:
+        # Imported here: h2 costs 4.5 MiB, which the OTLP/HTTP export does not need.
+        from kubevents.sinks.grpc_unary import UnaryChannel
+
         self.endpoint = options.display
         self._metadata = options.headers
-        self._channel = UnaryChannel(options, user_agent=USER_AGENT)
+        self._channel: UnaryChannel = UnaryChannel(options, user_agent=USER_AGENT)
 
     def send(self, request: bytes, *, timeout_s: float) -> bytes:
+        from kubevents.sinks.grpc_unary import GrpcStatusError
+
         try:
             return self._channel.call(
                 EXPORT_METHOD, request, timeout_s=timeout_s, metadata=self._metadata

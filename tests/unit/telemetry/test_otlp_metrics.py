@@ -273,7 +273,8 @@ PROBE = textwrap.dedent(
     runtime = start_metrics(settings, plan, ResourceInfo(service_version="1", instance_id="kv-0", cluster_name="c1"), [])
     runtime.close(5.0)  # the final export
     unwanted = ("google.protobuf", "opentelemetry.proto", "opentelemetry.exporter.otlp")
-    loaded = sorted(m for m in sys.modules if m.split(".")[0] == "grpc" or m.startswith(unwanted))
+    roots = {"grpc", *sys.argv[2:]}  # h2 too, for OTLP/HTTP: only the gRPC transport needs it
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in roots or m.startswith(unwanted))
     print(" ".join(loaded) or "none")
     """
 )
@@ -287,7 +288,13 @@ def test_the_run_path_with_the_metrics_export_loads_neither_protobuf_nor_grpc_no
         otlp_receiver.http_url if kind == "otlp+http" else f"http://{otlp_receiver.grpc_endpoint}"
     )
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, f"{kind}:{endpoint}"],
+        [
+            sys.executable,
+            "-c",
+            PROBE,
+            f"{kind}:{endpoint}",
+            *(["h2"] if kind == "otlp+http" else []),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
