@@ -87,9 +87,11 @@ def _key_values(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]
     """One ``tag`` field (a KeyValue) per attribute, in order."""
     if not attributes:
         return []
+    if type(attributes) is not dict:  # BoundedAttributes (resource, scope): the compiled
+        attributes = dict(attributes)  # otlp_encode takes exactly a dict
     try:
-        return _attributes(tag, attributes)  # type: ignore[arg-type]  # str, int, float, bool
-    except _Unsupported:
+        return _attributes(tag, attributes)  # str, int, float, bool, list of str
+    except (_Unsupported, TypeError):  # compiled, otlp_encode checks its argument types
         return [
             _field(tag, _key_field(key) + _field(b"\x12", _value(value)))
             for key, value in attributes.items()
