@@ -394,6 +394,8 @@ class UnaryChannel:
             )
         try:
             sock = socket.create_connection((self._host, self._port), timeout=_left(deadline))
+            # No Nagle: a call's last small frame must not wait for the previous one's ACK.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 if self._tls is not None:
                     sock = self._tls.wrap_socket(sock, server_hostname=self._host)
@@ -457,21 +459,21 @@ class UnaryChannel:
         conn.send_headers(stream_id, headers)
         body = memoryview(frame_message(request, gzip_it=self._gzip))
         while body and not streams[stream_id].ended:
-            # As much as the stream's and the connection's windows and the frame size allow.
+            # As much as the stream's and the connection's windows and the frame size allow;
+            # written out once the window is used up (one write, not one per frame).
             size = min(
                 len(body),
                 conn.local_flow_control_window(stream_id),
                 conn.max_outbound_frame_size,
             )
             if size <= 0:
-                connection.flush()
                 connection.sock.settimeout(_left(deadline))
+                connection.flush()
                 connection.receive(streams)  # until a WINDOW_UPDATE (or an early answer)
                 continue
             conn.send_data(stream_id, body[:size].tobytes(), end_stream=size == len(body))
             body = body[size:]
-            connection.sock.settimeout(_left(deadline))
-            connection.flush()
+        connection.sock.settimeout(_left(deadline))
         connection.flush()
         while not streams[stream_id].ended:
             connection.sock.settimeout(_left(deadline))
