@@ -34,6 +34,7 @@ transparent retry of a request that never reached the server.
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import select
 import socket
@@ -147,6 +148,10 @@ def unframe_message(body: bytes, encoding: str) -> bytes:
         raise GrpcStatusError("INTERNAL", f"bad gzip response message: {e}") from None
 
 
+_NOT_METADATA = frozenset({"content-type", "grpc-status", "grpc-message", "grpc-encoding"})
+"""Headers of the protocol itself, which grpcio leaves out of the metadata too."""
+
+
 def decode_trailers(
     headers: Sequence[tuple[bytes, bytes]],
 ) -> tuple[tuple[str, str | bytes], ...]:
@@ -154,7 +159,7 @@ def decode_trailers(
     out: list[tuple[str, str | bytes]] = []
     for raw_key, raw_value in headers:
         key = raw_key.decode("ascii", "replace")
-        if key.startswith(":"):
+        if key.startswith(":") or key in _NOT_METADATA:
             continue
         if key.endswith("-bin"):
             try:
@@ -202,7 +207,14 @@ class _Response:
     body: bytearray = field(default_factory=bytearray)
     trailers: list[tuple[bytes, bytes]] = field(default_factory=list)
     ended: bool = False
+    """The server's END_STREAM: the response is complete."""
     reset: h2.errors.ErrorCodes | int | None = None
+    """The server's RST_STREAM code; NO_ERROR after a complete response only says
+    "stop sending" (RFC 9113 section 8.1)."""
+
+    @property
+    def done(self) -> bool:
+        return self.ended or self.reset is not None
 
 
 class _Http2(h2.connection.H2Connection):
@@ -308,7 +320,6 @@ class _Connection:
         elif isinstance(event, h2.events.StreamEnded):
             response.ended = True
         elif isinstance(event, h2.events.StreamReset):
-            response.ended = True
             response.reset = event.error_code
 
     def close(self) -> None:
@@ -394,6 +405,8 @@ class UnaryChannel:
             )
         try:
             sock = socket.create_connection((self._host, self._port), timeout=_left(deadline))
+            # No Nagle: a call's last small frame must not wait for the previous one's ACK.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 if self._tls is not None:
                     sock = self._tls.wrap_socket(sock, server_hostname=self._host)
@@ -456,30 +469,35 @@ class UnaryChannel:
         ]
         conn.send_headers(stream_id, headers)
         body = memoryview(frame_message(request, gzip_it=self._gzip))
-        while body and not streams[stream_id].ended:
-            # As much as the stream's and the connection's windows and the frame size allow.
+        while body and not streams[stream_id].done:
+            # As much as the stream's and the connection's windows and the frame size allow;
+            # written out once the window is used up (one write, not one per frame).
             size = min(
                 len(body),
                 conn.local_flow_control_window(stream_id),
                 conn.max_outbound_frame_size,
             )
             if size <= 0:
-                connection.flush()
                 connection.sock.settimeout(_left(deadline))
+                connection.flush()
                 connection.receive(streams)  # until a WINDOW_UPDATE (or an early answer)
                 continue
             conn.send_data(stream_id, body[:size].tobytes(), end_stream=size == len(body))
             body = body[size:]
-            connection.sock.settimeout(_left(deadline))
-            connection.flush()
+        if body and streams[stream_id].reset is None:
+            # Answered before the whole request was sent (a message over the server's
+            # limit, say): our half of the stream is closed too.
+            with contextlib.suppress(h2.exceptions.StreamClosedError):
+                conn.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
+        connection.sock.settimeout(_left(deadline))
         connection.flush()
-        while not streams[stream_id].ended:
+        while not streams[stream_id].done:
             connection.sock.settimeout(_left(deadline))
             connection.receive(streams)
         return streams[stream_id]
 
     def _result(self, response: _Response) -> bytes:
-        if response.reset is not None and not response.trailers:
+        if not response.ended:  # reset before the response was complete
             code = RST_TO_GRPC.get(response.reset, "INTERNAL")
             name = getattr(response.reset, "name", str(response.reset))
             raise GrpcStatusError(code, f"stream reset by {self._target} ({name})")

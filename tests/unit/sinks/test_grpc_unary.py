@@ -250,6 +250,17 @@ def test_a_failed_call_has_its_code_message_and_retry_info(
     client.close()
 
 
+def test_a_request_over_the_servers_limit_is_resource_exhausted_and_the_channel_goes_on(
+    server: Server,
+) -> None:
+    # grpcio's (and the Collector's) default limit is 4 MiB: it answers before reading it all.
+    client = channel(server.port)
+    error = failure(lambda: client.call(ECHO, os.urandom(5 * 1024 * 1024), timeout_s=10))
+    assert error.code == "RESOURCE_EXHAUSTED"
+    assert client.call(ECHO, b"small", timeout_s=5) == b"small"
+    client.close()
+
+
 def test_an_unknown_method_is_unimplemented(server: Server) -> None:
     client = channel(server.port)
     assert failure(lambda: client.call(f"/{SERVICE}/Nope", b"", timeout_s=5)).code == (
