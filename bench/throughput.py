@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import grpc
 import orjson
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
@@ -29,8 +28,11 @@ from kubevents.normalize import normalize
 from kubevents.records import OutputRecord, ResourceInfo, event_record
 from kubevents.series import SeriesTracker
 from kubevents.settings import Settings, load_settings
+from kubevents.sinks.grpc_unary import UnaryChannel
 from kubevents.sinks.limits import limit_record
 from kubevents.sinks.otlp_encode import encode_logs_wire
+from kubevents.sinks.otlp_grpc import EXPORT_METHOD
+from kubevents.sinks.otlp_options import OtlpOptions
 from kubevents.telemetry.counting import EventCounts
 
 BATCH = 512  # delivery.batch_size default
@@ -149,22 +151,19 @@ def stage_functions(lines: list[bytes], prep: Prepared, endpoint: str) -> dict[s
 
 def send_function(records: list[OutputRecord], endpoint: str) -> Callable[[], object]:
     """The send stage: the gRPC ``Export`` of ``records`` in batches of 512, encoded
-    beforehand, each call waiting for its acknowledgement."""
+    beforehand, each call waiting for its acknowledgement, on the OTLP sink's own gRPC
+    client (``sinks/grpc_unary.py``, HTTP/2 on h2)."""
     requests = [encode_logs_wire(records[s : s + BATCH], RESOURCE)
                 for s in range(0, len(records), BATCH)]
-    channel = grpc.insecure_channel(
-        endpoint.removeprefix("http://"), options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
-    )
-    export = channel.unary_unary(
-        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-        request_serializer=None,
-        response_deserializer=None,
-    )
+    target = endpoint.removeprefix("http://")
+    options = OtlpOptions(url=endpoint, target=target, secure=False, headers=(), certificate="",
+                          client_certificate="", client_key="", compression="none", timeout_s=30.0)
+    channel = UnaryChannel(options, user_agent="kubevents-bench")
 
     def send() -> None:
         """The gRPC call per batch, already encoded: the network round trip and the ack."""
         for data in requests:
-            export(data, timeout=30)
+            channel.call(EXPORT_METHOD, data, timeout_s=30.0)
 
     return send
 

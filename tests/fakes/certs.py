@@ -1,4 +1,4 @@
-"""A throwaway PKI for the TLS fakes: one CA and one server certificate it signs.
+"""A throwaway PKI for the TLS fakes: one CA, a server certificate and client pairs it signs.
 
 The venv has no ``cryptography`` package, so the ``openssl`` command line does
 the work. Every file is written from our own minimal config (no dependence on
@@ -115,6 +115,38 @@ def make_pki(
     return Pki(ca_file=ca_cert, cert_file=cert, key_file=key)
 
 
+_CLIENT_CONFIG = """\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = {common_name}
+[v3_client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid, issuer
+"""
+
+
+def make_client_pair(
+    pki: Pki, *, name: str = "kubevents-client", days: int = 2
+) -> tuple[Path, Path]:
+    """A client certificate (extendedKeyUsage clientAuth) signed by ``pki``'s CA: (cert, key)."""
+    directory = pki.ca_file.parent
+    config, csr = directory / f"{name}.cnf", directory / f"{name}.csr"
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    config.write_text(_CLIENT_CONFIG.format(common_name=name))
+    _openssl("req", "-new", "-config", config, *_EC_KEY, "-keyout", key, "-out", csr)
+    _openssl(
+        "x509", "-req", "-in", csr, "-CA", pki.ca_file, "-CAkey", directory / "ca.key",
+        "-set_serial", f"0x{secrets.token_hex(8)}", "-days", str(days),
+        "-extfile", config, "-extensions", "v3_client", "-out", cert,
+    )  # fmt: skip
+    return cert, key
+
+
 def _alt_names(hosts: Sequence[str]) -> str:
     return ", ".join(f"IP:{h}" if _is_ip(h) else f"DNS:{h}" for h in hosts)
 
@@ -125,3 +157,4 @@ def _is_ip(host: str) -> bool:
 
 def _openssl(*args: str | Path) -> None:
     subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True, timeout=30)
+

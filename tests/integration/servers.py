@@ -378,6 +378,22 @@ class Otelcol:
                         )
         return found
 
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every metric written so far (OTLP-JSON), each with its resource's attributes
+        (``resource``) and its scope (``scope``)."""
+        if not self.out.exists():
+            return []
+        found = []
+        for line in self.out.read_text().splitlines():
+            if not line.endswith("}"):
+                continue  # a line being written
+            for rm in json.loads(line).get("resourceMetrics", []):
+                resource = flatten(rm.get("resource", {}).get("attributes", []))
+                for sm in rm.get("scopeMetrics", []):
+                    for metric in sm.get("metrics", []):
+                        found.append({**metric, "resource": resource, "scope": sm.get("scope", {})})
+        return found
+
 
 def otlp_value(value: dict[str, Any]) -> Any:
     """The Python value of an OTLP-JSON AnyValue (ints are strings in OTLP-JSON)."""

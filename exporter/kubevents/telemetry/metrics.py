@@ -5,7 +5,8 @@ Shape::
     MeterProvider (explicit, never the global one)
       ├─ PrometheusMetricReader ──► own CollectorRegistry ──► MetricsServer: /metrics
       │                                                        (+ /healthz, /readyz)
-      └─ PeriodicExportingMetricReader ──► OTLPMetricExporter (cumulative), optional
+      └─ PeriodicExportingMetricReader ──► OtlpMetricExporter (cumulative), optional
+                                           (otlp_metrics.py: no protobuf, no grpcio)
 
 Names follow ``docs/metrics.md`` (the contract, tested against a real
 scrape): OTel names ``kubevents.<subsystem>.<name>`` with a UCUM unit become
@@ -47,6 +48,7 @@ from kubevents.settings import Settings
 from kubevents.sinks.base import DeliverySnapshot, ObservableSink
 from kubevents.sinks.otlp_options import OtlpOptions, resolve_otlp
 from kubevents.sinks.transport import RequestReport
+from kubevents.telemetry.otlp_metrics import OtlpMetricExporter, metric_transport
 from kubevents.telemetry.plan import MetricsPlan, OtlpTarget
 from kubevents.telemetry.server import MetricsServer, Probes
 from kubevents.telemetry.state import (
@@ -422,33 +424,9 @@ class Telemetry:
 def otlp_metric_reader(
     options: OtlpOptions, *, transport: str, interval_s: float
 ) -> PeriodicExportingMetricReader:
-    """A periodic reader pushing cumulative metrics with the SDK's OTLP exporter."""
-    exporter: Any
-    if transport == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
-        from kubevents.sinks.otlp_grpc import channel_credentials
-
-        exporter = OTLPMetricExporter(
-            endpoint=options.target,
-            insecure=not options.secure,
-            credentials=channel_credentials(options) if options.secure else None,
-            headers=list(options.headers),
-            timeout=options.timeout_s,
-        )
-    else:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-            OTLPMetricExporter as HttpMetricExporter,
-        )
-
-        exporter = HttpMetricExporter(
-            endpoint=options.url,
-            certificate_file=options.certificate or None,
-            client_key_file=options.client_key or None,
-            client_certificate_file=options.client_certificate or None,
-            headers=dict(options.headers),
-            timeout=options.timeout_s,
-        )
+    """A periodic reader pushing cumulative metrics with kubevents' own OTLP exporter
+    (``telemetry/otlp_metrics.py``: neither protobuf nor grpcio)."""
+    exporter = OtlpMetricExporter(metric_transport(options, transport), timeout_s=options.timeout_s)
     return PeriodicExportingMetricReader(
         exporter,
         export_interval_millis=interval_s * 1000,
