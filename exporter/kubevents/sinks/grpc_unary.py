@@ -497,7 +497,7 @@ class UnaryChannel:
         return streams[stream_id]
 
     def _result(self, response: _Response) -> bytes:
-        if not response.ended:  # reset before the response was complete
+        if not response.ended and response.reset is not None:  # reset before the end
             code = RST_TO_GRPC.get(response.reset, "INTERNAL")
             name = getattr(response.reset, "name", str(response.reset))
             raise GrpcStatusError(code, f"stream reset by {self._target} ({name})")
