@@ -103,6 +103,15 @@ def link_census(correlator: Any) -> dict[str, int]:
     return dict(counts)
 
 
+def _module_caches() -> list[object]:
+    """The per-process caches of the hot path (``lru_cache`` and bounded tables)."""
+    from kubevents import normalize, records
+    from kubevents.enrich import owners, templates
+
+    return [owners.conventional_owners, templates.template, templates._pieces,
+            normalize._parse_time, records._second]
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     path = argv[0] if argv else ""
@@ -139,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         ("anomalies", pipeline.anomalies),
         ("counts", pipeline.counts),
         ("pipeline, rest", pipeline),
+        ("module caches", _module_caches()),
     ]
     total = 0
     print(f"{'stage':20} {'MiB':>7}  largest types")

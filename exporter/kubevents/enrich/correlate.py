@@ -81,8 +81,12 @@ from kubevents.enrich.owners import LEARNING_REASONS, WORKLOAD_KINDS, OwnerLooku
 from kubevents.enrich.sharing import SharedStrings
 from kubevents.model import CategorySeverity, Classification, Correlation, KubeEvent, ObjectRef
 
-PLAIN_MEMO: Final = 8192
-"""Correlations of routine Events kept for reuse (about 600 B each, with their key)."""
+PLAIN_MEMO: Final = 2048
+"""Correlations of routine Events kept for reuse (about 600 B each, with their key).
+
+The reuse is short-range (the next Event about the same object): on the 100k-object
+stream 8192 entries missed 70,140 times in 212,862 Events, 2048 missed 70,749 (and
+256 about as often), for 3.7 MiB less at its fullest."""
 WORKLOAD_KEYS: Final = 16_384
 """Distinct workload keys the correlator shares one copy of (see :meth:`Correlator.correlate`)."""
 _SECOND: Final = 1_000_000_000
