@@ -23,8 +23,14 @@ from typing import Any
 
 import orjson
 
-_SKIP_TYPES = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
-               types.MethodType, types.CodeType)
+_SKIP_TYPES = (
+    type,
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.CodeType,
+)
 
 
 class Walker:
@@ -55,12 +61,11 @@ class Walker:
 
 
 def _pipeline() -> Any:
+    from bench.throughput import bench_settings
     from kubevents import app
     from kubevents.clock import SystemClock
     from kubevents.pipeline import Pipeline
     from kubevents.series import SeriesTracker
-
-    from bench.throughput import bench_settings
 
     settings = bench_settings("127.0.0.1:1")
     return Pipeline(
@@ -108,8 +113,13 @@ def _module_caches() -> list[object]:
     from kubevents import normalize, records
     from kubevents.enrich import owners, templates
 
-    return [owners.conventional_owners, templates.template, templates._pieces,
-            normalize._parse_time, records._second]
+    return [
+        owners.conventional_owners,
+        templates.template,
+        templates._pieces,
+        normalize._parse_time,
+        records._second,
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -134,9 +144,16 @@ def main(argv: list[str] | None = None) -> None:
         os.unlink(path)
     gc.collect()
     correlator = pipeline.correlator
-    walker = Walker([correlator.rules, pipeline.classifier, pipeline.patterns.rules,
-                     getattr(pipeline.anomalies, "rules", None), pipeline.stats,
-                     pipeline.clock])
+    walker = Walker(
+        [
+            correlator.rules,
+            pipeline.classifier,
+            pipeline.patterns.rules,
+            getattr(pipeline.anomalies, "rules", None),
+            pipeline.stats,
+            pipeline.clock,
+        ]
+    )
     stages: list[tuple[str, object]] = [
         ("series tracker", pipeline.tracker),
         ("link index", correlator._links),
