@@ -78,10 +78,17 @@ from kubevents.enrich.links import (
     trace_index,
 )
 from kubevents.enrich.owners import LEARNING_REASONS, WORKLOAD_KINDS, OwnerLookup, OwnerResolver
+from kubevents.enrich.sharing import SharedStrings
 from kubevents.model import CategorySeverity, Classification, Correlation, KubeEvent, ObjectRef
 
-PLAIN_MEMO: Final = 8192
-"""Correlations of routine Events kept for reuse (about 600 B each, with their key)."""
+PLAIN_MEMO: Final = 2048
+"""Correlations of routine Events kept for reuse (about 600 B each, with their key).
+
+The reuse is short-range (the next Event about the same object): on the 100k-object
+stream 8192 entries missed 70,140 times in 212,862 Events, 2048 missed 70,749 (and
+256 about as often), for 3.7 MiB less at its fullest."""
+WORKLOAD_KEYS: Final = 16_384
+"""Distinct workload keys the correlator shares one copy of (see :meth:`Correlator.correlate`)."""
 _SECOND: Final = 1_000_000_000
 UNPLACED: Final = "?"
 """The node key of the traces of Pods whose node is unknown (``sole_node`` rules)."""
@@ -135,6 +142,8 @@ class Correlator:
         """Per ``sole_node`` rule: (the latest node with its cause, its time, the latest
         time another node had it) (see :meth:`_place`)."""
         self._lone_scope = ""
+        self._workloads = SharedStrings(max_entries=WORKLOAD_KEYS)
+        """One copy of each workload key (``top.key`` makes a new one for every Event)."""
         self.joins: dict[str, int] = {}
         """Events that joined an incident (or opened one from a latent link), by the rule
         of the link they followed (``group`` for group links)."""
@@ -208,7 +217,7 @@ class Correlator:
             return plain
         obj = ref.key
         top = owners[-1] if owners else subject
-        workload = top.key if top is not None else ""
+        workload = self._workloads(top.key) if top is not None else ""
         keys = scope_keys(
             event,
             obj,

@@ -125,11 +125,13 @@ def _ref(kind: str, namespace: str, name: str) -> ObjectRef:
     return ObjectRef(kind=kind, namespace=namespace, name=name)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=4096)
 def conventional_owners(kind: str, namespace: str, name: str) -> tuple[ObjectRef, ...]:
     """The owner chain a generated name proves, nearest first; () when it proves nothing.
 
-    Pure and cached: the same name always gives the same answer.
+    Pure and cached: the same name always gives the same answer. A cached entry costs
+    about 430 bytes (the names, the chain and the cache's own node): 8192 entries held
+    3.5 MiB at 100k objects for 48% hits, 2048 would hold a quarter for 35%.
     """
     if kind == "Pod":
         base, _, suffix = name.rpartition("-")

@@ -21,7 +21,7 @@ from kubevents.enrich.correlation_rules import (
     load_correlation_rules,
 )
 from kubevents.enrich.incidents import IncidentState, IncidentTransition, incident_id
-from kubevents.enrich.links import LinkIndex, Traced, volume_keys
+from kubevents.enrich.links import Cause, LinkIndex, Traced, volume_keys
 from kubevents.model import CategorySeverity, Correlation, KubeEvent
 from kubevents.ruletesting.correlation import run_correlation_test_file
 from tests.support.events import T0, S, ev
@@ -105,6 +105,24 @@ def test_a_routine_correlation_is_reused_for_the_same_object() -> None:
     assert first is second
     (moved,) = run.feed(ev(2, "Started", "web-7d9f8c6b5d-x2k4p", node="node-2", type_="Normal"))
     assert moved.node == "node-2"
+
+
+def test_the_events_of_one_workload_keep_one_copy_of_its_key() -> None:
+    # Each Event brings its own copy of the workload key (ObjectRef.key makes a new
+    # string); what the correlator keeps of two lone warnings is one copy.
+    run = Run()
+    run.feed(
+        ev(0, "BackOff", "web-7d9f8c6b5d-x2k4p", node="node-1", message=BACKOFF),
+        ev(700, "BackOff", "web-7d9f8c6b5d-z6g9m", node="node-2", message=BACKOFF),
+    )
+    kept = [
+        link.target.workload
+        for table in run.correlator._links._tables.values()
+        for link in table.values()
+        if isinstance(link.target, Cause)
+    ]
+    assert len(kept) >= 2 and set(kept) == {"shop/Deployment/web"}
+    assert all(workload is kept[0] for workload in kept)
 
 
 # -- opening incidents ---------------------------------------------------------------------
