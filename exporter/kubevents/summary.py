@@ -16,6 +16,11 @@ from kubevents.model import Enriched
 
 _NS = 1_000_000_000
 
+MAX_OBJECTS = 4096
+"""Objects the summary counts at once: past twice as many, only the busiest this many are
+kept (and the table says it is approximate). A dump of 100,000 objects held them all,
+about 14 MiB of a replay's peak; reasons, namespaces and categories are few."""
+
 
 class Summary:
     """Accumulates counts from enriched Events and renders them as text."""
@@ -27,6 +32,9 @@ class Summary:
         self.by_severity: Counter[str] = Counter()
         self.by_reason: Counter[str] = Counter()
         self.by_object: Counter[str] = Counter()
+        """Occurrences per object, for at most twice :data:`MAX_OBJECTS` objects."""
+        self.objects_dropped = 0
+        """Objects dropped from ``by_object`` (the least busy, when it was full)."""
         self.unclassified: Counter[str] = Counter()
         self.unclassified_by_controller: Counter[str] = Counter()
         """Unclassified occurrences by reporting controller: which pack or rule to write."""
@@ -50,7 +58,10 @@ class Summary:
         self.by_category[cls.category.value] += n
         self.by_severity[cls.severity.value] += n
         self.by_reason[f"{event.type or '?'} {event.reason or '(no reason)'}"] += n
-        self.by_object[event.regarding.key or "(no object)"] += n
+        by_object = self.by_object
+        by_object[event.regarding.key or "(no object)"] += n
+        if len(by_object) > 2 * MAX_OBJECTS:
+            self._drop_objects()
         if cls.rule_id is None:
             self.unclassified[event.reason or "(no reason)"] += n
             self.unclassified_by_controller[event.reporting_controller or "(no controller)"] += n
@@ -70,6 +81,13 @@ class Summary:
                     uid=event.key,
                 )
             )
+
+    def _drop_objects(self) -> None:
+        """Keep the :data:`MAX_OBJECTS` busiest objects: a dropped object that comes back
+        counts from zero again, so the top objects of a larger input are approximate."""
+        kept = self.by_object.most_common(MAX_OBJECTS)
+        self.objects_dropped += len(self.by_object) - len(kept)
+        self.by_object = Counter(dict(kept))
 
     def add_pattern(self, transition: Transition) -> None:
         """Remember the latest state of a pattern or anomaly."""
@@ -129,6 +147,11 @@ class Summary:
             )
         return "\n".join(lines) + "\n"
 
+    def _objects_note(self) -> str:
+        if not self.objects_dropped:
+            return ""
+        return f" (approximate: more than {2 * MAX_OBJECTS} objects, the busiest counted)"
+
     def render(self, *, top: int = 10, skipped: int = 0, problems: int = 0) -> str:
         """The summary as plain text lines."""
         lines = [
@@ -143,7 +166,7 @@ class Summary:
             "By category:  " + _inline(self.by_category, [c.value for c in Category]),
             "",
             f"Top reasons:{_table(self.by_reason, top)}",
-            f"Top objects:{_table(self.by_object, top)}",
+            f"Top objects{self._objects_note()}:{_table(self.by_object, top)}",
         ]
         lines.append(f"Incidents:{_incidents(self.incidents, top)}")
         lines.append(f"Patterns:{_patterns(self.patterns, top, anomalies=False)}")
