@@ -16,10 +16,15 @@ from kubevents.model import Enriched
 
 _NS = 1_000_000_000
 
+MAX_MEMBERS = 1000
+"""Records ``--explain`` keeps per incident id, the first ones; the rest are counted. One
+storm's incident of the bench dump has 10,244 records, and a longer dump more."""
+
 MAX_OBJECTS = 4096
 """Objects the summary counts at once: past twice as many, only the busiest this many are
-kept (and the table says it is approximate). A dump of 100,000 objects held them all,
-about 14 MiB of a replay's peak; reasons, namespaces and categories are few."""
+kept (and the table says it is approximate). The bench dump's 92,000 objects were most
+of the 14 MiB the summary added to a replay's peak; reasons, namespaces and categories
+are few."""
 
 
 class Summary:
@@ -47,6 +52,8 @@ class Summary:
         """Incident id -> the id it was merged into."""
         self.members: dict[str, list[Member]] = {}
         """Per incident id, its Events as they were recorded (only with ``explain``)."""
+        self.members_dropped: Counter[str] = Counter()
+        """Per incident id, its records past :data:`MAX_MEMBERS` (counted, not kept)."""
         self.explain = explain
 
     def add(self, enriched: Enriched) -> None:
@@ -69,7 +76,11 @@ class Summary:
             self.namespaces.add(event.regarding.namespace)
         corr = enriched.correlation
         if self.explain and corr is not None and corr.incident_id:
-            self.members.setdefault(corr.incident_id, []).append(
+            members = self.members.setdefault(corr.incident_id, [])
+            if len(members) >= MAX_MEMBERS:
+                self.members_dropped[corr.incident_id] += 1
+                return
+            members.append(
                 Member(
                     time_ns=event.time_ns,
                     reason=event.reason,
@@ -145,6 +156,9 @@ class Summary:
                 f"  {format_offset(m.time_ns - root_ns):>10}  {m.reason} {m.object}"
                 f" x{m.occurrences}  <- {via}"
             )
+        dropped = sum(self.members_dropped[i] for i in ids)
+        if dropped:
+            lines.append(f"  and {dropped} later records (the first {MAX_MEMBERS} are kept)")
         return "\n".join(lines) + "\n"
 
     def _objects_note(self) -> str:

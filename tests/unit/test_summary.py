@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from kubevents.clock import FakeClock
 from kubevents.enrich.classify import load_classifier
+from kubevents.enrich.correlate import Correlator
+from kubevents.enrich.correlation_rules import load_correlation_rules
 from kubevents.model import Enriched
-from kubevents.summary import MAX_OBJECTS, Summary
+from kubevents.pipeline import Detectors, Pipeline
+from kubevents.summary import MAX_MEMBERS, MAX_OBJECTS, Summary
 from tests.support import events
 from tests.support.events import T0
 
@@ -56,3 +60,33 @@ def test_the_top_objects_stay_bounded_whatever_the_number_of_objects(
     assert table.splitlines()[1:3] == [f"  {5 * busy}  shop/Pod/busy-0", f"  {3 * busy}  shop/Pod/busy-1"]
     assert ("approximate" in table.splitlines()[0]) == approximate
     assert summary.occurrences == pods + 8 * busy  # the totals stay exact
+
+
+MOUNT = (  # the kubelet's formats, as in tests/unit/test_pipeline_hold.py
+    'MountVolume.SetUp failed for volume "pvc-91c3" : rpc error: code = DeadlineExceeded'
+    " desc = context deadline exceeded"
+)
+READY = "Readiness probe failed: HTTP probe failed with statuscode: 503"
+
+
+def test_explain_keeps_the_first_records_of_an_incident_and_counts_the_rest() -> None:
+    summary = Summary(explain=True)
+    p = Pipeline(
+        classifier=load_classifier(),
+        sinks=[],
+        clock=FakeClock(T0),
+        summary=summary,
+        detectors=Detectors(correlator=Correlator(load_correlation_rules())),
+    )
+    later = 300
+    p.handle(events.ev(0, "FailedMount", "db-0", node="node-3", message=MOUNT))
+    for i in range(MAX_MEMBERS + later - 1):  # one probe failure, again and again
+        p.handle(events.ev(1 + i / 100, "Unhealthy", "db-0", node="node-3", message=READY, count=i + 1))
+    p.close()
+    for incident in p.correlator.current() if p.correlator else ():
+        summary.add_incident(incident)
+    (incident_id,) = summary.incidents
+    chain = summary.explain_text(incident_id).splitlines()
+    assert chain[1].startswith("  root cause  FailedMount shop/Pod/db-0")
+    assert len(chain) == 2 + MAX_MEMBERS - 1 + 1  # title, root, the records kept, the count
+    assert chain[-1] == f"  and {later} later records (the first {MAX_MEMBERS} are kept)"
