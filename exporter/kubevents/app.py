@@ -278,6 +278,7 @@ def replay(
         summary=summary,
         batch_size=settings.pipeline.batch_size,
         ordered=True,
+        checkpointed=False,
         detectors=detectors_from(settings, replay=True),
     )
     tune_gc()

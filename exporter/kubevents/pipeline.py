@@ -118,6 +118,7 @@ class Pipeline:
         detectors: Detectors = Detectors(),
         max_held: int = 10_000,
         ordered: bool = False,
+        checkpointed: bool = True,
     ) -> None:
         self.classifier = classifier
         self.correlator = detectors.correlator
@@ -138,6 +139,9 @@ class Pipeline:
         """Held records in the order they were held."""
         self._released: deque[tuple[int, int]] = deque()
         """(position, floor) of records let out late, until a sink settled them."""
+        self._checkpointed = checkpointed
+        """Something asks :meth:`settled` (a watch's checkpoint): else (a replay) nothing
+        is kept for it, since nothing would ever trim ``_released``, one per held record."""
         self.max_held = max_held
         self.ordered = ordered
         """Records leave in the order their Events came (a replay's occurrence order)."""
@@ -247,7 +251,8 @@ class Pipeline:
             )
         self._finish(enriched)
         # Checkpoints stay behind this record until a sink has settled it (see settled()).
-        self._released.append((self._exported, item.floor))
+        if self._checkpointed:
+            self._released.append((self._exported, item.floor))
 
     def expire(self, now_ns: int) -> None:
         """Close what has been quiet long enough at ``now_ns`` (injected clock).

@@ -16,6 +16,16 @@ from kubevents.model import Enriched
 
 _NS = 1_000_000_000
 
+MAX_MEMBERS = 1000
+"""Records ``--explain`` keeps per incident id, the first ones; the rest are counted. One
+storm's incident of the bench dump has 10,244 records, and a longer dump more."""
+
+MAX_OBJECTS = 4096
+"""Objects the summary counts at once: past twice as many, only the busiest this many are
+kept (and the table says it is approximate). The bench dump's 92,000 objects were most
+of the 14 MiB the summary added to a replay's peak; reasons, namespaces and categories
+are few."""
+
 
 class Summary:
     """Accumulates counts from enriched Events and renders them as text."""
@@ -27,6 +37,9 @@ class Summary:
         self.by_severity: Counter[str] = Counter()
         self.by_reason: Counter[str] = Counter()
         self.by_object: Counter[str] = Counter()
+        """Occurrences per object, for at most twice :data:`MAX_OBJECTS` objects."""
+        self.objects_dropped = 0
+        """Objects dropped from ``by_object`` (the least busy, when it was full)."""
         self.unclassified: Counter[str] = Counter()
         self.unclassified_by_controller: Counter[str] = Counter()
         """Unclassified occurrences by reporting controller: which pack or rule to write."""
@@ -39,6 +52,8 @@ class Summary:
         """Incident id -> the id it was merged into."""
         self.members: dict[str, list[Member]] = {}
         """Per incident id, its Events as they were recorded (only with ``explain``)."""
+        self.members_dropped: Counter[str] = Counter()
+        """Per incident id, its records past :data:`MAX_MEMBERS` (counted, not kept)."""
         self.explain = explain
 
     def add(self, enriched: Enriched) -> None:
@@ -50,7 +65,10 @@ class Summary:
         self.by_category[cls.category.value] += n
         self.by_severity[cls.severity.value] += n
         self.by_reason[f"{event.type or '?'} {event.reason or '(no reason)'}"] += n
-        self.by_object[event.regarding.key or "(no object)"] += n
+        by_object = self.by_object
+        by_object[event.regarding.key or "(no object)"] += n
+        if len(by_object) > 2 * MAX_OBJECTS:
+            self._drop_objects()
         if cls.rule_id is None:
             self.unclassified[event.reason or "(no reason)"] += n
             self.unclassified_by_controller[event.reporting_controller or "(no controller)"] += n
@@ -58,7 +76,11 @@ class Summary:
             self.namespaces.add(event.regarding.namespace)
         corr = enriched.correlation
         if self.explain and corr is not None and corr.incident_id:
-            self.members.setdefault(corr.incident_id, []).append(
+            members = self.members.setdefault(corr.incident_id, [])
+            if len(members) >= MAX_MEMBERS:
+                self.members_dropped[corr.incident_id] += 1
+                return
+            members.append(
                 Member(
                     time_ns=event.time_ns,
                     reason=event.reason,
@@ -70,6 +92,13 @@ class Summary:
                     uid=event.key,
                 )
             )
+
+    def _drop_objects(self) -> None:
+        """Keep the :data:`MAX_OBJECTS` busiest objects: a dropped object that comes back
+        counts from zero again, so the top objects of a larger input are approximate."""
+        kept = self.by_object.most_common(MAX_OBJECTS)
+        self.objects_dropped += len(self.by_object) - len(kept)
+        self.by_object = Counter(dict(kept))
 
     def add_pattern(self, transition: Transition) -> None:
         """Remember the latest state of a pattern or anomaly."""
@@ -127,7 +156,15 @@ class Summary:
                 f"  {format_offset(m.time_ns - root_ns):>10}  {m.reason} {m.object}"
                 f" x{m.occurrences}  <- {via}"
             )
+        dropped = sum(self.members_dropped[i] for i in ids)
+        if dropped:
+            lines.append(f"  and {dropped} later records (the first {MAX_MEMBERS} are kept)")
         return "\n".join(lines) + "\n"
+
+    def _objects_note(self) -> str:
+        if not self.objects_dropped:
+            return ""
+        return f" (approximate: more than {2 * MAX_OBJECTS} objects, the busiest counted)"
 
     def render(self, *, top: int = 10, skipped: int = 0, problems: int = 0) -> str:
         """The summary as plain text lines."""
@@ -143,7 +180,7 @@ class Summary:
             "By category:  " + _inline(self.by_category, [c.value for c in Category]),
             "",
             f"Top reasons:{_table(self.by_reason, top)}",
-            f"Top objects:{_table(self.by_object, top)}",
+            f"Top objects{self._objects_note()}:{_table(self.by_object, top)}",
         ]
         lines.append(f"Incidents:{_incidents(self.incidents, top)}")
         lines.append(f"Patterns:{_patterns(self.patterns, top, anomalies=False)}")

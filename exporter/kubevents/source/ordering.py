@@ -171,17 +171,23 @@ def sorted_on_disk(events: Iterable[KubeEvent]) -> Iterator[KubeEvent]:
         if len(run) >= RUN:
             runs.append(_spooled(run))
             run = []
-    run.sort(key=_time)
     if not runs:
-        yield from run
+        run.sort(key=_time)
+        run.reverse()
+        while run:  # each Event let go once it is out
+            yield run.pop()
         return
+    # The last run goes to disk too: merged from memory, all of it stayed alive (a list
+    # keeps what has been read from it) until the end of the replay.
+    runs.append(_spooled(run))
+    del run
     while len(runs) > FAN_IN:
         runs = [
             _spooled(heapq.merge(*runs[i : i + FAN_IN], key=_time))
             for i in range(0, len(runs), FAN_IN)
         ]
     # heapq.merge is stable: on equal times the earlier run (the earlier Event) comes first.
-    yield from heapq.merge(*runs, iter(run), key=_time)
+    yield from heapq.merge(*runs, key=_time)
 
 
 def _spooled(events: Iterable[KubeEvent]) -> Spool:

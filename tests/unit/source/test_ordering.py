@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +128,46 @@ def test_a_spool_gives_back_its_events_in_order(monkeypatch: pytest.MonkeyPatch)
         for e in events[:n]:
             spool.add(e)
         assert list(spool) == events[:n]
+
+
+def live_events() -> int:
+    return sum(1 for o in gc.get_objects() if type(o) is KubeEvent)
+
+
+@pytest.mark.parametrize(
+    ("order", "bound"),
+    [
+        # Sorted on disk: a block of each run being merged, and the one being read.
+        ("shuffled", lambda: (ordering.FAN_IN + 1) * ordering.BLOCK),
+        ("nearly", lambda: ordering.WINDOW + 1),  # the reorder window
+    ],
+)
+def test_events_wait_in_bounded_numbers_whatever_the_input_s_size(
+    monkeypatch: pytest.MonkeyPatch, order: str, bound: Callable[[], int]
+) -> None:
+    # An input 40 times the in-memory run: only a bounded number of Events may be alive
+    # at any point of the replay, however many the input has (the consumer keeps none).
+    monkeypatch.setattr(ordering, "RUN", 50)
+    monkeypatch.setattr(ordering, "FAN_IN", 4)
+    monkeypatch.setattr(ordering, "BLOCK", 8)
+    monkeypatch.setattr(ordering, "WINDOW", 16)
+    n = 41 * ordering.RUN - 1  # the last run one short of full
+    times = list(range(n))
+    if order == "shuffled":
+        random.Random(5).shuffle(times)
+    else:  # each time swapped with the one 10 after: in the window's reach
+        for i in range(0, n - 10, 20):
+            times[i], times[i + 10] = times[i + 10], times[i]
+    made = (event(t, i) for i, t in enumerate(times))
+    out = sorted_on_disk(made) if order == "shuffled" else windowed(made)
+    gc.collect()
+    baseline = live_events()
+    peak, last, count = 0, -1, 0
+    for count, e in enumerate(out, 1):
+        assert order != "shuffled" or e.time_ns >= last
+        last = e.time_ns
+        del e
+        if count % 97 == 0:
+            peak = max(peak, live_events() - baseline)
+    assert count == n
+    assert peak <= bound()
