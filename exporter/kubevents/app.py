@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from kubevents import __version__
+from kubevents import __version__, allocator
 from kubevents.clock import Clock, SystemClock
 from kubevents.enrich.classify import Classifier, compile_classifier
 from kubevents.enrich.correlate import Correlator
@@ -597,6 +597,7 @@ def run_cluster(
     """``kubevents run``: watch the cluster until SIGTERM/SIGINT (or ``stop``)."""
     stop = stop or threading.Event()
     _install_signal_handlers(stop)  # first: the imports below take a while
+    allocator.limit_arenas()  # before any thread starts (allocator.py)
     clock = clock or SystemClock()
     from kubevents.running import LEASE_RELEASE_MARGIN_S, Runner, detect_api
     from kubevents.source.checkpoint import (

@@ -16,6 +16,7 @@ file) and, in a cluster, an annotation on the leader-election Lease (see
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import os
 import zlib
@@ -113,7 +114,12 @@ class CheckpointStore(Protocol):
         ...
 
     def save(self, checkpoint: Checkpoint) -> None:
-        """Persist ``checkpoint``; raises SourceError when it could not."""
+        """Persist ``checkpoint``; raises SourceError when it could not.
+
+        The checkpoint's maps may be the caller's live state (see
+        :meth:`SettledProgress.checkpoint`): a store that keeps the checkpoint
+        beyond the call keeps a copy.
+        """
         ...
 
 
@@ -156,11 +162,16 @@ class MemoryCheckpointStore:
         return self.checkpoint
 
     def save(self, checkpoint: Checkpoint) -> None:
-        self.checkpoint = checkpoint
+        # A copy: the maps of the checkpoint handed in go on changing (SettledProgress).
+        self.checkpoint = dataclasses.replace(
+            checkpoint,
+            resource_versions=dict(checkpoint.resource_versions),
+            emitted=dict(checkpoint.emitted),
+        )
         self.saves += 1
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     records_after: int
     scope: str
@@ -215,14 +226,21 @@ class SettledProgress:
         self, saved_ns: int, *, keep: Container[str] | None = None, event_time_ns: int = 0
     ) -> Checkpoint:
         """The checkpoint of settled progress; ``keep`` (the Events still remembered, e.g.
-        the series tracker) limits emitted to live keys."""
+        the series tracker) limits emitted to live keys.
+
+        Its maps are this object's own, not copies (a copy of the emitted counts is a
+        second map as large as the first at every save): save it before the next
+        :meth:`settle`, and copy it to keep it (as :class:`MemoryCheckpointStore` does).
+        """
         if keep is not None:
-            # Bounded like the tracker: Events it forgot (TTL, size cap) are dropped here too.
-            self.emitted = {k: v for k, v in self.emitted.items() if k in keep}
+            # Bounded like the tracker: Events it forgot (TTL, size cap) are dropped here too,
+            # in place (a filtered copy would be a second map while the first is alive).
+            for key in [key for key in self.emitted if key not in keep]:
+                del self.emitted[key]
         return Checkpoint(
             self.api_version,
-            dict(self.resource_versions),
-            dict(self.emitted),
+            self.resource_versions,
+            self.emitted,
             saved_ns,
             event_time_ns,
         )

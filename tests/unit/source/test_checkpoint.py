@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from kubevents.errors import SourceError
 from kubevents.source.checkpoint import (
     Checkpoint,
     FileCheckpointStore,
+    MemoryCheckpointStore,
     SettledProgress,
 )
 
@@ -74,3 +77,43 @@ def test_settled_progress_drops_forgotten_and_untracked_keys() -> None:
 
 def test_settled_progress_carries_the_event_time_high_water() -> None:
     assert SettledProgress("v1").checkpoint(1, event_time_ns=99).event_time_ns == 99
+
+
+def _peak_bytes(fn: Callable[[], object]) -> int:
+    """What ``fn`` allocates at its peak beyond what was allocated before it."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        fn()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+def _progress_of(events: int) -> SettledProgress:
+    progress = SettledProgress("v1")
+    for i in range(events):
+        progress.processed(
+            records_after=i + 1, scope="*", resource_version=str(i), key=f"{i:08d}-uid-of-an-event", count=2
+        )
+    progress.settle(events)
+    return progress
+
+
+def test_a_checkpoint_shares_the_counts_and_the_memory_store_copies_them() -> None:
+    # No second map of 100,000 counts at every save (it would be about 5 MiB)...
+    progress = _progress_of(100_000)
+    keep = {f"{i:08d}-uid-of-an-event" for i in range(1, 100_000)}
+    assert _peak_bytes(lambda: progress.checkpoint(1, keep=keep)) < 1 << 20
+    assert len(progress.checkpoint(1).emitted) == 99_999
+    # ... so the store that keeps a checkpoint keeps a copy, unchanged by later progress.
+    store = MemoryCheckpointStore()
+    store.save(progress.checkpoint(1))
+    progress.processed(records_after=100_001, scope="*", resource_version="x", key="new", count=1)
+    progress.settle(100_001)
+    progress.forget("00000001-uid-of-an-event")
+    assert store.checkpoint is not None
+    assert "new" not in store.checkpoint.emitted
+    assert "00000001-uid-of-an-event" in store.checkpoint.emitted
+    assert store.checkpoint.resource_versions == {"*": "99999"}
