@@ -21,7 +21,7 @@ from kubevents.records import OutputRecord, ResourceInfo
 from kubevents.sinks.grpc_unary import GrpcStatusError, UnaryChannel
 from kubevents.sinks.otlp_encode import encode_logs_wire
 from kubevents.sinks.otlp_options import OtlpOptions
-from kubevents.sinks.otlp_response import DecodeError, partial_success, retry_info_delay
+from kubevents.sinks.otlp_response import WireError, partial_success, retry_info_delay
 from kubevents.sinks.retry import Failure
 from kubevents.sinks.transport import Sent, TransportError
 
@@ -60,7 +60,7 @@ class OtlpGrpcTransport:
             raise TransportError(failure, sent_bytes=size) from e
         try:
             rejected, message = partial_success(response)
-        except DecodeError:
+        except WireError:
             rejected, message = 0, ""  # status OK is success, whatever the body (as OTLP/HTTP)
         return Sent(size, rejected=rejected, message=message)
 

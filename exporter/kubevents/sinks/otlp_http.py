@@ -23,7 +23,7 @@ from kubevents.errors import clip
 from kubevents.records import OutputRecord, ResourceInfo
 from kubevents.sinks.otlp_encode import encode_logs_wire
 from kubevents.sinks.otlp_options import OtlpOptions
-from kubevents.sinks.otlp_response import DecodeError, partial_success, status_message
+from kubevents.sinks.otlp_response import WireError, partial_success, status_message
 from kubevents.sinks.retry import Failure, parse_retry_after
 from kubevents.sinks.transport import Sent, TransportError
 
@@ -36,7 +36,7 @@ def error_detail(response: requests.Response) -> str:
     if media == PROTOBUF:
         try:
             return clip(status_message(response.content))
-        except DecodeError:
+        except WireError:
             pass
     return clip(response.text.strip())
 
@@ -79,7 +79,7 @@ class OtlpHttpTransport:
         if 200 <= response.status_code < 300:
             try:
                 rejected, message = partial_success(response.content)
-            except DecodeError:
+            except WireError:
                 rejected, message = 0, ""  # a 2xx is success, whatever the body
             return Sent(len(data), rejected=rejected, message=message)
         failure = Failure(

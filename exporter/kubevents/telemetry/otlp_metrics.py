@@ -49,8 +49,8 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
 
 from kubevents import __version__
 from kubevents.errors import clip
-from kubevents.sinks.otlp_decode import WireError, partial_success, status_message
 from kubevents.sinks.otlp_options import OtlpOptions
+from kubevents.sinks.otlp_response import WireError, partial_success, status_message
 from kubevents.telemetry.otlp_metrics_encode import (
     MetricsEncodeError,
     data_points,

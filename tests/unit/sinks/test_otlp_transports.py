@@ -151,10 +151,10 @@ def test_a_slow_receiver_times_out_retryably(otlp_receiver: OtlpReceiver) -> Non
         assert is_retryable(raised.value.failure)
 
 
-def test_a_response_that_rejects_nothing_is_read_without_protobuf_and_one_that_does_with_it() -> None:
+def test_the_logs_sinks_read_what_the_collector_answers() -> None:
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
-    from kubevents.sinks.otlp_response import DecodeError, partial_success
+    from kubevents.sinks.otlp_response import WireError, partial_success
 
     rejecting = ExportLogsServiceResponse()
     rejecting.partial_success.rejected_log_records = 3
@@ -169,7 +169,7 @@ def test_a_response_that_rejects_nothing_is_read_without_protobuf_and_one_that_d
         assert partial_success(data) == want, data
     try:
         partial_success(b"\x0a\x05ab")
-    except DecodeError:
+    except WireError:
         pass
     else:
         raise AssertionError("a truncated response decoded")

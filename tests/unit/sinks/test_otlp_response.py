@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
@@ -11,7 +14,12 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceResponse,
 )
 
-from kubevents.sinks.otlp_decode import WireError, partial_success, status_message
+from kubevents.sinks.otlp_response import (
+    WireError,
+    partial_success,
+    retry_info_delay,
+    status_message,
+)
 
 
 def metrics_response(rejected: int = 0, message: str = "", *, set_partial: bool = True) -> bytes:
@@ -71,3 +79,62 @@ def test_a_status_message_is_read_past_its_details() -> None:
 def test_bytes_that_are_no_message_raise_wire_error(data: bytes) -> None:
     with pytest.raises(WireError):
         partial_success(data)
+
+
+def packed(message: object) -> any_pb2.Any:
+    detail = any_pb2.Any()
+    detail.Pack(message)
+    return detail
+
+
+def status(*details: object, message: str = "slow down") -> bytes:
+    return status_pb2.Status(
+        code=8, message=message, details=[packed(d) for d in details]
+    ).SerializeToString()
+
+
+def retry_info(seconds: int = 0, nanos: int = 0) -> error_details_pb2.RetryInfo:
+    return error_details_pb2.RetryInfo(
+        retry_delay=duration_pb2.Duration(seconds=seconds, nanos=nanos)
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (status(retry_info(2)), 2.0),
+        (status(retry_info(1, 500_000_000)), 1.5),
+        (status(retry_info(0, 250_000_000)), 0.25),
+        (status(error_details_pb2.RetryInfo()), 0.0),  # a RetryInfo with no delay: 0, as protobuf reads it
+        (status(error_details_pb2.ErrorInfo(reason="QUOTA"), retry_info(7)), 7.0),  # past another detail
+        (status(error_details_pb2.ErrorInfo(reason="QUOTA")), None),
+        (status(), None),
+        (b"", None),
+        (b"\x1a\x05ab", None),  # a truncated detail: not a Status
+    ],
+    ids=["seconds", "seconds-nanos", "nanos", "no-delay", "after-other", "other-only", "none",
+         "empty", "truncated"],
+)
+def test_the_retry_delay_is_read_as_protobuf_reads_it(data: bytes, expected: float | None) -> None:
+    assert retry_info_delay(data) == expected
+    if expected is not None:  # and what protobuf itself reads from the same bytes
+        info = error_details_pb2.RetryInfo()
+        assert next(d for d in status_pb2.Status.FromString(data).details if d.Unpack(info))
+        assert info.retry_delay.ToNanoseconds() / 1e9 == expected
+
+
+def test_reading_any_answer_loads_no_protobuf() -> None:
+    # The answers are read from the wire: a rejecting partial success or a throttled call's
+    # details must not import the protobuf runtime and the message classes (3.7 MiB).
+    rejecting = metrics_response(3, "3 too big")
+    throttled = status(retry_info(2))
+    script = f"""
+import sys
+from kubevents.sinks import otlp_grpc, otlp_http
+from kubevents.sinks.otlp_response import partial_success, retry_info_delay, status_message
+assert partial_success({rejecting!r}) == (3, "3 too big")
+assert retry_info_delay({throttled!r}) == 2.0 and status_message({throttled!r}) == "slow down"
+loaded = sorted(m for m in sys.modules if m.startswith(("google", "opentelemetry.proto")))
+assert not loaded, loaded
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
