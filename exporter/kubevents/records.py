@@ -57,6 +57,27 @@ class OutputRecord:
     """The involved object's namespace; sinks put it on the Resource."""
     attributes: dict[str, AttrValue]
 
+    def __init__(
+        self,
+        timestamp_ns: int,
+        observed_ns: int,
+        severity_number: int,
+        severity_text: str,
+        event_name: str,
+        body: str,
+        namespace: str,
+        attributes: dict[str, AttrValue],
+    ) -> None:
+        # Written out: see kubevents.model's docstring, "Constructors".
+        object.__setattr__(self, "timestamp_ns", timestamp_ns)
+        object.__setattr__(self, "observed_ns", observed_ns)
+        object.__setattr__(self, "severity_number", severity_number)
+        object.__setattr__(self, "severity_text", severity_text)
+        object.__setattr__(self, "event_name", event_name)
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "namespace", namespace)
+        object.__setattr__(self, "attributes", attributes)
+
 
 def event_record(enriched: Enriched) -> OutputRecord:
     """The ``k8s.event`` log record of one Event update."""
