@@ -8,6 +8,14 @@ exact, cheap to compare, and what OTLP puts on the wire.
 An Event can stand for several **occurrences**: a series Event is updated in
 place and its count grows. :func:`new_occurrences` answers the question every
 stage asks about an update: how many occurrences did it add?
+
+Constructors: the classes built for every Event (``ObjectRef``, ``KubeEvent``,
+``Classification``, ``Enriched``, and ``records.OutputRecord``) write their
+``__init__`` out, with the same parameters and defaults as the one ``dataclass``
+would generate (``tests/unit/test_model.py`` checks it). In the compiled build
+(mypyc) the generated one stays interpreted Python, one ``object.__setattr__`` call
+per field (1.5 µs for seven fields); the written-out one compiles to direct slot
+writes (0.04 µs). Pure Python runs the same code either way.
 """
 
 from __future__ import annotations
@@ -29,6 +37,25 @@ class ObjectRef:
     api_version: str = ""
     resource_version: str = ""
     field_path: str = ""
+
+    def __init__(
+        self,
+        kind: str = "",
+        namespace: str = "",
+        name: str = "",
+        uid: str = "",
+        api_version: str = "",
+        resource_version: str = "",
+        field_path: str = "",
+    ) -> None:
+        # Written out (see the module docstring, "Constructors"): the same as the generated one.
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "namespace", namespace)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "uid", uid)
+        object.__setattr__(self, "api_version", api_version)
+        object.__setattr__(self, "resource_version", resource_version)
+        object.__setattr__(self, "field_path", field_path)
 
     @property
     def key(self) -> str:
@@ -76,6 +103,48 @@ class KubeEvent:
     """What normalize repaired in a malformed Event, one ``field: what`` each (``field``
     one of :data:`REPAIRED_FIELDS`); empty for every Event the API server accepted."""
 
+    def __init__(
+        self,
+        uid: str,
+        name: str,
+        namespace: str,
+        reason: str,
+        type: str,
+        message: str,
+        regarding: ObjectRef,
+        time_ns: int,
+        first_time_ns: int,
+        count: int = 1,
+        action: str = "",
+        reporting_controller: str = "",
+        reporting_instance: str = "",
+        source_host: str = "",
+        related: ObjectRef | None = None,
+        resource_version: str = "",
+        creation_time_ns: int = 0,
+        api_version: str = "",
+        repairs: tuple[str, ...] = (),
+    ) -> None:
+        object.__setattr__(self, "uid", uid)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "namespace", namespace)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "type", type)
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "regarding", regarding)
+        object.__setattr__(self, "time_ns", time_ns)
+        object.__setattr__(self, "first_time_ns", first_time_ns)
+        object.__setattr__(self, "count", count)
+        object.__setattr__(self, "action", action)
+        object.__setattr__(self, "reporting_controller", reporting_controller)
+        object.__setattr__(self, "reporting_instance", reporting_instance)
+        object.__setattr__(self, "source_host", source_host)
+        object.__setattr__(self, "related", related)
+        object.__setattr__(self, "resource_version", resource_version)
+        object.__setattr__(self, "creation_time_ns", creation_time_ns)
+        object.__setattr__(self, "api_version", api_version)
+        object.__setattr__(self, "repairs", repairs)
+
     @property
     def key(self) -> str:
         """Identity of the Event object across updates: its uid, else namespace/name."""
@@ -102,6 +171,11 @@ class Classification:
     severity: Severity
     rule_id: str | None
     """The matching rule, or None when the type's default applied."""
+
+    def __init__(self, category: Category, severity: Severity, rule_id: str | None) -> None:
+        object.__setattr__(self, "category", category)
+        object.__setattr__(self, "severity", severity)
+        object.__setattr__(self, "rule_id", rule_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +217,22 @@ class Enriched:
     classification: Classification
     correlation: Correlation | None = None
     pattern_id: str = ""
+
+    def __init__(
+        self,
+        event: KubeEvent,
+        occurrences: int,
+        observed_ns: int,
+        classification: Classification,
+        correlation: Correlation | None = None,
+        pattern_id: str = "",
+    ) -> None:
+        object.__setattr__(self, "event", event)
+        object.__setattr__(self, "occurrences", occurrences)
+        object.__setattr__(self, "observed_ns", observed_ns)
+        object.__setattr__(self, "classification", classification)
+        object.__setattr__(self, "correlation", correlation)
+        object.__setattr__(self, "pattern_id", pattern_id)
 
 
 class CategorySeverity(NamedTuple):

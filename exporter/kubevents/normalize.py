@@ -195,19 +195,31 @@ def _repairs(
     count: int,
 ) -> tuple[str, ...]:
     """What is malformed in ``raw`` and repaired (see the module docstring)."""
+    series_count = series.get("count")
+    event_type = raw.get("type")
+    if (
+        (series_count is None or _is_count(series_count))
+        and (legacy_count is None or _is_count(legacy_count))
+        and (regarding.get("kind") or regarding.get("name"))
+        and event_type in _TYPES
+    ):
+        return ()  # every Event the API server accepted: no message to build
     out: list[str] = []
     field = "deprecatedCount" if v1 else "count"
-    for name, value in (("series.count", series.get("count")), (field, legacy_count)):
+    for name, value in (("series.count", series_count), (field, legacy_count)):
         if value is not None and not _is_count(value):
             out.append(f"count: {name} {_shown(value)} is not a count; taken as {count}")
             break
     ref_field = "regarding" if v1 else "involvedObject"
     if not regarding.get("kind") and not regarding.get("name"):
         out.append(f"object: {ref_field} names no object; the Event has none")
-    event_type = raw.get("type")
-    if event_type not in (None, "", "Normal", "Warning"):
+    if event_type not in _TYPES:
         out.append(f"type: {_shown(event_type)} is not Normal or Warning; classified as Warning")
     return tuple(out)
+
+
+_TYPES = (None, "", "Normal", "Warning")
+"""The types taken as they are (a tuple: ``type`` may be any JSON value, even unhashable)."""
 
 
 def _is_count(value: object) -> bool:

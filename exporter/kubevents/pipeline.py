@@ -210,8 +210,15 @@ class Pipeline:
             self.counts.record(enriched)
         if self.patterns is not None:
             pattern_id = self.patterns.observe(enriched)
-            if pattern_id:
-                enriched = dataclasses.replace(enriched, pattern_id=pattern_id)
+            if pattern_id:  # not dataclasses.replace: that walks the fields, per record
+                enriched = Enriched(
+                    enriched.event,
+                    enriched.occurrences,
+                    enriched.observed_ns,
+                    enriched.classification,
+                    enriched.correlation,
+                    pattern_id,
+                )
         if self.anomalies is not None:
             self.anomalies.observe(enriched)
         if self.summary is not None:

@@ -57,14 +57,36 @@ class OutputRecord:
     """The involved object's namespace; sinks put it on the Resource."""
     attributes: dict[str, AttrValue]
 
+    def __init__(
+        self,
+        timestamp_ns: int,
+        observed_ns: int,
+        severity_number: int,
+        severity_text: str,
+        event_name: str,
+        body: str,
+        namespace: str,
+        attributes: dict[str, AttrValue],
+    ) -> None:
+        # Written out: see kubevents.model's docstring, "Constructors".
+        object.__setattr__(self, "timestamp_ns", timestamp_ns)
+        object.__setattr__(self, "observed_ns", observed_ns)
+        object.__setattr__(self, "severity_number", severity_number)
+        object.__setattr__(self, "severity_text", severity_text)
+        object.__setattr__(self, "event_name", event_name)
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "namespace", namespace)
+        object.__setattr__(self, "attributes", attributes)
+
 
 def event_record(enriched: Enriched) -> OutputRecord:
     """The ``k8s.event`` log record of one Event update."""
     event = enriched.event
     cls = enriched.classification
+    severity = cls.severity
     attrs = _event_attributes(event)
-    attrs[c.KV_CATEGORY] = cls.category.value
-    attrs[c.KV_SEVERITY] = cls.severity.value
+    attrs[c.KV_CATEGORY] = _CATEGORY_VALUES[cls.category]
+    attrs[c.KV_SEVERITY] = _SEVERITY_VALUES[severity]
     if cls.rule_id:
         attrs[c.KV_RULE] = cls.rule_id
     attrs[c.KV_OCCURRENCES] = enriched.occurrences
@@ -73,15 +95,26 @@ def event_record(enriched: Enriched) -> OutputRecord:
     if enriched.correlation is not None:
         _add_correlation(attrs, enriched.correlation)
     return OutputRecord(
-        timestamp_ns=event.time_ns,
-        observed_ns=enriched.observed_ns,
-        severity_number=cls.severity.number,
-        severity_text=event.type,
-        event_name=c.EVENT_NAME_EVENT,
-        body=event.message,
-        namespace=event.regarding.namespace or event.namespace,
-        attributes=attrs,
+        event.time_ns,
+        enriched.observed_ns,
+        _SEVERITY_NUMBERS[severity],
+        event.type,
+        c.EVENT_NAME_EVENT,
+        event.message,
+        event.regarding.namespace or event.namespace,
+        attrs,
     )
+
+
+# Per record, precomputed: an Enum's ``.value`` and a property of conventions.py (not
+# compiled) are each a Python-level lookup, a dict hit is one C call.
+_CATEGORY_VALUES: dict[c.Category, str] = {category: category.value for category in c.Category}
+_SEVERITY_VALUES: dict[c.Severity, str] = {severity: severity.value for severity in c.Severity}
+_SEVERITY_NUMBERS: dict[c.Severity, int] = {severity: severity.number for severity in c.Severity}
+_KIND_NAME_KEYS: dict[str, str] = {
+    kind: key for kind in c.SEMCONV_KINDS if (key := c.kind_name_key(kind)) is not None
+}
+"""``conventions.kind_name_key`` of every kind that has one."""
 
 
 def pattern_record(transition: Transition, observed_ns: int) -> OutputRecord:
@@ -125,16 +158,18 @@ def pattern_record(transition: Transition, observed_ns: int) -> OutputRecord:
 def _add_correlation(attrs: dict[str, AttrValue], correlation: Correlation) -> None:
     """Correlation IDs: object, workload (+ semconv names of the owner chain), node, incident."""
     attrs[c.KV_OBJECT] = correlation.object
-    workload = correlation.workload
+    owners = correlation.owners
+    workload = owners[-1] if owners else correlation.subject
     if workload is not None:
         attrs[c.KV_WORKLOAD] = workload.key
-    for owner in correlation.owners:
-        key = c.kind_name_key(owner.kind)
-        if key:
+    for owner in owners:
+        key = _KIND_NAME_KEYS.get(owner.kind)
+        if key is not None:
             attrs[key] = owner.name
-    if correlation.node:
-        attrs[c.KV_NODE] = correlation.node
-        attrs[c.K8S_NODE_NAME] = correlation.node
+    node = correlation.node
+    if node:
+        attrs[c.KV_NODE] = node
+        attrs[c.K8S_NODE_NAME] = node
     if correlation.incident_id:
         attrs[c.KV_INCIDENT_ID] = correlation.incident_id
         if correlation.root_cause:
@@ -190,31 +225,47 @@ def incident_record(transition: IncidentTransition, observed_ns: int) -> OutputR
 
 
 def _event_attributes(event: KubeEvent) -> dict[str, AttrValue]:
+    # One test per attribute, in the order the record has always listed them (no tuple of
+    # pairs to build and walk for every record).
     ref = event.regarding
-    pairs: tuple[tuple[str, str], ...] = (
-        (c.EVENT_REASON, event.reason),
-        (c.EVENT_UID, event.uid),
-        (c.EVENT_NAME, event.name),
-        (c.EVENT_ACTION, event.action),
-        (c.EVENT_REPORTING_CONTROLLER, event.reporting_controller),
-        (c.EVENT_REPORTING_INSTANCE, event.reporting_instance),
-        (c.OBJECT_KIND, ref.kind),
-        (c.OBJECT_NAME, ref.name),
-        (c.OBJECT_UID, ref.uid),
-        (c.OBJECT_FIELDPATH, ref.field_path),
-        (c.OBJECT_API_VERSION, ref.api_version),
-        (c.OBJECT_RESOURCE_VERSION, ref.resource_version),
-        (c.KV_SOURCE_API, event.api_version),
-    )
-    attrs: dict[str, AttrValue] = {key: value for key, value in pairs if value}
+    attrs: dict[str, AttrValue] = {}
+    if event.reason:
+        attrs[c.EVENT_REASON] = event.reason
+    if event.uid:
+        attrs[c.EVENT_UID] = event.uid
+    if event.name:
+        attrs[c.EVENT_NAME] = event.name
+    if event.action:
+        attrs[c.EVENT_ACTION] = event.action
+    if event.reporting_controller:
+        attrs[c.EVENT_REPORTING_CONTROLLER] = event.reporting_controller
+    if event.reporting_instance:
+        attrs[c.EVENT_REPORTING_INSTANCE] = event.reporting_instance
+    kind = ref.kind
+    if kind:
+        attrs[c.OBJECT_KIND] = kind
+    name = ref.name
+    if name:
+        attrs[c.OBJECT_NAME] = name
+    if ref.uid:
+        attrs[c.OBJECT_UID] = ref.uid
+    if ref.field_path:
+        attrs[c.OBJECT_FIELDPATH] = ref.field_path
+    if ref.api_version:
+        attrs[c.OBJECT_API_VERSION] = ref.api_version
+    if ref.resource_version:
+        attrs[c.OBJECT_RESOURCE_VERSION] = ref.resource_version
+    if event.api_version:
+        attrs[c.KV_SOURCE_API] = event.api_version
     attrs[c.EVENT_COUNT] = event.count
     if event.first_time_ns:
         attrs[c.EVENT_START_TIME] = format_rfc3339(event.first_time_ns)
-    kind_key = c.kind_name_key(ref.kind)
-    if kind_key and ref.name:
-        attrs[kind_key] = ref.name
-    if event.related is not None and event.related.name:
-        attrs[c.KV_RELATED] = event.related.key
+    kind_key = _KIND_NAME_KEYS.get(kind)
+    if kind_key is not None and name:
+        attrs[kind_key] = name
+    related = event.related
+    if related is not None and related.name:
+        attrs[c.KV_RELATED] = related.key
     return attrs
 
 
