@@ -322,6 +322,11 @@ class _Connection:
         elif isinstance(event, h2.events.StreamReset):
             response.reset = event.error_code
 
+    def interrupt(self) -> None:
+        """Wake a read blocked on the socket (it sees the end of the stream), from any thread."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
     def close(self) -> None:
         try:
             self.h2.close_connection()
@@ -355,6 +360,7 @@ class UnaryChannel:
             self._static_headers.append((b"grpc-encoding", b"gzip"))
         self._lock = threading.Lock()
         self._connection: _Connection | None = None
+        self._closed = False
         self._backoff_s = INITIAL_BACKOFF_S
         self._next_connect = 0.0
         self._last_connect_error = ""
@@ -375,11 +381,17 @@ class UnaryChannel:
         """
         deadline = time.monotonic() + timeout_s
         with self._lock:
+            if self._closed:
+                raise GrpcStatusError("CANCELLED", f"the channel to {self._target} is closed")
             connection = self._connect(deadline)
             try:
                 response = self._exchange(connection, method, request, deadline, metadata)
             except (GrpcStatusError, OSError, h2.exceptions.H2Error) as e:
                 self._drop()
+                if self._closed:
+                    raise GrpcStatusError(
+                        "CANCELLED", f"the channel to {self._target} was closed during the call"
+                    ) from None
                 if isinstance(e, GrpcStatusError):
                     raise
                 raise self._transport_error(e) from None
@@ -388,6 +400,12 @@ class UnaryChannel:
         return self._result(response)
 
     def close(self) -> None:
+        """Close the channel, as grpcio's ``Channel.close``: a call in flight ends at once
+        (CANCELLED) instead of at its deadline, and later calls fail the same way."""
+        self._closed = True
+        connection = self._connection  # read without the lock: a call may hold it
+        if connection is not None:
+            connection.interrupt()
         with self._lock:
             self._drop()
 

@@ -290,6 +290,21 @@ def test_a_listener_that_never_speaks_ends_at_the_deadline() -> None:
         client.close()
 
 
+def test_close_ends_the_call_in_flight_at_once_and_refuses_later_calls(server: Server) -> None:
+    # As grpcio's Channel.close: a sink's shutdown must not wait out a hung call's deadline.
+    client = channel(server.port)
+    with ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        hung = pool.submit(lambda: failure(lambda: client.call(HANG, b"", timeout_s=30)))
+        time.sleep(0.3)  # the call is on the wire, waiting for an answer
+        assert not hung.done()
+        client.close()
+        closed_after = time.monotonic() - started
+        assert hung.result(timeout=5).code == "CANCELLED"
+    assert closed_after < 2.0 and time.monotonic() - started < 2.0
+    assert failure(lambda: client.call(ECHO, b"", timeout_s=5)).code == "CANCELLED"
+
+
 def test_connection_refused_is_unavailable_then_backs_off_then_connects() -> None:
     port = free_port()
     client = channel(port)
