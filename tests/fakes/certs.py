@@ -29,20 +29,27 @@ subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 """
 
-_SERVER_CONFIG = """\
+_LEAF_CONFIG = """\
 [req]
 distinguished_name = dn
 prompt = no
 [dn]
 CN = {common_name}
-[v3_server]
+[v3_leaf]
 basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = {alt_names}
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid, issuer
+{extensions}
 """
+
+_SERVER_EXTENSIONS = """\
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = {alt_names}"""
+
+_CLIENT_EXTENSIONS = """\
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth"""
 
 _EC_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
 
@@ -70,79 +77,40 @@ def make_pki(
     """
     directory.mkdir(parents=True, exist_ok=True)
     ca_key, ca_cert = directory / "ca.key", directory / "ca.crt"
-    key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.crt"
     ca_config = directory / "ca.cnf"
     ca_config.write_text(_CA_CONFIG.format(name=name))
-    server_config = directory / "server.cnf"
-    server_config.write_text(
-        _SERVER_CONFIG.format(common_name=hosts[0], alt_names=_alt_names(hosts))
-    )
     _openssl(
-        "req",
-        "-x509",
-        "-new",
-        "-config",
-        ca_config,
-        *_EC_KEY,
-        "-keyout",
-        ca_key,
-        "-out",
-        ca_cert,
-        "-days",
-        str(days),
+        "req", "-x509", "-new", "-config", ca_config, *_EC_KEY,
+        "-keyout", ca_key, "-out", ca_cert, "-days", str(days),
+    )  # fmt: skip
+    pki = Pki(
+        ca_file=ca_cert, cert_file=directory / "server.crt", key_file=directory / "server.key"
     )
-    _openssl("req", "-new", "-config", server_config, *_EC_KEY, "-keyout", key, "-out", csr)
-    _openssl(
-        "x509",
-        "-req",
-        "-in",
-        csr,
-        "-CA",
-        ca_cert,
-        "-CAkey",
-        ca_key,
-        "-set_serial",
-        f"0x{secrets.token_hex(8)}",
-        "-days",
-        str(days),
-        "-extfile",
-        server_config,
-        "-extensions",
-        "v3_server",
-        "-out",
-        cert,
-    )
-    return Pki(ca_file=ca_cert, cert_file=cert, key_file=key)
-
-
-_CLIENT_CONFIG = """\
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = {common_name}
-[v3_client]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid, issuer
-"""
+    extensions = _SERVER_EXTENSIONS.format(alt_names=_alt_names(hosts))
+    _signed_leaf(pki, "server", hosts[0], extensions, days)
+    return pki
 
 
 def make_client_pair(
     pki: Pki, *, name: str = "kubevents-client", days: int = 2
 ) -> tuple[Path, Path]:
     """A client certificate (extendedKeyUsage clientAuth) signed by ``pki``'s CA: (cert, key)."""
+    return _signed_leaf(pki, name, name, _CLIENT_EXTENSIONS, days)
+
+
+def _signed_leaf(
+    pki: Pki, stem: str, common_name: str, extensions: str, days: int
+) -> tuple[Path, Path]:
+    """A key and a certificate ``<stem>.key``/``<stem>.crt`` beside the CA, signed by it."""
     directory = pki.ca_file.parent
-    config, csr = directory / f"{name}.cnf", directory / f"{name}.csr"
-    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
-    config.write_text(_CLIENT_CONFIG.format(common_name=name))
+    config, csr = directory / f"{stem}.cnf", directory / f"{stem}.csr"
+    cert, key = directory / f"{stem}.crt", directory / f"{stem}.key"
+    config.write_text(_LEAF_CONFIG.format(common_name=common_name, extensions=extensions))
     _openssl("req", "-new", "-config", config, *_EC_KEY, "-keyout", key, "-out", csr)
     _openssl(
         "x509", "-req", "-in", csr, "-CA", pki.ca_file, "-CAkey", directory / "ca.key",
         "-set_serial", f"0x{secrets.token_hex(8)}", "-days", str(days),
-        "-extfile", config, "-extensions", "v3_client", "-out", cert,
+        "-extfile", config, "-extensions", "v3_leaf", "-out", cert,
     )  # fmt: skip
     return cert, key
 
@@ -157,4 +125,3 @@ def _is_ip(host: str) -> bool:
 
 def _openssl(*args: str | Path) -> None:
     subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True, timeout=30)
-

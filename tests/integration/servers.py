@@ -16,7 +16,7 @@ import re
 import signal
 import socket
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -90,7 +90,9 @@ def server_version(name: str) -> str:
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
     """:func:`wait_until` for a server starting up: refused or failing requests mean "not yet"."""
-    wait_until(check, timeout, what, interval=interval, ignoring=(requests.RequestException, OSError))
+    wait_until(
+        check, timeout, what, interval=interval, ignoring=(requests.RequestException, OSError)
+    )
 
 
 RUNNING: list[Process] = []  # read by the conftest's report hook
@@ -356,43 +358,44 @@ class Otelcol:
     def ready(self) -> bool:
         return requests.get(self.health, timeout=2).status_code == 200
 
-    def log_records(self) -> list[dict[str, Any]]:
-        """Every log record written so far, each with its resource's attributes."""
+    def _written(
+        self, resources_key: str, scope_key: str, item_key: str
+    ) -> Iterator[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]:
+        """``(resource attributes, scope, item)`` of every item written so far under
+        ``resources_key``
+        (``resourceLogs``/``scopeLogs``/``logRecords`` or the metrics' names)."""
         if not self.out.exists():
-            return []
-        found = []
+            return
         for line in self.out.read_text().splitlines():
             if not line.endswith("}"):
                 continue  # a line being written
-            for rl in json.loads(line).get("resourceLogs", []):
-                resource = flatten(rl.get("resource", {}).get("attributes", []))
-                for sl in rl.get("scopeLogs", []):
-                    for rec in sl.get("logRecords", []):
-                        found.append(
-                            {
-                                **rec,
-                                "resource": resource,
-                                "scope": sl.get("scope", {}),
-                                "attrs": flatten(rec.get("attributes", [])),
-                            }
-                        )
-        return found
+            for resource_items in json.loads(line).get(resources_key, []):
+                resource = flatten(resource_items.get("resource", {}).get("attributes", []))
+                for scope_items in resource_items.get(scope_key, []):
+                    for item in scope_items.get(item_key, []):
+                        yield resource, scope_items.get("scope", {}), item
+
+    def log_records(self) -> list[dict[str, Any]]:
+        """Every log record written so far, each with its resource's attributes."""
+        return [
+            {
+                **rec,
+                "resource": resource,
+                "scope": scope,
+                "attrs": flatten(rec.get("attributes", [])),
+            }
+            for resource, scope, rec in self._written("resourceLogs", "scopeLogs", "logRecords")
+        ]
 
     def metrics(self) -> list[dict[str, Any]]:
         """Every metric written so far (OTLP-JSON), each with its resource's attributes
         (``resource``) and its scope (``scope``)."""
-        if not self.out.exists():
-            return []
-        found = []
-        for line in self.out.read_text().splitlines():
-            if not line.endswith("}"):
-                continue  # a line being written
-            for rm in json.loads(line).get("resourceMetrics", []):
-                resource = flatten(rm.get("resource", {}).get("attributes", []))
-                for sm in rm.get("scopeMetrics", []):
-                    for metric in sm.get("metrics", []):
-                        found.append({**metric, "resource": resource, "scope": sm.get("scope", {})})
-        return found
+        return [
+            {**metric, "resource": resource, "scope": scope}
+            for resource, scope, metric in self._written(
+                "resourceMetrics", "scopeMetrics", "metrics"
+            )
+        ]
 
 
 def otlp_value(value: dict[str, Any]) -> Any:

@@ -324,16 +324,21 @@ def test_connection_refused_is_unavailable_then_backs_off_then_connects() -> Non
         server.stop()
 
 
+def assert_answered_by_a_new_server(client: UnaryChannel, port: int, message: bytes) -> None:
+    """A server started again on ``port`` answers ``client``'s next call (a new connection)."""
+    again = Server(port=port)
+    try:
+        assert client.call(ECHO, message, timeout_s=5) == message
+    finally:
+        client.close()
+        again.stop()
+
+
 def test_a_server_restarted_between_calls_is_reconnected(server: Server) -> None:
     client = channel(server.port)
     assert client.call(ECHO, b"one", timeout_s=5) == b"one"
     server.stop()
-    again = Server(port=server.port)
-    try:
-        assert client.call(ECHO, b"two", timeout_s=5) == b"two"
-    finally:
-        client.close()
-        again.stop()
+    assert_answered_by_a_new_server(client, server.port, b"two")
 
 
 def test_goaway_lets_the_call_in_flight_finish_and_the_next_one_reconnects(server: Server) -> None:
@@ -352,24 +357,14 @@ def test_goaway_lets_the_call_in_flight_finish_and_the_next_one_reconnects(serve
     server.stop(grace=5)  # GOAWAY, then the in-flight call is answered
     caller.join(5)
     assert result == [b"in flight"]
-    again = Server(port=server.port)
-    try:
-        assert client.call(ECHO, b"new connection", timeout_s=5) == b"new connection"
-    finally:
-        client.close()
-        again.stop()
+    assert_answered_by_a_new_server(client, server.port, b"new connection")
 
 
 def test_goaway_while_idle_reconnects(server: Server) -> None:
     client = channel(server.port)
     assert client.call(ECHO, b"one", timeout_s=5) == b"one"
     server.stop(grace=1)
-    again = Server(port=server.port)
-    try:
-        assert client.call(ECHO, b"two", timeout_s=5) == b"two"
-    finally:
-        client.close()
-        again.stop()
+    assert_answered_by_a_new_server(client, server.port, b"two")
 
 
 # -- TLS -----------------------------------------------------------------------------

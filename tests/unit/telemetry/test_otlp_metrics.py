@@ -104,6 +104,13 @@ def failed(transport: str, http: str, grpc_code: str) -> str:
     return http if transport == "http" else grpc_code
 
 
+def endpoint_of(receiver: OtlpReceiver, transport: str) -> str:
+    """The endpoint the exporter names in its log lines."""
+    if transport == "http":
+        return f"{receiver.http_url}/v1/metrics"
+    return f"http://{receiver.grpc_endpoint}"
+
+
 def totals(receiver: OtlpReceiver) -> list[int]:
     """The ``kubevents.events`` value of every accepted export, in order."""
     return [
@@ -156,11 +163,7 @@ def test_a_failed_export_is_one_line_and_the_next_carries_the_totals(
     transport: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    endpoint = (
-        f"{otlp_receiver.http_url}/v1/metrics"
-        if transport == "http"
-        else f"http://{otlp_receiver.grpc_endpoint}"
-    )
+    endpoint = endpoint_of(otlp_receiver, transport)
     kind = failed(transport, "HTTP 503", "UNAVAILABLE")
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     pipeline.total = 5
@@ -233,11 +236,7 @@ def test_a_partial_success_is_logged_and_counts_as_delivered(
     transport: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    endpoint = (
-        f"{otlp_receiver.http_url}/v1/metrics"
-        if transport == "http"
-        else f"http://{otlp_receiver.grpc_endpoint}"
-    )
+    endpoint = endpoint_of(otlp_receiver, transport)
     otlp_receiver.faults.partial_success(
         rejected=1, message="kubevents.events: too many series", times=2
     )
