@@ -385,6 +385,8 @@ class UnaryChannel:
                 raise GrpcStatusError("CANCELLED", f"the channel to {self._target} is closed")
             connection = self._connect(deadline)
             try:
+                if self._closed:  # closed while connecting: close() found no connection
+                    raise GrpcStatusError("CANCELLED", "closed")
                 response = self._exchange(connection, method, request, deadline, metadata)
             except (GrpcStatusError, OSError, h2.exceptions.H2Error) as e:
                 self._drop()
@@ -406,8 +408,13 @@ class UnaryChannel:
         connection = self._connection  # read without the lock: a call may hold it
         if connection is not None:
             connection.interrupt()
-        with self._lock:
-            self._drop()
+        # A call in flight drops the connection itself as it fails (or, still connecting,
+        # as soon as it has connected); close() never waits for it.
+        if self._lock.acquire(blocking=False):
+            try:
+                self._drop()
+            finally:
+                self._lock.release()
 
     # -- the connection ---------------------------------------------------------
 

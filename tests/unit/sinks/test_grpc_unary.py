@@ -305,6 +305,22 @@ def test_close_ends_the_call_in_flight_at_once_and_refuses_later_calls(server: S
     assert failure(lambda: client.call(ECHO, b"", timeout_s=5)).code == "CANCELLED"
 
 
+def test_close_never_waits_for_a_call_whatever_its_stage() -> None:
+    # Closed at once after the call starts: connecting, sending its preface or waiting for
+    # the answer of a listener that never speaks. Neither close() nor the call may wait for
+    # the call's deadline.
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as listener:
+        for _ in range(20):
+            client = channel(listener.getsockname()[1])
+            with ThreadPoolExecutor(1) as pool:
+                started = time.monotonic()
+                call = pool.submit(lambda: failure(lambda: client.call(ECHO, b"", timeout_s=30)))
+                client.close()
+                assert time.monotonic() - started < 1.0
+                assert call.result(timeout=5).code == "CANCELLED"
+            assert time.monotonic() - started < 2.0
+
+
 def test_connection_refused_is_unavailable_then_backs_off_then_connects() -> None:
     port = free_port()
     client = channel(port)
