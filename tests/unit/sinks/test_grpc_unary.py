@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -314,7 +315,7 @@ def test_close_never_waits_for_a_call_whatever_its_stage() -> None:
             client = channel(listener.getsockname()[1])
             with ThreadPoolExecutor(1) as pool:
                 started = time.monotonic()
-                call = pool.submit(lambda: failure(lambda: client.call(ECHO, b"", timeout_s=30)))
+                call = pool.submit(failure, partial(client.call, ECHO, b"", timeout_s=30))
                 client.close()
                 assert time.monotonic() - started < 1.0
                 assert call.result(timeout=5).code == "CANCELLED"
