@@ -137,6 +137,8 @@ class Pipeline:
         """Records handed to the batch so far (the sinks count in this order)."""
         self._held: dict[int, _Held] = {}
         """Held records in the order they were held."""
+        self.held_last = False
+        """Whether the last :meth:`handle` held its record for a late cause."""
         self._released: deque[tuple[int, int]] = deque()
         """(position, floor) of records let out late, until a sink settled them."""
         self._checkpointed = checkpointed
@@ -155,6 +157,7 @@ class Pipeline:
     def handle(self, event: KubeEvent) -> Enriched | None:
         """Process one ADDED/MODIFIED Event update; None when it adds nothing."""
         self.stats.received += 1
+        self.held_last = False
         for repair in event.repairs:
             field = repair.partition(":")[0]
             self.stats.repaired[field] = self.stats.repaired.get(field, 0) + 1
@@ -197,6 +200,7 @@ class Pipeline:
             self._held[key] = _Held(
                 cause, enriched, event.time_ns + correlator.settle_ns, self._exported
             )
+            self.held_last = True
             self._release(correlator)
             return enriched
         self._finish(enriched)
@@ -355,6 +359,21 @@ class Pipeline:
         """Records produced so far (exported, waiting in the current batch, or held)."""
         return self._exported + len(self._held)
 
+    @property
+    def exported(self) -> int:
+        """Records exported so far (handed to the sinks or waiting in the batch), not the
+        held ones."""
+        return self._exported
+
+    def delivered(self) -> int:
+        """Of the records exported so far, how many every sink has settled (in order),
+        whatever is still held."""
+        counts = [
+            settled() if (settled := getattr(sink, "settled", None)) else self.stats.records
+            for sink in self.sinks
+        ]
+        return min(counts, default=self.stats.records)
+
     def settled(self) -> int:
         """Records every sink has settled: delivered, or deliberately dropped.
 
@@ -363,11 +382,7 @@ class Pipeline:
         exported before it was held, until it has been let out and settled too:
         the checkpoint never passes an Event whose record is not out.
         """
-        counts = [
-            settled() if (settled := getattr(sink, "settled", None)) else self.stats.records
-            for sink in self.sinks
-        ]
-        done = min(counts, default=self.stats.records)
+        done = self.delivered()
         released = self._released
         while released and released[0][0] <= done:
             released.popleft()

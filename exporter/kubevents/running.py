@@ -319,6 +319,7 @@ class Runner:
             return
         if event.repairs:
             self._repairs(event, f"watch {item.scope} at resourceVersion {item.resource_version}")
+        held = False
         if item.watch_type == "DELETED":
             pipeline.delete(event)
             progress.forget(event.key)
@@ -328,21 +329,25 @@ class Runner:
             pipeline.tracker.observe(event)  # remembered as seen, not emitted
             self.stats.seeded += 1
         elif item.listed:
-            self._handle(event)
+            held = self._handle(event)
         elif (released := self._throttle.offer(event, time.monotonic())) is not None:
-            self._handle(released)
+            held = self._handle(released)
         progress.processed(
             records_after=pipeline.records_total,
             scope=item.scope,
             resource_version=item.resource_version,
             key=event.key,
             count=pipeline.tracker.count_of(event) or 0,
+            exported_after=pipeline.exported,
+            held=held,
         )
 
-    def _handle(self, event: KubeEvent) -> None:
+    def _handle(self, event: KubeEvent) -> bool:
+        """Process ``event``; whether its record is held for a late cause."""
         assert self.pipeline is not None
         self.pipeline.handle(event)
         self.stats.last_event_time_ns = max(self.stats.last_event_time_ns, event.time_ns)
+        return self.pipeline.held_last
 
     def _recent(self, time_ns: int) -> bool:
         return time_ns >= self.clock.now_ns() - self._lookback_s * _NS
@@ -352,7 +357,7 @@ class Runner:
         if pipeline is None or progress is None:
             return
         pipeline.flush()
-        progress.settle(pipeline.settled())
+        progress.settle(pipeline.settled(), pipeline.delivered())
         tracker = pipeline.tracker
         # The emitted counts follow the tracker: what it forgot (age, size, deletion) is
         # dropped. Only when it has forgotten something since the last time: checking

@@ -6,7 +6,10 @@ already emitted for each Event still within the Event TTL. On restart the
 watch resumes from the resourceVersion; if that has expired, the relist is
 filtered through the emitted counts, so nothing is lost and nothing settled
 is repeated. Only what was processed after the last save can repeat: with
-the default 1 s interval, at most one second of Events.
+the default 1 s interval, at most one second of Events. A record held for a
+late cause keeps the resourceVersions behind it (for up to
+``correlation.settle_s``), not the emitted counts of the Events delivered
+meanwhile: a restart brings those again and lets only the held ones through.
 
 Stores are small: :class:`FileCheckpointStore` (atomic replace of a JSON
 file) and, in a cluster, an annotation on the leader-election Lease (see
@@ -178,6 +181,12 @@ class _Pending:
     resource_version: str
     key: str
     count: int
+    exported_after: int = 0
+    """The records exported when it was processed, held ones not counted (its own
+    record is among them unless it is held)."""
+    held: bool = False
+    """Its record is held for a late cause: exported later, at an index not known yet."""
+    counted: bool = False
 
 
 @dataclass
@@ -193,6 +202,11 @@ class SettledProgress:
     resource_versions: dict[str, str] = field(default_factory=dict)
     emitted: dict[str, int] = field(default_factory=dict)
     _pending: deque[_Pending] = field(default_factory=deque)
+    """Every item not yet behind the resume points, in order."""
+    _uncounted: deque[_Pending] = field(default_factory=deque)
+    """The same items, until their emitted counts are settled (see :meth:`settle`)."""
+    _held_keys: dict[str, int] = field(default_factory=dict)
+    """Event key -> items of it whose record is held and not yet settled."""
 
     def processed(
         self,
@@ -202,16 +216,60 @@ class SettledProgress:
         resource_version: str,
         key: str = "",
         count: int = 0,
+        exported_after: int | None = None,
+        held: bool = False,
     ) -> None:
-        """An item was processed; its records are the first ``records_after`` exported."""
-        self._pending.append(_Pending(records_after, scope, resource_version, key, count))
+        """An item was processed; its records are the first ``records_after`` (exported and
+        held), its own record among the first ``exported_after`` exported unless ``held``."""
+        item = _Pending(
+            records_after,
+            scope,
+            resource_version,
+            key,
+            count,
+            records_after if exported_after is None else exported_after,
+            held,
+        )
+        self._pending.append(item)
+        self._uncounted.append(item)
+        if held and key:
+            self._held_keys[key] = self._held_keys.get(key, 0) + 1
 
-    def settle(self, settled_records: int) -> None:
-        """Everything up to ``settled_records`` records is delivered or deliberately dropped."""
-        while self._pending and self._pending[0].records_after <= settled_records:
-            item = self._pending.popleft()
+    def settle(self, settled_records: int, delivered_records: int | None = None) -> None:
+        """Every record before ``settled_records`` is delivered or deliberately dropped,
+        held ones included: the resume points move past the items before it.
+
+        ``delivered_records`` (at least ``settled_records``) is how far the sinks have
+        settled the records exported so far, past records still held for a late cause.
+        The items whose own record is among them count as emitted already, so that a
+        restart does not repeat them while a held record keeps the resume points back
+        (for as long as ``correlation.settle_s``): the relist or the resumed watch
+        brings them again and the emitted counts let only the held ones through.
+        Items of an Event with a held record wait for it: a count of a later update
+        would otherwise cover the held one.
+        """
+        pending = self._pending
+        while pending and pending[0].records_after <= settled_records:
+            item = pending.popleft()
             if item.resource_version:
                 self.resource_versions[item.scope] = item.resource_version
+            if item.held and item.key:
+                left = self._held_keys[item.key] - 1
+                if left:
+                    self._held_keys[item.key] = left
+                else:
+                    del self._held_keys[item.key]
+            self._count(item)
+        delivered = settled_records if delivered_records is None else delivered_records
+        uncounted, held_keys = self._uncounted, self._held_keys
+        while uncounted and (uncounted[0].counted or uncounted[0].exported_after <= delivered):
+            item = uncounted.popleft()
+            if not item.held and item.key not in held_keys:
+                self._count(item)  # else counted once the resume points pass it
+
+    def _count(self, item: _Pending) -> None:
+        if not item.counted:
+            item.counted = True
             if item.key and item.count > self.emitted.get(item.key, 0):
                 self.emitted[item.key] = item.count
 

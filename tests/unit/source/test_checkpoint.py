@@ -69,6 +69,28 @@ def test_settled_progress_only_advances_past_settled_records() -> None:
     assert progress.checkpoint(0).emitted == {"a": 1, "c": 2}
 
 
+def test_a_held_record_keeps_the_resume_point_back_not_the_counts_delivered_after_it() -> None:
+    # "a" is held for a late cause (its record is not exported yet); "b" and "c" come after
+    # it and their records are delivered; "c" again, then "a" again while "a" is held.
+    progress = SettledProgress("v1")
+    progress.processed(records_after=1, scope="*", resource_version="10", key="a", count=1,
+                       exported_after=0, held=True)  # fmt: skip
+    progress.processed(records_after=2, scope="*", resource_version="11", key="b", count=1,
+                       exported_after=1)  # fmt: skip
+    progress.processed(records_after=3, scope="*", resource_version="12", key="c", count=1,
+                       exported_after=2)  # fmt: skip
+    progress.processed(records_after=4, scope="*", resource_version="13", key="a", count=2,
+                       exported_after=3)  # fmt: skip
+    progress.settle(0, 3)  # the floor is at the held record; three exported, all delivered
+    cp = progress.checkpoint(0)
+    assert cp.resource_versions == {}  # a restart resumes before the held record
+    # b and c are not repeated; a's later update waits: its count would cover the held one
+    assert cp.emitted == {"b": 1, "c": 1}
+    progress.settle(4, 4)  # a was let out and delivered
+    cp = progress.checkpoint(0)
+    assert cp.resource_versions == {"*": "13"} and cp.emitted == {"a": 2, "b": 1, "c": 1}
+
+
 def test_settled_progress_drops_forgotten_and_untracked_keys() -> None:
     progress = SettledProgress.resume(CP)
     progress.forget("uid-1")
