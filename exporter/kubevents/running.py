@@ -208,6 +208,7 @@ class Runner:
         idle_spacing = interval / 4
         last_save = time.monotonic()
         dirty = False
+        follow_up = False  # the last checkpoint came after progress and left records held
         while not self.stop.is_set():
             self._loop_at = time.monotonic()
             self._apply_leadership_changes()
@@ -224,10 +225,18 @@ class Runner:
             if self.pipeline is not None and idle:
                 self.pipeline.flush()  # idle: hand what is batched to the sinks now (latency)
             now = time.monotonic()
-            if now - last_save >= interval or (dirty and idle and now - last_save >= idle_spacing):
-                if self.pipeline is not None:
-                    self.pipeline.expire(self.clock.now_ns())  # resolve patterns gone quiet
+            quiet = (dirty or follow_up) and idle and now - last_save >= idle_spacing
+            if now - last_save >= interval or quiet:
+                # The stages take the clock's time only at a checkpoint with no Event since
+                # the previous one (Pipeline.expire): after a burst (the first list, a
+                # relist) that is the one after next, where the records held for a late
+                # cause whose time has passed leave. With records held, it comes as soon
+                # as the stream stayed quiet, not a whole interval after the burst.
+                pipeline = self.pipeline
+                if pipeline is not None:
+                    pipeline.expire(self.clock.now_ns())  # resolve patterns gone quiet
                 self._checkpoint()
+                follow_up = dirty and pipeline is not None and pipeline.held > 0
                 last_save, dirty = now, False
         self._shutdown()
 
