@@ -34,6 +34,7 @@ from kubevents.pipeline import Pipeline, RepairLog
 from kubevents.series import SeriesTracker
 from kubevents.settings import Settings, parse_initial
 from kubevents.source.checkpoint import CheckpointStore, SettledProgress
+from kubevents.source.handoff import WatchQueue
 from kubevents.source.kubeapi import CORE_V1, EVENTS_V1, ListWatch
 from kubevents.source.watching import EventWatcher, WatchOptions, WatchStats
 from kubevents.throttle import SeriesThrottle
@@ -82,16 +83,13 @@ class _Item:
 class _QueueHandler:
     """Puts what a watch sees on the queue, waiting while it is full."""
 
-    def __init__(self, q: queue.Queue[_Item], stop: threading.Event, term: int) -> None:
+    def __init__(self, q: WatchQueue[_Item], stop: threading.Event, term: int) -> None:
         self._q, self._stop, self._term = q, stop, term
 
-    def _put(self, item: _Item) -> None:
+    def _put(self, item: _Item, nbytes: int) -> None:
         while not self._stop.is_set():
-            try:
-                self._q.put(item, timeout=0.2)
+            if self._q.put(item, nbytes, timeout=0.2):
                 return
-            except queue.Full:
-                continue
 
     def on_event(
         self,
@@ -101,11 +99,12 @@ class _QueueHandler:
         scope: str,
         resource_version: str,
         listed: bool,
+        nbytes: int,
     ) -> None:
-        self._put(_Item(watch_type, obj, scope, resource_version, listed, self._term))
+        self._put(_Item(watch_type, obj, scope, resource_version, listed, self._term), nbytes)
 
     def on_progress(self, *, scope: str, resource_version: str) -> None:
-        self._put(_Item("", None, scope, resource_version, False, self._term))
+        self._put(_Item("", None, scope, resource_version, False, self._term), 0)
 
 
 @dataclass
@@ -165,7 +164,9 @@ class Runner:
         """How long the sinks took to flush at shutdown (the metrics export gets the rest)."""
         self._pipeline_factory = pipeline_factory
         self._filter = EventFilter.from_settings(settings.watch.filters)
-        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=settings.watch.queue_size)
+        self._queue: WatchQueue[_Item] = WatchQueue(
+            settings.watch.queue_size, settings.watch.queue_max_bytes
+        )
         self._lookback_s = parse_initial(settings.watch.initial) or 0.0
         self._term = 0
         self._term_stop = threading.Event()
@@ -433,6 +434,18 @@ class Runner:
     @property
     def queue_capacity(self) -> int:
         return self.settings.watch.queue_size
+
+    def queue_bytes(self) -> int:
+        """Bytes (as JSON) of the watch items waiting for the pipeline thread."""
+        return self._queue.bytes
+
+    @property
+    def queue_max_bytes(self) -> int:
+        return self.settings.watch.queue_max_bytes
+
+    def queue_full(self) -> dict[str, int]:
+        """Puts that found the queue full and waited, by the bound that held them."""
+        return {"items": self._queue.full_items, "bytes": self._queue.full_bytes}
 
     def healthy(self) -> tuple[bool, str]:
         """(alive, why) for /healthz: the pipeline thread goes round its loop.

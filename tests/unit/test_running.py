@@ -282,3 +282,22 @@ def test_items_of_a_term_that_ended_are_dropped_and_the_next_term_reads_them_aga
         events[0]["metadata"]["uid"],
         *(o["metadata"]["uid"] for o in events),
     ]
+
+
+def test_a_list_waits_at_the_queue_byte_bound_while_the_pipeline_is_busy() -> None:
+    listed = distinct_events(40)
+    sizes = [len(orjson.dumps(o)) for o in listed]
+    bound = 6 * max(sizes)  # room for 6 to 12 of these Events, far fewer than 40 items
+    api, sink = MemoryEventsApi(), GatedSink()
+    for obj in listed:
+        api.store(obj)
+    runner = make_runner(settings_with(**{"watch.queue_max_bytes": bound}), api, sink)
+    with running(runner):
+        sink.waiting.wait(10)  # the pipeline thread is in the first export
+        wait_until(lambda: runner.queue_full()["bytes"] >= 1, "the watch waiting for room")
+        assert 6 <= runner.queue_size() < 40 - 1
+        assert runner.queue_bytes() <= bound
+        assert runner.queue_full()["items"] == 0
+        sink.gate.set()
+        wait_until(lambda: len(sink.records) == 40, "the whole list, once there was room")
+    assert sorted(map(uid, sink.records)) == sorted(o["metadata"]["uid"] for o in listed)
