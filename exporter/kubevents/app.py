@@ -599,7 +599,9 @@ def run_cluster(
     _install_signal_handlers(stop)  # first: the imports below take a while
     allocator.limit_arenas()  # before any thread starts (allocator.py)
     clock = clock or SystemClock()
-    from kubevents.running import LEASE_RELEASE_MARGIN_S, Runner, detect_api
+    from kubevents.running import LEASE_RELEASE_MARGIN_S, SWITCH_INTERVAL_S, Runner, detect_api
+
+    sys.setswitchinterval(SWITCH_INTERVAL_S)  # the watch threads' turns (running.py)
     from kubevents.source.checkpoint import (
         CheckpointStore,
         FileCheckpointStore,

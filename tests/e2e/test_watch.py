@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -21,6 +22,7 @@ import orjson
 import pytest
 
 from kubevents import app
+from kubevents.running import SWITCH_INTERVAL_S
 from kubevents.settings import Settings, load_settings
 from tests.fakes.apiserver import ExpiredWatch, FakeApiServer, make_event
 from tests.support.waiting import wait_until
@@ -160,6 +162,7 @@ def test_every_occurrence_exactly_once_in_both_api_versions(
     fake: FakeApiServer, tmp_path: Path
 ) -> None:
     names = create(fake, 5)
+    sys.setswitchinterval(0.005)  # Python's default; kubevents run shortens it (running.py)
     for api in ("events.k8s.io/v1", "v1"):
         out = tmp_path / api.replace("/", "_")
         out.mkdir()
@@ -175,6 +178,7 @@ def test_every_occurrence_exactly_once_in_both_api_versions(
         # API version's run starts fresh, so it sees the previous run's Events too).
         assert len(recs) == (13 if api == "events.k8s.io/v1" else 9 + 6)
         assert all(r["attributes"]["kubevents.source_api"] == api for r in recs)
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
 
 
 def test_unchanged_updates_and_deletions_are_not_emitted(

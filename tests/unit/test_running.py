@@ -15,10 +15,11 @@ from typing import Any
 import orjson
 import pytest
 
+from kubevents.app import classifier_from, correlator_from
 from kubevents.clock import Clock, FakeClock, SystemClock
 from kubevents.enrich.classify import Classifier
 from kubevents.normalize import normalize
-from kubevents.pipeline import Pipeline
+from kubevents.pipeline import Detectors, Pipeline
 from kubevents.records import OutputRecord
 from kubevents.running import STALL_S, Runner
 from kubevents.series import SeriesTracker
@@ -197,6 +198,33 @@ def test_updates_within_watch_throttle_s_are_held_and_leave_merged_with_no_resum
     assert store.checkpoint.resource_versions == {"*": series[-1]["metadata"]["resourceVersion"]}
 
 
+def test_records_held_for_a_late_cause_leave_soon_after_the_first_list() -> None:
+    """Listed Events are older than the clock, so what the correlator held for a late
+    cause is due already: it leaves at the checkpoint that finds the stream quiet, a
+    quarter interval after the one after the list, not a whole interval later."""
+    settings = settings_with(**{"correlation.enabled": True, "watch.checkpoint_interval_s": 4.0})
+    api, sink, clock = MemoryEventsApi(), InMemorySink(), SystemClock()
+    for obj in distinct_events(100):
+        api.store(obj)
+
+    def pipeline(tracker: SeriesTracker) -> Pipeline:
+        detectors = Detectors(correlator=correlator_from(settings))
+        return Pipeline(classifier=classifier_from(settings), sinks=[sink], clock=clock,
+                        tracker=tracker, batch_size=1, detectors=detectors)
+
+    runner = Runner(settings, pipeline_factory=pipeline, api=api, store=MemoryCheckpointStore(),
+                    clock=clock, stop=threading.Event())
+    started = time.monotonic()
+    with running(runner):
+        wait_until(lambda: len(api.watches()) >= 1, "the watch after the list")
+        assert runner.pipeline is not None
+        assert runner.pipeline.held == 1  # a Pod's Killing, which a later eviction may explain
+        wait_until(lambda: runner.pipeline is not None and not runner.pipeline.held, "the release")
+        elapsed = time.monotonic() - started
+    # Two quarter intervals (1 s each) and the loop's wake-ups (0.2 s); else 1 s + 4 s.
+    assert elapsed < 3.5
+
+
 def test_a_restart_resumes_the_watch_at_the_checkpoint_and_a_relist_repeats_nothing() -> None:
     first, later = distinct_events(4)[:3], distinct_events(4)[3]
     store = MemoryCheckpointStore()
@@ -254,3 +282,22 @@ def test_items_of_a_term_that_ended_are_dropped_and_the_next_term_reads_them_aga
         events[0]["metadata"]["uid"],
         *(o["metadata"]["uid"] for o in events),
     ]
+
+
+def test_a_list_waits_at_the_queue_byte_bound_while_the_pipeline_is_busy() -> None:
+    listed = distinct_events(40)
+    sizes = [len(orjson.dumps(o)) for o in listed]
+    bound = 6 * max(sizes)  # room for 6 to 12 of these Events, far fewer than 40 items
+    api, sink = MemoryEventsApi(), GatedSink()
+    for obj in listed:
+        api.store(obj)
+    runner = make_runner(settings_with(**{"watch.queue_max_bytes": bound}), api, sink)
+    with running(runner):
+        sink.waiting.wait(10)  # the pipeline thread is in the first export
+        wait_until(lambda: runner.queue_full()["bytes"] >= 1, "the watch waiting for room")
+        assert 6 <= runner.queue_size() < 40 - 1
+        assert runner.queue_bytes() <= bound
+        assert runner.queue_full()["items"] == 0
+        sink.gate.set()
+        wait_until(lambda: len(sink.records) == 40, "the whole list, once there was room")
+    assert sorted(map(uid, sink.records)) == sorted(o["metadata"]["uid"] for o in listed)

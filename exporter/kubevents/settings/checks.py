@@ -41,6 +41,7 @@ def check_values(settings: Settings, source: str) -> None:
         (settings.watch.object_cache_max >= 1, "watch -> object_cache_max", "must be at least 1"),
         (settings.watch.timeout_s >= 1, "watch -> timeout_s", "must be at least 1"),
         (settings.watch.queue_size >= 1, "watch -> queue_size", "must be at least 1"),
+        (settings.watch.queue_max_bytes >= 1, "watch -> queue_max_bytes", "must be at least 1"),
         (
             settings.watch.checkpoint_interval_s > 0,
             "watch -> checkpoint_interval_s",

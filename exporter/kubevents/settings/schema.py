@@ -143,6 +143,9 @@ class WatchSettings:
     queue_size: int = 10_000
     """Events buffered between the watch and the pipeline; when full the watch waits
     (backpressure), and the apiserver keeps the rest. Default 10 000."""
+    queue_max_bytes: int = 4 * 1024 * 1024
+    """Bytes of JSON those Events may take (an Event takes about three times its JSON
+    once parsed); when full the watch waits as for ``queue_size``. Default 4 MiB."""
     throttle_s: float = 0.0
     """Emit at most one record per Event per this many seconds; updates in between are
     held and merged into the next record (occurrences stay exact). Default 0: off."""

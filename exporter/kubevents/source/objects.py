@@ -145,6 +145,7 @@ class _CacheHandler:
         scope: str,
         resource_version: str,
         listed: bool,
+        nbytes: int,
     ) -> None:
         # DELETED is an update too: the last state is what late Events refer to.
         self._cache.update(self._kind, obj)

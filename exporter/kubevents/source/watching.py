@@ -48,8 +48,10 @@ class WatchHandler(Protocol):
         scope: str,
         resource_version: str,
         listed: bool,
+        nbytes: int,
     ) -> None:
-        """An ADDED/MODIFIED/DELETED object (``listed`` for items of a (re)list)."""
+        """An ADDED/MODIFIED/DELETED object (``listed`` for items of a (re)list) and the
+        bytes it came as (its watch line, or the list item's JSON)."""
         ...
 
     def on_progress(self, *, scope: str, resource_version: str) -> None:
@@ -241,7 +243,12 @@ class EventWatcher:
             for item in items:
                 if isinstance(item, dict):
                     self.handler.on_event(
-                        "ADDED", item, scope=self.scope, resource_version="", listed=True
+                        "ADDED",
+                        item,
+                        scope=self.scope,
+                        resource_version="",
+                        listed=True,
+                        nbytes=len(orjson.dumps(item)),  # about 0.5 µs for an Event
                     )
             # The first page's resourceVersion is the snapshot the whole list is consistent with.
             items_rv = items_rv or str(meta.get("resourceVersion") or "")
@@ -317,7 +324,9 @@ class EventWatcher:
                 clip(str(watch_type), 40),
             )
             return
-        self.handler.on_event(watch_type, obj, scope=self.scope, resource_version=rv, listed=False)
+        self.handler.on_event(
+            watch_type, obj, scope=self.scope, resource_version=rv, listed=False, nbytes=len(line)
+        )
         if rv:
             self.resource_version = rv
         self.stats.last_progress_ns = self._now_ns()

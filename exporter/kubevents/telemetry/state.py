@@ -191,6 +191,10 @@ class RunView(Protocol):
     def queue_size(self) -> int: ...
     @property
     def queue_capacity(self) -> int: ...
+    def queue_bytes(self) -> int: ...
+    @property
+    def queue_max_bytes(self) -> int: ...
+    def queue_full(self) -> Mapping[str, int]: ...
 
 
 # -- detectors --------------------------------------------------------------------------------
@@ -548,6 +552,26 @@ def observe_run(
         callbacks=[main(lambda run: [Observation(run.queue_capacity)])],
         unit="{item}",
         description="Size of that queue (watch.queue_size).",
+    )
+    m.create_observable_gauge(
+        c.MetricName.PIPELINE_QUEUE_BYTES,
+        callbacks=[main(lambda run: [Observation(run.queue_bytes())])],
+        unit="By",
+        description="Bytes (as JSON) of the watch items waiting for the pipeline thread.",
+    )
+    m.create_observable_gauge(
+        c.MetricName.PIPELINE_QUEUE_MAX_BYTES,
+        callbacks=[main(lambda run: [Observation(run.queue_max_bytes)])],
+        unit="By",
+        description="Bytes that queue holds at most (watch.queue_max_bytes).",
+    )
+    m.create_observable_counter(
+        c.MetricName.PIPELINE_QUEUE_FULL,
+        callbacks=[
+            main(lambda run: [Observation(n, {L.BOUND: b}) for b, n in run.queue_full().items()])
+        ],
+        unit="{wait}",
+        description="Times a watch found that queue full and waited, by the bound (items, bytes).",
     )
     m.create_observable_gauge(
         c.MetricName.LEADER,

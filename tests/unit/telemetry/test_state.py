@@ -108,6 +108,16 @@ class _Run:
     def queue_capacity(self) -> int:
         return 100
 
+    def queue_bytes(self) -> int:
+        return self.queued * 1000
+
+    @property
+    def queue_max_bytes(self) -> int:
+        return 4096
+
+    def queue_full(self) -> dict[str, int]:
+        return {"items": 0, "bytes": self.queued // 7}
+
 
 def test_watch_metrics_sum_the_watch_loops_by_resource(telemetry: Telemetry) -> None:
     up = WatchStats(lists=2, relists=Counter(expired=1), api_errors=Counter({"429": 3}))
@@ -150,3 +160,9 @@ def test_watch_metrics_sum_the_watch_loops_by_resource(telemetry: Telemetry) -> 
     assert metric(telemetry, "kubevents_pipeline_queue_size") == {(): 7.0}
     assert metric(telemetry, "kubevents_watch_throttled_total") == {(): 3.0}
     assert metric(telemetry, "kubevents_pipeline_queue_capacity") == {(): 100.0}
+    assert metric(telemetry, "kubevents_pipeline_queue_bytes") == {(): 7000.0}
+    assert metric(telemetry, "kubevents_pipeline_queue_max_bytes") == {(): 4096.0}
+    assert metric(telemetry, "kubevents_pipeline_queue_full_total") == {
+        (("bound", "items"),): 0.0,
+        (("bound", "bytes"),): 1.0,
+    }
