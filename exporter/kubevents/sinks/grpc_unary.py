@@ -294,8 +294,20 @@ class _Connection:
         self.flush()
 
     def flush(self) -> None:
-        for data in self.h2.outbound():
-            self.sock.sendall(data)
+        parts = self.h2.outbound()
+        if isinstance(self.sock, ssl.SSLSocket):  # no sendmsg: each part is one write
+            for data in parts:
+                self.sock.sendall(data)
+            return
+        # One system call for the frames and the payloads between them: each call lets go
+        # of the interpreter lock, and the pipeline thread may keep it a switch interval.
+        views = [memoryview(data) for data in parts]
+        while views:
+            sent = self.sock.sendmsg(views)
+            while views and sent >= len(views[0]):
+                sent -= len(views.pop(0))
+            if sent:
+                views[0] = views[0][sent:]
 
     def usable(self) -> bool:
         """False once the server said GOAWAY or closed the socket while we were idle."""
