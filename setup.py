@@ -31,6 +31,7 @@ HOT_PATH = [
     "exporter/kubevents/telemetry/counting.py",
     "exporter/kubevents/sinks/limits.py",
     "exporter/kubevents/sinks/otlp_encode.py",
+    "exporter/kubevents/pipeline.py",
 ]
 """What every Event goes through, parse to encoded request (and nothing with I/O)."""
 

@@ -119,9 +119,15 @@ def grpc_timeout(seconds: float) -> str:
 
 def frame_message(message: bytes, *, gzip_it: bool) -> bytes:
     """The length-prefixed message: flag (1 = compressed), big-endian length, bytes."""
+    prefix, message = message_parts(message, gzip_it=gzip_it)
+    return prefix + message
+
+
+def message_parts(message: bytes, *, gzip_it: bool) -> tuple[bytes, bytes]:
+    """:func:`frame_message` as its two parts: the 5-byte prefix, the (compressed) message."""
     if gzip_it:
         message = gzip.compress(message, compresslevel=GZIP_LEVEL, mtime=0)
-    return struct.pack(">BI", 1 if gzip_it else 0, len(message)) + message
+    return struct.pack(">BI", 1 if gzip_it else 0, len(message)), message
 
 
 def unframe_message(body: bytes, encoding: str) -> bytes:
@@ -217,6 +223,10 @@ class _Response:
         return self.ended or self.reset is not None
 
 
+_FRAME_HEADER = struct.Struct(">HBBBL")
+"""An HTTP/2 frame header (RFC 9113 section 4.1): 24-bit length, type, flags, stream."""
+
+
 class _Http2(h2.connection.H2Connection):
     """h2's client connection, except that a GOAWAY does not end the streams in flight.
 
@@ -234,6 +244,41 @@ class _Http2(h2.connection.H2Connection):
         self.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
         return frames, events
 
+    def __init__(self, config: h2.config.H2Configuration) -> None:
+        super().__init__(config)
+        self._parts: list[bytes] = []
+        """What goes out before h2's own buffer: frames, and DATA payloads by reference."""
+
+    def _prepare_for_sending(self, frames: list[hyperframe.frame.Frame]) -> None:
+        """As h2's, except that a DATA frame's payload is not copied into the buffer.
+
+        h2 joins each frame's header and payload, then the frames, then the buffer, and
+        ``data_to_send`` copies the buffer once more: four copies of a request of
+        hundreds of KiB. Here only the 9-byte header is built, and :meth:`outbound` hands
+        the payload to the socket as it came."""
+        for frame in frames:
+            if not isinstance(frame, hyperframe.frame.DataFrame) or "PADDED" in frame.flags:
+                super()._prepare_for_sending([frame])
+                continue
+            data = frame.data
+            size = frame.body_len = len(data)
+            assert size <= self.max_outbound_frame_size
+            flags = 0x1 if "END_STREAM" in frame.flags else 0x0
+            self._data_to_send += _FRAME_HEADER.pack(
+                size >> 8, size & 0xFF, 0x0, flags, frame.stream_id & 0x7FFFFFFF
+            )
+            if size:
+                self._parts += (bytes(self._data_to_send), data)
+                self._data_to_send = bytearray()
+
+    def outbound(self) -> list[bytes]:
+        """Everything to send, in order (``data_to_send`` without joining the payloads)."""
+        parts, self._parts = self._parts, []
+        rest = self.data_to_send()
+        if rest:
+            parts.append(rest)
+        return parts
+
 
 class _Connection:
     """One HTTP/2 connection: a socket (TLS or not) and h2's state machine for it."""
@@ -249,9 +294,20 @@ class _Connection:
         self.flush()
 
     def flush(self) -> None:
-        data = self.h2.data_to_send()
-        if data:
-            self.sock.sendall(data)
+        parts = self.h2.outbound()
+        if isinstance(self.sock, ssl.SSLSocket):  # no sendmsg: each part is one write
+            for data in parts:
+                self.sock.sendall(data)
+            return
+        # One system call for the frames and the payloads between them: each call lets go
+        # of the interpreter lock, and the pipeline thread may keep it a switch interval.
+        views = [memoryview(data) for data in parts]
+        while views:
+            sent = self.sock.sendmsg(views)
+            while views and sent >= len(views[0]):
+                sent -= len(views.pop(0))
+            if sent:
+                views[0] = views[0][sent:]
 
     def usable(self) -> bool:
         """False once the server said GOAWAY or closed the socket while we were idle."""
@@ -493,12 +549,18 @@ class UnaryChannel:
             *((k.lower().encode("ascii"), v.encode("utf-8")) for k, v in metadata),
         ]
         conn.send_headers(stream_id, headers)
-        body = memoryview(frame_message(request, gzip_it=self._gzip))
-        while body and not streams[stream_id].done:
+        # The 5-byte prefix and the message go as two pieces (DATA frames may split a
+        # message anywhere): the message, hundreds of KiB, is not copied behind the prefix,
+        # and a piece that fits in one frame is handed to h2 as it is.
+        prefix, message = message_parts(request, gzip_it=self._gzip)
+        pieces = [memoryview(prefix), memoryview(message)] if message else [memoryview(prefix)]
+        offset = 0  # bytes of pieces[0] already sent
+        while pieces and not streams[stream_id].done:
             # As much as the stream's and the connection's windows and the frame size allow;
             # written out once the window is used up (one write, not one per frame).
+            piece = pieces[0]
             size = min(
-                len(body),
+                len(piece) - offset,
                 conn.local_flow_control_window(stream_id),
                 conn.max_outbound_frame_size,
             )
@@ -507,9 +569,14 @@ class UnaryChannel:
                 connection.flush()
                 connection.receive(streams)  # until a WINDOW_UPDATE (or an early answer)
                 continue
-            conn.send_data(stream_id, body[:size].tobytes(), end_stream=size == len(body))
-            body = body[size:]
-        if body and streams[stream_id].reset is None:
+            whole = offset == 0 and size == len(piece)
+            chunk = piece.obj if whole else piece[offset : offset + size].tobytes()
+            offset += size
+            if offset == len(piece):
+                pieces.pop(0)
+                offset = 0
+            conn.send_data(stream_id, chunk, end_stream=not pieces)  # type: ignore[arg-type]
+        if pieces and streams[stream_id].reset is None:
             # Answered before the whole request was sent (a message over the server's
             # limit, say): our half of the stream is closed too.
             with contextlib.suppress(h2.exceptions.StreamClosedError):

@@ -89,6 +89,13 @@ MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 is about 150 MiB, but arrives as a file; a live stream carries one Event per document)."""
 
 _CHUNK = 1 << 16
+"""A stream's read (a pipe returns what it has)."""
+
+_FILE_CHUNK = 1 << 20
+"""A regular file's read. Each read lets go of the interpreter lock, and the pipeline
+thread then waits for the sink's worker to give it back (up to the 5 ms switch
+interval): 1 MiB reads rather than 64 KiB took a replay's wall time 0.81x (medians
+of 6, compiled). Bounded all the same: one chunk and its lines at a time."""
 _REPLACED = "bytes that are not UTF-8 replaced by U+FFFD (the Event is kept)"
 
 
@@ -269,7 +276,7 @@ def _file_items(file: BinaryIO, name: str, report: Report, now_ns: int) -> Itera
 
     def chunks() -> Iterator[bytes]:
         try:
-            while chunk := file.read(_CHUNK):
+            while chunk := file.read(_FILE_CHUNK):
                 yield chunk
         except OSError as e:
             raise InputError(f"{name}: cannot read: {e.strerror or e}") from e
