@@ -74,7 +74,6 @@ from kubevents.enrich.links import (
     Cause,
     Link,
     LinkIndex,
-    LinkKey,
     Traced,
     scope_keys,
     trace_index,
@@ -108,7 +107,7 @@ class _Rule:
     ``matches`` is an interpreted call.
     """
 
-    def __init__(self, rule: CausalRule) -> None:
+    def __init__(self, rule: CausalRule, links: LinkIndex) -> None:
         self.rule = rule
         self.id = rule.id
         self.index = rule.index
@@ -122,6 +121,10 @@ class _Rule:
         self.effect_message = rule.effect.message
         self.scope_rank = min(SCOPE_RANK[scope] for scope in rule.join)
         """Its narrowest join scope's rank (of two causes, the narrower explains first)."""
+        self.tables = tuple((scope, links.table(rule.index, scope)) for scope in rule.join)
+        """Its links' table in each join scope (see :meth:`LinkIndex.table`)."""
+        self.trace_tables = tuple((scope, links.table(self.trace, scope)) for scope in rule.join)
+        """Its traces' table in each join scope."""
 
 
 class _Plan:
@@ -174,7 +177,6 @@ class Correlator:
         self._overcome_by_reason = rules.overcome_by_reason
         self._max_window_ns = rules.max_window_ns
         self._quiet_ns = rules.defaults.quiet_ns
-        self._hot = {rule.index: _Rule(rule) for rule in rules.rules}
         self._plans: dict[tuple[str, str, str, Category, str], _Plan] = {}
         self.owners = OwnerResolver(lookup, max_entries=max_owners)
         self.max_incidents = max_incidents
@@ -182,6 +184,11 @@ class Correlator:
         """Open incidents by id, oldest first."""
         self._deadlines: list[tuple[int, int, str]] = []
         self._links = LinkIndex(max_entries=max_links)
+        self._hot = {rule.index: _Rule(rule, self._links) for rule in rules.rules}
+        self._group_tables = tuple(
+            (scope, self._links.table(GROUP, scope)) for scope in self._group
+        )
+        """The group links' table in each ``defaults.group`` scope."""
         self._links_expired_ns = 0
         self._links_sweep_ns = max(_SECOND, rules.max_window_ns // 64)
         """Links are swept this often in event time (one found before its sweep is checked
@@ -312,14 +319,16 @@ class Correlator:
             elif ref.kind == "Pod" and effect_rules:
                 unplaced = self._place(effect_rules, keys, t)
         cause_links = [
-            ((rule.index, scope, key), rule.window_ns)
+            (table, rule.index, scope, key, rule.window_ns)
             for rule in cause_rules
-            for scope in rule.join
+            for scope, table in rule.tables
             for key in keys[scope]
         ]
         window = self._window_ns
         group_links = [
-            ((GROUP, scope, key), window) for scope in self._group for key in keys[scope]
+            (table, GROUP, scope, key, window)
+            for scope, table in self._group_tables
+            for key in keys[scope]
         ]
         chosen, index, via_scope, as_effect, lone = self._follow(
             event, keys, effect_rules, cause_links, group_links, problem
@@ -411,11 +420,11 @@ class Correlator:
                 self.hold = own
         links = self._links
         if target is not None:
-            for key, link_window in cause_links:
-                links.put(key, t, link_window, target)
+            for table, link_index, _, key, link_window in cause_links:
+                links.put_in(table, link_index, key, t, link_window, target)
             if incident is not None or problem:
-                for key, link_window in group_links:
-                    links.put(key, t, link_window, target)
+                for table, link_index, _, key, link_window in group_links:
+                    links.put_in(table, link_index, key, t, link_window, target)
         if (
             own is not None
             and effect_rules
@@ -428,11 +437,11 @@ class Correlator:
             # root), or a held record (its Event can still be adopted).
             for rule in effect_rules:
                 trace = rule.trace
-                for scope in rule.join:
+                for scope, table in rule.trace_tables:
                     for value in keys[scope]:
-                        links.trace((trace, scope, value), t, own)
+                        links.trace_in(table, trace, value, t, own)
                 if unplaced and rule.sole_node:
-                    links.trace((trace, "node", UNPLACED), t, own)
+                    links.trace_in(links.table(trace, "node"), trace, UNPLACED, t, own)
         return Correlation(
             object=obj,
             owners=owners,
@@ -524,8 +533,8 @@ class Correlator:
         event: KubeEvent,
         keys: dict[str, tuple[str, ...]],
         effect_rules: list[_Rule],
-        cause_links: list[tuple[LinkKey, int]],
-        group_links: list[tuple[LinkKey, int]],
+        cause_links: list[tuple[dict[str, Link], int, str, str, int]],
+        group_links: list[tuple[dict[str, Link], int, str, str, int]],
         problem: bool,
     ) -> tuple[Link | None, int, str, bool, Link | None]:
         """The link to follow (its rule index and scope, and whether the Event follows it
@@ -550,15 +559,20 @@ class Correlator:
             specific = rule.effect_message is not None
             candidates += [
                 (link, rule.window_ns, rule.index, scope, True, specific)
-                for scope in rule.join
+                for scope, table in rule.tables
                 for key in keys[scope]
-                if (link := links.get((rule.index, scope, key))) is not None
+                if (link := table.get(key)) is not None
             ]
-        for link_key, window in (*cause_links, *group_links) if problem else cause_links:
-            if live.get(link_key[0]):
-                link = links.get(link_key)
+        for table, index, scope, key, window in cause_links:
+            if live.get(index):
+                link = table.get(key)
                 if link is not None:
-                    candidates.append((link, window, link_key[0], link_key[1], False, False))
+                    candidates.append((link, window, index, scope, False, False))
+        if problem and live.get(GROUP):
+            for table, index, scope, key, window in group_links:
+                link = table.get(key)
+                if link is not None:
+                    candidates.append((link, window, index, scope, False, False))
         first, last = event.first_time_ns, event.time_ns
         best = lone = None
         best_index = GROUP
@@ -634,11 +648,14 @@ class Correlator:
             trace = rule.trace
             if not live.get(trace):
                 continue
-            where = [(scope, key) for scope in rule.join for key in keys[scope]]
+            where = [
+                (scope, table, key) for scope, table in rule.trace_tables for key in keys[scope]
+            ]
             if rule.sole_node and self._sole_at(rule, keys["node"], first, t):
-                where.append(("node", UNPLACED))  # the Pods no Event placed: on this node
-            for scope, key in where:
-                link = links.get((trace, scope, key))
+                # The Pods no Event placed: on this node.
+                where.append(("node", links.table(trace, "node"), UNPLACED))
+            for scope, table, key in where:
+                link = table.get(key)
                 if link is None:
                     continue
                 traced = link.target
