@@ -274,7 +274,8 @@ class Correlator:
         if reason in LEARNING_REASONS:
             resolver.learn(event)
         ref = event.regarding
-        owners = resolver.owners(ref)
+        obj = ref.key  # made once: the owners' cache, the links and the IDs use it
+        owners = resolver.owners(ref, obj)
         node = resolver.node(event)
         subject = ref if not owners and ref.kind in WORKLOAD_KINDS and ref.name else None
         causes = self._causes_by_reason.get(reason)
@@ -287,9 +288,8 @@ class Correlator:
             memo_key = (ref.namespace, ref.kind, ref.name, node)
             plain = self._plain.get(memo_key)
             if plain is None or plain.owners is not owners:
-                plain = self._memoize(ref, node, owners, subject)
+                plain = self._memoize(ref, obj, node, owners, subject)
             return plain
-        obj = ref.key
         top = owners[-1] if owners else subject
         workload = self._workloads(top.key) if top is not None else ""
         keys = scope_keys(
@@ -494,7 +494,12 @@ class Correlator:
         return found
 
     def _memoize(
-        self, ref: ObjectRef, node: str, owners: tuple[ObjectRef, ...], subject: ObjectRef | None
+        self,
+        ref: ObjectRef,
+        obj: str,
+        node: str,
+        owners: tuple[ObjectRef, ...],
+        subject: ObjectRef | None,
     ) -> Correlation:
         """The IDs of a routine Event, remembered for the next one about the same object.
 
@@ -505,7 +510,7 @@ class Correlator:
             self._plain.clear()
         share = self.owners.share
         node = share(node)
-        plain = Correlation(object=ref.key, owners=owners, node=node, subject=subject)
+        plain = Correlation(object=obj, owners=owners, node=node, subject=subject)
         self._plain[(share(ref.namespace), share(ref.kind), ref.name, node)] = plain
         return plain
 
