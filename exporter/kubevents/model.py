@@ -10,7 +10,8 @@ place and its count grows. :func:`new_occurrences` answers the question every
 stage asks about an update: how many occurrences did it add?
 
 Constructors: the classes built for every Event (``ObjectRef``, ``KubeEvent``,
-``Classification``, ``Enriched``, and ``records.OutputRecord``) write their
+``Classification``, ``Correlation``, ``Enriched``, ``records.OutputRecord``, and the
+correlator's ``RootCause`` and ``IncidentTransition``) write their
 ``__init__`` out, with the same parameters and defaults as the one ``dataclass``
 would generate (``tests/unit/test_model.py`` checks it). In the compiled build
 (mypyc) the generated one stays interpreted Python, one ``object.__setattr__`` call
@@ -20,6 +21,7 @@ writes (0.04 µs). Pure Python runs the same code either way.
 
 from __future__ import annotations
 
+from builtins import object as _object
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -199,6 +201,28 @@ class Correlation:
     for the root cause and for Events in no incident."""
     scope: str = ""
     """The scope (object, workload, node, volume, namespace) of that link."""
+
+    def __init__(
+        self,
+        object: str,
+        owners: tuple[ObjectRef, ...] = (),
+        node: str = "",
+        incident_id: str = "",
+        root_cause: bool = False,
+        subject: ObjectRef | None = None,
+        rule: str = "",
+        scope: str = "",
+    ) -> None:
+        # The parameter ``object`` hides the builtin: ``_object`` is the builtin under
+        # another name, which mypyc still compiles to slot writes.
+        _object.__setattr__(self, "object", object)
+        _object.__setattr__(self, "owners", owners)
+        _object.__setattr__(self, "node", node)
+        _object.__setattr__(self, "incident_id", incident_id)
+        _object.__setattr__(self, "root_cause", root_cause)
+        _object.__setattr__(self, "subject", subject)
+        _object.__setattr__(self, "rule", rule)
+        _object.__setattr__(self, "scope", scope)
 
     @property
     def workload(self) -> ObjectRef | None:

@@ -11,14 +11,25 @@ import dataclasses
 import pytest
 
 from kubevents.conventions import Category, Severity
+from kubevents.enrich.incidents import IncidentState, IncidentTransition, RootCause
 from kubevents.model import Classification, Correlation, Enriched, KubeEvent, ObjectRef
 from kubevents.records import OutputRecord
 
-CLASSES = [ObjectRef, KubeEvent, Classification, Enriched, OutputRecord]
+CLASSES = [
+    ObjectRef,
+    KubeEvent,
+    Classification,
+    Correlation,
+    Enriched,
+    OutputRecord,
+    RootCause,
+    IncidentTransition,
+]
 
 _REF = ObjectRef("Pod", "ns", "web-1", "u-1", "v1", "7", "spec.containers{app}")
 _EVENT = KubeEvent("e-1", "web-1.17", "ns", "BackOff", "Warning", "m", _REF, 20, 10)
 _CLS = Classification(Category.HEALTH, Severity.ERROR, "crash")
+_ROOT = RootCause("e-1", "BackOff", "ns/Pod/web-1", "ns", 20, Category.HEALTH, Severity.ERROR, 10)
 
 
 def _values(cls: type) -> dict[str, object]:
@@ -39,6 +50,16 @@ def _values(cls: type) -> dict[str, object]:
         "severity": Severity.ERROR,
         "attributes": {"k": "v"},
         "rule_id": "r-1",
+        "owners": (ObjectRef("ReplicaSet", "ns", "web-7d9f8c6b5d"),),
+        "subject": ObjectRef("Deployment", "ns", "web"),
+        "root_cause": True,
+        "state": IncidentState.MERGED,
+        "root": _ROOT,
+        "workloads": ("ns/Deployment/web",),
+        "nodes": ("node-1",),
+        "namespaces": ("ns",),
+        "categories": (("Health", 2),),
+        "aliases": ("inc-0123456789ab",),
     }
     out: dict[str, object] = {}
     for field in dataclasses.fields(cls):

@@ -55,9 +55,11 @@ about the same object.
 from __future__ import annotations
 
 import heapq
+import re
 from dataclasses import replace
 from typing import Final
 
+from kubevents.conventions import Category
 from kubevents.enrich.correlation_rules import CausalRule, CorrelationRules
 from kubevents.enrich.incidents import (
     Incident,
@@ -72,7 +74,6 @@ from kubevents.enrich.links import (
     Cause,
     Link,
     LinkIndex,
-    LinkKey,
     Traced,
     scope_keys,
     trace_index,
@@ -92,6 +93,61 @@ WORKLOAD_KEYS: Final = 16_384
 _SECOND: Final = 1_000_000_000
 UNPLACED: Final = "?"
 """The node key of the traces of Pods whose node is unknown (``sole_node`` rules)."""
+MAX_PLANS: Final = 4096
+"""Rule plans kept (see :class:`_Plan`; one per reason, type, kind, category and
+component that a rule names the reason of: a few dozen in practice)."""
+
+
+class _Rule:
+    """A causal rule as the hot path reads it.
+
+    The same facts as its :class:`CausalRule`, as plain attributes of a class of this
+    module: in the compiled build they are struct fields, where a ``CausalRule`` (a
+    dataclass of an interpreted module) is read by attribute name, and its sides'
+    ``matches`` is an interpreted call.
+    """
+
+    def __init__(self, rule: CausalRule, links: LinkIndex) -> None:
+        self.rule = rule
+        self.id = rule.id
+        self.index = rule.index
+        self.trace = trace_index(rule.index)
+        self.join = rule.join
+        self.window_ns = rule.window_ns
+        self.sole_node = rule.sole_node
+        self.opens = rule.opens
+        self.cause_reasons = rule.cause.reasons
+        self.cause_message = rule.cause.message
+        self.effect_message = rule.effect.message
+        self.scope_rank = min(SCOPE_RANK[scope] for scope in rule.join)
+        """Its narrowest join scope's rank (of two causes, the narrower explains first)."""
+        self.tables = tuple((scope, links.table(rule.index, scope)) for scope in rule.join)
+        """Its links' table in each join scope (see :meth:`LinkIndex.table`)."""
+        self.trace_tables = tuple((scope, links.table(self.trace, scope)) for scope in rule.join)
+        """Its traces' table in each join scope."""
+
+
+class _Plan:
+    """The rules that can match an Event of one reason, type, kind, category and
+    component: every condition of their side but the message is met (these are all
+    the Event's, so the answer is the same for every such Event)."""
+
+    def __init__(self, causes: list[_Rule], effects: list[_Rule]) -> None:
+        self.causes = causes
+        self.effects = effects
+        self.cause_regex = any(rule.cause_message is not None for rule in causes)
+        """Some cause has a message condition (else ``causes`` is the answer as is)."""
+        self.effect_regex = any(rule.effect_message is not None for rule in effects)
+
+
+def _matching(rules: list[_Rule], message: str, *, effect: bool) -> list[_Rule]:
+    """Those of ``rules`` whose side's message condition ``message`` meets."""
+    found = []
+    for rule in rules:
+        pattern: re.Pattern[str] | None = rule.effect_message if effect else rule.cause_message
+        if pattern is None or pattern.search(message) is not None:
+            found.append(rule)
+    return found
 
 
 class Correlator:
@@ -108,12 +164,31 @@ class Correlator:
         settle_ns: int = 0,
     ) -> None:
         self.rules = rules
+        # What the hot path reads of the rules, as attributes of this (compiled) class.
+        self._causes_by_reason = rules.causes_by_reason
+        self._effects_by_reason = rules.effects_by_reason
+        self._problem = rules.problem_severities
+        self._volume_reasons = rules.volume_reasons
+        self._group_volumes = rules.group_volumes
+        self._sole_node_rules = bool(rules.sole_node_rules)
+        self._window_ns = rules.defaults.window_ns
+        self._group = rules.defaults.group
+        self._ids_by_index = rules.ids_by_index
+        self._overcome_by_reason = rules.overcome_by_reason
+        self._max_window_ns = rules.max_window_ns
+        self._quiet_ns = rules.defaults.quiet_ns
+        self._plans: dict[tuple[str, str, str, Category, str], _Plan] = {}
         self.owners = OwnerResolver(lookup, max_entries=max_owners)
         self.max_incidents = max_incidents
         self._open: dict[str, Incident] = {}
         """Open incidents by id, oldest first."""
         self._deadlines: list[tuple[int, int, str]] = []
         self._links = LinkIndex(max_entries=max_links)
+        self._hot = {rule.index: _Rule(rule, self._links) for rule in rules.rules}
+        self._group_tables = tuple(
+            (scope, self._links.table(GROUP, scope)) for scope in self._group
+        )
+        """The group links' table in each ``defaults.group`` scope."""
         self._links_expired_ns = 0
         self._links_sweep_ns = max(_SECOND, rules.max_window_ns // 64)
         """Links are swept this often in event time (one found before its sweep is checked
@@ -199,23 +274,22 @@ class Correlator:
         if reason in LEARNING_REASONS:
             resolver.learn(event)
         ref = event.regarding
-        owners = resolver.owners(ref)
+        obj = ref.key  # made once: the owners' cache, the links and the IDs use it
+        owners = resolver.owners(ref, obj)
         node = resolver.node(event)
         subject = ref if not owners and ref.kind in WORKLOAD_KINDS and ref.name else None
-        rules = self.rules
-        causes = rules.causes_by_reason.get(reason)
-        effects = rules.effects_by_reason.get(reason)
+        causes = self._causes_by_reason.get(reason)
+        effects = self._effects_by_reason.get(reason)
         severity = classification.severity
-        problem = severity in rules.problem_severities
+        problem = severity in self._problem
         if not problem and causes is None and effects is None:
             # The common case: routine, and no rule names it. Its IDs are those of the
             # last such Event about the same object, most of the time: reuse them.
             memo_key = (ref.namespace, ref.kind, ref.name, node)
             plain = self._plain.get(memo_key)
             if plain is None or plain.owners is not owners:
-                plain = self._memoize(ref, node, owners, subject)
+                plain = self._memoize(ref, obj, node, owners, subject)
             return plain
-        obj = ref.key
         top = owners[-1] if owners else subject
         workload = self._workloads(top.key) if top is not None else ""
         keys = scope_keys(
@@ -223,36 +297,38 @@ class Correlator:
             obj,
             workload,
             node,
-            volumes=reason in rules.volume_reasons or (problem and rules.group_volumes),
+            volumes=reason in self._volume_reasons or (problem and self._group_volumes),
         )
         category = classification.category
         message = event.message
-        cause_rules = [
-            rule
-            for rule in causes or ()
-            if rule.cause.matches(event, category) and rule.cause.matches_message(message)
-        ]
-        effect_rules = [
-            rule
-            for rule in effects or ()
-            if rule.effect.matches(event, category) and rule.effect.matches_message(message)
-        ]
+        plan_key = (reason, event.type, ref.kind, category, event.reporting_controller)
+        plan = self._plans.get(plan_key)
+        if plan is None:
+            plan = self._plan(plan_key, event, category, causes, effects)
+        cause_rules = (
+            _matching(plan.causes, message, effect=False) if plan.cause_regex else plan.causes
+        )
+        effect_rules = (
+            _matching(plan.effects, message, effect=True) if plan.effect_regex else plan.effects
+        )
         is_cause = bool(cause_rules)
         unplaced = False  # a Pod whose node is unknown, for a rule that can place it
-        if rules.sole_node_rules:
+        if self._sole_node_rules:
             if node:
                 self._note_sole(cause_rules, node, t)
             elif ref.kind == "Pod" and effect_rules:
                 unplaced = self._place(effect_rules, keys, t)
         cause_links = [
-            ((rule.index, scope, key), rule.window_ns)
+            (table, rule.index, scope, key, rule.window_ns)
             for rule in cause_rules
-            for scope in rule.join
+            for scope, table in rule.tables
             for key in keys[scope]
         ]
-        window = rules.defaults.window_ns
+        window = self._window_ns
         group_links = [
-            ((GROUP, scope, key), window) for scope in rules.defaults.group for key in keys[scope]
+            (table, GROUP, scope, key, window)
+            for scope, table in self._group_tables
+            for key in keys[scope]
         ]
         chosen, index, via_scope, as_effect, lone = self._follow(
             event, keys, effect_rules, cause_links, group_links, problem
@@ -266,7 +342,7 @@ class Correlator:
         if chosen is None and problem and not opening and lone is not None:
             chosen, index, via_scope = lone, GROUP, self._lone_scope
         if chosen is not None:
-            via_rule = rules.ids_by_index.get(index, "group")
+            via_rule = self._ids_by_index.get(index, "group")
             self.joins[via_rule] = self.joins.get(via_rule, 0) + 1
             followed = chosen.target
             if isinstance(followed, Incident):
@@ -308,7 +384,7 @@ class Correlator:
             and is_cause
             and not is_root
             and not any(  # not a mere symptom of what the root is
-                rule not in cause_rules and incident.root.reason in rule.cause.reasons
+                rule not in cause_rules and incident.root.reason in rule.cause_reasons
                 for rule in effect_rules
             )
             and own.root.first_ns < incident.root.first_ns
@@ -344,11 +420,11 @@ class Correlator:
                 self.hold = own
         links = self._links
         if target is not None:
-            for key, link_window in cause_links:
-                links.put(key, t, link_window, target)
+            for table, link_index, _, key, link_window in cause_links:
+                links.put_in(table, link_index, key, t, link_window, target)
             if incident is not None or problem:
-                for key, link_window in group_links:
-                    links.put(key, t, link_window, target)
+                for table, link_index, _, key, link_window in group_links:
+                    links.put_in(table, link_index, key, t, link_window, target)
         if (
             own is not None
             and effect_rules
@@ -360,12 +436,12 @@ class Correlator:
             # only what a late cause can still use: a problem Event (it may be or become a
             # root), or a held record (its Event can still be adopted).
             for rule in effect_rules:
-                trace = trace_index(rule.index)
-                for scope in rule.join:
+                trace = rule.trace
+                for scope, table in rule.trace_tables:
                     for value in keys[scope]:
-                        links.trace((trace, scope, value), t, own)
+                        links.trace_in(table, trace, value, t, own)
                 if unplaced and rule.sole_node:
-                    links.trace((trace, "node", UNPLACED), t, own)
+                    links.trace_in(links.table(trace, "node"), trace, UNPLACED, t, own)
         return Correlation(
             object=obj,
             owners=owners,
@@ -376,6 +452,26 @@ class Correlator:
             rule=via_rule if incident is not None else "",
             scope=via_scope if incident is not None and via_rule else "",
         )
+
+    def _plan(
+        self,
+        key: tuple[str, str, str, Category, str],
+        event: KubeEvent,
+        category: Category,
+        causes: tuple[CausalRule, ...] | None,
+        effects: tuple[CausalRule, ...] | None,
+    ) -> _Plan:
+        """The rules of ``event``'s reason whose side matches it but for the message
+        (remembered under ``key``: the facts ``Side.matches`` reads)."""
+        if len(self._plans) >= MAX_PLANS:
+            self._plans.clear()
+        hot = self._hot
+        plan = _Plan(
+            [hot[rule.index] for rule in causes or () if rule.cause.matches(event, category)],
+            [hot[rule.index] for rule in effects or () if rule.effect.matches(event, category)],
+        )
+        self._plans[key] = plan
+        return plan
 
     def release(self, cause: Cause, correlation: Correlation) -> Correlation:
         """The final IDs of a held Event: its incident (if it found one), rule and scope."""
@@ -398,7 +494,12 @@ class Correlator:
         return found
 
     def _memoize(
-        self, ref: ObjectRef, node: str, owners: tuple[ObjectRef, ...], subject: ObjectRef | None
+        self,
+        ref: ObjectRef,
+        obj: str,
+        node: str,
+        owners: tuple[ObjectRef, ...],
+        subject: ObjectRef | None,
     ) -> Correlation:
         """The IDs of a routine Event, remembered for the next one about the same object.
 
@@ -409,7 +510,7 @@ class Correlator:
             self._plain.clear()
         share = self.owners.share
         node = share(node)
-        plain = Correlation(object=ref.key, owners=owners, node=node, subject=subject)
+        plain = Correlation(object=obj, owners=owners, node=node, subject=subject)
         self._plain[(share(ref.namespace), share(ref.kind), ref.name, node)] = plain
         return plain
 
@@ -436,9 +537,9 @@ class Correlator:
         self,
         event: KubeEvent,
         keys: dict[str, tuple[str, ...]],
-        effect_rules: list[CausalRule],
-        cause_links: list[tuple[LinkKey, int]],
-        group_links: list[tuple[LinkKey, int]],
+        effect_rules: list[_Rule],
+        cause_links: list[tuple[dict[str, Link], int, str, str, int]],
+        group_links: list[tuple[dict[str, Link], int, str, str, int]],
         problem: bool,
     ) -> tuple[Link | None, int, str, bool, Link | None]:
         """The link to follow (its rule index and scope, and whether the Event follows it
@@ -460,18 +561,23 @@ class Correlator:
                 continue
             # A rule whose effect names the message (a quota refusal, not any FailedCreate)
             # explains the Event better than one that takes any Event of the reason.
-            specific = rule.effect.message is not None
+            specific = rule.effect_message is not None
             candidates += [
                 (link, rule.window_ns, rule.index, scope, True, specific)
-                for scope in rule.join
+                for scope, table in rule.tables
                 for key in keys[scope]
-                if (link := links.get((rule.index, scope, key))) is not None
+                if (link := table.get(key)) is not None
             ]
-        for link_key, window in (*cause_links, *group_links) if problem else cause_links:
-            if live.get(link_key[0]):
-                link = links.get(link_key)
+        for table, index, scope, key, window in cause_links:
+            if live.get(index):
+                link = table.get(key)
                 if link is not None:
-                    candidates.append((link, window, link_key[0], link_key[1], False, False))
+                    candidates.append((link, window, index, scope, False, False))
+        if problem and live.get(GROUP):
+            for table, index, scope, key, window in group_links:
+                link = table.get(key)
+                if link is not None:
+                    candidates.append((link, window, index, scope, False, False))
         first, last = event.first_time_ns, event.time_ns
         best = lone = None
         best_index = GROUP
@@ -481,7 +587,7 @@ class Correlator:
         lone_rank: tuple[int, str] = (0, "")
         # An Event that shows the failure before it is over (a controller's next stage
         # failing) does not group with it: a new failure, not its symptom.
-        overcome = self.rules.overcome_by_reason.get(event.reason) if problem else None
+        overcome = self._overcome_by_reason.get(event.reason) if problem else None
         for link, window, index, scope, effect, specific in candidates:
             # A series Event spans [first, last]: a cause during it, or within the
             # window around it, explains it.
@@ -529,7 +635,7 @@ class Correlator:
         return best, best_index, best_scope, best_effect, lone
 
     def _late(
-        self, event: KubeEvent, cause_rules: list[CausalRule], keys: dict[str, tuple[str, ...]]
+        self, event: KubeEvent, cause_rules: list[_Rule], keys: dict[str, tuple[str, ...]]
     ) -> list[tuple[Cause, str, str]]:
         """Earlier Events that ``event``, a cause, explains: the traces its rules left.
 
@@ -542,20 +648,19 @@ class Correlator:
         first = min(t, event.first_time_ns or t)
         found: list[tuple[Cause, str, str]] = []
         seen: set[int] = set()
-        ordered = (
-            cause_rules
-            if len(cause_rules) < 2
-            else sorted(cause_rules, key=lambda rule: min(SCOPE_RANK[s] for s in rule.join))
-        )
+        ordered = cause_rules if len(cause_rules) < 2 else sorted(cause_rules, key=_scope_rank)
         for rule in ordered:
-            trace = trace_index(rule.index)
+            trace = rule.trace
             if not live.get(trace):
                 continue
-            where = [(scope, key) for scope in rule.join for key in keys[scope]]
+            where = [
+                (scope, table, key) for scope, table in rule.trace_tables for key in keys[scope]
+            ]
             if rule.sole_node and self._sole_at(rule, keys["node"], first, t):
-                where.append(("node", UNPLACED))  # the Pods no Event placed: on this node
-            for scope, key in where:
-                link = links.get((trace, scope, key))
+                # The Pods no Event placed: on this node.
+                where.append(("node", links.table(trace, "node"), UNPLACED))
+            for scope, table, key in where:
+                link = table.get(key)
                 if link is None:
                     continue
                 traced = link.target
@@ -620,8 +725,8 @@ class Correlator:
             for other in rooted[1:]:
                 incident = self._merge(incident, other)
         elif loose and (
-            own.root.severity in self.rules.problem_severities
-            or any(cause.root.severity in self.rules.problem_severities for cause, _, _ in loose)
+            own.root.severity in self._problem
+            or any(cause.root.severity in self._problem for cause, _, _ in loose)
         ):
             incident = self._open_incident(own, counted=False)
             self._emit(incident.transition(IncidentState.STARTED, own.root.time_ns))
@@ -694,7 +799,7 @@ class Correlator:
 
     # -- Pods whose node is unknown ----------------------------------------------------
 
-    def _note_sole(self, cause_rules: list[CausalRule], node: str, t: int) -> None:
+    def _note_sole(self, cause_rules: list[_Rule], node: str, t: int) -> None:
         """Remember the latest node with a cause of each ``sole_node`` rule, and when another
         node last had one."""
         for rule in cause_rules:
@@ -711,7 +816,7 @@ class Correlator:
                 state = (state[0], state[1], max(state[2], t))
             self._sole[rule.index] = state
 
-    def _sole_node(self, rule: CausalRule, first: int, last: int) -> str:
+    def _sole_node(self, rule: _Rule, first: int, last: int) -> str:
         """The only node that had ``rule``'s cause within its window around [first, last],
         or "" (none, or more than one)."""
         state = self._sole.get(rule.index)
@@ -723,13 +828,11 @@ class Correlator:
             return ""
         return node
 
-    def _sole_at(self, rule: CausalRule, nodes: tuple[str, ...], first: int, last: int) -> bool:
+    def _sole_at(self, rule: _Rule, nodes: tuple[str, ...], first: int, last: int) -> bool:
         """True when the cause's node is the only one with ``rule``'s cause in the window."""
         return bool(nodes) and self._sole_node(rule, first, last) == nodes[0]
 
-    def _place(
-        self, effect_rules: list[CausalRule], keys: dict[str, tuple[str, ...]], t: int
-    ) -> bool:
+    def _place(self, effect_rules: list[_Rule], keys: dict[str, tuple[str, ...]], t: int) -> bool:
         """Give a Pod whose node is unknown the node its effect says it is on, if it can.
 
         Returns True when a ``sole_node`` rule could place it but no node (or more than
@@ -749,12 +852,12 @@ class Correlator:
 
     def _push_deadline(self, incident: Incident) -> None:
         self._seq += 1
-        due = incident.last_seen_ns + self.rules.defaults.quiet_ns
+        due = incident.last_seen_ns + self._quiet_ns
         heapq.heappush(self._deadlines, (due, self._seq, incident.id))
 
     def _advance(self, now_ns: int) -> None:
         self.high_water_ns = now_ns
-        quiet = self.rules.defaults.quiet_ns
+        quiet = self._quiet_ns
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] < now_ns:
             _, _, incident_key = heapq.heappop(deadlines)
@@ -768,7 +871,7 @@ class Correlator:
                 self._resolve(incident, due)
         if now_ns - self._links_expired_ns >= self._links_sweep_ns:
             self._links_expired_ns = now_ns
-            self._links.expire(now_ns - self.rules.max_window_ns)
+            self._links.expire(now_ns - self._max_window_ns)
 
     def _resolve(self, incident: Incident, time_ns: int) -> None:
         incident.closed = True
@@ -799,6 +902,10 @@ class Correlator:
     def _emit(self, transition: IncidentTransition) -> None:
         self.transition_counts[transition.state] += 1
         self._pending.append(transition)
+
+
+def _scope_rank(rule: _Rule) -> int:
+    return rule.scope_rank
 
 
 def _overcome(

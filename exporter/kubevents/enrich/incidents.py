@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from builtins import object as _object
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
@@ -60,6 +61,28 @@ class RootCause:
     first_ns: int = 0
     """Its first occurrence (a series may have begun long before ``time_ns``)."""
 
+    def __init__(
+        self,
+        uid: str,
+        reason: str,
+        object: str,
+        namespace: str,
+        time_ns: int,
+        category: Category,
+        severity: Severity,
+        first_ns: int = 0,
+    ) -> None:
+        # Written out, as kubevents.model's per-Event classes (see its docstring): one is
+        # made for most problem Events. ``_object`` is the builtin the parameter hides.
+        _object.__setattr__(self, "uid", uid)
+        _object.__setattr__(self, "reason", reason)
+        _object.__setattr__(self, "object", object)
+        _object.__setattr__(self, "namespace", namespace)
+        _object.__setattr__(self, "time_ns", time_ns)
+        _object.__setattr__(self, "category", category)
+        _object.__setattr__(self, "severity", severity)
+        _object.__setattr__(self, "first_ns", first_ns)
+
 
 def incident_id(root_uid: str, first_seen_ns: int) -> str:
     """``inc-`` + 12 hex digits of SHA-1(root cause uid, first-seen time)."""
@@ -96,6 +119,45 @@ class IncidentTransition:
     """For ``merged``: the id of the incident it goes on as."""
     aliases: tuple[str, ...] = ()
     """The ids of the incidents merged into this one (sorted)."""
+
+    def __init__(
+        self,
+        incident_id: str,
+        state: IncidentState,
+        time_ns: int,
+        root: RootCause,
+        first_seen_ns: int,
+        last_seen_ns: int,
+        events: int,
+        occurrences: int,
+        workloads: tuple[str, ...],
+        nodes: tuple[str, ...],
+        namespaces: tuple[str, ...],
+        categories: tuple[tuple[str, int], ...],
+        severity: Severity,
+        namespace: str,
+        overflow: int = 0,
+        merged_into: str = "",
+        aliases: tuple[str, ...] = (),
+    ) -> None:
+        # Written out (see RootCause): one is made for every incident record.
+        _object.__setattr__(self, "incident_id", incident_id)
+        _object.__setattr__(self, "state", state)
+        _object.__setattr__(self, "time_ns", time_ns)
+        _object.__setattr__(self, "root", root)
+        _object.__setattr__(self, "first_seen_ns", first_seen_ns)
+        _object.__setattr__(self, "last_seen_ns", last_seen_ns)
+        _object.__setattr__(self, "events", events)
+        _object.__setattr__(self, "occurrences", occurrences)
+        _object.__setattr__(self, "workloads", workloads)
+        _object.__setattr__(self, "nodes", nodes)
+        _object.__setattr__(self, "namespaces", namespaces)
+        _object.__setattr__(self, "categories", categories)
+        _object.__setattr__(self, "severity", severity)
+        _object.__setattr__(self, "namespace", namespace)
+        _object.__setattr__(self, "overflow", overflow)
+        _object.__setattr__(self, "merged_into", merged_into)
+        _object.__setattr__(self, "aliases", aliases)
 
     @property
     def duration_ns(self) -> int:

@@ -163,6 +163,18 @@ class LinkIndex:
         table = self._tables.get((key[0], key[1]))
         return table.get(key[2]) if table is not None else None
 
+    def table(self, index: int, scope: str) -> dict[str, Link]:
+        """The links of rule ``index`` in ``scope``, by key (made empty when there is none).
+
+        A table lives as long as the index: the correlator keeps the tables of
+        each rule and looks keys up in them directly (read only; write through
+        :meth:`put_in` and :meth:`trace_in`), without making a key tuple per lookup.
+        """
+        table = self._tables.get((index, scope))
+        if table is None:
+            table = self._tables[(index, scope)] = {}
+        return table
+
     def put(
         self, key: LinkKey, time_ns: int, window_ns: int, target: Incident | Cause | Traced
     ) -> None:
@@ -173,9 +185,18 @@ class LinkIndex:
         takes the newer time.
         """
         index, scope, value = key
-        table = self._tables.get((index, scope))
-        if table is None:
-            table = self._tables[(index, scope)] = {}
+        self.put_in(self.table(index, scope), index, value, time_ns, window_ns, target)
+
+    def put_in(
+        self,
+        table: dict[str, Link],
+        index: int,
+        value: str,
+        time_ns: int,
+        window_ns: int,
+        target: Incident | Cause | Traced,
+    ) -> None:
+        """:meth:`put` into ``table``, :meth:`table` ``(index, scope)``, under ``value``."""
         link = table.get(value)
         if (
             link is not None
@@ -220,9 +241,16 @@ class LinkIndex:
         hold one: a list and its holder cost about 100 bytes more each); the
         second Event makes it a :class:`Traced`.
         """
-        link = self.get(key)
+        index, scope, value = key
+        self.trace_in(self.table(index, scope), index, value, time_ns, cause)
+
+    def trace_in(
+        self, table: dict[str, Link], index: int, value: str, time_ns: int, cause: Cause
+    ) -> None:
+        """:meth:`trace` into ``table``, :meth:`table` ``(index, scope)``, under ``value``."""
+        link = table.get(value)
         if link is None:
-            self.put(key, time_ns, 0, cause)
+            self.put_in(table, index, value, time_ns, 0, cause)
             return
         target = link.target
         if isinstance(target, Traced):
