@@ -35,8 +35,8 @@ from kubevents.records import OutputRecord, ResourceInfo
 from kubevents.safeload import LoadProblem, decode_utf8
 from kubevents.settings import LokiSettings, Settings
 from kubevents.sinks.delivery import DeliverySink
-from kubevents.sinks.loki_encode import LokiMapper, TwinSeparator, encode_json, encode_protobuf
 from kubevents.sinks.http_client import NoAnswer, pool_manager, post
+from kubevents.sinks.loki_encode import LokiMapper, TwinSeparator, encode_json, encode_protobuf
 from kubevents.sinks.otlp_options import parse_headers
 from kubevents.sinks.retry import Failure, parse_retry_after
 from kubevents.sinks.transport import Sent, TransportError
