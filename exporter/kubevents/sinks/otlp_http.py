@@ -23,7 +23,7 @@ from kubevents.records import OutputRecord, ResourceInfo
 from kubevents.sinks.http_client import Answer, NoAnswer, pool_manager, post
 from kubevents.sinks.otlp_encode import encode_logs_wire
 from kubevents.sinks.otlp_options import OtlpOptions
-from kubevents.sinks.otlp_response import WireError, partial_success, status_message
+from kubevents.sinks.otlp_response import WireError, http_error_message, partial_success
 from kubevents.sinks.retry import Failure, parse_retry_after
 from kubevents.sinks.transport import Sent, TransportError
 
@@ -32,13 +32,7 @@ PROTOBUF = "application/x-protobuf"
 
 def error_detail(response: Answer) -> str:
     """The server's message: a ``google.rpc.Status`` body, else the text, clipped."""
-    media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if media == PROTOBUF:
-        try:
-            return clip(status_message(response.data))
-        except WireError:
-            pass
-    return clip(response.text.strip())
+    return clip(http_error_message(response.headers.get("Content-Type", ""), response.data))
 
 
 class OtlpHttpTransport:
