@@ -6,6 +6,8 @@ from __future__ import annotations
 import http.server
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,3 +146,22 @@ def test_no_answer_is_classified() -> None:
             post(pool_manager(url, proxy=""), url, b"x", headers={}, timeout_s=0.3)
     assert raised.value.failure.reason == "timeout"
     assert raised.value.failure.code == "ReadTimeoutError"
+
+
+def test_the_http_sinks_do_not_load_requests() -> None:
+    """requests and what it imports (2.9 MiB at rest, more with charset_normalizer and
+    idna) stay out of a process whose sinks are otlp+http and loki."""
+    code = (
+        "import sys\n"
+        "from kubevents.records import ResourceInfo\n"
+        "from kubevents.settings import LokiSettings\n"
+        "from kubevents.sinks.loki_push import LokiPushTransport\n"
+        "from kubevents.sinks.otlp_http import OtlpHttpTransport\n"
+        "from kubevents.telemetry.otlp_metrics import HttpMetricsTransport\n"
+        "LokiPushTransport('http://127.0.0.1:1/loki/api/v1/push', LokiSettings(), ResourceInfo('1', 'kv-0'))\n"
+        "print(sorted(m for m in ('requests', 'charset_normalizer', 'certifi') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "[]"
