@@ -1,4 +1,5 @@
-"""The ``loki`` sink: ``POST /loki/api/v1/push`` to Loki's push API, via requests.
+"""The ``loki`` sink: ``POST /loki/api/v1/push`` to Loki's push API, on urllib3
+(:mod:`http_client`).
 
 Transport only: :mod:`loki_encode` builds the streams and bodies,
 :class:`~kubevents.sinks.delivery.DeliverySink` queues and retries. Bodies
@@ -26,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import requests
+import urllib3
 
 from kubevents import __version__
 from kubevents.errors import ConfigError, clip
@@ -34,8 +35,8 @@ from kubevents.records import OutputRecord, ResourceInfo
 from kubevents.safeload import LoadProblem, decode_utf8
 from kubevents.settings import LokiSettings, Settings
 from kubevents.sinks.delivery import DeliverySink
+from kubevents.sinks.http_client import NoAnswer, pool_manager, post
 from kubevents.sinks.loki_encode import LokiMapper, TwinSeparator, encode_json, encode_protobuf
-from kubevents.sinks.otlp_http import connection_failure
 from kubevents.sinks.otlp_options import parse_headers
 from kubevents.sinks.retry import Failure, parse_retry_after
 from kubevents.sinks.transport import Sent, TransportError
@@ -132,20 +133,19 @@ class LokiPushTransport:
         else:
             content_type, encoding = "application/json", "gzip" if settings.gzip else ""
         self._lock = threading.Lock()
-        self._session = requests.Session()
-        self._session.headers.update(
-            request_headers(settings, content_type=content_type, encoding=encoding)
-        )
+        self._headers = request_headers(settings, content_type=content_type, encoding=encoding)
         if settings.username:
-            self._session.auth = (
-                settings.username,
-                _secret(settings.password, settings.password_file, "password"),
+            password = _secret(settings.password, settings.password_file, "password")
+            self._headers.update(
+                urllib3.util.make_headers(basic_auth=f"{settings.username}:{password}")
             )
-        self._session.verify = (
-            False if settings.insecure_skip_verify else (settings.certificate or True)
+        self._pool = pool_manager(
+            url,
+            certificate=settings.certificate,
+            client_certificate=settings.client_certificate,
+            client_key=settings.client_key,
+            insecure=settings.insecure_skip_verify,
         )
-        if settings.client_certificate:
-            self._session.cert = (settings.client_certificate, settings.client_key)
 
     def body(self, records: Sequence[OutputRecord]) -> bytes:
         """The request body of ``records`` (compressed as configured)."""
@@ -160,12 +160,12 @@ class LokiPushTransport:
     def send(self, records: Sequence[OutputRecord]) -> Sent:
         data = self.body(records)
         try:
-            response = self._session.post(
-                self.url, data=data, timeout=self.settings.timeout_s, allow_redirects=False
+            response = post(
+                self._pool, self.url, data, headers=self._headers, timeout_s=self.settings.timeout_s
             )
-        except requests.RequestException as e:
-            raise TransportError(connection_failure(e)) from e
-        status = response.status_code
+        except NoAnswer as e:
+            raise TransportError(e.failure) from e
+        status = response.status
         if 200 <= status < 300:
             return Sent(len(data))
         text = response.text.strip()
@@ -186,7 +186,7 @@ class LokiPushTransport:
 
     def close(self) -> None:
         with self._lock:
-            self._session.close()
+            self._pool.clear()
 
 
 def build_loki_sink(

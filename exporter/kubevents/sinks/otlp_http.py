@@ -1,4 +1,5 @@
-"""The ``otlp+http`` sink: OTLP logs over HTTP, binary protobuf, via requests.
+"""The ``otlp+http`` sink: OTLP logs over HTTP, binary protobuf, on urllib3
+(:mod:`http_client`).
 
 Transport only (see :mod:`otlp_grpc` for the split). One batch is one
 ``POST .../v1/logs`` with ``Content-Type: application/x-protobuf`` (and
@@ -16,75 +17,69 @@ import threading
 import time
 from collections.abc import Sequence
 
-import requests
-
 from kubevents import __version__
 from kubevents.errors import clip
 from kubevents.records import OutputRecord, ResourceInfo
+from kubevents.sinks.http_client import Answer, NoAnswer, pool_manager, post
 from kubevents.sinks.otlp_encode import encode_logs_wire
 from kubevents.sinks.otlp_options import OtlpOptions
-from kubevents.sinks.otlp_response import WireError, partial_success, status_message
+from kubevents.sinks.otlp_response import WireError, http_error_message, partial_success
 from kubevents.sinks.retry import Failure, parse_retry_after
 from kubevents.sinks.transport import Sent, TransportError
 
 PROTOBUF = "application/x-protobuf"
 
 
-def error_detail(response: requests.Response) -> str:
+def error_detail(response: Answer) -> str:
     """The server's message: a ``google.rpc.Status`` body, else the text, clipped."""
-    media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if media == PROTOBUF:
-        try:
-            return clip(status_message(response.content))
-        except WireError:
-            pass
-    return clip(response.text.strip())
-
-
-def connection_failure(error: requests.RequestException) -> Failure:
-    """A request that got no HTTP answer: always retryable."""
-    kind = "timeout" if isinstance(error, requests.Timeout) else "connection"
-    return Failure("connection", type(error).__name__, kind=kind, detail=clip(str(error)))
+    return clip(http_error_message(response.headers.get("Content-Type", ""), response.data))
 
 
 class OtlpHttpTransport:
-    """POSTs one ``ExportLogsServiceRequest`` per batch on a keep-alive session."""
+    """POSTs one ``ExportLogsServiceRequest`` per batch on a keep-alive connection."""
 
     def __init__(self, options: OtlpOptions, resource: ResourceInfo) -> None:
         self.options = options
         self.endpoint = options.display
         self._resource = resource
         self._lock = threading.Lock()
-        self._session = requests.Session()
-        self._session.headers.update(dict(options.headers))
-        self._session.headers.update(
-            {"Content-Type": PROTOBUF, "User-Agent": f"kubevents/{__version__}"}
-        )
+        self._headers = {
+            **dict(options.headers),
+            "Content-Type": PROTOBUF,
+            "User-Agent": f"kubevents/{__version__}",
+        }
         if options.compression == "gzip":
-            self._session.headers["Content-Encoding"] = "gzip"
-        self._session.verify = options.certificate or True
-        if options.client_certificate:
-            self._session.cert = (options.client_certificate, options.client_key)
+            self._headers["Content-Encoding"] = "gzip"
+        self._pool = pool_manager(
+            options.url,
+            certificate=options.certificate,
+            client_certificate=options.client_certificate,
+            client_key=options.client_key,
+        )
 
     def send(self, records: Sequence[OutputRecord]) -> Sent:
         data = encode_logs_wire(records, self._resource)
         if self.options.compression == "gzip":
             data = gzip.compress(data, compresslevel=5)
         try:
-            response = self._session.post(
-                self.options.url, data=data, timeout=self.options.timeout_s, allow_redirects=False
+            response = post(
+                self._pool,
+                self.options.url,
+                data,
+                headers=self._headers,
+                timeout_s=self.options.timeout_s,
             )
-        except requests.RequestException as e:
-            raise TransportError(connection_failure(e)) from e
-        if 200 <= response.status_code < 300:
+        except NoAnswer as e:
+            raise TransportError(e.failure) from e
+        if 200 <= response.status < 300:
             try:
-                rejected, message = partial_success(response.content)
+                rejected, message = partial_success(response.data)
             except WireError:
                 rejected, message = 0, ""  # a 2xx is success, whatever the body
             return Sent(len(data), rejected=rejected, message=message)
         failure = Failure(
             "http",
-            str(response.status_code),
+            str(response.status),
             retry_after_s=parse_retry_after(response.headers.get("Retry-After"), now_s=time.time()),
             detail=error_detail(response),
         )
@@ -92,4 +87,4 @@ class OtlpHttpTransport:
 
     def close(self) -> None:
         with self._lock:
-            self._session.close()
+            self._pool.clear()

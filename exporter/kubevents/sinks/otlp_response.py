@@ -111,6 +111,17 @@ def status_message(data: bytes) -> str:
     return message
 
 
+def http_error_message(content_type: str, data: bytes) -> str:
+    """The message of an OTLP/HTTP error answer: its ``google.rpc.Status`` when the body is
+    protobuf and one, else the body's text (not clipped)."""
+    if content_type.split(";")[0].strip().lower() == "application/x-protobuf":
+        try:
+            return status_message(data)
+        except WireError:
+            pass
+    return data.decode("utf-8", "replace").strip()
+
+
 RETRY_INFO = "google.rpc.RetryInfo"
 
 

@@ -49,8 +49,9 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
 
 from kubevents import __version__
 from kubevents.errors import clip
+from kubevents.sinks.http_client import NoAnswer, pool_manager, post
 from kubevents.sinks.otlp_options import OtlpOptions
-from kubevents.sinks.otlp_response import WireError, partial_success, status_message
+from kubevents.sinks.otlp_response import WireError, http_error_message, partial_success
 from kubevents.telemetry.otlp_metrics_encode import (
     MetricsEncodeError,
     data_points,
@@ -106,7 +107,8 @@ class MetricsTransport(Protocol):
 
 
 class HttpMetricsTransport:
-    """``POST`` of one ``ExportMetricsServiceRequest`` on a one-connection urllib3 pool."""
+    """``POST`` of one ``ExportMetricsServiceRequest`` on a one-connection urllib3 pool
+    (``sinks/http_client.py``, which the ``otlp+http`` and ``loki`` sinks share)."""
 
     def __init__(self, options: OtlpOptions) -> None:
         self.endpoint = options.display
@@ -119,55 +121,27 @@ class HttpMetricsTransport:
         }
         if self._gzip:
             self._headers["Content-Encoding"] = "gzip"
-        tls: dict[str, Any] = {}
-        if options.secure:
-            tls = {
-                "cert_reqs": "CERT_REQUIRED",
-                "ca_certs": options.certificate or None,
-                "cert_file": options.client_certificate or None,
-                "key_file": options.client_key or None,
-            }
-        self._pool = urllib3.PoolManager(num_pools=1, maxsize=1, retries=False, **tls)
+        self._pool = pool_manager(
+            options.url,
+            certificate=options.certificate,
+            client_certificate=options.client_certificate,
+            client_key=options.client_key,
+        )
 
     def send(self, request: bytes, *, timeout_s: float) -> bytes:
         body = gzip.compress(request, compresslevel=5) if self._gzip else request
         try:
-            response = self._pool.request(
-                "POST",
-                self._url,
-                body=body,
-                headers=self._headers,
-                timeout=urllib3.Timeout(total=timeout_s),
-                retries=False,
-                redirect=False,
-            )
-        except urllib3.exceptions.HTTPError as e:
-            # NewConnectionError is a ConnectTimeoutError in urllib3 2: a refusal is no timeout.
-            timeout = isinstance(e, urllib3.exceptions.TimeoutError) and not isinstance(
-                e, urllib3.exceptions.NewConnectionError
-            )
-            kind = "timeout" if timeout else "connection"
-            if isinstance(e, urllib3.exceptions.SSLError):
-                kind = "TLS"
-            raise ExportFailed(kind, clip(str(e))) from None
-        data: bytes = response.data
-        if 200 <= response.status < 300:
-            return data
-        raise ExportFailed(f"HTTP {response.status}", _error_detail(response, data))
+            answer = post(self._pool, self._url, body, headers=self._headers, timeout_s=timeout_s)
+        except NoAnswer as e:
+            tls = isinstance(e.__cause__, urllib3.exceptions.SSLError)
+            raise ExportFailed("TLS" if tls else e.failure.kind, e.failure.detail) from None
+        if 200 <= answer.status < 300:
+            return answer.data
+        message = http_error_message(answer.headers.get("Content-Type", ""), answer.data)
+        raise ExportFailed(f"HTTP {answer.status}", clip(message))
 
     def close(self) -> None:
         self._pool.clear()
-
-
-def _error_detail(response: urllib3.BaseHTTPResponse, data: bytes) -> str:
-    """The server's message: a ``google.rpc.Status`` body, else the text, clipped."""
-    media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if media == PROTOBUF:
-        try:
-            return clip(status_message(data))
-        except WireError:
-            pass
-    return clip(data.decode("utf-8", "replace"))
 
 
 class GrpcMetricsTransport:
