@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import urllib3
 
 from kubevents.errors import clip
+from kubevents.sinks.otlp_options import OtlpOptions
 from kubevents.sinks.retry import Failure
 
 
@@ -75,6 +76,24 @@ def pool_manager(
     if proxy:
         return urllib3.ProxyManager(proxy, **options)
     return urllib3.PoolManager(**options)
+
+
+PROTOBUF = "application/x-protobuf"
+
+
+def otlp_http(options: OtlpOptions, user_agent: str) -> tuple[dict[str, str], urllib3.PoolManager]:
+    """The request headers and the pool of an OTLP/HTTP exporter (logs or metrics):
+    the user's headers, protobuf, ``user_agent``, gzip when asked; the TLS files."""
+    headers = {**dict(options.headers), "Content-Type": PROTOBUF, "User-Agent": user_agent}
+    if options.compression == "gzip":
+        headers["Content-Encoding"] = "gzip"
+    pool = pool_manager(
+        options.url,
+        certificate=options.certificate,
+        client_certificate=options.client_certificate,
+        client_key=options.client_key,
+    )
+    return headers, pool
 
 
 def connection_failure(error: Exception) -> Failure:

@@ -20,14 +20,12 @@ from collections.abc import Sequence
 from kubevents import __version__
 from kubevents.errors import clip
 from kubevents.records import OutputRecord, ResourceInfo
-from kubevents.sinks.http_client import Answer, NoAnswer, pool_manager, post
+from kubevents.sinks.http_client import Answer, NoAnswer, otlp_http, post
 from kubevents.sinks.otlp_encode import encode_logs_wire
 from kubevents.sinks.otlp_options import OtlpOptions
 from kubevents.sinks.otlp_response import WireError, http_error_message, partial_success
 from kubevents.sinks.retry import Failure, parse_retry_after
 from kubevents.sinks.transport import Sent, TransportError
-
-PROTOBUF = "application/x-protobuf"
 
 
 def error_detail(response: Answer) -> str:
@@ -43,19 +41,7 @@ class OtlpHttpTransport:
         self.endpoint = options.display
         self._resource = resource
         self._lock = threading.Lock()
-        self._headers = {
-            **dict(options.headers),
-            "Content-Type": PROTOBUF,
-            "User-Agent": f"kubevents/{__version__}",
-        }
-        if options.compression == "gzip":
-            self._headers["Content-Encoding"] = "gzip"
-        self._pool = pool_manager(
-            options.url,
-            certificate=options.certificate,
-            client_certificate=options.client_certificate,
-            client_key=options.client_key,
-        )
+        self._headers, self._pool = otlp_http(options, f"kubevents/{__version__}")
 
     def send(self, records: Sequence[OutputRecord]) -> Sent:
         data = encode_logs_wire(records, self._resource)

@@ -49,7 +49,7 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
 
 from kubevents import __version__
 from kubevents.errors import clip
-from kubevents.sinks.http_client import NoAnswer, pool_manager, post
+from kubevents.sinks.http_client import NoAnswer, otlp_http, post
 from kubevents.sinks.otlp_options import OtlpOptions
 from kubevents.sinks.otlp_response import WireError, http_error_message, partial_success
 from kubevents.telemetry.otlp_metrics_encode import (
@@ -63,7 +63,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PROTOBUF = "application/x-protobuf"
 EXPORT_METHOD = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
 USER_AGENT = f"kubevents/{__version__}"
 REMIND_S = 600.0
@@ -114,19 +113,7 @@ class HttpMetricsTransport:
         self.endpoint = options.display
         self._url = options.url
         self._gzip = options.compression == "gzip"
-        self._headers = {
-            **dict(options.headers),
-            "Content-Type": PROTOBUF,
-            "User-Agent": USER_AGENT,
-        }
-        if self._gzip:
-            self._headers["Content-Encoding"] = "gzip"
-        self._pool = pool_manager(
-            options.url,
-            certificate=options.certificate,
-            client_certificate=options.client_certificate,
-            client_key=options.client_key,
-        )
+        self._headers, self._pool = otlp_http(options, USER_AGENT)
 
     def send(self, request: bytes, *, timeout_s: float) -> bytes:
         body = gzip.compress(request, compresslevel=5) if self._gzip else request
