@@ -18,7 +18,9 @@ loop retries, and a POST must reach the configured URL.
 
 from __future__ import annotations
 
+import logging
 import urllib.request
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +31,8 @@ import urllib3
 from kubevents.errors import clip
 from kubevents.sinks.otlp_options import OtlpOptions
 from kubevents.sinks.retry import Failure
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,10 @@ def pool_manager(
     options: dict[str, Any] = {"num_pools": 1, "maxsize": 1, "retries": False}
     if urlsplit(url).scheme == "https":
         options["cert_reqs"] = "CERT_NONE" if insecure else "CERT_REQUIRED"
+        if insecure:
+            # One line of ours at start, not urllib3's multi-line warning at every request.
+            logger.warning("%s: TLS certificate verification is off (insecure)", _origin(url))
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         if certificate and not insecure:
             options["ca_certs"] = certificate
         if client_certificate:
@@ -94,6 +102,11 @@ def otlp_http(options: OtlpOptions, user_agent: str) -> tuple[dict[str, str], ur
         client_key=options.client_key,
     )
     return headers, pool
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def connection_failure(error: Exception) -> Failure:

@@ -4,6 +4,7 @@ proxy from the environment, and how a request that gets no answer is classified.
 from __future__ import annotations
 
 import http.server
+import logging
 import socket
 import ssl
 import subprocess
@@ -86,9 +87,12 @@ def test_tls_with_a_client_certificate(
     with_client_cert: bool,
     insecure: bool,
     expected: int | str,
+    caplog: pytest.LogCaptureFixture,
+    recwarn: pytest.WarningsRecorder,
 ) -> None:
     url = f"https://localhost:{mtls.port}/v1/logs"
     cert, key = client_pair
+    caplog.set_level(logging.WARNING, logger="kubevents.sinks.http_client")
     pool = pool_manager(
         url,
         certificate=str(pki.ca_file) if with_ca else "",
@@ -102,6 +106,13 @@ def test_tls_with_a_client_certificate(
             answer = post(pool, url, b"x", headers={}, timeout_s=5)
             assert answer.status == expected
             assert answer.text == "POST /v1/logs HTTP/1.1"
+            # Insecure says so once, in one line, and urllib3 warns at no request.
+            assert [r.getMessage() for r in caplog.records] == (
+                [f"https://localhost:{mtls.port}: TLS certificate verification is off (insecure)"]
+                if insecure
+                else []
+            )
+            assert not [w for w in recwarn if "Unverified HTTPS" in str(w.message)]
         else:
             with pytest.raises(NoAnswer) as raised:
                 post(pool, url, b"x", headers={}, timeout_s=5)
