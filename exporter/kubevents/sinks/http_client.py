@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import urllib3
 
 from kubevents.errors import clip
-from kubevents.sinks.otlp_options import OtlpOptions
+from kubevents.sinks.otlp_options import OtlpOptions, display_url
 from kubevents.sinks.retry import Failure
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,9 @@ def pool_manager(
         options["cert_reqs"] = "CERT_NONE" if insecure else "CERT_REQUIRED"
         if insecure:
             # One line of ours at start, not urllib3's multi-line warning at every request.
-            logger.warning("%s: TLS certificate verification is off (insecure)", _origin(url))
+            logger.warning(
+                "%s: TLS certificate verification is off (insecure)", display_url(url, path=False)
+            )
             warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         if certificate and not insecure:
             options["ca_certs"] = certificate
@@ -102,11 +104,6 @@ def otlp_http(options: OtlpOptions, user_agent: str) -> tuple[dict[str, str], ur
         client_key=options.client_key,
     )
     return headers, pool
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def connection_failure(error: Exception) -> Failure:

@@ -37,7 +37,7 @@ from kubevents.settings import LokiSettings, Settings
 from kubevents.sinks.delivery import DeliverySink
 from kubevents.sinks.http_client import NoAnswer, pool_manager, post
 from kubevents.sinks.loki_encode import LokiMapper, TwinSeparator, encode_json, encode_protobuf
-from kubevents.sinks.otlp_options import parse_headers
+from kubevents.sinks.otlp_options import display_url, parse_headers
 from kubevents.sinks.retry import Failure, parse_retry_after
 from kubevents.sinks.transport import Sent, TransportError
 
@@ -119,10 +119,7 @@ class LokiPushTransport:
 
     def __init__(self, url: str, settings: LokiSettings, resource: ResourceInfo) -> None:
         self.url = url
-        parts = urlsplit(url)
-        self.endpoint = (
-            f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
-        )
+        self.endpoint = display_url(url)
         self.settings = settings
         self._mapper = LokiMapper(
             resource, labels=settings.labels, profile=settings.profile, job=settings.job

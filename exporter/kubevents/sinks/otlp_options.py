@@ -59,16 +59,20 @@ class OtlpOptions:
     @property
     def display(self) -> str:
         """The endpoint for log lines: no credentials, no query."""
-        parts = urlsplit(self.url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else self.target
+        return display_url(self.url) if urlsplit(self.url).scheme else self.target
 
     def read_file(self, path: str, what: str) -> bytes:
         try:
             return Path(path).read_bytes()
         except OSError as e:
             raise ConfigError(f"otlp: cannot read the {what} {path}: {e.strerror or e}") from e
+
+
+def display_url(url: str, *, path: bool = True) -> str:
+    """``url`` for log lines: no credentials, no query (and no path unless ``path``)."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path if path else ''}"
 
 
 def _env(env: Mapping[str, str], signal: Signal, name: str) -> tuple[str, str] | None:
