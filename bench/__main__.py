@@ -399,8 +399,10 @@ def run_realapi(events: list[dict[str, Any]], runs: int, sections: set[str], *, 
                 "occurrences": occurrences,
                 "load_writes_per_s": load_rate,
                 "occurrences_per_s": rate,
+                "occurrences_per_s_from_spawn": statistics.median(occurrences / r.seconds_from_spawn for r in lists),
                 "occurrences_per_s_from_first": statistics.median(occurrences / r.seconds_from_first for r in lists),
                 "runs_s": [r.seconds_from_start for r in lists],
+                "runs_from_spawn_s": [r.seconds_from_spawn for r in lists],
                 "kubevents_cpu_s": statistics.median(r.cpu_s for r in lists),
                 "kubevents_peak_rss_mib": statistics.median(r.peak_rss_mib for r in lists),
                 "replay_occurrences_per_s": replay_rate,
@@ -552,8 +554,11 @@ def goals(res: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
                          v["rss_mib"] <= GOALS["idle_rss_mib"]))
     api = res.get("apiserver")
     if api:
-        rows.append((f"list then watch, real kube-apiserver ({api['events']:,} Events)",
+        rows.append((f"list then watch, real kube-apiserver ({api['events']:,} Events), from the command's start",
                      f"{api['occurrences_per_s']:,.0f} occ/s", "", None))
+        if "occurrences_per_s_from_spawn" in api:
+            rows.append(("  from the process's spawn (Python's start and imports too)",
+                         f"{api['occurrences_per_s_from_spawn']:,.0f} occ/s", "", None))
         rows.append(("  vs replay of the same Events", f"{api['vs_replay']:.2f}×", f"≥ {GOALS['watch_vs_replay']}×",
                      api["vs_replay"] >= GOALS["watch_vs_replay"]))
     peer = res.get("peer")

@@ -186,7 +186,11 @@ def write_all(cluster: Cluster, objects: list[dict[str, Any]]) -> float:
 
 @dataclass
 class ListRun:
+    seconds_from_spawn: float
+    """From the process's spawn: Python's start and kubevents' imports included."""
     seconds_from_start: float
+    """From the command's start (``KubeventsRun.ready_at``): what a replay in the bench
+    process is timed from."""
     seconds_from_first: float
     cpu_s: float
     peak_rss_mib: float
@@ -222,7 +226,7 @@ def list_then_watch(cluster: Cluster, kubeconfig: Path, receiver: Any, expected:
         _, hwm = run.stop()
     if got < expected:
         raise RuntimeError(f"list then watch: {got} of {expected} occurrences arrived")
-    return ListRun(t1 - t0, t1 - first, cpu, hwm / 1024, got)
+    return ListRun(t1 - t0, t1 - run.ready_at, t1 - first, cpu, hwm / 1024, got)
 
 
 # -- side by side with the receiver ----------------------------------------------------------

@@ -68,6 +68,9 @@ class KubeventsRun:
         )
         assert self.proc.stdout is not None
         self.proc.stdout.readline()  # READY
+        self.ready_at = time.monotonic()
+        """When the command starts: kubevents imported and its settings loaded, as they are
+        for a replay run inside the bench process."""
 
     def stop(self) -> tuple[float, int]:
         """SIGTERM, wait; returns (CPU seconds, peak RSS KiB)."""
