@@ -310,18 +310,21 @@ def _file_items(file: BinaryIO, name: str, report: Report, now_ns: int) -> Itera
 def _lines(head: bytes, rest: Iterable[bytes], name: str, report: Report) -> Iterator[bytes]:
     """The lines of ``head`` and then ``rest``, as UTF-8: bad bytes replaced, the first
     line that had some reported (as :func:`as_utf8` reports a whole input)."""
-    partial = head
+    partial = b""
     number = 0
     reported = False
-    for chunk in itertools.chain((b"",), rest, (None,)):
+    for chunk in itertools.chain((head,), rest, (None,)):
         if chunk is None:
-            data = partial
+            ascii = partial.isascii()
             lines = [partial]
         else:
-            data = partial + chunk
-            lines = data.split(b"\n")
+            # The chunk split as it is, the line it cut joined to its first line: no copy
+            # of the whole chunk.
+            ascii = partial.isascii() and chunk.isascii()
+            lines = chunk.split(b"\n")
+            lines[0] = partial + lines[0]
             partial = lines.pop()
-        if data.isascii() or _is_utf8(b"\n".join(lines)):  # ASCII: UTF-8, and no copy
+        if ascii or _is_utf8(b"\n".join(lines)):  # ASCII is UTF-8, known without a copy
             number += len(lines)
             yield from lines
             continue
