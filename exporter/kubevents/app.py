@@ -362,28 +362,37 @@ def _scan_files(paths: Sequence[str], repairs: RepairLog, now_ns: int | None = N
     """The first pass: what every file holds and what could not be read, keeping only
     each Event's time (replay memory stays bounded whatever the files' size)."""
     read = _Read()
+    report = read.problems.append
     for path in paths:
         check = WindowCheck()
-        found = 0
+        add = check.add
+        found = updates = deletions = 0
+        latest = read.latest_ns
         try:
-            for item in read_items(path, read.problems.append, now_ns):
-                if not is_event(item.obj):  # what normalize refuses, reported as it says
-                    _normalized(item, read.problems.append, RepairLog())
+            for item in read_items(path, report, now_ns):
+                obj, watch_type, _ = item
+                if not is_event(obj):  # what normalize refuses, reported as it says
+                    _normalized(item, report, RepairLog())
                     continue
                 found += 1
                 if path == "-":
-                    held = _normalized(item, read.problems.append, repairs)
+                    held = _normalized(item, report, repairs)
                     if held is not None:
-                        read.stdin.append((item.watch_type, held))
-                time_ns = occurrence_ns(item.obj)
-                read.latest_ns = max(read.latest_ns, time_ns)
-                if item.watch_type == "DELETED":
-                    read.deletions += 1
+                        read.stdin.append((watch_type, held))
+                time_ns = occurrence_ns(obj)
+                if time_ns > latest:
+                    latest = time_ns
+                if watch_type == "DELETED":
+                    deletions += 1
                 else:
-                    read.updates += 1
-                    check.add(time_ns)
+                    updates += 1
+                    add(time_ns)
         except InputError as e:
             read.unreadable.append(str(e))
+        finally:  # what was read before the error counts too
+            read.updates += updates
+            read.deletions += deletions
+            read.latest_ns = latest
         if found:
             read.files.append((path, check))
     return read

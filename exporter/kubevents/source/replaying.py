@@ -43,7 +43,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 import yaml
@@ -56,11 +56,14 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DOC_SEPARATOR = re.compile(rb"^---[ \t]*(?:#.*)?$", re.MULTILINE)
 _OBJECT_START = re.compile(rb"^\{", re.MULTILINE)
 WATCH_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
+_UPDATES = frozenset({"ADDED", "MODIFIED", "DELETED"})
+"""The watch types that carry an Event (what :func:`_one` yields as an :class:`Item`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One Event object read from a file, with where it came from."""
+class Item(NamedTuple):
+    """One Event object read from a file, with where it came from (a named tuple, not a
+    frozen dataclass: made once per line, twice per replay, and a frozen dataclass's
+    constructor sets each field through ``object.__setattr__``)."""
 
     obj: dict[str, Any]
     watch_type: str
@@ -307,30 +310,33 @@ def _file_items(file: BinaryIO, name: str, report: Report, now_ns: int) -> Itera
 def _lines(head: bytes, rest: Iterable[bytes], name: str, report: Report) -> Iterator[bytes]:
     """The lines of ``head`` and then ``rest``, as UTF-8: bad bytes replaced, the first
     line that had some reported (as :func:`as_utf8` reports a whole input)."""
-    partial = head
+    partial = b""
     number = 0
     reported = False
-    for chunk in itertools.chain((b"",), rest, (None,)):
+    for chunk in itertools.chain((head,), rest, (None,)):
         if chunk is None:
+            ascii = partial.isascii()
             lines = [partial]
         else:
-            lines = (partial + chunk).split(b"\n")
+            # The chunk split as it is, the line it cut joined to its first line: no copy
+            # of the whole chunk.
+            ascii = partial.isascii() and chunk.isascii()
+            lines = chunk.split(b"\n")
+            lines[0] = partial + lines[0]
             partial = lines.pop()
-        block_ok = True
-        try:
-            b"\n".join(lines).decode("utf-8")
-        except UnicodeDecodeError:
-            block_ok = False
-        for line in lines:
+        if ascii or _is_utf8(b"\n".join(lines)):  # ASCII is UTF-8, known without a copy
+            number += len(lines)
+            yield from lines
+            continue
+        for line in lines:  # a block with bad bytes somewhere: line by line
             number += 1
-            if not block_ok:
-                try:
-                    line.decode("utf-8")
-                except UnicodeDecodeError:
-                    line = line.decode("utf-8", errors="replace").encode()
-                    if not reported:
-                        report(Problem(f"{name}:{number}", _REPLACED, True))
-                        reported = True
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                line = line.decode("utf-8", errors="replace").encode()
+                if not reported:
+                    report(Problem(f"{name}:{number}", _REPLACED, True))
+                    reported = True
             yield line
 
 
@@ -397,14 +403,27 @@ def _parse_lines(data: bytes, name: str, report: Report) -> Iterator[Item]:
 
 
 def _parse_line_iter(lines: Iterable[bytes], name: str, report: Report) -> Iterator[Item]:
+    loads = orjson.loads
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
+        if not line or line.isspace():  # ``not line.strip()`` without copying the line
             continue
         try:
-            document = orjson.loads(line)
+            document = loads(line)
         except orjson.JSONDecodeError as e:
             report(Problem(f"{name}:{number}", f"invalid JSON: {e}"))
             continue
+        # A watch dump's line, as _items and _one take it, without their calls: an
+        # update of an Event. Every other document goes the general way.
+        if type(document) is dict:
+            obj = document.get("object")
+            watch_type = document.get("type")
+            if (
+                type(obj) is dict
+                and watch_type in _UPDATES
+                and (obj.get("kind") == "Event" or "involvedObject" in obj or "regarding" in obj)
+            ):
+                yield Item(obj, watch_type, f"{name}:{number}")
+                continue
         yield from _items(document, number, name, report)
 
 
@@ -755,6 +774,14 @@ def _kind_of(obj: object) -> str:
         kind = obj.get("kind")
         return f"kind {clip(str(kind), 64)!r}" if kind else "an object without kind"
     return type(obj).__name__
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _is_json_object(line: bytes) -> bool:

@@ -72,6 +72,11 @@ def test_occurrence_time_follows_normalize_s_precedence(obj: dict[str, Any], fie
         ([2, 3, 4, 5, 1], 4, True),
         ([3, 3, 1, 3], 2, True),
         ([3, 3, 3, 1], 2, False),
+        # In order past the window's size, then not: the window is built from the last times.
+        ([1, 2, 3, 4, 1], 3, True),  # equal to the largest that left: still in place
+        ([1, 2, 3, 4, 0], 3, False),
+        ([1, 2, 3, 4, 2, 5, 2], 3, True),
+        ([1, 2, 3, 4, 2, 5, 1], 3, False),
     ],
 )
 def test_window_check_says_whether_a_window_sorts_the_times(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 
+from kubevents.source import replaying
 from kubevents.source.replaying import Item, Problem, parse_items
 
 EVENT = {
@@ -105,3 +108,45 @@ def test_yaml_error_names_the_line_and_later_documents_still_flow() -> None:
 
 def test_empty_input() -> None:
     assert parse(b"  \n") == ([], [])
+
+
+WATCH_FILE = b"\n".join(
+    [
+        orjson.dumps({"type": "ADDED", "object": EVENT}),
+        b"   ",
+        orjson.dumps(
+            {
+                "type": "MODIFIED",
+                "object": {
+                    **EVENT2,
+                    "metadata": {"uid": "u2", "annotations": {"a": "n\u0153ud \u00e9t\u00e9"}},
+                },
+            }
+        ),
+        b'{"kind": "Ev',
+        orjson.dumps({"type": "DELETED", "object": EVENT}).replace(b"a.1", b"a\xff1"),
+        orjson.dumps({"type": "BOOKMARK", "object": {"kind": "Event", "metadata": {}}}),
+        orjson.dumps([EVENT, EVENT2]),
+        orjson.dumps({"type": "MODIFIED", "object": EVENT2}),
+    ]
+)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 7, 64, 1 << 20])
+@pytest.mark.parametrize("tail", [b"", b"\n", b"\n\n"])
+def test_a_file_read_in_chunks_gives_what_the_whole_input_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, tail: bytes
+) -> None:
+    """Lines cut by the file's reads (a multi-byte character too), bad bytes, blank lines:
+    the same items and problems, in the same order, as the whole input parsed at once."""
+    data = WATCH_FILE + tail
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    monkeypatch.setattr(replaying, "_FILE_CHUNK", chunk)
+    problems: list[Problem] = []
+    items = list(replaying.read_items(str(path), problems.append, 0))
+    whole_problems: list[Problem] = []
+    text = replaying.as_utf8(data, str(path), whole_problems.append)
+    whole = list(replaying.parse_items(text, str(path), whole_problems.append))
+    assert (items, problems) == (whole, whole_problems)
+    assert [i.watch_type for i in items] == ["ADDED", "MODIFIED", "DELETED", "", "", "MODIFIED"]
