@@ -295,11 +295,45 @@ def _put_attributes(out: list[bytes], tag: bytes, attributes: dict[str, AttrValu
                     size += len(head) + n
                     continue
             piece = _field(tag, _key_field(key) + _field(b"\x12", _field(b"\x0a", data)))
+        elif type(value) is int and 0 <= value <= _INT64_MAX:
+            data = _SMALL[value] if value < 128 else _varint(value)
+            head = _int_heads(tag, key)[len(data)]
+            if head is not None:
+                out.append(head)
+                out.append(data)
+                size += len(head) + len(data)
+                continue
+            piece = _field(tag, _key_field(key) + _field(b"\x12", b"\x18" + data))
         else:
             piece = _field(tag, _key_field(key) + _field(b"\x12", _any_value(value)))
         out.append(piece)
         size += len(piece)
     return size
+
+
+_INT_HEADS: Final[dict[bytes, dict[str, list[bytes | None]]]] = {}
+"""Field tag -> attribute key -> for each varint length n (1 to 10), every byte of a
+non-negative int attribute up to its varint: tag, lengths, key, AnyValue framing."""
+
+
+def _int_heads(tag: bytes, key: str) -> list[bytes | None]:
+    table = _INT_HEADS.get(tag)
+    if table is None:
+        table = _INT_HEADS[tag] = {}
+    heads = table.get(key)
+    if heads is None:
+        if len(table) >= _HEADS_MAX:
+            table.clear()
+        key_field = _key_field(key)
+        if len(key_field) + 14 >= 128:  # a long key: lengths need two bytes
+            heads = [None] * 11
+        else:
+            heads = [None] + [
+                b"%s%c%s\x12%c\x18" % (tag, len(key_field) + n + 3, key_field, n + 1)
+                for n in range(1, 11)
+            ]
+        table[key] = heads
+    return heads
 
 
 _TEXT_FIELDS: Final[dict[bytes, dict[str, bytes]]] = {}
