@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
+from typing import Final
 
 from kubevents import conventions as c
 from kubevents.enrich.incidents import IncidentTransition
@@ -107,11 +108,18 @@ def event_record(enriched: Enriched) -> OutputRecord:
 
 
 # Per record, precomputed: an Enum's ``.value`` and a property of conventions.py (not
-# compiled) are each a Python-level lookup, a dict hit is one C call.
-_CATEGORY_VALUES: dict[c.Category, str] = {category: category.value for category in c.Category}
-_SEVERITY_VALUES: dict[c.Severity, str] = {severity: severity.value for severity in c.Severity}
-_SEVERITY_NUMBERS: dict[c.Severity, int] = {severity: severity.number for severity in c.Severity}
-_KIND_NAME_KEYS: dict[str, str] = {
+# compiled) are each a Python-level lookup, a dict hit is one C call; Final, the compiled
+# build holds each table as a static rather than looking it up in the module's dict.
+_CATEGORY_VALUES: Final[dict[c.Category, str]] = {
+    category: category.value for category in c.Category
+}
+_SEVERITY_VALUES: Final[dict[c.Severity, str]] = {
+    severity: severity.value for severity in c.Severity
+}
+_SEVERITY_NUMBERS: Final[dict[c.Severity, int]] = {
+    severity: severity.number for severity in c.Severity
+}
+_KIND_NAME_KEYS: Final[dict[str, str]] = {
     kind: key for kind in c.SEMCONV_KINDS if (key := c.kind_name_key(kind)) is not None
 }
 """``conventions.kind_name_key`` of every kind that has one."""

@@ -53,7 +53,7 @@ from kubevents.records import OutputRecord
 from kubevents.settings import DeliverySettings
 from kubevents.sinks.base import DeliverySnapshot, ExportResult
 from kubevents.sinks.buffer import Buffer, MemoryBuffer, SpoolBuffer
-from kubevents.sinks.limits import limit_record
+from kubevents.sinks.limits import limit_records
 from kubevents.sinks.retry import Action, RetryPolicy, decide
 from kubevents.sinks.spool import Spool
 from kubevents.sinks.transport import (
@@ -153,13 +153,10 @@ class DeliverySink:
         if self._closed:
             return ExportResult.FAILURE
         s = self.settings
-        clean = [
-            limit_record(
-                r, max_body_bytes=s.max_body_bytes, max_attribute_bytes=s.max_attribute_bytes
-            )
-            for r in records
-        ]
-        self.stats.truncated += sum(1 for a, b in zip(clean, records, strict=True) if a is not b)
+        clean, truncated = limit_records(
+            records, max_body_bytes=s.max_body_bytes, max_attribute_bytes=s.max_attribute_bytes
+        )
+        self.stats.truncated += truncated
         with self._cond:
             if self._prepare is not None:
                 clean = self._prepare(clean)

@@ -92,6 +92,9 @@ RST_TO_GRPC: dict[int, str] = {h2.errors.ErrorCodes.REFUSED_STREAM: "UNAVAILABLE
 INITIAL_BACKOFF_S = 0.25
 MAX_BACKOFF_S = 5.0
 READ_SIZE = 65_536
+TIMEOUT_SLACK_S = 0.01
+"""A socket timeout set for the same deadline less than this long ago is not set again
+(see :meth:`_Connection.set_deadline`): an operation then ends at most this much past it."""
 GZIP_LEVEL = 6
 """zlib's default level, as gRPC core compresses."""
 
@@ -288,6 +291,8 @@ class _Connection:
         self.target = target
         self.h2 = _Http2(h2.config.H2Configuration(client_side=True, header_encoding=None))
         self.going_away = False
+        self._deadline: tuple[float, float] | None = None
+        """The deadline the socket's timeout was last set for, and when (monotonic)."""
         self._first = b""
         """The server's first bytes, until they show an HTTP/2 SETTINGS frame."""
         self.h2.initiate_connection()
@@ -309,6 +314,19 @@ class _Connection:
             if sent:
                 views[0] = views[0][sent:]
 
+    def set_deadline(self, deadline: float) -> None:
+        """Make the socket's timeout what is left to ``deadline`` (past it: TimeoutError).
+
+        ``settimeout`` is a system call that lets go of the interpreter lock, which the
+        pipeline thread may then keep a whole switch interval: a call sets it once before
+        sending and again before a read only when the last set is TIMEOUT_SLACK_S old."""
+        now = time.monotonic()
+        last = self._deadline
+        if last is not None and last[0] == deadline and now - last[1] < TIMEOUT_SLACK_S:
+            return
+        self.sock.settimeout(_left(deadline))
+        self._deadline = (deadline, now)
+
     def usable(self) -> bool:
         """False once the server said GOAWAY or closed the socket while we were idle."""
         if self.going_away:
@@ -318,6 +336,7 @@ class _Connection:
             return True
         try:
             self.sock.settimeout(1.0)
+            self._deadline = None
             self.receive(None)  # SETTINGS, PING, WINDOW_UPDATE or GOAWAY while idle
         except (OSError, GrpcStatusError):
             return False
@@ -565,7 +584,7 @@ class UnaryChannel:
                 conn.max_outbound_frame_size,
             )
             if size <= 0:
-                connection.sock.settimeout(_left(deadline))
+                connection.set_deadline(deadline)
                 connection.flush()
                 connection.receive(streams)  # until a WINDOW_UPDATE (or an early answer)
                 continue
@@ -581,10 +600,10 @@ class UnaryChannel:
             # limit, say): our half of the stream is closed too.
             with contextlib.suppress(h2.exceptions.StreamClosedError):
                 conn.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
-        connection.sock.settimeout(_left(deadline))
+        connection.set_deadline(deadline)
         connection.flush()
         while not streams[stream_id].done:
-            connection.sock.settimeout(_left(deadline))
+            connection.set_deadline(deadline)
             connection.receive(streams)
         return streams[stream_id]
 

@@ -19,13 +19,15 @@ short ASCII text, costs one length check and one ``isascii`` per string.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import Final
 
 from kubevents import conventions as c
 from kubevents.records import AttrValue, OutputRecord
 
 # Built with chr(): the compiled build (mypyc) rejects surrogates in string literals.
-_SURROGATE = re.compile(f"[{chr(0xD800)}-{chr(0xDFFF)}]")
+_SURROGATE: Final = re.compile(f"[{chr(0xD800)}-{chr(0xDFFF)}]")
 
 
 def clean_text(text: str, max_bytes: int) -> tuple[str, bool]:
@@ -47,11 +49,20 @@ def limit_record(
     record: OutputRecord, *, max_body_bytes: int, max_attribute_bytes: int
 ) -> OutputRecord:
     """``record`` within the limits (the very same object when nothing had to change)."""
-    body, cut = clean_text(record.body, max_body_bytes)
-    namespace, _ = clean_text(record.namespace, max_attribute_bytes)
+    body = record.body
+    cut = False
+    # Each string's common case (short ASCII) is tested here, without a call to clean_text
+    # and the tuple it returns: its length and isascii are all it needs.
+    if len(body) > max_body_bytes or not body.isascii():
+        body, cut = clean_text(body, max_body_bytes)
+    namespace = record.namespace
+    if len(namespace) > max_attribute_bytes or not namespace.isascii():
+        namespace, _ = clean_text(namespace, max_attribute_bytes)
     changed: dict[str, AttrValue] = {}
     for key, value in record.attributes.items():
         if isinstance(value, str):
+            if len(value) <= max_attribute_bytes and value.isascii():
+                continue
             new, was_cut = clean_text(value, max_attribute_bytes)
             if new != value:
                 changed[key] = new
@@ -69,3 +80,19 @@ def limit_record(
     if cut:
         attrs[c.KV_TRUNCATED] = True
     return replace(record, body=body, namespace=namespace, attributes=attrs)
+
+
+def limit_records(
+    records: Sequence[OutputRecord], *, max_body_bytes: int, max_attribute_bytes: int
+) -> tuple[list[OutputRecord], int]:
+    """:func:`limit_record` of each of ``records``, and how many of them it changed."""
+    out: list[OutputRecord] = []
+    changed = 0
+    for record in records:
+        clean = limit_record(
+            record, max_body_bytes=max_body_bytes, max_attribute_bytes=max_attribute_bytes
+        )
+        if clean is not record:
+            changed += 1
+        out.append(clean)
+    return out, changed

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from kubevents import __version__
 from kubevents.records import AttrValue, OutputRecord, ResourceInfo
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-SCOPE_NAME = "kubevents"
+SCOPE_NAME: Final = "kubevents"
 
 
 def set_value(target: AnyValue, value: AttrValue) -> None:
@@ -158,10 +158,12 @@ class _Unsupported(Exception):
     """A value :func:`encode_logs_bytes` does not write (protobuf rejects it too)."""
 
 
-_SMALL = [bytes([n]) for n in range(128)]
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_pack_fixed64 = struct.Struct("<Q").pack
-_pack_double = struct.Struct("<d").pack
+# Final: the compiled build reads these as its own statics, not from the module's dict.
+_SMALL: Final = [bytes([n]) for n in range(128)]
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+_pack_fixed64: Final = struct.Struct("<Q").pack
+_pack_double: Final = struct.Struct("<d").pack
 
 
 def _varint(n: int) -> bytes:
@@ -182,15 +184,15 @@ def _field(tag: bytes, payload: bytes) -> bytes:
     return tag + (_SMALL[n] if n < 128 else _varint(n)) + payload
 
 
-_KEYS: dict[str, bytes] = {}
+_KEYS: Final[dict[str, bytes]] = {}
 """Attribute key -> its ``KeyValue.key`` field, written once per key (bounded)."""
-_HEADS: dict[bytes, dict[str, list[bytes | None]]] = {}
+_HEADS: Final[dict[bytes, dict[str, list[bytes | None]]]] = {}
 """Field tag -> attribute key -> for each string value length n < _SHORT, every byte of
 the attribute field up to the value's bytes: tag, lengths, key, AnyValue framing. A
 short string attribute is then one concatenation."""
-_SHORT = 100
-_CACHE_MAX = 4096
-_HEADS_MAX = 256
+_SHORT: Final = 100
+_CACHE_MAX: Final = 4096
+_HEADS_MAX: Final = 256
 """Keys per tag in :data:`_HEADS` (about 8 KiB each)."""
 
 
@@ -264,23 +266,162 @@ def _attributes(tag: bytes, attributes: dict[str, AttrValue]) -> list[bytes]:
     return out
 
 
-def _log_record(record: OutputRecord) -> bytes:
-    parts = []
+# The request is written as one flat list of pieces, joined once: a message's tag and
+# length go in a slot kept for them and filled once its pieces are counted, so that no
+# nested message (attribute, record, scope, resource) is joined and then copied into its
+# parent, and a short string attribute is two pieces (its precomputed head, its bytes) with
+# no concatenation.
+
+
+def _put_attributes(out: list[bytes], tag: bytes, attributes: dict[str, AttrValue]) -> int:
+    """Append one ``tag`` field (a KeyValue) per attribute to ``out``; returns their bytes."""
+    size = 0
+    table = _HEADS.get(tag)
+    if table is None:
+        table = _HEADS[tag] = {}
+    for key, value in attributes.items():
+        if type(value) is str:
+            data = value.encode()
+            n = len(data)
+            if n < _SHORT:
+                heads = table.get(key)
+                if heads is None:
+                    heads = _heads(tag, key)
+                    table = _HEADS[tag]
+                head = heads[n]
+                if head is not None:
+                    out.append(head)
+                    out.append(data)
+                    size += len(head) + n
+                    continue
+            piece = _field(tag, _key_field(key) + _field(b"\x12", _field(b"\x0a", data)))
+        elif type(value) is int and 0 <= value <= _INT64_MAX:
+            data = _SMALL[value] if value < 128 else _varint(value)
+            head = _int_heads(tag, key)[len(data)]
+            if head is not None:
+                out.append(head)
+                out.append(data)
+                size += len(head) + len(data)
+                continue
+            piece = _field(tag, _key_field(key) + _field(b"\x12", b"\x18" + data))
+        else:
+            piece = _field(tag, _key_field(key) + _field(b"\x12", _any_value(value)))
+        out.append(piece)
+        size += len(piece)
+    return size
+
+
+_INT_HEADS: Final[dict[bytes, dict[str, list[bytes | None]]]] = {}
+"""Field tag -> attribute key -> for each varint length n (1 to 10), every byte of a
+non-negative int attribute up to its varint: tag, lengths, key, AnyValue framing."""
+
+
+def _int_heads(tag: bytes, key: str) -> list[bytes | None]:
+    table = _INT_HEADS.get(tag)
+    if table is None:
+        table = _INT_HEADS[tag] = {}
+    heads = table.get(key)
+    if heads is None:
+        if len(table) >= _HEADS_MAX:
+            table.clear()
+        key_field = _key_field(key)
+        if len(key_field) + 14 >= 128:  # a long key: lengths need two bytes
+            heads = [None] * 11
+        else:
+            heads = [None] + [
+                b"%s%c%s\x12%c\x18" % (tag, len(key_field) + n + 3, key_field, n + 1)
+                for n in range(1, 11)
+            ]
+        table[key] = heads
+    return heads
+
+
+_TEXT_FIELDS: Final[dict[bytes, dict[str, bytes]]] = {}
+"""Field tag -> string -> the field (severity texts and event names: a handful)."""
+
+
+def _text_field(tag: bytes, text: str) -> bytes:
+    table = _TEXT_FIELDS.get(tag)
+    if table is None:
+        table = _TEXT_FIELDS[tag] = {}
+    field = table.get(text)
+    if field is None:
+        if len(table) >= _HEADS_MAX:
+            table.clear()
+        field = table[text] = _field(tag, text.encode())
+    return field
+
+
+def _put_record(out: list[bytes], record: OutputRecord) -> int:
+    """Append one ``ScopeLogs.log_records`` field to ``out``; returns its bytes."""
+    slot = len(out)
+    out.append(b"")  # the record's tag and length, once its fields are counted
+    size = 0
     if record.timestamp_ns:
-        parts.append(b"\x09" + _pack_fixed64(record.timestamp_ns))
-    if record.severity_number:
-        if record.severity_number < 0:
+        out.append(b"\x09")
+        out.append(_pack_fixed64(record.timestamp_ns))
+        size += 9
+    severity = record.severity_number
+    if severity:
+        if severity < 0:
             raise _Unsupported
-        parts.append(b"\x10" + _varint(record.severity_number))
+        if severity < 128:
+            out.append(b"\x10")
+            out.append(_SMALL[severity])
+            size += 2
+        else:
+            piece = b"\x10" + _varint(severity)
+            out.append(piece)
+            size += len(piece)
     if record.severity_text:
-        parts.append(_field(b"\x1a", record.severity_text.encode()))
-    parts.append(_field(b"\x2a", _field(b"\x0a", record.body.encode())))
-    parts += _attributes(b"\x32", record.attributes)
+        piece = _text_field(b"\x1a", record.severity_text)
+        out.append(piece)
+        size += len(piece)
+    body = record.body.encode()
+    n = len(body)
+    if n < 126:
+        out.append(_BODY_HEADS[n])
+        size += 4 + n
+    else:
+        length = _varint(n)
+        head = b"\x2a" + _varint(n + 1 + len(length)) + b"\x0a" + length
+        out.append(head)
+        size += len(head) + n
+    out.append(body)
+    size += _put_attributes(out, b"\x32", record.attributes)
     if record.observed_ns:
-        parts.append(b"\x59" + _pack_fixed64(record.observed_ns))
+        out.append(b"\x59")
+        out.append(_pack_fixed64(record.observed_ns))
+        size += 9
     if record.event_name:
-        parts.append(_field(b"\x62", record.event_name.encode()))
-    return _field(b"\x12", b"".join(parts))
+        piece = _text_field(b"\x62", record.event_name)
+        out.append(piece)
+        size += len(piece)
+    head = b"\x12" + _SMALL[size] if size < 128 else b"\x12" + _varint(size)
+    out[slot] = head
+    return len(head) + size
+
+
+_BODY_HEADS: Final = [b"\x2a%c\x0a%c" % (n + 2, n) for n in range(126)]
+"""``LogRecord.body`` (an AnyValue holding a string) up to its bytes, for a body of n < 126."""
+
+
+def _resource_field(resource: ResourceInfo, namespace: str) -> bytes:
+    """``ResourceLogs.resource`` of the records about ``namespace``."""
+    cached = _RESOURCES.get(namespace)
+    if cached is not None and cached[0] is resource:
+        return cached[1]
+    out: list[bytes] = []
+    _put_attributes(out, b"\x0a", resource.attributes(namespace))
+    field = _field(b"\x0a", b"".join(out))
+    if len(_RESOURCES) >= _CACHE_MAX:
+        _RESOURCES.clear()
+    _RESOURCES[namespace] = (resource, field)
+    return field
+
+
+_RESOURCES: Final[dict[str, tuple[ResourceInfo, bytes]]] = {}
+"""Namespace -> the Resource field last written for it, and of which ResourceInfo."""
 
 
 def encode_logs_bytes(
@@ -299,14 +440,26 @@ def encode_logs_bytes(
             + ([_field(b"\x12", scope_version.encode())] if scope_version else [])
         ),
     )
-    out = []
+    out: list[bytes] = []
     for namespace, group in group_by_namespace(records).items():
-        resource_field = _field(
-            b"\x0a", b"".join(_attributes(b"\x0a", resource.attributes(namespace)))
-        )
-        scope_logs = _field(b"\x12", b"".join([scope, *map(_log_record, group)]))
-        out.append(_field(b"\x0a", resource_field + scope_logs))
+        slot = len(out)
+        out.append(b"")  # the ResourceLogs' tag and length
+        resource_field = _resource_field(resource, namespace)
+        out.append(resource_field)
+        out.append(b"")  # the ScopeLogs' tag and length
+        out.append(scope)
+        scope_size = len(scope)
+        for record in group:
+            scope_size += _put_record(out, record)
+        scope_head = _field_head(b"\x12", scope_size)
+        out[slot + 2] = scope_head
+        out[slot] = _field_head(b"\x0a", len(resource_field) + len(scope_head) + scope_size)
     return b"".join(out)
+
+
+def _field_head(tag: bytes, n: int) -> bytes:
+    """The tag and length of a length-delimited field of ``n`` bytes."""
+    return tag + (_SMALL[n] if n < 128 else _varint(n))
 
 
 def decode_value(value: AnyValue) -> AttrValue:

@@ -28,7 +28,12 @@ import pytest
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from kubevents.sinks.grpc_unary import GrpcStatusError, UnaryChannel
+from kubevents.sinks.grpc_unary import (
+    TIMEOUT_SLACK_S,
+    GrpcStatusError,
+    UnaryChannel,
+    _Connection,
+)
 from kubevents.sinks.otlp_options import OtlpOptions
 from kubevents.sinks.otlp_response import retry_info_delay
 from tests.fakes.certs import Pki, make_client_pair, make_pki
@@ -289,6 +294,26 @@ def test_a_listener_that_never_speaks_ends_at_the_deadline() -> None:
         assert failure(lambda: client.call(ECHO, b"", timeout_s=0.5)).code == "DEADLINE_EXCEEDED"
         assert time.monotonic() - started < 2.0
         client.close()
+
+
+def test_the_socket_timeout_is_set_again_only_for_a_new_or_an_older_deadline() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        connection = _Connection(a, "pair")  # its preface waits unread in b
+        deadline = time.monotonic() + 5.0
+        connection.set_deadline(deadline)
+        first = a.gettimeout()
+        assert first is not None and 4.9 < first <= 5.0
+        time.sleep(0.002)
+        connection.set_deadline(deadline)  # within TIMEOUT_SLACK_S: the same timeout
+        assert a.gettimeout() == first
+        connection.set_deadline(deadline + 10.0)  # another call's deadline
+        assert 14.9 < (a.gettimeout() or 0.0) <= 15.0
+        time.sleep(TIMEOUT_SLACK_S * 2)
+        connection.set_deadline(deadline + 10.0)  # set too long ago: what is left now
+        assert (a.gettimeout() or 0.0) < 15.0 - TIMEOUT_SLACK_S
+        with pytest.raises(TimeoutError):
+            connection.set_deadline(time.monotonic() - 1.0)
 
 
 def test_close_ends_the_call_in_flight_at_once_and_refuses_later_calls(server: Server) -> None:
