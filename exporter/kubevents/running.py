@@ -190,6 +190,12 @@ class Runner:
         self._throttle = SeriesThrottle(settings.watch.throttle_s)
         self._loop_at = 0.0
         """When the pipeline thread last went round its loop (monotonic; 0 before)."""
+        self._listing: set[str] = set()
+        """Scopes whose list items are coming (until their list's progress marker)."""
+        self._eager = 0
+        """Checkpoints still to take as soon as the queue is idle: a list just ended."""
+        self._unbuilt: SeriesTracker | None = None
+        """The tracker of a term :meth:`start_watching` began, whose pipeline is not built."""
 
     # -- leadership (called from the elector thread, or directly without HA) --
 
@@ -198,6 +204,15 @@ class Runner:
         with self._lock:
             self._pending_start = True
             self.stats.leader = True
+
+    def start_watching(self) -> None:
+        """Lead (without leader election) and begin the term now, on the calling thread,
+        before :meth:`run`: the watches list while the caller builds what the pipeline
+        factory needs (rules, sinks, detectors: a few tenths of a second), and ``run``
+        builds the pipeline before it takes the first item."""
+        with self._lock:
+            self.stats.leader = True
+        self._begin_term(build=False)
 
     def stop_leading(self) -> None:
         """End the term at once: watches stop, queued items of the term are dropped."""
@@ -217,11 +232,13 @@ class Runner:
         last_save = time.monotonic()
         dirty = False
         follow_up = False  # the last checkpoint came after progress and left records held
+        if self._unbuilt is not None:  # start_watching() began the term
+            self.pipeline, self._unbuilt = self._pipeline_factory(self._unbuilt), None
         while not self.stop.is_set():
             self._loop_at = time.monotonic()
             self._apply_leadership_changes()
             try:
-                item = self._queue.get(timeout=0.2)
+                item = self._queue.get(timeout=0.0 if self._eager else 0.2)
             except queue.Empty:
                 item = None
             if item is not None:
@@ -233,19 +250,23 @@ class Runner:
             if self.pipeline is not None and idle:
                 self.pipeline.flush()  # idle: hand what is batched to the sinks now (latency)
             now = time.monotonic()
-            quiet = (dirty or follow_up) and idle and now - last_save >= idle_spacing
+            eager = idle and self._eager > 0
+            quiet = (dirty or follow_up) and idle and (eager or now - last_save >= idle_spacing)
             if now - last_save >= interval or quiet:
                 # The stages take the clock's time only at a checkpoint with no Event since
                 # the previous one (Pipeline.expire): after a burst (the first list, a
                 # relist) that is the one after next, where the records held for a late
                 # cause whose time has passed leave. With records held, it comes as soon
-                # as the stream stayed quiet, not a whole interval after the burst.
+                # as the stream stayed quiet, not a whole interval after the burst; at
+                # the end of a list (a snapshot: nothing older is coming), at once.
                 pipeline = self.pipeline
                 if pipeline is not None:
                     pipeline.expire(self.clock.now_ns())  # resolve patterns gone quiet
                 self._checkpoint()
                 follow_up = dirty and pipeline is not None and pipeline.held > 0
                 last_save, dirty = now, False
+                if eager:
+                    self._eager = self._eager - 1 if follow_up else 0
         self._shutdown()
 
     def _apply_leadership_changes(self) -> None:
@@ -257,7 +278,7 @@ class Runner:
         if start:
             self._begin_term()
 
-    def _begin_term(self) -> None:
+    def _begin_term(self, *, build: bool = True) -> None:
         self._term += 1
         self._term_stop = threading.Event()
         checkpoint = None
@@ -284,7 +305,10 @@ class Runner:
             self._progress = SettledProgress(self.api.api_version)
             self._pruned_at = -1
             versions = {}
-        self.pipeline = self._pipeline_factory(tracker)
+        if build:
+            self.pipeline = self._pipeline_factory(tracker)
+        else:
+            self.pipeline, self._unbuilt = None, tracker  # run() builds it, before any item
         scopes = list(self.settings.watch.namespaces) or [""]
         if checkpoint is None and self._lookback_s != float("inf"):
             self._seeding = {namespace or "*" for namespace in scopes}
@@ -312,6 +336,9 @@ class Runner:
             return  # read under a previous leadership term: the next leader owns it
         if item.obj is None:
             self._seeding.discard(item.scope)  # the first list is complete: from here on, emit
+            if item.scope in self._listing:
+                self._listing.discard(item.scope)
+                self._eager = 2  # its checkpoint, then the one that takes the clock's time
             progress.processed(
                 records_after=pipeline.records_total,
                 scope=item.scope,
@@ -334,6 +361,8 @@ class Runner:
                 resource_version=item.resource_version,
             )
             return
+        if item.listed:
+            self._listing.add(item.scope)
         if event.repairs:
             self._repairs(event, f"watch {item.scope} at resourceVersion {item.resource_version}")
         held = False
