@@ -146,20 +146,31 @@ class KubeClient:
                 ``timeout``, or is not a JSON object (``what`` names it in the
                 message: "list response").
         """
+        data = self.request_body(method, path, query=query, body=body, what=what, timeout=timeout)
+        return json_object(data, what)
+
+    def request_body(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str | int] | None = None,
+        body: Mapping[str, Any] | None = None,
+        what: str = "response",
+        timeout: urllib3.Timeout = REQUEST_TIMEOUT,
+    ) -> bytes:
+        """:meth:`request`, the answer read whole (what :meth:`request_json` parses).
+
+        Raises:
+            ConnectionLost: also when the answer was cut or did not come within ``timeout``.
+        """
         response = self.request(method, path, query=query, body=body, timeout=timeout)
         try:
-            data = response.data
+            return response.data
         except urllib3.exceptions.HTTPError as e:
             raise ConnectionLost(f"{what} cut: {clip(str(e))}") from e
         finally:
             response.release_conn()
-        try:
-            parsed = orjson.loads(data)
-        except orjson.JSONDecodeError as e:
-            raise ConnectionLost(f"{what} is not JSON: {e}") from e
-        if not isinstance(parsed, dict):
-            raise ConnectionLost(f"{what} is not a JSON object")
-        return parsed
 
     def close(self) -> None:
         """Close idle connections (streams still open end on their own)."""
@@ -199,6 +210,17 @@ def _pool_manager(config: ClientConfig, cert: ClientCert | None) -> urllib3.Pool
     if config.proxy_url:
         return urllib3.ProxyManager(config.proxy_url, **options)
     return urllib3.PoolManager(**options)
+
+
+def json_object(data: bytes, what: str) -> dict[str, Any]:
+    """``data`` parsed, a JSON object; else :class:`ConnectionLost` naming ``what``."""
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise ConnectionLost(f"{what} is not JSON: {e}") from e
+    if not isinstance(parsed, dict):
+        raise ConnectionLost(f"{what} is not a JSON object")
+    return parsed
 
 
 def api_error(response: urllib3.BaseHTTPResponse) -> ApiError:

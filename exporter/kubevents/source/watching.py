@@ -238,8 +238,11 @@ class EventWatcher:
                 limit=self.options.page_size,
                 continue_token=token,
             )
-            meta = page.get("metadata") or {}
-            items = page.get("items") or []
+            meta = page.body.get("metadata") or {}
+            items = page.body.get("items") or []
+            # Each item counts an even share of the page's bytes: the queue bounds their
+            # sum. (Serializing every item again to size it cost about 1 µs an Event.)
+            nbytes = page.nbytes // len(items) if items else 0
             for item in items:
                 if isinstance(item, dict):
                     self.handler.on_event(
@@ -248,7 +251,7 @@ class EventWatcher:
                         scope=self.scope,
                         resource_version="",
                         listed=True,
-                        nbytes=len(orjson.dumps(item)),  # about 0.5 µs for an Event
+                        nbytes=nbytes,
                     )
             # The first page's resourceVersion is the snapshot the whole list is consistent with.
             items_rv = items_rv or str(meta.get("resourceVersion") or "")
