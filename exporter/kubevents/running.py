@@ -85,6 +85,8 @@ class _Item:
     listed: bool
     term: int
     """The leadership term the item was read in; items of an old term are dropped."""
+    page: list[dict[str, Any]] | None = None
+    """The objects of one list page (``obj`` None, ``listed``): one item for all of them."""
 
 
 class _QueueHandler:
@@ -93,9 +95,9 @@ class _QueueHandler:
     def __init__(self, q: WatchQueue[_Item], stop: threading.Event, term: int) -> None:
         self._q, self._stop, self._term = q, stop, term
 
-    def _put(self, item: _Item, nbytes: int) -> None:
+    def _put(self, item: _Item, nbytes: int, count: int = 1) -> None:
         while not self._stop.is_set():
-            if self._q.put(item, nbytes, timeout=0.2):
+            if self._q.put(item, nbytes, timeout=0.2, count=count):
                 return
 
     def on_event(
@@ -109,6 +111,9 @@ class _QueueHandler:
         nbytes: int,
     ) -> None:
         self._put(_Item(watch_type, obj, scope, resource_version, listed, self._term), nbytes)
+
+    def on_listed(self, objs: list[dict[str, Any]], *, scope: str, nbytes: int) -> None:
+        self._put(_Item("ADDED", None, scope, "", True, self._term, objs), nbytes, len(objs))
 
     def on_progress(self, *, scope: str, resource_version: str) -> None:
         self._put(_Item("", None, scope, resource_version, False, self._term), 0)
@@ -334,6 +339,11 @@ class Runner:
         pipeline, progress = self.pipeline, self._progress
         if item.term != self._term or pipeline is None or progress is None:
             return  # read under a previous leadership term: the next leader owns it
+        if item.page is not None:
+            self._listing.add(item.scope)
+            for obj in item.page:
+                self._event(pipeline, progress, "ADDED", obj, item.scope, "", True)
+            return
         if item.obj is None:
             self._seeding.discard(item.scope)  # the first list is complete: from here on, emit
             if item.scope in self._listing:
@@ -345,43 +355,63 @@ class Runner:
                 resource_version=item.resource_version,
             )
             return
+        if item.listed:
+            self._listing.add(item.scope)
+        self._event(
+            pipeline,
+            progress,
+            item.watch_type,
+            item.obj,
+            item.scope,
+            item.resource_version,
+            item.listed,
+        )
+
+    def _event(
+        self,
+        pipeline: Pipeline,
+        progress: SettledProgress,
+        watch_type: str,
+        obj: dict[str, Any],
+        scope: str,
+        resource_version: str,
+        listed: bool,
+    ) -> None:
         try:
-            event = normalize(item.obj)
+            event = normalize(obj)
         except NotAnEvent as e:
             self.stats.invalid += 1
             logger.warning(
                 "watch %s: skipped object at resourceVersion %s: %s",
-                item.scope,
-                item.resource_version,
+                scope,
+                resource_version,
                 e,
             )
             progress.processed(
                 records_after=pipeline.records_total,
-                scope=item.scope,
-                resource_version=item.resource_version,
+                scope=scope,
+                resource_version=resource_version,
             )
             return
-        if item.listed:
-            self._listing.add(item.scope)
         if event.repairs:
-            self._repairs(event, f"watch {item.scope} at resourceVersion {item.resource_version}")
+            self._repairs(event, f"watch {scope} at resourceVersion {resource_version}")
         held = False
-        if item.watch_type == "DELETED":
+        if watch_type == "DELETED":
             pipeline.delete(event)
             progress.forget(event.key)
         elif not self._filter.keeps(event):
             self.stats.filtered += 1
-        elif item.listed and item.scope in self._seeding and not self._recent(event.time_ns):
+        elif listed and scope in self._seeding and not self._recent(event.time_ns):
             pipeline.tracker.observe(event)  # remembered as seen, not emitted
             self.stats.seeded += 1
-        elif item.listed:
+        elif listed:
             held = self._handle(event)
         elif (released := self._throttle.offer(event, time.monotonic())) is not None:
             held = self._handle(released)
         progress.processed(
             records_after=pipeline.records_total,
-            scope=item.scope,
-            resource_version=item.resource_version,
+            scope=scope,
+            resource_version=resource_version,
             key=event.key,
             count=pipeline.tracker.count_of(event) or 0,
             exported_after=pipeline.exported,

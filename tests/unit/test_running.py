@@ -330,15 +330,16 @@ def test_items_of_a_term_that_ended_are_dropped_and_the_next_term_reads_them_aga
 def test_a_list_waits_at_the_queue_byte_bound_while_the_pipeline_is_busy() -> None:
     listed = distinct_events(40)
     sizes = [len(orjson.dumps(o)) for o in listed]
-    bound = 6 * max(sizes)  # room for 6 to 12 of these Events, far fewer than 40 items
+    bound = 6 * max(sizes)  # room for one or two pages of 5 of these Events, not 8 pages
     api, sink = MemoryEventsApi(), GatedSink()
     for obj in listed:
         api.store(obj)
-    runner = make_runner(settings_with(**{"watch.queue_max_bytes": bound}), api, sink)
+    settings = settings_with(**{"watch.queue_max_bytes": bound, "watch.page_size": 5})
+    runner = make_runner(settings, api, sink)
     with running(runner):
         sink.waiting.wait(10)  # the pipeline thread is in the first export
         wait_until(lambda: runner.queue_full()["bytes"] >= 1, "the watch waiting for room")
-        assert 6 <= runner.queue_size() < 40 - 1
+        assert 5 <= runner.queue_size() <= 10  # Events: a page counts as the ones it holds
         assert runner.queue_bytes() <= bound
         assert runner.queue_full()["items"] == 0
         sink.gate.set()

@@ -22,10 +22,14 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple[str, str, bool, int]] = []
         self.progress: list[str] = []
+        self.pages: list[tuple[list[str], int]] = []
 
     def on_event(self, watch_type: str, obj: dict[str, Any], *, scope: str,
                  resource_version: str, listed: bool, nbytes: int) -> None:
         self.events.append((watch_type, obj["metadata"]["uid"], listed, nbytes))
+
+    def on_listed(self, objs: list[dict[str, Any]], *, scope: str, nbytes: int) -> None:
+        self.pages.append(([o["metadata"]["uid"] for o in objs], nbytes))
 
     def on_progress(self, *, scope: str, resource_version: str) -> None:
         self.progress.append(resource_version)
@@ -41,7 +45,7 @@ def demo_events(n: int) -> list[dict[str, Any]]:
     return list(seen.values())[:n]
 
 
-def test_a_list_hands_every_item_on_with_an_even_share_of_its_pages_bytes() -> None:
+def test_a_list_hands_each_page_on_whole_with_the_bytes_it_came_as() -> None:
     api, handler = MemoryEventsApi(), Recorder()
     events = demo_events(7)
     for obj in events:
@@ -49,14 +53,11 @@ def test_a_list_hands_every_item_on_with_an_even_share_of_its_pages_bytes() -> N
     watcher = EventWatcher(api=api, handler=handler, stop=threading.Event(),
                            options=WatchOptions(page_size=3, empty_watch_s=0.0))
     watcher._list()
-    assert [uid for _, uid, _, _ in handler.events] == [
-        o["metadata"]["uid"] for o in sorted(events, key=lambda o: int(o["metadata"]["resourceVersion"]))]
-    assert all(t == "ADDED" and listed for t, _, listed, _ in handler.events)
     pages = [api.list_page(namespace="", field_selector="", limit=3, continue_token=token)
              for token in ("", "3", "6")]
     assert [len(p.body["items"]) for p in pages] == [3, 3, 1]
-    shares = [p.nbytes // len(p.body["items"]) for p in pages for _ in p.body["items"]]
-    assert [n for _, _, _, n in handler.events] == shares
-    # The shares add up to the pages' bytes (but the remainders of the division).
-    assert sum(p.nbytes for p in pages) - sum(shares) < 3 * len(pages)
+    assert handler.pages == [([o["metadata"]["uid"] for o in p.body["items"]], p.nbytes) for p in pages]
+    in_order = sorted(events, key=lambda o: int(o["metadata"]["resourceVersion"]))
+    assert [uid for uids, _ in handler.pages for uid in uids] == [o["metadata"]["uid"] for o in in_order]
+    assert handler.events == []  # one call per page, none per item
     assert handler.progress == [watcher.resource_version] and watcher.resource_version
