@@ -55,7 +55,7 @@ CONNECT_TIMEOUT_S = 10.0
 """How long any request may take to connect (a watch's read timeout is its inactivity timeout)."""
 REQUEST_TIMEOUT = urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=60.0)
 """Limits of a request that is not a watch (a list page, a Lease call): 10 s to connect, and
-60 s without a byte of the answer (a page of 500 Events takes well under a second)."""
+60 s without a byte of the answer (a page of 1000 Events takes well under a second)."""
 POOL_MAXSIZE = 16
 """Idle connections kept per server; one per watch stream is plenty (more just close)."""
 

@@ -70,7 +70,7 @@ class WatchOptions:
     """How one watch loop behaves (from WatchSettings)."""
 
     field_selector: str = ""
-    page_size: int = 500
+    page_size: int = 1000
     timeout_s: int = 300
     inactivity_timeout_s: float = 70.0
     empty_watch_s: float = 1.0
