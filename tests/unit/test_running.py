@@ -338,8 +338,11 @@ def test_a_list_waits_at_the_queue_byte_bound_while_the_pipeline_is_busy() -> No
     runner = make_runner(settings, api, sink)
     with running(runner):
         sink.waiting.wait(10)  # the pipeline thread is in the first export
-        wait_until(lambda: runner.queue_full()["bytes"] >= 1, "the watch waiting for room")
-        assert 5 <= runner.queue_size() <= 10  # Events: a page counts as the ones it holds
+        # The pipeline took the first page; the watch put what fits behind it, and waits.
+        wait_until(lambda: runner.queue_full()["bytes"] >= 1 and runner.queue_size() >= 5,
+                   "the watch waiting for room")
+        assert runner.queue_size() <= 10  # Events: a page counts as the ones it holds
+        assert api.watches() == []  # the list is not done
         assert runner.queue_bytes() <= bound
         assert runner.queue_full()["items"] == 0
         sink.gate.set()
