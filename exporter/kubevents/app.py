@@ -623,13 +623,9 @@ def run_cluster(
     api_client = load_client(kubeconfig=settings.watch.kubeconfig, context=settings.watch.context)
     api = detect_api(lambda version: events_api(api_client, version), settings.watch.api)
     resource = resource_info(settings)
-    classifier = classifier_from(settings)
-    sinks = build_sinks(SinkContext(settings, resource, stop))
-    cache = _start_object_cache(settings, api_client, stop)
-    # Shared across leadership terms: their state is in event time.
-    detectors = detectors_from(settings, lookup=cache)
 
     def make_pipeline(tracker: SeriesTracker) -> Pipeline:
+        # Called from runner.run(), once everything below is built.
         return Pipeline(
             detectors=detectors,
             classifier=classifier,
@@ -669,13 +665,24 @@ def run_cluster(
         settings, pipeline_factory=make_pipeline, api=api, store=store, clock=clock, stop=stop
     )
     runner_box.append(runner)
+    if elector is None:
+        # The first list starts now and goes on while the stages are built (the rules, the
+        # sinks, the detectors: 0.2-0.4 s); the pipeline thread takes it from the queue.
+        runner.start_watching()
+    try:
+        classifier = classifier_from(settings)
+        sinks = build_sinks(SinkContext(settings, resource, stop))
+        cache = _start_object_cache(settings, api_client, stop)
+        # Shared across leadership terms: their state is in event time.
+        detectors = detectors_from(settings, lookup=cache)
+    except BaseException:
+        runner.stop_leading()  # the watch threads end
+        raise
     tune_gc()
     election: threading.Thread | None = None
     if elector is not None:
         election = threading.Thread(target=elector.run, name="leader-election", daemon=True)
         election.start()
-    else:
-        runner.start_leading()
     # "watching" is logged by each watch once the server answered it (watching.py).
     logger.debug(
         "starting the watch of %s Events (%s)",

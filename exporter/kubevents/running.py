@@ -85,6 +85,8 @@ class _Item:
     listed: bool
     term: int
     """The leadership term the item was read in; items of an old term are dropped."""
+    page: list[dict[str, Any]] | None = None
+    """The objects of one list page (``obj`` None, ``listed``): one item for all of them."""
 
 
 class _QueueHandler:
@@ -93,9 +95,9 @@ class _QueueHandler:
     def __init__(self, q: WatchQueue[_Item], stop: threading.Event, term: int) -> None:
         self._q, self._stop, self._term = q, stop, term
 
-    def _put(self, item: _Item, nbytes: int) -> None:
+    def _put(self, item: _Item, nbytes: int, count: int = 1) -> None:
         while not self._stop.is_set():
-            if self._q.put(item, nbytes, timeout=0.2):
+            if self._q.put(item, nbytes, timeout=0.2, count=count):
                 return
 
     def on_event(
@@ -109,6 +111,9 @@ class _QueueHandler:
         nbytes: int,
     ) -> None:
         self._put(_Item(watch_type, obj, scope, resource_version, listed, self._term), nbytes)
+
+    def on_listed(self, objs: list[dict[str, Any]], *, scope: str, nbytes: int) -> None:
+        self._put(_Item("ADDED", None, scope, "", True, self._term, objs), nbytes, len(objs))
 
     def on_progress(self, *, scope: str, resource_version: str) -> None:
         self._put(_Item("", None, scope, resource_version, False, self._term), 0)
@@ -190,6 +195,12 @@ class Runner:
         self._throttle = SeriesThrottle(settings.watch.throttle_s)
         self._loop_at = 0.0
         """When the pipeline thread last went round its loop (monotonic; 0 before)."""
+        self._listing: set[str] = set()
+        """Scopes whose list items are coming (until their list's progress marker)."""
+        self._eager = 0
+        """Checkpoints still to take as soon as the queue is idle: a list just ended."""
+        self._unbuilt: SeriesTracker | None = None
+        """The tracker of a term :meth:`start_watching` began, whose pipeline is not built."""
 
     # -- leadership (called from the elector thread, or directly without HA) --
 
@@ -198,6 +209,15 @@ class Runner:
         with self._lock:
             self._pending_start = True
             self.stats.leader = True
+
+    def start_watching(self) -> None:
+        """Lead (without leader election) and begin the term now, on the calling thread,
+        before :meth:`run`: the watches list while the caller builds what the pipeline
+        factory needs (rules, sinks, detectors: a few tenths of a second), and ``run``
+        builds the pipeline before it takes the first item."""
+        with self._lock:
+            self.stats.leader = True
+        self._begin_term(build=False)
 
     def stop_leading(self) -> None:
         """End the term at once: watches stop, queued items of the term are dropped."""
@@ -217,11 +237,13 @@ class Runner:
         last_save = time.monotonic()
         dirty = False
         follow_up = False  # the last checkpoint came after progress and left records held
+        if self._unbuilt is not None:  # start_watching() began the term
+            self.pipeline, self._unbuilt = self._pipeline_factory(self._unbuilt), None
         while not self.stop.is_set():
             self._loop_at = time.monotonic()
             self._apply_leadership_changes()
             try:
-                item = self._queue.get(timeout=0.2)
+                item = self._queue.get(timeout=0.0 if self._eager else 0.2)
             except queue.Empty:
                 item = None
             if item is not None:
@@ -233,19 +255,23 @@ class Runner:
             if self.pipeline is not None and idle:
                 self.pipeline.flush()  # idle: hand what is batched to the sinks now (latency)
             now = time.monotonic()
-            quiet = (dirty or follow_up) and idle and now - last_save >= idle_spacing
+            eager = idle and self._eager > 0
+            quiet = (dirty or follow_up) and idle and (eager or now - last_save >= idle_spacing)
             if now - last_save >= interval or quiet:
                 # The stages take the clock's time only at a checkpoint with no Event since
                 # the previous one (Pipeline.expire): after a burst (the first list, a
                 # relist) that is the one after next, where the records held for a late
                 # cause whose time has passed leave. With records held, it comes as soon
-                # as the stream stayed quiet, not a whole interval after the burst.
+                # as the stream stayed quiet, not a whole interval after the burst; at
+                # the end of a list (a snapshot: nothing older is coming), at once.
                 pipeline = self.pipeline
                 if pipeline is not None:
                     pipeline.expire(self.clock.now_ns())  # resolve patterns gone quiet
                 self._checkpoint()
                 follow_up = dirty and pipeline is not None and pipeline.held > 0
                 last_save, dirty = now, False
+                if eager:
+                    self._eager = self._eager - 1 if follow_up else 0
         self._shutdown()
 
     def _apply_leadership_changes(self) -> None:
@@ -257,7 +283,7 @@ class Runner:
         if start:
             self._begin_term()
 
-    def _begin_term(self) -> None:
+    def _begin_term(self, *, build: bool = True) -> None:
         self._term += 1
         self._term_stop = threading.Event()
         checkpoint = None
@@ -284,7 +310,10 @@ class Runner:
             self._progress = SettledProgress(self.api.api_version)
             self._pruned_at = -1
             versions = {}
-        self.pipeline = self._pipeline_factory(tracker)
+        if build:
+            self.pipeline = self._pipeline_factory(tracker)
+        else:
+            self.pipeline, self._unbuilt = None, tracker  # run() builds it, before any item
         scopes = list(self.settings.watch.namespaces) or [""]
         if checkpoint is None and self._lookback_s != float("inf"):
             self._seeding = {namespace or "*" for namespace in scopes}
@@ -310,49 +339,79 @@ class Runner:
         pipeline, progress = self.pipeline, self._progress
         if item.term != self._term or pipeline is None or progress is None:
             return  # read under a previous leadership term: the next leader owns it
+        if item.page is not None:
+            self._listing.add(item.scope)
+            for obj in item.page:
+                self._event(pipeline, progress, "ADDED", obj, item.scope, "", True)
+            return
         if item.obj is None:
             self._seeding.discard(item.scope)  # the first list is complete: from here on, emit
+            if item.scope in self._listing:
+                self._listing.discard(item.scope)
+                self._eager = 2  # its checkpoint, then the one that takes the clock's time
             progress.processed(
                 records_after=pipeline.records_total,
                 scope=item.scope,
                 resource_version=item.resource_version,
             )
             return
+        if item.listed:
+            self._listing.add(item.scope)
+        self._event(
+            pipeline,
+            progress,
+            item.watch_type,
+            item.obj,
+            item.scope,
+            item.resource_version,
+            item.listed,
+        )
+
+    def _event(
+        self,
+        pipeline: Pipeline,
+        progress: SettledProgress,
+        watch_type: str,
+        obj: dict[str, Any],
+        scope: str,
+        resource_version: str,
+        listed: bool,
+    ) -> None:
         try:
-            event = normalize(item.obj)
+            event = normalize(obj)
         except NotAnEvent as e:
             self.stats.invalid += 1
             logger.warning(
                 "watch %s: skipped object at resourceVersion %s: %s",
-                item.scope,
-                item.resource_version,
+                scope,
+                resource_version,
                 e,
             )
             progress.processed(
                 records_after=pipeline.records_total,
-                scope=item.scope,
-                resource_version=item.resource_version,
+                scope=scope,
+                resource_version=resource_version,
             )
             return
         if event.repairs:
-            self._repairs(event, f"watch {item.scope} at resourceVersion {item.resource_version}")
+            self._repairs(event, f"watch {scope} at resourceVersion {resource_version}")
         held = False
-        if item.watch_type == "DELETED":
+        if watch_type == "DELETED":
             pipeline.delete(event)
             progress.forget(event.key)
         elif not self._filter.keeps(event):
             self.stats.filtered += 1
-        elif item.listed and item.scope in self._seeding and not self._recent(event.time_ns):
+        elif listed and scope in self._seeding and not self._recent(event.time_ns):
             pipeline.tracker.observe(event)  # remembered as seen, not emitted
             self.stats.seeded += 1
-        elif item.listed:
+        elif listed:
             held = self._handle(event)
         elif (released := self._throttle.offer(event, time.monotonic())) is not None:
             held = self._handle(released)
         progress.processed(
             records_after=pipeline.records_total,
-            scope=item.scope,
-            resource_version=item.resource_version,
+            scope=scope,
+            resource_version=resource_version,
             key=event.key,
             count=pipeline.tracker.count_of(event) or 0,
             exported_after=pipeline.exported,

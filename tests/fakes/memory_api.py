@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from kubevents.source.kubeapi import EVENTS_V1
+from kubevents.source.kubeapi import EVENTS_V1, ListPage
 
 WATCH_IDLE_S = 0.05
 """A watch with nothing to send ends after this (as the apiserver's ``timeoutSeconds``
@@ -62,7 +62,7 @@ class MemoryEventsApi:
 
     def list_page(
         self, *, namespace: str, field_selector: str, limit: int, continue_token: str
-    ) -> dict[str, Any]:
+    ) -> ListPage:
         self.calls.append(("list", continue_token))
         with self._lock:
             items = [
@@ -77,7 +77,8 @@ class MemoryEventsApi:
         meta: dict[str, Any] = {"resourceVersion": rv}
         if end < len(items):
             meta["continue"] = str(end)
-        return {"kind": "EventList", "metadata": meta, "items": items[start:end]}
+        body = {"kind": "EventList", "metadata": meta, "items": items[start:end]}
+        return ListPage(body, len(orjson.dumps(body)))
 
     def watch_lines(
         self,

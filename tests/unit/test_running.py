@@ -198,14 +198,24 @@ def test_updates_within_watch_throttle_s_are_held_and_leave_merged_with_no_resum
     assert store.checkpoint.resource_versions == {"*": series[-1]["metadata"]["resourceVersion"]}
 
 
-def test_records_held_for_a_late_cause_leave_soon_after_the_first_list() -> None:
+def test_records_held_for_a_late_cause_leave_as_soon_as_the_first_list_ends() -> None:
     """Listed Events are older than the clock, so what the correlator held for a late
-    cause is due already: it leaves at the checkpoint that finds the stream quiet, a
-    quarter interval after the one after the list, not a whole interval later."""
-    settings = settings_with(**{"correlation.enabled": True, "watch.checkpoint_interval_s": 4.0})
-    api, sink, clock = MemoryEventsApi(), InMemorySink(), SystemClock()
+    cause is due already: it leaves at the checkpoint after the list's own, taken at once
+    when the list ends, not a quarter interval (the stream quiet) or a whole one later."""
+    settings = settings_with(**{"correlation.enabled": True, "watch.checkpoint_interval_s": 8.0})
+    api, clock = MemoryEventsApi(), SystemClock()
     for obj in distinct_events(100):
         api.store(obj)
+    held_at_export: list[int] = []
+
+    class HoldSeeingSink(InMemorySink):
+        """Notes how many records the pipeline holds at each export (the pipeline thread)."""
+
+        def export(self, records: Sequence[OutputRecord]) -> ExportResult:
+            held_at_export.append(runner.pipeline.held if runner.pipeline is not None else 0)
+            return super().export(records)
+
+    sink = HoldSeeingSink()
 
     def pipeline(tracker: SeriesTracker) -> Pipeline:
         detectors = Detectors(correlator=correlator_from(settings))
@@ -216,14 +226,46 @@ def test_records_held_for_a_late_cause_leave_soon_after_the_first_list() -> None
                     clock=clock, stop=threading.Event())
     started = time.monotonic()
     with running(runner):
-        wait_until(lambda: len(api.watches()) >= 1, "the watch after the list")
-        # The list is still going through the pipeline when the watch opens: wait for it.
-        # Held: a Pod's Killing, which a later eviction may explain.
-        wait_until(lambda: runner.pipeline is not None and runner.pipeline.held == 1, "the hold")
-        wait_until(lambda: runner.pipeline is not None and not runner.pipeline.held, "the release")
+        wait_until(
+            lambda: max(held_at_export, default=0) > 0
+            and runner.pipeline is not None
+            and not runner.pipeline.held,
+            "records held, then released",
+        )
         elapsed = time.monotonic() - started
-    # Two quarter intervals (1 s each) and the loop's wake-ups (0.2 s); else 1 s + 4 s.
-    assert elapsed < 3.5
+    # Waiting for the stream to be quiet would take two quarter intervals (2 s each).
+    assert elapsed < 2.0
+
+
+def test_start_watching_lists_before_the_pipeline_is_built_and_run_loses_nothing() -> None:
+    """``kubevents run`` begins the first list while it builds the stages: the listed
+    Events wait in the queue, and run() builds the pipeline before it takes any."""
+    listed = distinct_events(20)
+    api, sink = MemoryEventsApi(), InMemorySink()
+    for obj in listed:
+        api.store(obj)
+    watches_when_built: list[int] = []
+
+    def pipeline(tracker: SeriesTracker) -> Pipeline:
+        watches_when_built.append(len(api.watches()))
+        return Pipeline(classifier=Classifier([]), sinks=[sink], clock=SystemClock(),
+                        tracker=tracker, batch_size=1)
+
+    runner = Runner(settings_with(), pipeline_factory=pipeline, api=api,
+                    store=MemoryCheckpointStore(), clock=SystemClock(), stop=threading.Event())
+    runner.start_watching()
+    wait_until(lambda: len(api.watches()) >= 1, "the watch after the list")
+    assert runner.pipeline is None and watches_when_built == []
+    assert runner.queue_size() == len(listed) + 1  # and the list's progress marker
+    thread = threading.Thread(target=runner.run, name="test-runner", daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: len(sink.records) == len(listed), "every listed Event")
+    finally:
+        runner.stop.set()
+        thread.join(timeout=10)
+    assert watches_when_built == [1]
+    assert [uid(r) for r in sink.records] == [o["metadata"]["uid"] for o in listed]
 
 
 def test_a_restart_resumes_the_watch_at_the_checkpoint_and_a_relist_repeats_nothing() -> None:
@@ -288,15 +330,19 @@ def test_items_of_a_term_that_ended_are_dropped_and_the_next_term_reads_them_aga
 def test_a_list_waits_at_the_queue_byte_bound_while_the_pipeline_is_busy() -> None:
     listed = distinct_events(40)
     sizes = [len(orjson.dumps(o)) for o in listed]
-    bound = 6 * max(sizes)  # room for 6 to 12 of these Events, far fewer than 40 items
+    bound = 6 * max(sizes)  # room for one or two pages of 5 of these Events, not 8 pages
     api, sink = MemoryEventsApi(), GatedSink()
     for obj in listed:
         api.store(obj)
-    runner = make_runner(settings_with(**{"watch.queue_max_bytes": bound}), api, sink)
+    settings = settings_with(**{"watch.queue_max_bytes": bound, "watch.page_size": 5})
+    runner = make_runner(settings, api, sink)
     with running(runner):
         sink.waiting.wait(10)  # the pipeline thread is in the first export
-        wait_until(lambda: runner.queue_full()["bytes"] >= 1, "the watch waiting for room")
-        assert 6 <= runner.queue_size() < 40 - 1
+        # The pipeline took the first page; the watch put what fits behind it, and waits.
+        wait_until(lambda: runner.queue_full()["bytes"] >= 1 and runner.queue_size() >= 5,
+                   "the watch waiting for room")
+        assert runner.queue_size() <= 10  # Events: a page counts as the ones it holds
+        assert api.watches() == []  # the list is not done
         assert runner.queue_bytes() <= bound
         assert runner.queue_full()["items"] == 0
         sink.gate.set()

@@ -119,8 +119,8 @@ class WatchSettings:
     """Watch only these namespaces (one watch each). Default: the whole cluster."""
     field_selector: str = ""
     """Server-side field selector, e.g. ``type!=Normal``."""
-    page_size: int = 500
-    """Events per page of the initial list (``limit``/``continue``). Default 500."""
+    page_size: int = 1000
+    """Events per page of the initial list (``limit``/``continue``). Default 1000."""
     timeout_s: int = 300
     """Server-side watch timeout (``timeoutSeconds``); the watch is renewed after it. Default 5 min."""
     inactivity_timeout_s: float = 70.0

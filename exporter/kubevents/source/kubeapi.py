@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 import urllib3
 
 from kubevents.errors import clip
-from kubevents.source.kubeclient import CONNECT_TIMEOUT_S, ConnectionLost, KubeClient, api_path
+from kubevents.source.kubeclient import (
+    CONNECT_TIMEOUT_S,
+    ConnectionLost,
+    KubeClient,
+    api_path,
+    json_object,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +48,15 @@ RESOURCES: frozenset[tuple[str, str]] = frozenset(
 (tests/deploy checks the manifests against this set)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of a list: its JSON parsed (``items``, ``metadata.continue``), and its
+    size as it came, which the watch queue's byte bound counts."""
+
+    body: dict[str, Any]
+    nbytes: int
+
+
 class ListWatch(Protocol):
     """What the watch loop and the runner need of the API: list and watch one resource
     of one API version, as raw JSON. :class:`ListWatchApi` is the one over HTTP; the
@@ -52,8 +68,8 @@ class ListWatch(Protocol):
 
     def list_page(
         self, *, namespace: str, field_selector: str, limit: int, continue_token: str
-    ) -> dict[str, Any]:
-        """One page of a list: the raw list JSON (``items``, ``metadata.continue``)."""
+    ) -> ListPage:
+        """One page of a list: the list JSON (``items``, ``metadata.continue``) and its size."""
         ...
 
     def watch_lines(
@@ -84,15 +100,17 @@ class ListWatchApi:
 
     def list_page(
         self, *, namespace: str, field_selector: str, limit: int, continue_token: str
-    ) -> dict[str, Any]:
-        """One page of a list: the raw EventList JSON."""
+    ) -> ListPage:
+        """One page of a list: the EventList JSON, parsed by orjson from the bytes as
+        they came, and their size."""
         query: dict[str, str | int] = {"limit": limit}
         if field_selector:
             query["fieldSelector"] = field_selector
         if continue_token:
             query["continue"] = continue_token
         path = api_path(self.api_version, self.resource, namespace)
-        return self._client.request_json("GET", path, query=query, what="list response")
+        data = self._client.request_body("GET", path, query=query, what="list response")
+        return ListPage(json_object(data, "list response"), len(data))
 
     def watch_lines(
         self,

@@ -150,6 +150,10 @@ class _CacheHandler:
         # DELETED is an update too: the last state is what late Events refer to.
         self._cache.update(self._kind, obj)
 
+    def on_listed(self, objs: list[dict[str, Any]], *, scope: str, nbytes: int) -> None:
+        for obj in objs:
+            self._cache.update(self._kind, obj)
+
     def on_progress(self, *, scope: str, resource_version: str) -> None:
         return None
 

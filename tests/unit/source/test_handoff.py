@@ -54,3 +54,22 @@ def test_a_get_makes_room_for_a_waiting_put_and_items_keep_their_order() -> None
         q.get(timeout=0.01)
     with pytest.raises(queue.Empty):
         q.get_nowait()
+
+
+@pytest.mark.parametrize(
+    ("max_items", "counts", "admitted", "events", "full_items"),
+    [
+        (1000, [500, 500, 500], 2, 1000, 1),  # a list page counts as the Events it holds
+        (1000, [500, 499, 1], 3, 1000, 0),  # exactly full is not over
+        (100, [500, 1], 1, 500, 1),  # a page larger than the bound passes alone
+    ],
+)
+def test_a_page_counts_as_its_events_against_the_item_bound(
+    max_items: int, counts: list[int], admitted: int, events: int, full_items: int
+) -> None:
+    q: WatchQueue[int] = WatchQueue(max_items, 10**9)
+    taken = [q.put(i, 10, timeout=0.01, count=n) for i, n in enumerate(counts)]
+    assert sum(taken) == admitted and taken == sorted(taken, reverse=True)
+    assert q.qsize() == events and q.full_items == full_items
+    q.get_nowait()
+    assert q.qsize() == events - counts[0]

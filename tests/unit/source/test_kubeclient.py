@@ -135,9 +135,10 @@ def test_a_request_carries_the_credentials_and_says_who_sends_it(server: Recorde
 
 def test_list_and_watch_parameters(server: Recorder) -> None:
     api = ListWatchApi(client_for(server.url), EVENTS_V1, "events")
-    server.answers.append(Answer(body=b'{"items": [], "metadata": {"continue": "next"}}'))
+    body = b'{"items": [], "metadata": {"continue": "next"}}'
+    server.answers.append(Answer(body=body))
     page = api.list_page(namespace="shop", field_selector="type=Warning", limit=500, continue_token="tok")
-    assert page["metadata"]["continue"] == "next"
+    assert (page.body["metadata"]["continue"], page.nbytes) == ("next", len(body))
     server.answers.append(Answer(body=b'{"type":"BOOKMARK","object":{}}\n'))
     lines = list(api.watch_lines(namespace="", field_selector="", resource_version="42", timeout_s=300,
                                  inactivity_timeout_s=5))
