@@ -314,6 +314,10 @@ def volume_keys(event: KubeEvent) -> tuple[str, ...]:
     names = _VOLUME.findall(message) if 'olume "' in message or 'laim "' in message else []
     if ref.kind == "PersistentVolumeClaim" and ref.name:
         names.append(ref.name)
+    if not names:  # most Events
+        return ()
+    if len(names) == 1:
+        return (f"{namespace}/{names[0]}",)
     return tuple(sorted({f"{namespace}/{name}" for name in names}))
 
 
