@@ -217,6 +217,24 @@ class Correlator:
         """Per ``sole_node`` rule: (the latest node with its cause, its time, the latest
         time another node had it) (see :meth:`_place`)."""
         self._lone_scope = ""
+        # What _follow and _weigh keep while they weigh an Event's links (fields rather than
+        # tuples made per link: see _weigh).
+        self._best: Link | None = None
+        self._best_group = False
+        self._best_rank = 0
+        self._best_general = False
+        self._best_ns = 0
+        self._best_name = ""
+        self._best_index = GROUP
+        self._best_scope = ""
+        self._best_effect = False
+        self._lone: Link | None = None
+        self._lone_ns = 0
+        self._lone_uid = ""
+        self._overcome: tuple[frozenset[str], frozenset[str]] | None = None
+        self._first = self._last = 0
+        """The Event's first and last time (a series spans them)."""
+        self._weighing_problem = False
         self._workloads = SharedStrings(max_entries=WORKLOAD_KEYS)
         """One copy of each workload key (``top.key`` makes a new one for every Event)."""
         self.joins: dict[str, int] = {}
@@ -318,20 +336,15 @@ class Correlator:
                 self._note_sole(cause_rules, node, t)
             elif ref.kind == "Pod" and effect_rules:
                 unplaced = self._place(effect_rules, keys, t)
-        cause_links = [
-            (table, rule.index, scope, key, rule.window_ns)
-            for rule in cause_rules
-            for scope, table in rule.tables
-            for key in keys[scope]
-        ]
-        window = self._window_ns
-        group_links = [
-            (table, GROUP, scope, key, window)
-            for scope, table in self._group_tables
-            for key in keys[scope]
-        ]
+        # The links the Event's causes leave (and follow): no list of them is made, the
+        # rules' tables are walked again where they are needed.
+        cause_keys = False
+        for rule in cause_rules:
+            for scope in rule.join:
+                if keys[scope]:
+                    cause_keys = True
         chosen, index, via_scope, as_effect, lone = self._follow(
-            event, keys, effect_rules, cause_links, group_links, problem
+            event, keys, effect_rules, cause_rules, problem
         )
         incident: Incident | None = None
         opened = is_root = False
@@ -410,7 +423,7 @@ class Correlator:
                 self._emit(incident.transition(IncidentState.STARTED, t))
             elif grew or changed:
                 self._emit(incident.transition(IncidentState.ONGOING, t))
-        elif own is not None and (cause_links or problem or effect_rules):
+        elif own is not None and (cause_keys or problem or effect_rules):
             target = own
             if self.settle_ns and (problem or effect_rules):
                 # A latent cause below min_severity is not held: most are routine (a
@@ -420,11 +433,17 @@ class Correlator:
                 self.hold = own
         links = self._links
         if target is not None:
-            for table, link_index, _, key, link_window in cause_links:
-                links.put_in(table, link_index, key, t, link_window, target)
+            for rule in cause_rules:
+                link_index = rule.index
+                link_window = rule.window_ns
+                for scope, table in rule.tables:
+                    for key in keys[scope]:
+                        links.put_in(table, link_index, key, t, link_window, target)
             if incident is not None or problem:
-                for table, link_index, _, key, link_window in group_links:
-                    links.put_in(table, link_index, key, t, link_window, target)
+                window = self._window_ns
+                for scope, table in self._group_tables:
+                    for key in keys[scope]:
+                        links.put_in(table, GROUP, key, t, window, target)
         if (
             own is not None
             and effect_rules
@@ -538,8 +557,7 @@ class Correlator:
         event: KubeEvent,
         keys: dict[str, tuple[str, ...]],
         effect_rules: list[_Rule],
-        cause_links: list[tuple[dict[str, Link], int, str, str, int]],
-        group_links: list[tuple[dict[str, Link], int, str, str, int]],
+        cause_rules: list[_Rule],
         problem: bool,
     ) -> tuple[Link | None, int, str, bool, Link | None]:
         """The link to follow (its rule index and scope, and whether the Event follows it
@@ -552,87 +570,123 @@ class Correlator:
         first. A lone problem Event of the same scope (a latent group link) is
         returned apart: it only opens an incident for an Event that is not a
         cause itself.
+
+        The links are weighed as they are found (:meth:`_weigh`), in this order: the
+        effect rules' links, the cause rules' links, the group links; of two that rank
+        the same, the first found wins.
         """
-        links = self._links
-        live = links.live
-        candidates: list[tuple[Link, int, int, str, bool, bool]] = []
+        live = self._links.live
+        self._best = self._lone = None
+        self._best_index = GROUP
+        self._best_scope = ""
+        self._best_effect = False
+        # An Event that shows the failure before it is over (a controller's next stage
+        # failing) does not group with it: a new failure, not its symptom.
+        self._overcome = self._overcome_by_reason.get(event.reason) if problem else None
+        self._first = min(event.first_time_ns, event.time_ns)
+        self._last = event.time_ns
+        self._weighing_problem = problem
         for rule in effect_rules:
             if not live.get(rule.index):
                 continue
             # A rule whose effect names the message (a quota refusal, not any FailedCreate)
             # explains the Event better than one that takes any Event of the reason.
             specific = rule.effect_message is not None
-            candidates += [
-                (link, rule.window_ns, rule.index, scope, True, specific)
-                for scope, table in rule.tables
-                for key in keys[scope]
-                if (link := table.get(key)) is not None
-            ]
-        for table, index, scope, key, window in cause_links:
-            if live.get(index):
-                link = table.get(key)
-                if link is not None:
-                    candidates.append((link, window, index, scope, False, False))
+            for scope, table in rule.tables:
+                for key in keys[scope]:
+                    link = table.get(key)
+                    if link is not None:
+                        self._weigh(link, rule.window_ns, rule.index, scope, True, specific)
+        for rule in cause_rules:
+            if not live.get(rule.index):
+                continue
+            for scope, table in rule.tables:
+                for key in keys[scope]:
+                    link = table.get(key)
+                    if link is not None:
+                        self._weigh(link, rule.window_ns, rule.index, scope, False, False)
         if problem and live.get(GROUP):
-            for table, index, scope, key, window in group_links:
-                link = table.get(key)
-                if link is not None:
-                    candidates.append((link, window, index, scope, False, False))
-        first, last = event.first_time_ns, event.time_ns
-        best = lone = None
-        best_index = GROUP
-        best_scope = ""
-        best_effect = False
-        best_rank: tuple[bool, int, bool, int, str] = (False, 0, False, 0, "")
-        lone_rank: tuple[int, str] = (0, "")
-        # An Event that shows the failure before it is over (a controller's next stage
-        # failing) does not group with it: a new failure, not its symptom.
-        overcome = self._overcome_by_reason.get(event.reason) if problem else None
-        for link, window, index, scope, effect, specific in candidates:
-            # A series Event spans [first, last]: a cause during it, or within the
-            # window around it, explains it.
-            if link.time_ns < min(first, last) - window or link.time_ns > last + window:
-                continue
-            target = link.target
-            if isinstance(target, Traced):  # pragma: no cover - traces have their own keys
-                continue
-            if isinstance(target, Cause) and target.incident is not None:
-                link.target = target = target.incident  # its Event is in an incident since
-            if isinstance(target, Incident):
-                if target.merged_into is not None:
-                    link.target = target = target.survivor()
-                if target.closed:
-                    continue
-                if overcome is not None and _overcome(overcome, index, scope, target.root):
-                    continue
-                rank = (
-                    index == GROUP,
-                    SCOPE_RANK[scope],
-                    not specific,
-                    target.first_seen_ns,
-                    target.id,
-                )
-            elif problem:
-                if overcome is not None and _overcome(overcome, index, scope, target.root):
-                    continue
-                if not target.is_cause:
-                    lone_key = (target.root.time_ns, target.root.uid)
-                    if lone is None or lone_key < lone_rank:
-                        lone, lone_rank, self._lone_scope = link, lone_key, scope
-                    continue
-                rank = (
-                    index == GROUP,
-                    SCOPE_RANK[scope],
-                    not specific,
-                    target.root.time_ns,
-                    target.root.uid,
-                )
-            else:
-                continue
-            if best is None or rank < best_rank:
-                best, best_rank, best_index, best_scope = link, rank, index, scope
-                best_effect = effect
-        return best, best_index, best_scope, best_effect, lone
+            window = self._window_ns
+            for scope, table in self._group_tables:
+                for key in keys[scope]:
+                    link = table.get(key)
+                    if link is not None:
+                        self._weigh(link, window, GROUP, scope, False, False)
+        return self._best, self._best_index, self._best_scope, self._best_effect, self._lone
+
+    def _weigh(
+        self, link: Link, window: int, index: int, scope: str, effect: bool, specific: bool
+    ) -> None:
+        """Take ``link`` as the best so far (or the earliest lone Event) if it ranks first.
+
+        Its rank: a group link after a rule's, the narrower scope first, a rule that
+        names the message first, then the earliest cause (first seen, then id); compared
+        part by part, as the tuple of them would be.
+        """
+        # A series Event spans [first, last]: a cause during it, or within the
+        # window around it, explains it.
+        if link.time_ns < self._first - window or link.time_ns > self._last + window:
+            return
+        target = link.target
+        if isinstance(target, Traced):  # pragma: no cover - traces have their own keys
+            return
+        if isinstance(target, Cause) and target.incident is not None:
+            link.target = target = target.incident  # its Event is in an incident since
+        if isinstance(target, Incident):
+            if target.merged_into is not None:
+                link.target = target = target.survivor()
+            if target.closed:
+                return
+            overcome = self._overcome
+            if overcome is not None and _overcome(overcome, index, scope, target.root):
+                return
+            seen_ns = target.first_seen_ns
+            name = target.id
+        elif self._weighing_problem:
+            overcome = self._overcome
+            if overcome is not None and _overcome(overcome, index, scope, target.root):
+                return
+            root = target.root
+            if not target.is_cause:
+                lone = self._lone
+                if lone is None or (root.time_ns, root.uid) < (self._lone_ns, self._lone_uid):
+                    self._lone = link
+                    self._lone_ns = root.time_ns
+                    self._lone_uid = root.uid
+                    self._lone_scope = scope
+                return
+            seen_ns = root.time_ns
+            name = root.uid
+        else:
+            return
+        group = index == GROUP
+        rank = SCOPE_RANK[scope]
+        general = not specific
+        if self._best is not None:
+            # rank < best rank, part by part: (group, scope rank, general, seen, name)
+            if group != self._best_group:
+                if group:
+                    return
+            elif rank != self._best_rank:
+                if rank > self._best_rank:
+                    return
+            elif general != self._best_general:
+                if general:
+                    return
+            elif seen_ns != self._best_ns:
+                if seen_ns > self._best_ns:
+                    return
+            elif not name < self._best_name:
+                return
+        self._best = link
+        self._best_group = group
+        self._best_rank = rank
+        self._best_general = general
+        self._best_ns = seen_ns
+        self._best_name = name
+        self._best_index = index
+        self._best_scope = scope
+        self._best_effect = effect
 
     def _late(
         self, event: KubeEvent, cause_rules: list[_Rule], keys: dict[str, tuple[str, ...]]
