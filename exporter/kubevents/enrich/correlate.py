@@ -576,16 +576,7 @@ class Correlator:
         the same, the first found wins.
         """
         live = self._links.live
-        self._best = self._lone = None
-        self._best_index = GROUP
-        self._best_scope = ""
-        self._best_effect = False
-        # An Event that shows the failure before it is over (a controller's next stage
-        # failing) does not group with it: a new failure, not its symptom.
-        self._overcome = self._overcome_by_reason.get(event.reason) if problem else None
-        self._first = min(event.first_time_ns, event.time_ns)
-        self._last = event.time_ns
-        self._weighing_problem = problem
+        self._start_weighing(event, problem)
         for rule in effect_rules:
             if not live.get(rule.index):
                 continue
@@ -613,6 +604,24 @@ class Correlator:
                     if link is not None:
                         self._weigh(link, window, GROUP, scope, False, False)
         return self._best, self._best_index, self._best_scope, self._best_effect, self._lone
+
+    def _start_weighing(self, event: KubeEvent, problem: bool) -> None:
+        """Forget the last Event's best link: :meth:`_weigh` weighs ``event``'s now.
+
+        A method of its own: were ``_best`` set to None in :meth:`_follow`, the type
+        checker would take it to be None still where ``_follow`` returns it (the calls to
+        ``_weigh`` between do not undo that), and the compiled build would check so.
+        """
+        self._best = self._lone = None
+        self._best_index = GROUP
+        self._best_scope = ""
+        self._best_effect = False
+        # An Event that shows the failure before it is over (a controller's next stage
+        # failing) does not group with it: a new failure, not its symptom.
+        self._overcome = self._overcome_by_reason.get(event.reason) if problem else None
+        self._first = min(event.first_time_ns, event.time_ns)
+        self._last = event.time_ns
+        self._weighing_problem = problem
 
     def _weigh(
         self, link: Link, window: int, index: int, scope: str, effect: bool, specific: bool
@@ -733,7 +742,8 @@ class Correlator:
                     ):
                         seen.add(id(cause))
                         found.append((cause, rule.id, scope))
-        found.sort(key=lambda item: SCOPE_RANK[item[2]])  # the narrowest says best why
+        if len(found) > 1:
+            found.sort(key=lambda item: SCOPE_RANK[item[2]])  # the narrowest says best why
         return found
 
     def _explain(
