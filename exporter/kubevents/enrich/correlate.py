@@ -93,6 +93,12 @@ WORKLOAD_KEYS: Final = 16_384
 _SECOND: Final = 1_000_000_000
 UNPLACED: Final = "?"
 """The node key of the traces of Pods whose node is unknown (``sole_node`` rules)."""
+PLAN_MESSAGES: Final = 128
+"""Messages whose matching rules a plan remembers (see :meth:`_Plan.matching`), rebuilt
+when full. Events repeat their messages (one FailedScheduling text for every Pod
+waiting on the same nodes): on the bench's stream 58% of the message tests were of a
+message tested shortly before, and a case-insensitive search of a long message is
+the costliest test a rule makes."""
 MAX_PLANS: Final = 4096
 """Rule plans kept (see :class:`_Plan`; one per reason, type, kind, category and
 component that a rule names the reason of: a few dozen in practice)."""
@@ -138,6 +144,28 @@ class _Plan:
         self.cause_regex = any(rule.cause_message is not None for rule in causes)
         """Some cause has a message condition (else ``causes`` is the answer as is)."""
         self.effect_regex = any(rule.effect_message is not None for rule in effects)
+        self._causes_by_message: dict[str, list[_Rule]] = {}
+        self._effects_by_message: dict[str, list[_Rule]] = {}
+
+    def matching_causes(self, message: str) -> list[_Rule]:
+        """The causes whose message condition ``message`` meets (shared: read only)."""
+        memo = self._causes_by_message
+        found = memo.get(message)
+        if found is None:
+            if len(memo) >= PLAN_MESSAGES:
+                memo.clear()
+            found = memo[message] = _matching(self.causes, message, effect=False)
+        return found
+
+    def matching_effects(self, message: str) -> list[_Rule]:
+        """The effects whose message condition ``message`` meets (shared: read only)."""
+        memo = self._effects_by_message
+        found = memo.get(message)
+        if found is None:
+            if len(memo) >= PLAN_MESSAGES:
+                memo.clear()
+            found = memo[message] = _matching(self.effects, message, effect=True)
+        return found
 
 
 def _matching(rules: list[_Rule], message: str, *, effect: bool) -> list[_Rule]:
@@ -217,6 +245,8 @@ class Correlator:
         """Per ``sole_node`` rule: (the latest node with its cause, its time, the latest
         time another node had it) (see :meth:`_place`)."""
         self._lone_scope = ""
+        self._keys: dict[str, tuple[str, ...]] = {}
+        """The current Event's keys in each scope (``scope_keys``; refilled per Event)."""
         # What _follow and _weigh keep while they weigh an Event's links (fields rather than
         # tuples made per link: see _weigh).
         self._best: Link | None = None
@@ -310,7 +340,9 @@ class Correlator:
             return plain
         top = owners[-1] if owners else subject
         workload = self._workloads(top.key) if top is not None else ""
-        keys = scope_keys(
+        keys = self._keys
+        scope_keys(
+            keys,
             event,
             obj,
             workload,
@@ -323,12 +355,8 @@ class Correlator:
         plan = self._plans.get(plan_key)
         if plan is None:
             plan = self._plan(plan_key, event, category, causes, effects)
-        cause_rules = (
-            _matching(plan.causes, message, effect=False) if plan.cause_regex else plan.causes
-        )
-        effect_rules = (
-            _matching(plan.effects, message, effect=True) if plan.effect_regex else plan.effects
-        )
+        cause_rules = plan.matching_causes(message) if plan.cause_regex else plan.causes
+        effect_rules = plan.matching_effects(message) if plan.effect_regex else plan.effects
         is_cause = bool(cause_rules)
         unplaced = False  # a Pod whose node is unknown, for a rule that can place it
         if self._sole_node_rules:
