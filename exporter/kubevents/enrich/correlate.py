@@ -267,6 +267,10 @@ class Correlator:
         self._weighing_problem = False
         self._workloads = SharedStrings(max_entries=WORKLOAD_KEYS)
         """One copy of each workload key (``top.key`` makes a new one for every Event)."""
+        self._last_top: ObjectRef | None = None
+        self._last_workload = ""
+        """The workload key of the last top owner seen: the owner resolver shares one chain
+        between the Pods of a ReplicaSet or Job, and the next Event is often of the same."""
         self.joins: dict[str, int] = {}
         """Events that joined an incident (or opened one from a latent link), by the rule
         of the link they followed (``group`` for group links)."""
@@ -339,7 +343,13 @@ class Correlator:
                 plain = self._memoize(ref, obj, node, owners, subject)
             return plain
         top = owners[-1] if owners else subject
-        workload = self._workloads(top.key) if top is not None else ""
+        if top is None:
+            workload = ""
+        elif top is self._last_top:
+            workload = self._last_workload
+        else:
+            workload = self._workloads(top.key)
+            self._last_top, self._last_workload = top, workload
         keys = self._keys
         scope_keys(
             keys,

@@ -449,8 +449,11 @@ class OwnerResolver:
         young = self._named
         chain = young.get(key)
         if chain is None:
-            chain = self._named_old.pop(key, None)
-            if chain is None:
+            old = self._named_old
+            chain = old.get(key)  # get and del: the compiled build calls dict.pop the slow way
+            if chain is not None:
+                del old[key]
+            else:
                 chain = self._generated(ref.kind, ref.namespace, ref.name)
             if len(young) >= NAMED_OWNERS:
                 self._named_old = young
