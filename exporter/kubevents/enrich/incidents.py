@@ -34,9 +34,9 @@ MAX_SCOPE: Final = 50
 """Entries kept per scope set (workloads, nodes, namespaces) of one incident."""
 INDEXED_SCOPE: Final = 8
 """A scope set this long gets a set beside its tuple, for :meth:`Incident.add`'s "is it
-new" test: on the bench's stream a fifth of the Events that join an incident join one
-that spans the whole cluster (50 workloads, 50 nodes, 20 namespaces), and the tuples'
-scans cost more than the rest of the incident's bookkeeping."""
+new" test: on the bench's stream two in five of the Events that join an incident join
+one with 24 scope values or more (one in seven one at the cap: 50 workloads and 50
+nodes), and the tuples' scans cost more than the rest of the incident's bookkeeping."""
 _NS: Final = 1_000_000_000
 
 
