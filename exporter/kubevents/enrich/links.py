@@ -310,8 +310,13 @@ def volume_keys(event: KubeEvent) -> tuple[str, ...]:
     ref = event.regarding
     namespace = ref.namespace or event.namespace
     message = event.message
-    # Substring tests first: the regex runs only on messages that name a volume or claim.
-    names = _VOLUME.findall(message) if 'olume "' in message or 'laim "' in message else []
+    # Substring tests first: the regex runs only on messages that name a volume or claim
+    # (and a message with no quote at all, most of them, is looked through once).
+    names = (
+        _VOLUME.findall(message)
+        if '"' in message and ('olume "' in message or 'laim "' in message)
+        else []
+    )
     if ref.kind == "PersistentVolumeClaim" and ref.name:
         names.append(ref.name)
     if not names:  # most Events
