@@ -22,6 +22,7 @@ HOT_PATH = [
     "exporter/kubevents/records.py",
     "exporter/kubevents/enrich/classify.py",
     "exporter/kubevents/enrich/owners.py",
+    "exporter/kubevents/enrich/sharing.py",
     "exporter/kubevents/enrich/links.py",
     "exporter/kubevents/enrich/incidents.py",
     "exporter/kubevents/enrich/correlate.py",

@@ -93,6 +93,12 @@ WORKLOAD_KEYS: Final = 16_384
 _SECOND: Final = 1_000_000_000
 UNPLACED: Final = "?"
 """The node key of the traces of Pods whose node is unknown (``sole_node`` rules)."""
+PLAN_MESSAGES: Final = 128
+"""Messages whose matching rules a plan remembers (see :meth:`_Plan.matching`), rebuilt
+when full. Events repeat their messages (one FailedScheduling text for every Pod
+waiting on the same nodes): on the bench's stream 58% of the message tests were of a
+message tested shortly before, and a case-insensitive search of a long message is
+the costliest test a rule makes."""
 MAX_PLANS: Final = 4096
 """Rule plans kept (see :class:`_Plan`; one per reason, type, kind, category and
 component that a rule names the reason of: a few dozen in practice)."""
@@ -138,6 +144,28 @@ class _Plan:
         self.cause_regex = any(rule.cause_message is not None for rule in causes)
         """Some cause has a message condition (else ``causes`` is the answer as is)."""
         self.effect_regex = any(rule.effect_message is not None for rule in effects)
+        self._causes_by_message: dict[str, list[_Rule]] = {}
+        self._effects_by_message: dict[str, list[_Rule]] = {}
+
+    def matching_causes(self, message: str) -> list[_Rule]:
+        """The causes whose message condition ``message`` meets (shared: read only)."""
+        memo = self._causes_by_message
+        found = memo.get(message)
+        if found is None:
+            if len(memo) >= PLAN_MESSAGES:
+                memo.clear()
+            found = memo[message] = _matching(self.causes, message, effect=False)
+        return found
+
+    def matching_effects(self, message: str) -> list[_Rule]:
+        """The effects whose message condition ``message`` meets (shared: read only)."""
+        memo = self._effects_by_message
+        found = memo.get(message)
+        if found is None:
+            if len(memo) >= PLAN_MESSAGES:
+                memo.clear()
+            found = memo[message] = _matching(self.effects, message, effect=True)
+        return found
 
 
 def _matching(rules: list[_Rule], message: str, *, effect: bool) -> list[_Rule]:
@@ -217,8 +245,32 @@ class Correlator:
         """Per ``sole_node`` rule: (the latest node with its cause, its time, the latest
         time another node had it) (see :meth:`_place`)."""
         self._lone_scope = ""
+        self._keys: dict[str, tuple[str, ...]] = {}
+        """The current Event's keys in each scope (``scope_keys``; refilled per Event)."""
+        # What _follow and _weigh keep while they weigh an Event's links (fields rather than
+        # tuples made per link: see _weigh).
+        self._best: Link | None = None
+        self._best_group = False
+        self._best_rank = 0
+        self._best_general = False
+        self._best_ns = 0
+        self._best_name = ""
+        self._best_index = GROUP
+        self._best_scope = ""
+        self._best_effect = False
+        self._lone: Link | None = None
+        self._lone_ns = 0
+        self._lone_uid = ""
+        self._overcome: tuple[frozenset[str], frozenset[str]] | None = None
+        self._first = self._last = 0
+        """The Event's first and last time (a series spans them)."""
+        self._weighing_problem = False
         self._workloads = SharedStrings(max_entries=WORKLOAD_KEYS)
         """One copy of each workload key (``top.key`` makes a new one for every Event)."""
+        self._last_top: ObjectRef | None = None
+        self._last_workload = ""
+        """The workload key of the last top owner seen: the owner resolver shares one chain
+        between the Pods of a ReplicaSet or Job, and the next Event is often of the same."""
         self.joins: dict[str, int] = {}
         """Events that joined an incident (or opened one from a latent link), by the rule
         of the link they followed (``group`` for group links)."""
@@ -291,8 +343,16 @@ class Correlator:
                 plain = self._memoize(ref, obj, node, owners, subject)
             return plain
         top = owners[-1] if owners else subject
-        workload = self._workloads(top.key) if top is not None else ""
-        keys = scope_keys(
+        if top is None:
+            workload = ""
+        elif top is self._last_top:
+            workload = self._last_workload
+        else:
+            workload = self._workloads(top.key)
+            self._last_top, self._last_workload = top, workload
+        keys = self._keys
+        scope_keys(
+            keys,
             event,
             obj,
             workload,
@@ -305,12 +365,8 @@ class Correlator:
         plan = self._plans.get(plan_key)
         if plan is None:
             plan = self._plan(plan_key, event, category, causes, effects)
-        cause_rules = (
-            _matching(plan.causes, message, effect=False) if plan.cause_regex else plan.causes
-        )
-        effect_rules = (
-            _matching(plan.effects, message, effect=True) if plan.effect_regex else plan.effects
-        )
+        cause_rules = plan.matching_causes(message) if plan.cause_regex else plan.causes
+        effect_rules = plan.matching_effects(message) if plan.effect_regex else plan.effects
         is_cause = bool(cause_rules)
         unplaced = False  # a Pod whose node is unknown, for a rule that can place it
         if self._sole_node_rules:
@@ -318,20 +374,15 @@ class Correlator:
                 self._note_sole(cause_rules, node, t)
             elif ref.kind == "Pod" and effect_rules:
                 unplaced = self._place(effect_rules, keys, t)
-        cause_links = [
-            (table, rule.index, scope, key, rule.window_ns)
-            for rule in cause_rules
-            for scope, table in rule.tables
-            for key in keys[scope]
-        ]
-        window = self._window_ns
-        group_links = [
-            (table, GROUP, scope, key, window)
-            for scope, table in self._group_tables
-            for key in keys[scope]
-        ]
+        # The links the Event's causes leave (and follow): no list of them is made, the
+        # rules' tables are walked again where they are needed.
+        cause_keys = False
+        for rule in cause_rules:
+            for scope in rule.join:
+                if keys[scope]:
+                    cause_keys = True
         chosen, index, via_scope, as_effect, lone = self._follow(
-            event, keys, effect_rules, cause_links, group_links, problem
+            event, keys, effect_rules, cause_rules, problem
         )
         incident: Incident | None = None
         opened = is_root = False
@@ -410,7 +461,7 @@ class Correlator:
                 self._emit(incident.transition(IncidentState.STARTED, t))
             elif grew or changed:
                 self._emit(incident.transition(IncidentState.ONGOING, t))
-        elif own is not None and (cause_links or problem or effect_rules):
+        elif own is not None and (cause_keys or problem or effect_rules):
             target = own
             if self.settle_ns and (problem or effect_rules):
                 # A latent cause below min_severity is not held: most are routine (a
@@ -420,11 +471,17 @@ class Correlator:
                 self.hold = own
         links = self._links
         if target is not None:
-            for table, link_index, _, key, link_window in cause_links:
-                links.put_in(table, link_index, key, t, link_window, target)
+            for rule in cause_rules:
+                link_index = rule.index
+                link_window = rule.window_ns
+                for scope, table in rule.tables:
+                    for key in keys[scope]:
+                        links.put_in(table, link_index, key, t, link_window, target)
             if incident is not None or problem:
-                for table, link_index, _, key, link_window in group_links:
-                    links.put_in(table, link_index, key, t, link_window, target)
+                window = self._window_ns
+                for scope, table in self._group_tables:
+                    for key in keys[scope]:
+                        links.put_in(table, GROUP, key, t, window, target)
         if (
             own is not None
             and effect_rules
@@ -538,8 +595,7 @@ class Correlator:
         event: KubeEvent,
         keys: dict[str, tuple[str, ...]],
         effect_rules: list[_Rule],
-        cause_links: list[tuple[dict[str, Link], int, str, str, int]],
-        group_links: list[tuple[dict[str, Link], int, str, str, int]],
+        cause_rules: list[_Rule],
         problem: bool,
     ) -> tuple[Link | None, int, str, bool, Link | None]:
         """The link to follow (its rule index and scope, and whether the Event follows it
@@ -552,87 +608,132 @@ class Correlator:
         first. A lone problem Event of the same scope (a latent group link) is
         returned apart: it only opens an incident for an Event that is not a
         cause itself.
+
+        The links are weighed as they are found (:meth:`_weigh`), in this order: the
+        effect rules' links, the cause rules' links, the group links; of two that rank
+        the same, the first found wins.
         """
-        links = self._links
-        live = links.live
-        candidates: list[tuple[Link, int, int, str, bool, bool]] = []
+        live = self._links.live
+        self._start_weighing(event, problem)
         for rule in effect_rules:
             if not live.get(rule.index):
                 continue
             # A rule whose effect names the message (a quota refusal, not any FailedCreate)
             # explains the Event better than one that takes any Event of the reason.
             specific = rule.effect_message is not None
-            candidates += [
-                (link, rule.window_ns, rule.index, scope, True, specific)
-                for scope, table in rule.tables
-                for key in keys[scope]
-                if (link := table.get(key)) is not None
-            ]
-        for table, index, scope, key, window in cause_links:
-            if live.get(index):
-                link = table.get(key)
-                if link is not None:
-                    candidates.append((link, window, index, scope, False, False))
+            for scope, table in rule.tables:
+                for key in keys[scope]:
+                    link = table.get(key)
+                    if link is not None:
+                        self._weigh(link, rule.window_ns, rule.index, scope, True, specific)
+        for rule in cause_rules:
+            if not live.get(rule.index):
+                continue
+            for scope, table in rule.tables:
+                for key in keys[scope]:
+                    link = table.get(key)
+                    if link is not None:
+                        self._weigh(link, rule.window_ns, rule.index, scope, False, False)
         if problem and live.get(GROUP):
-            for table, index, scope, key, window in group_links:
-                link = table.get(key)
-                if link is not None:
-                    candidates.append((link, window, index, scope, False, False))
-        first, last = event.first_time_ns, event.time_ns
-        best = lone = None
-        best_index = GROUP
-        best_scope = ""
-        best_effect = False
-        best_rank: tuple[bool, int, bool, int, str] = (False, 0, False, 0, "")
-        lone_rank: tuple[int, str] = (0, "")
+            window = self._window_ns
+            for scope, table in self._group_tables:
+                for key in keys[scope]:
+                    link = table.get(key)
+                    if link is not None:
+                        self._weigh(link, window, GROUP, scope, False, False)
+        return self._best, self._best_index, self._best_scope, self._best_effect, self._lone
+
+    def _start_weighing(self, event: KubeEvent, problem: bool) -> None:
+        """Forget the last Event's best link: :meth:`_weigh` weighs ``event``'s now.
+
+        A method of its own: were ``_best`` set to None in :meth:`_follow`, the type
+        checker would take it to be None still where ``_follow`` returns it (the calls to
+        ``_weigh`` between do not undo that), and the compiled build would check so.
+        """
+        self._best = self._lone = None
+        self._best_index = GROUP
+        self._best_scope = ""
+        self._best_effect = False
         # An Event that shows the failure before it is over (a controller's next stage
         # failing) does not group with it: a new failure, not its symptom.
-        overcome = self._overcome_by_reason.get(event.reason) if problem else None
-        for link, window, index, scope, effect, specific in candidates:
-            # A series Event spans [first, last]: a cause during it, or within the
-            # window around it, explains it.
-            if link.time_ns < min(first, last) - window or link.time_ns > last + window:
-                continue
-            target = link.target
-            if isinstance(target, Traced):  # pragma: no cover - traces have their own keys
-                continue
-            if isinstance(target, Cause) and target.incident is not None:
-                link.target = target = target.incident  # its Event is in an incident since
-            if isinstance(target, Incident):
-                if target.merged_into is not None:
-                    link.target = target = target.survivor()
-                if target.closed:
-                    continue
-                if overcome is not None and _overcome(overcome, index, scope, target.root):
-                    continue
-                rank = (
-                    index == GROUP,
-                    SCOPE_RANK[scope],
-                    not specific,
-                    target.first_seen_ns,
-                    target.id,
-                )
-            elif problem:
-                if overcome is not None and _overcome(overcome, index, scope, target.root):
-                    continue
-                if not target.is_cause:
-                    lone_key = (target.root.time_ns, target.root.uid)
-                    if lone is None or lone_key < lone_rank:
-                        lone, lone_rank, self._lone_scope = link, lone_key, scope
-                    continue
-                rank = (
-                    index == GROUP,
-                    SCOPE_RANK[scope],
-                    not specific,
-                    target.root.time_ns,
-                    target.root.uid,
-                )
-            else:
-                continue
-            if best is None or rank < best_rank:
-                best, best_rank, best_index, best_scope = link, rank, index, scope
-                best_effect = effect
-        return best, best_index, best_scope, best_effect, lone
+        self._overcome = self._overcome_by_reason.get(event.reason) if problem else None
+        self._first = min(event.first_time_ns, event.time_ns)
+        self._last = event.time_ns
+        self._weighing_problem = problem
+
+    def _weigh(
+        self, link: Link, window: int, index: int, scope: str, effect: bool, specific: bool
+    ) -> None:
+        """Take ``link`` as the best so far (or the earliest lone Event) if it ranks first.
+
+        Its rank: a group link after a rule's, the narrower scope first, a rule that
+        names the message first, then the earliest cause (first seen, then id); compared
+        part by part, as the tuple of them would be.
+        """
+        # A series Event spans [first, last]: a cause during it, or within the
+        # window around it, explains it.
+        if link.time_ns < self._first - window or link.time_ns > self._last + window:
+            return
+        target = link.target
+        if isinstance(target, Traced):  # pragma: no cover - traces have their own keys
+            return
+        if isinstance(target, Cause) and target.incident is not None:
+            link.target = target = target.incident  # its Event is in an incident since
+        if isinstance(target, Incident):
+            if target.merged_into is not None:
+                link.target = target = target.survivor()
+            if target.closed:
+                return
+            overcome = self._overcome
+            if overcome is not None and _overcome(overcome, index, scope, target.root):
+                return
+            seen_ns = target.first_seen_ns
+            name = target.id
+        elif self._weighing_problem:
+            overcome = self._overcome
+            if overcome is not None and _overcome(overcome, index, scope, target.root):
+                return
+            root = target.root
+            if not target.is_cause:
+                lone = self._lone
+                if lone is None or (root.time_ns, root.uid) < (self._lone_ns, self._lone_uid):
+                    self._lone = link
+                    self._lone_ns = root.time_ns
+                    self._lone_uid = root.uid
+                    self._lone_scope = scope
+                return
+            seen_ns = root.time_ns
+            name = root.uid
+        else:
+            return
+        group = index == GROUP
+        rank = SCOPE_RANK[scope]
+        general = not specific
+        if self._best is not None:
+            # rank < best rank, part by part: (group, scope rank, general, seen, name)
+            if group != self._best_group:
+                if group:
+                    return
+            elif rank != self._best_rank:
+                if rank > self._best_rank:
+                    return
+            elif general != self._best_general:
+                if general:
+                    return
+            elif seen_ns != self._best_ns:
+                if seen_ns > self._best_ns:
+                    return
+            elif not name < self._best_name:
+                return
+        self._best = link
+        self._best_group = group
+        self._best_rank = rank
+        self._best_general = general
+        self._best_ns = seen_ns
+        self._best_name = name
+        self._best_index = index
+        self._best_scope = scope
+        self._best_effect = effect
 
     def _late(
         self, event: KubeEvent, cause_rules: list[_Rule], keys: dict[str, tuple[str, ...]]
@@ -679,7 +780,8 @@ class Correlator:
                     ):
                         seen.add(id(cause))
                         found.append((cause, rule.id, scope))
-        found.sort(key=lambda item: SCOPE_RANK[item[2]])  # the narrowest says best why
+        if len(found) > 1:
+            found.sort(key=lambda item: SCOPE_RANK[item[2]])  # the narrowest says best why
         return found
 
     def _explain(

@@ -172,6 +172,12 @@ size of :func:`conventional_owners`'s cache, hit about as often). Keyed by the
 object's key, which the correlator has made already: one lookup of a string whose
 hash is known, where the ``lru_cache`` call (a call the compiled build makes the slow
 way, a key tuple, three hashes, a tuple comparison) cost about 2 µs per Event."""
+GENERATED_BASES: Final = 4096
+"""Chains of generated Pod names kept by the name's base (``web-7d9f8c6b5d`` of
+``web-7d9f8c6b5d-x2k4p``: what the chain depends on), rebuilt when full. Every Pod of a
+ReplicaSet or Job has the same chain: on the 100k-object stream 35,193 Pods had 2,791
+bases, so a Pod that :data:`NAMED_OWNERS` misses (two Events in three) finds its chain
+here, one shared tuple, instead of parsing its name and making the chain again."""
 
 
 # -- what controller Events say about other objects ---------------------------------------
@@ -380,6 +386,9 @@ class OwnerResolver:
         """The chains names proved, by object key: the young generation (see
         :data:`NAMED_OWNERS`; a hit in the old one moves back here)."""
         self._named_old: dict[str, tuple[ObjectRef, ...]] = {}
+        self._bases: dict[str, tuple[ObjectRef, ...]] = {}
+        """The chains of generated Pod names, by ``namespace/base`` (see
+        :data:`GENERATED_BASES`)."""
 
     def __len__(self) -> int:
         return len(self.owners_learned) + len(self.nodes_learned)
@@ -440,14 +449,41 @@ class OwnerResolver:
         young = self._named
         chain = young.get(key)
         if chain is None:
-            chain = self._named_old.pop(key, None)
-            if chain is None:
-                chain = _conventional_owners(ref.kind, ref.namespace, ref.name)
+            old = self._named_old
+            chain = old.get(key)  # get and del: the compiled build calls dict.pop the slow way
+            if chain is not None:
+                del old[key]
+            else:
+                chain = self._generated(ref.kind, ref.namespace, ref.name)
             if len(young) >= NAMED_OWNERS:
                 self._named_old = young
                 self._named = young = {}
             young[key] = chain
         return chain
+
+    def _generated(self, kind: str, namespace: str, name: str) -> tuple[ObjectRef, ...]:
+        """:func:`conventional_owners`, the chains of generated Pod names shared by base.
+
+        What follows a Pod name's random suffix check in :func:`_conventional_owners`
+        depends on its namespace and base only: one chain per base is the same answer.
+        """
+        if kind == "Pod":
+            base, _, suffix = name.rpartition("-")
+            if (
+                base
+                and not suffix.isdigit()  # an ordinal: a StatefulSet's Pod
+                and _is_random_suffix(suffix)
+                and len(name) < GENERATED_NAME_MAX
+            ):
+                key = f"{namespace}/{base}"
+                bases = self._bases
+                chain = bases.get(key)
+                if chain is None:
+                    if len(bases) >= GENERATED_BASES:
+                        bases.clear()
+                    chain = bases[key] = _conventional_owners(kind, namespace, name)
+                return chain
+        return _conventional_owners(kind, namespace, name)
 
     def _chain(self, ref: ObjectRef, limit: int) -> tuple[ObjectRef, ...]:
         learned = self.owners_learned

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -455,3 +456,22 @@ def test_custom_rules_and_defaults() -> None:
              ev(10 * 60 + 1, "BackOff", "web-0", node="node-1", message=BACKOFF, count=2))
     assert len(run.ids) == 1  # warnings are below min_severity here, and nothing groups
     assert run.states() == [("started", 0.0), ("ongoing", 30.0), ("resolved", 150.0)]
+
+
+def test_a_message_condition_answers_alike_for_a_message_seen_before_and_a_new_one() -> None:
+    # The matching rules of a message are remembered (a bounded memo per reason, kind...):
+    # more distinct messages than it keeps, each seen twice, far apart and close together.
+    from kubevents.enrich.correlate import PLAN_MESSAGES
+
+    rules = CorrelationRules(
+        [CausalRule(id="quota", index=0, cause=Side(frozenset({"FailedCreate"})),
+                    effect=Side(frozenset({"BackOff"}), message=re.compile("(?i)exceeded quota")),
+                    join=("object",), window_ns=60 * M)],
+        CorrelationDefaults(window_ns=60 * M, quiet_ns=120 * M, group=("object",), min_severity=Severity.WARNING),
+    )
+    run = Run(rules)
+    run.feed(ev(0, "FailedCreate", "web-0", message="pods is forbidden"))
+    messages = [f"try {i}: {'Exceeded Quota' if i % 3 == 0 else 'crashed'}" for i in range(3 * PLAN_MESSAGES)]
+    order = [*messages, *reversed(messages), *(m for pair in zip(messages, messages, strict=True) for m in pair)]
+    found = run.feed(*(ev(1 + i / 1000, "BackOff", "web-0", message=m, uid=f"u{i}") for i, m in enumerate(order)))
+    assert [c.rule for c in found] == ["quota" if "Quota" in m else "group" for m in order]

@@ -250,3 +250,50 @@ def test_scope_tuples_count_like_the_sets_and_dict_they_stand_for(
     assert (t.workloads, t.nodes, t.namespaces) == tuple(tuple(sorted(s)) for s in scopes.values())
     assert t.categories == tuple(sorted(categories.items()))
     assert t.overflow == overflow
+
+
+
+@given(
+    st.lists(st.tuples(_NAMES, _NAMES, _NAMES), max_size=2 * MAX_SCOPE),
+    st.lists(st.tuples(_NAMES, _NAMES, _NAMES), max_size=2 * MAX_SCOPE),
+)
+def test_an_absorbed_incident_widens_the_scopes_as_its_values_joining_would(
+    first: list[tuple[str, str, str]], second: list[tuple[str, str, str]],
+) -> None:
+    """After a merge the survivor holds its own values, then the other's new ones (capped,
+    the rest counted), and tells a known value from a new one as before (the sets long
+    scopes keep beside their tuples follow the merge)."""
+    def incident(adds: list[tuple[str, str, str]]) -> Incident:
+        found = Incident(id="inc-1", root=DB, first_seen_ns=T0, last_seen_ns=T0, severity=Severity.ERROR)
+        for workload, node, namespace in adds:
+            found.add(time_ns=T0, occurrences=1, category=Category.STORAGE, severity=Severity.ERROR,
+                      workload=workload, node=node, namespace=namespace)
+        return found
+
+    def capped(values: list[str]) -> tuple[list[str], int]:
+        kept: list[str] = []
+        overflow = 0
+        for value in values:
+            if value and value not in kept:
+                if len(kept) >= MAX_SCOPE:
+                    overflow += 1
+                else:
+                    kept.append(value)
+        return kept, overflow
+
+    keep, other = incident(first), incident(second)
+    expected_overflow = keep.overflow + other.overflow
+    expected = []
+    for mine, theirs in [
+        (keep.workloads, other.workloads), (keep.nodes, other.nodes), (keep.namespaces, other.namespaces)
+    ]:
+        kept, overflow = capped([*mine, *theirs])
+        expected.append(tuple(kept))
+        expected_overflow += overflow
+    keep.absorb(other)
+    assert (keep.workloads, keep.nodes, keep.namespaces) == tuple(expected)
+    assert keep.overflow == expected_overflow
+    for workload, node, namespace in [*first, *second]:
+        keep.add(time_ns=T0, occurrences=1, category=Category.STORAGE, severity=Severity.ERROR,
+                 workload=workload, node=node, namespace=namespace)
+    assert (keep.workloads, keep.nodes, keep.namespaces) == tuple(expected)

@@ -102,6 +102,26 @@ def test_naming_conventions(kind: str, name: str, expected: tuple[ObjectRef, ...
     assert OwnerResolver().owners(ref(kind, name)) == expected
 
 
+def test_one_resolver_gives_every_name_its_own_chain_whatever_came_before() -> None:
+    # One resolver keeps chains by object and by a generated name's base: names that share
+    # a base but not its kind of suffix (an ordinal made of random-alphabet digits, a
+    # random suffix, an upper-case one) or a namespace must each keep their own answer.
+    same_base = [
+        ("Pod", "web-24567", chain("StatefulSet/web")),  # digits of the random alphabet
+        ("Pod", "web-x2k4p", ()),
+        ("Pod", "web-7d9f8c6b5d-x2k4p", chain("ReplicaSet/web-7d9f8c6b5d", "Deployment/web")),
+        ("Pod", "web-7d9f8c6b5d-q8r7m", chain("ReplicaSet/web-7d9f8c6b5d", "Deployment/web")),
+        ("Pod", "web-7d9f8c6b5d-X2K4P", ()),
+        ("Pod", "web-7d9f8c6b5d-24567", chain("StatefulSet/web-7d9f8c6b5d")),
+    ]
+    cases = [*CONVENTIONS, *same_base]
+    resolver = OwnerResolver()
+    for kind, name, expected in [*cases, *reversed(cases), *cases]:
+        assert resolver.owners(ref(kind, name)) == expected, name
+        other = ref(kind, name, ns="other")
+        assert resolver.owners(other) == tuple(dataclasses.replace(o, namespace="other") for o in expected)
+
+
 @pytest.mark.parametrize(
     ("text", "ok"),
     [("7d9f8c6b5d", True), ("456789", True), ("bcdfbcdfbc", True), ("45678", False),
