@@ -49,10 +49,10 @@ def test_replay_tunes_once_after_its_first_pass_before_any_event_is_built(
     def alive() -> int:
         return sum(isinstance(o, KubeEvent) for o in gc.get_objects())
 
-    def observed_tune() -> None:
+    def observed_tune(threshold: tuple[int, int, int] = app.GC_THRESHOLD) -> None:
         held = alive()
         frozen_before = gc.get_freeze_count()
-        real_tune()
+        real_tune(threshold)
         seen.append((held, gc.get_freeze_count() - frozen_before))
 
     monkeypatch.setattr(app, "tune_gc", observed_tune)
@@ -70,7 +70,7 @@ def test_replay_tunes_once_after_its_first_pass_before_any_event_is_built(
     assert events > 500
     assert held <= before  # none of the demo's Events was alive when it tuned
     assert frozen > 0  # what was alive then (rules, settings) left the collected generations
-    assert gc.get_threshold() == app.GC_THRESHOLD
+    assert gc.get_threshold() == app.REPLAY_GC_THRESHOLD
 
 
 def test_replay_s_first_pass_collects_at_the_tuned_thresholds(
@@ -93,4 +93,5 @@ def test_replay_s_first_pass_collects_at_the_tuned_thresholds(
         overrides={"sinks": (f"jsonl:{tmp_path / 'out.jsonl'}",), "replay.summary": False},
     )
     assert app.replay(settings, [str(DEMO)]) == 0
-    assert seen == [app.GC_THRESHOLD]
+    assert seen == [app.REPLAY_GC_THRESHOLD]
+    assert app.REPLAY_GC_THRESHOLD[0] > app.GC_THRESHOLD[0]
