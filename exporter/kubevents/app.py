@@ -260,8 +260,10 @@ def replay(
         InputError: no input could be read.
     """
     stop = stop or threading.Event()
-    # The first pass collects less often too (it makes a dict per line and keeps none);
-    # what lives for good is frozen once the pipeline is built (tune_gc below).
+    # Both passes at the same thresholds. The first one keeps nothing of a line, so its
+    # young generation rarely fills at any threshold: it cost the same at 700 (measured,
+    # docs/performance.md "Fixes made"). What lives for good is frozen once the pipeline
+    # is built (tune_gc below).
     gc.set_threshold(*REPLAY_GC_THRESHOLD)
     problems = ProblemCounter()
     streams = [path for path in paths if is_stream(path)]
