@@ -252,8 +252,7 @@ class Pipeline:
                 # waits, nothing leaves (in a replay most Events are held, thousands at a
                 # time, and leave in bursts: 19 calls in 20 let nothing out).
                 front = next(iter(held.values()))
-                cause = front.cause
-                if cause is not None and cause.incident is None and front.due_ns > now:
+                if front.cause is not None and front.cause.incident is None and front.due_ns > now:
                     self._emit_incidents()
                     return
             # Unused in order (records leave from the front), but drained so that it does
