@@ -151,10 +151,10 @@ def run_inprocess(lines: list[bytes], runs: int, naive_lines: int, out: dict[str
         # pays for its own garbage, not for traversing millions of the bench's objects.
         gc.collect()
         gc.freeze()
-        # Every command of kubevents collects at the thresholds app.tune_gc sets; the stages
-        # and the floor are timed at the same ones, so that their costs add up to what the
-        # replay end to end pays.
-        gc.set_threshold(*app.GC_THRESHOLD)
+        # A replay collects at the thresholds app.replay sets; the stages and the floor are
+        # timed at the same ones, so that their costs add up to what the replay end to end
+        # pays.
+        gc.set_threshold(*app.REPLAY_GC_THRESHOLD)
         occurrences = sum(prep.occurrences)
         out["occurrences"] = occurrences
         stages: dict[str, float] = {}

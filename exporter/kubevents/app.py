@@ -194,7 +194,18 @@ its noise). The larger thresholds are kept for ``kubevents run``: they make full
 collections, which walk the state it grows after start-up, rarer (not measured apart)."""
 
 
-def tune_gc() -> None:
+REPLAY_GC_THRESHOLD = (200_000, 20, 20)
+"""A replay's young generation is collected every 200 000 allocations: in order, nearly
+every record waits in the held queue (about 8,700 at once on the bench mix) and the
+stages' tables grow, so each young collection found tens of thousands of survivors to
+walk and keep (50-70 ms each, six over the bench's 150,000 lines, 2.6 µs per line; one
+of 120 ms at 200 000, 0.8 µs per line: ``gc.callbacks``, pure Python). Cycles are still
+freed, later; the replay's peak RSS stays within its goal (docs/performance.md, "Fixes
+made"). ``kubevents run`` keeps :data:`GC_THRESHOLD`: it runs for days and was not
+measured at this one."""
+
+
+def tune_gc(threshold: tuple[int, int, int] = GC_THRESHOLD) -> None:
     """Freeze what is alive now (rules, tables, the input) out of every future collection,
     and collect less often. Called once a command has loaded what it keeps for good.
 
@@ -202,11 +213,12 @@ def tune_gc() -> None:
     Measured on the bench's replay (150 000 lines to an OTLP receiver, medians of 3) while
     replay held its whole input in a list: 8 200 occurrences/s before, 9 500 after (+16%);
     replay now holds a bounded window of Events (``source/ordering.py``) and calls this
-    after its first pass. The collector stays on: cycles made after this are still freed.
+    once its pipeline is built, after its first pass (which it runs at these thresholds
+    already). The collector stays on: cycles made after this are still freed.
     """
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLD)
+    gc.set_threshold(*threshold)
 
 
 INTERRUPTED = 130
@@ -248,6 +260,11 @@ def replay(
         InputError: no input could be read.
     """
     stop = stop or threading.Event()
+    # Both passes at the same thresholds. The first one keeps nothing of a line, so its
+    # young generation rarely fills at any threshold: it cost the same at 700 (measured,
+    # docs/performance.md "Fixes made"). What lives for good is frozen once the pipeline
+    # is built (tune_gc below).
+    gc.set_threshold(*REPLAY_GC_THRESHOLD)
     problems = ProblemCounter()
     streams = [path for path in paths if is_stream(path)]
     repairs = RepairLog()
@@ -281,7 +298,7 @@ def replay(
         checkpointed=False,
         detectors=detectors_from(settings, replay=True),
     )
-    tune_gc()
+    tune_gc(REPLAY_GC_THRESHOLD)
     if metrics is not None:
         metrics.telemetry.observe_events(lambda: pipeline.counts)
         metrics.telemetry.observe_pipeline(lambda: pipeline.stats)

@@ -1,5 +1,6 @@
 """The collector tuning of ``app``: what lives for good is frozen, the young generation is
-collected less often, and ``replay`` tunes once it holds its whole input."""
+collected less often, and ``replay`` tunes once it holds its whole input (its first pass
+already collects less often)."""
 
 from __future__ import annotations
 
@@ -48,10 +49,10 @@ def test_replay_tunes_once_after_its_first_pass_before_any_event_is_built(
     def alive() -> int:
         return sum(isinstance(o, KubeEvent) for o in gc.get_objects())
 
-    def observed_tune() -> None:
+    def observed_tune(threshold: tuple[int, int, int] = app.GC_THRESHOLD) -> None:
         held = alive()
         frozen_before = gc.get_freeze_count()
-        real_tune()
+        real_tune(threshold)
         seen.append((held, gc.get_freeze_count() - frozen_before))
 
     monkeypatch.setattr(app, "tune_gc", observed_tune)
@@ -69,4 +70,28 @@ def test_replay_tunes_once_after_its_first_pass_before_any_event_is_built(
     assert events > 500
     assert held <= before  # none of the demo's Events was alive when it tuned
     assert frozen > 0  # what was alive then (rules, settings) left the collected generations
-    assert gc.get_threshold() == app.GC_THRESHOLD
+    assert gc.get_threshold() == app.REPLAY_GC_THRESHOLD
+
+
+def test_replay_s_first_pass_collects_at_the_tuned_thresholds(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The first pass parses every line before anything is frozen: at Python's default
+    thresholds (700) it would collect hundreds of times over a large input for nothing."""
+    real_scan = app._scan_files
+    seen: list[tuple[int, int, int]] = []
+
+    def observed_scan(*args: object, **kwargs: object) -> object:
+        seen.append(gc.get_threshold())
+        return real_scan(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app, "_scan_files", observed_scan)
+    gc.set_threshold(700, 10, 10)
+    settings = load_settings(
+        None,
+        env={},
+        overrides={"sinks": (f"jsonl:{tmp_path / 'out.jsonl'}",), "replay.summary": False},
+    )
+    assert app.replay(settings, [str(DEMO)]) == 0
+    assert seen == [app.REPLAY_GC_THRESHOLD]
+    assert app.REPLAY_GC_THRESHOLD[0] > app.GC_THRESHOLD[0]

@@ -77,6 +77,9 @@ def test_occurrence_time_follows_normalize_s_precedence(obj: dict[str, Any], fie
         ([1, 2, 3, 4, 0], 3, False),
         ([1, 2, 3, 4, 2, 5, 2], 3, True),
         ([1, 2, 3, 4, 2, 5, 1], 3, False),
+        # Past the eighth time (the recorded objects from the eighth on have times of their own).
+        ([1, 2, 3, 4, 5, 6, 7, 8, 0], 8, True),
+        ([1, 2, 3, 4, 5, 6, 7, 8, 0], 7, False),
     ],
 )
 def test_window_check_says_whether_a_window_sorts_the_times(
@@ -91,12 +94,25 @@ def test_window_check_says_whether_a_window_sorts_the_times(
     assert (list(windowed(events, window)) == stable_sorted(events)) is ok
 
 
+TIME_FIELDS = ("eventTime", "series", "lastTimestamp", "firstTimestamp",
+               "deprecatedLastTimestamp", "deprecatedFirstTimestamp")
+"""Every field normalize takes an Event's time from before ``creationTimestamp``."""
+
+
 def event(time_ns: int, index: int) -> KubeEvent:
+    """A recorded Event (the ``index``-th, cycling) whose only time is ``time_ns`` seconds
+    past 2026-01-01T00:00:00Z; checked, so that a recorded object with a time field of its
+    own can not give a row other times than the ones it lists."""
     obj = recorded_objects_cache()[index % len(recorded_objects_cache())]
-    return normalize({**obj, "lastTimestamp": None, "eventTime": None, "series": None,
-                      "firstTimestamp": None, "deprecatedLastTimestamp": None,
+    made = normalize({**{k: v for k, v in obj.items() if k not in TIME_FIELDS},
                       "metadata": {**obj.get("metadata", {}), "uid": f"u{index}",
                                    "creationTimestamp": f"2026-01-01T00:{time_ns // 60:02d}:{time_ns % 60:02d}Z"}})
+    assert made.time_ns == EPOCH_2026_NS + time_ns * 1_000_000_000, (index, obj.get("metadata"))
+    return made
+
+
+EPOCH_2026_NS = 1_767_225_600_000_000_000
+"""2026-01-01T00:00:00Z."""
 
 
 _CACHE: list[dict[str, Any]] = []
