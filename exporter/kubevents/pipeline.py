@@ -40,9 +40,8 @@ logger = logging.getLogger(__name__)
 class _Held:
     """A record held until its Event settles: it found its incident, or ``due_ns`` passed."""
 
-    cause: Cause | None
-    """The Event as the correlator knows it; None for a record that only waits for the
-    ones held before it (``Pipeline.ordered``)."""
+    cause: Cause
+    """The Event as the correlator knows it."""
     enriched: Enriched
     due_ns: int
     """Event time at which it leaves as it is."""
@@ -139,7 +138,13 @@ class Pipeline:
         """Held records in the order they were held. An OrderedDict, not a dict: records
         leave from the front, and a dict's first key is found by scanning past every
         entry deleted before it since the table was last rebuilt (``next(iter(held))``
-        cost about 4% of a replay, once per Event, measured)."""
+        cost about 4% of a replay, once per Event, measured). Unordered only: in order
+        they are in ``_queue``."""
+        self._queue: deque[tuple[Cause | None, Enriched, int, int]] = deque()
+        """In order (``ordered``): the held records as (cause, enriched, due_ns, floor) of a
+        :class:`_Held`, oldest first. Records leave only from the front, so a deque of
+        tuples: in a replay nearly every record passes through it, and a ``_Held`` with a
+        key in the OrderedDict cost about a µs per record more."""
         self.held_last = False
         """Whether the last :meth:`handle` held its record for a late cause."""
         self._released: deque[tuple[int, int]] = deque()
@@ -150,7 +155,6 @@ class Pipeline:
         self.max_held = max_held
         self.ordered = ordered
         """Records leave in the order their Events came (a replay's occurrence order)."""
-        self._plain_seq = 0
         self._anchor: tuple[int, int] | None = None
         """(clock, event time) when an Event last moved the stages' time on (or the clock's
         time at an idle checkpoint): what :meth:`expire` counts the clock's progress from."""
@@ -191,23 +195,27 @@ class Pipeline:
             self._finish(enriched)
             return enriched
         cause = correlator.hold
-        if cause is not None or (self.ordered and self._held):
-            # It may still join an incident through a cause that comes late: its record
-            # waits (settle time) so that it leaves with the incident's id. In order, the
-            # records after it wait behind it.
-            if cause is not None:
-                key = id(cause)
-            else:
-                self._plain_seq -= 1
-                key = self._plain_seq
-            self._held[key] = _Held(
+        # It may still join an incident through a cause that comes late: its record
+        # waits (settle time) so that it leaves with the incident's id. In order, the
+        # records after it wait behind it.
+        if self.ordered:
+            queue = self._queue
+            if cause is not None or queue:
+                queue.append(
+                    (cause, enriched, event.time_ns + correlator.settle_ns, self._exported)
+                )
+                self.held_last = True
+                self._release_in_order(correlator)
+                return enriched
+        elif cause is not None:
+            self._held[id(cause)] = _Held(
                 cause, enriched, event.time_ns + correlator.settle_ns, self._exported
             )
             self.held_last = True
             self._release(correlator)
             return enriched
         self._finish(enriched)
-        if self._held or self._released:
+        if self._held or self._queue or self._released:
             self._release(correlator)
         return enriched
 
@@ -239,38 +247,72 @@ class Pipeline:
 
         In order (``ordered``), a record leaves only after every record held before it.
         """
+        if self.ordered:
+            self._release_in_order(correlator, everything=everything)
+            return
         held = self._held
         now = correlator.high_water_ns
-        if not self.ordered:
-            for cause in correlator.settled_holds():
-                item = held.pop(id(cause), None)
-                if item is not None:
-                    self._let_out(correlator, item)
-        else:
-            if not everything and held and len(held) <= self.max_held:
-                # In order, the first record held keeps every other one in: while it still
-                # waits, nothing leaves (in a replay most Events are held, thousands at a
-                # time, and leave in bursts: 19 calls in 20 let nothing out).
-                front = next(iter(held.values()))
-                if front.cause is not None and front.cause.incident is None and front.due_ns > now:
-                    self._emit_incidents()
-                    return
-            # Unused in order (records leave from the front), but drained so that it does
-            # not grow: each burst takes what was found since the last one.
-            correlator.settled_holds()
+        for cause in correlator.settled_holds():
+            item = held.pop(id(cause), None)
+            if item is not None:
+                self._let_out(correlator, item)
         while held:
             key = next(iter(held))
             item = held[key]
-            waiting = item.cause is not None and item.cause.incident is None
+            waiting = item.cause.incident is None
             if waiting and not everything and item.due_ns > now and len(held) <= self.max_held:
                 break
             del held[key]
             self._let_out(correlator, item)
         self._emit_incidents()
 
+    def _release_in_order(self, correlator: Correlator, *, everything: bool = False) -> None:
+        """:meth:`_release` in order: the records leave from the front of ``_queue``."""
+        queue = self._queue
+        now = correlator.high_water_ns
+        max_held = self.max_held
+        if not everything and queue and len(queue) <= max_held:
+            # The first record held keeps every other one in: while it still waits,
+            # nothing leaves (in a replay most Events are held, thousands at a time, and
+            # leave in bursts: 19 calls in 20 let nothing out).
+            cause, _, due_ns, _ = queue[0]
+            if cause is not None and cause.incident is None and due_ns > now:
+                self._emit_incidents()
+                return
+        # Unused in order (records leave from the front), but drained so that it does
+        # not grow: each burst takes what was found since the last one.
+        correlator.settled_holds()
+        finish = self._finish
+        released = self._released if self._checkpointed else None
+        while queue:
+            cause, enriched, due_ns, floor = queue[0]
+            if cause is not None:
+                if (
+                    cause.incident is None
+                    and not everything
+                    and due_ns > now
+                    and len(queue) <= max_held
+                ):
+                    break
+                if enriched.correlation is not None:
+                    enriched = Enriched(  # not dataclasses.replace: that walks the fields
+                        enriched.event,
+                        enriched.occurrences,
+                        enriched.observed_ns,
+                        enriched.classification,
+                        correlator.release(cause, enriched.correlation),
+                        enriched.pattern_id,
+                    )
+            queue.popleft()
+            finish(enriched)
+            # Checkpoints stay behind this record until a sink has settled it.
+            if released is not None:
+                released.append((self._exported, floor))
+        self._emit_incidents()
+
     def _let_out(self, correlator: Correlator, item: _Held) -> None:
         enriched = item.enriched
-        if item.cause is not None and enriched.correlation is not None:
+        if enriched.correlation is not None:
             enriched = Enriched(  # not dataclasses.replace: that walks the fields
                 enriched.event,
                 enriched.occurrences,
@@ -298,7 +340,7 @@ class Pipeline:
         event_now_ns = self._event_now(now_ns)
         if self.correlator is not None:
             self.correlator.expire(event_now_ns)
-            if self._held:
+            if self._held or self._queue:
                 self._release(self.correlator)
             self._emit_incidents()
         if self.patterns is not None:
@@ -321,7 +363,7 @@ class Pipeline:
         """From here on, records leave as their Events come: what is held leaves now,
         and nothing is held any more (a live pipe)."""
         if self.correlator is not None:
-            if self._held:
+            if self._held or self._queue:
                 self._release(self.correlator, everything=True)
             self.correlator.settle_ns = 0
         self.ordered = False
@@ -329,7 +371,7 @@ class Pipeline:
     @property
     def held(self) -> int:
         """Records held until their Event settles (see :class:`_Held`)."""
-        return len(self._held)
+        return len(self._held) + len(self._queue)
 
     def _emit_incidents(self) -> None:
         if self.correlator is None:
@@ -375,7 +417,7 @@ class Pipeline:
     @property
     def records_total(self) -> int:
         """Records produced so far (exported, waiting in the current batch, or held)."""
-        return self._exported + len(self._held)
+        return self._exported + len(self._held) + len(self._queue)
 
     @property
     def exported(self) -> int:
@@ -405,6 +447,7 @@ class Pipeline:
         while released and released[0][0] <= done:
             released.popleft()
         floors = [item.floor for item in self._held.values()]
+        floors += [item[3] for item in self._queue]
         floors += [floor for _, floor in released]
         return min(done, *floors) if floors else done
 
@@ -413,13 +456,14 @@ class Pipeline:
         self._exported -= len(self._batch)
         self._batch.clear()
         self._held.clear()
+        self._queue.clear()
         self._released.clear()
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Let out what is held, flush everything and shut the sinks down, all sinks at
         once: the whole close takes at most ``timeout_s`` (``delivery.flush_timeout_s``)
         plus a second for each sink's worker to stop, however many sinks are down."""
-        if self.correlator is not None and self._held:
+        if self.correlator is not None and (self._held or self._queue):
             self._release(self.correlator, everything=True)
         self.flush()
         deadline = time.monotonic() + timeout_s

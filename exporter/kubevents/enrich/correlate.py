@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import heapq
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Final
 
@@ -576,9 +577,15 @@ class Correlator:
         if now_ns > self.high_water_ns:
             self._advance(now_ns)
 
-    def transitions(self) -> list[IncidentTransition]:
-        """Drain the transitions produced since the last call, in order."""
-        pending, self._pending = self._pending, []
+    def transitions(self) -> Sequence[IncidentTransition]:
+        """Drain the transitions produced since the last call, in order.
+
+        Called once per record, and nearly always with nothing: then it returns a
+        shared empty tuple rather than a new list."""
+        pending = self._pending
+        if not pending:
+            return ()
+        self._pending = []
         return pending
 
     def current(self) -> list[IncidentTransition]:
