@@ -102,6 +102,20 @@ class Detectors:
     counts: EventCounts | None = None
 
 
+def _released(correlator: Correlator, cause: Cause, enriched: Enriched) -> Enriched:
+    """``enriched`` as it leaves the held queue: with the correlation its cause has now."""
+    if enriched.correlation is None:
+        return enriched
+    return Enriched(  # not dataclasses.replace: that walks the fields
+        enriched.event,
+        enriched.occurrences,
+        enriched.observed_ns,
+        enriched.classification,
+        correlator.release(cause, enriched.correlation),
+        enriched.pattern_id,
+    )
+
+
 class Pipeline:
     """The core: turns Event updates into output records for the sinks."""
 
@@ -294,15 +308,7 @@ class Pipeline:
                     and len(queue) <= max_held
                 ):
                     break
-                if enriched.correlation is not None:
-                    enriched = Enriched(  # not dataclasses.replace: that walks the fields
-                        enriched.event,
-                        enriched.occurrences,
-                        enriched.observed_ns,
-                        enriched.classification,
-                        correlator.release(cause, enriched.correlation),
-                        enriched.pattern_id,
-                    )
+                enriched = _released(correlator, cause, enriched)
             queue.popleft()
             finish(enriched)
             # Checkpoints stay behind this record until a sink has settled it.
@@ -312,15 +318,7 @@ class Pipeline:
 
     def _let_out(self, correlator: Correlator, item: _Held) -> None:
         enriched = item.enriched
-        if enriched.correlation is not None:
-            enriched = Enriched(  # not dataclasses.replace: that walks the fields
-                enriched.event,
-                enriched.occurrences,
-                enriched.observed_ns,
-                enriched.classification,
-                correlator.release(item.cause, enriched.correlation),
-                enriched.pattern_id,
-            )
+        enriched = _released(correlator, item.cause, enriched)
         self._finish(enriched)
         # Checkpoints stay behind this record until a sink has settled it (see settled()).
         if self._checkpointed:

@@ -243,26 +243,9 @@ def _any_value(value: AttrValue) -> bytes:
 
 
 def _attributes(tag: bytes, attributes: dict[str, AttrValue]) -> list[bytes]:
-    """One ``tag`` field (a KeyValue) per attribute, in order."""
+    """The ``tag`` fields (KeyValues) of ``attributes``, in order, as pieces to join."""
     out: list[bytes] = []
-    append = out.append
-    table = _HEADS.get(tag) or {}
-    for key, value in attributes.items():
-        if type(value) is str:
-            data = value.encode()
-            n = len(data)
-            if n < _SHORT:
-                heads = table.get(key)
-                if heads is None:
-                    heads = _heads(tag, key)
-                    table = _HEADS[tag]
-                head = heads[n]
-                if head is not None:
-                    append(head + data)
-                    continue
-            append(_field(tag, _key_field(key) + _field(b"\x12", _field(b"\x0a", data))))
-        else:
-            append(_field(tag, _key_field(key) + _field(b"\x12", _any_value(value))))
+    _put_attributes(out, tag, attributes)
     return out
 
 
