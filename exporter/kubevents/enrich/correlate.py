@@ -150,23 +150,27 @@ class _Plan:
 
     def matching_causes(self, message: str) -> list[_Rule]:
         """The causes whose message condition ``message`` meets (shared: read only)."""
-        memo = self._causes_by_message
-        found = memo.get(message)
+        found = self._causes_by_message.get(message)
         if found is None:
-            if len(memo) >= PLAN_MESSAGES:
-                memo.clear()
-            found = memo[message] = _matching(self.causes, message, effect=False)
+            found = _remember(self._causes_by_message, self.causes, message, effect=False)
         return found
 
     def matching_effects(self, message: str) -> list[_Rule]:
         """The effects whose message condition ``message`` meets (shared: read only)."""
-        memo = self._effects_by_message
-        found = memo.get(message)
+        found = self._effects_by_message.get(message)
         if found is None:
-            if len(memo) >= PLAN_MESSAGES:
-                memo.clear()
-            found = memo[message] = _matching(self.effects, message, effect=True)
+            found = _remember(self._effects_by_message, self.effects, message, effect=True)
         return found
+
+
+def _remember(
+    memo: dict[str, list[_Rule]], rules: list[_Rule], message: str, *, effect: bool
+) -> list[_Rule]:
+    """:func:`_matching`, kept in ``memo`` (emptied when it holds PLAN_MESSAGES)."""
+    if len(memo) >= PLAN_MESSAGES:
+        memo.clear()
+    found = memo[message] = _matching(rules, message, effect=effect)
+    return found
 
 
 def _matching(rules: list[_Rule], message: str, *, effect: bool) -> list[_Rule]:
