@@ -51,6 +51,7 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.exceptions
+import h2.stream
 import hyperframe.frame
 
 from kubevents.errors import ConfigError
@@ -249,7 +250,7 @@ class _Http2(h2.connection.H2Connection):
 
     def __init__(self, config: h2.config.H2Configuration) -> None:
         super().__init__(config)
-        self._parts: list[bytes] = []
+        self._parts: list[bytes | memoryview] = []
         """What goes out before h2's own buffer: frames, and DATA payloads by reference."""
 
     def _prepare_for_sending(self, frames: list[hyperframe.frame.Frame]) -> None:
@@ -274,7 +275,46 @@ class _Http2(h2.connection.H2Connection):
                 self._parts += (bytes(self._data_to_send), data)
                 self._data_to_send = bytearray()
 
-    def outbound(self) -> list[bytes]:
+    def send_data_run(
+        self, stream_id: int, piece: memoryview, start: int, *, end_stream: bool
+    ) -> int:
+        """Queue the bytes of ``piece`` from ``start`` on that the flow-control windows allow, in
+        DATA frames of the peer's maximum frame size (the last one shorter), as that many
+        calls of h2's ``send_data`` would; END_STREAM on the last frame when the whole
+        rest fits and ``end_stream``. Returns the bytes queued (0: no window left).
+
+        h2's ``send_data`` costs about 30 µs of Python a frame (state machines, a frame
+        object, its flags, two log calls), and a request of 600 kB is 40 frames of the
+        16 KiB grpc-go allows. Here the frames before the run's last are written after
+        one check of both state machines (what h2 checks for each of them: nothing else
+        happens on the connection between them) and their windows counted down at once;
+        the last frame, which may end the stream, goes through h2's own ``send_data``."""
+        end = len(piece)
+        size = min(end - start, self.local_flow_control_window(stream_id))
+        if size <= 0 and start < end:
+            return 0
+        limit = self.max_outbound_frame_size
+        offset = start
+        stop = start + size
+        if size > limit:
+            self.state_machine.process_input(h2.connection.ConnectionInputs.SEND_DATA)
+            stream = self.streams[stream_id]
+            stream.state_machine.process_input(h2.stream.StreamInputs.SEND_DATA)
+            header = _FRAME_HEADER.pack(limit >> 8, limit & 0xFF, 0x0, 0x0, stream_id & 0x7FFFFFFF)
+            parts = self._parts
+            while stop - offset > limit:
+                self._data_to_send += header
+                parts += (bytes(self._data_to_send), piece[offset : offset + limit])
+                self._data_to_send = bytearray()
+                offset += limit
+            stream.outbound_flow_control_window -= offset - start
+            self.outbound_flow_control_window -= offset - start
+        # A piece that is one frame goes as it came (h2 would copy a memoryview).
+        last = piece.obj if offset == 0 and stop == end else piece[offset:stop].tobytes()
+        self.send_data(stream_id, last, end_stream=end_stream and stop == end)  # type: ignore[arg-type]
+        return size
+
+    def outbound(self) -> list[bytes | memoryview]:
         """Everything to send, in order (``data_to_send`` without joining the payloads)."""
         parts, self._parts = self._parts, []
         rest = self.data_to_send()
@@ -575,26 +615,20 @@ class UnaryChannel:
         pieces = [memoryview(prefix), memoryview(message)] if message else [memoryview(prefix)]
         offset = 0  # bytes of pieces[0] already sent
         while pieces and not streams[stream_id].done:
-            # As much as the stream's and the connection's windows and the frame size allow;
-            # written out once the window is used up (one write, not one per frame).
+            # As much as the stream's and the connection's windows allow, in frames of the
+            # server's maximum size; written out once the window is used up (one write, not
+            # one per frame).
             piece = pieces[0]
-            size = min(
-                len(piece) - offset,
-                conn.local_flow_control_window(stream_id),
-                conn.max_outbound_frame_size,
-            )
-            if size <= 0:
+            sent = conn.send_data_run(stream_id, piece, offset, end_stream=len(pieces) == 1)
+            if not sent:
                 connection.set_deadline(deadline)
                 connection.flush()
                 connection.receive(streams)  # until a WINDOW_UPDATE (or an early answer)
                 continue
-            whole = offset == 0 and size == len(piece)
-            chunk = piece.obj if whole else piece[offset : offset + size].tobytes()
-            offset += size
+            offset += sent
             if offset == len(piece):
                 pieces.pop(0)
                 offset = 0
-            conn.send_data(stream_id, chunk, end_stream=not pieces)  # type: ignore[arg-type]
         if pieces and streams[stream_id].reset is None:
             # Answered before the whole request was sent (a message over the server's
             # limit, say): our half of the stream is closed too.
