@@ -186,14 +186,31 @@ def _field(tag: bytes, payload: bytes) -> bytes:
 
 _KEYS: Final[dict[str, bytes]] = {}
 """Attribute key -> its ``KeyValue.key`` field, written once per key (bounded)."""
-_HEADS: Final[dict[bytes, dict[str, list[bytes | None]]]] = {}
-"""Field tag -> attribute key -> for each string value length n < _SHORT, every byte of
-the attribute field up to the value's bytes: tag, lengths, key, AnyValue framing. A
-short string attribute is then one concatenation."""
+
+
+class _KeyHeads:
+    """What is kept of one attribute key under one field tag (:data:`_HEADS`)."""
+
+    def __init__(self, short: list[bytes | None]) -> None:
+        self.short = short
+        """For each string value length n < _SHORT, every byte of the attribute field up
+        to the value's bytes: tag, lengths, key, AnyValue framing (None: a long key)."""
+        self.values: dict[str, bytes] | None = {}
+        """Value -> the whole attribute field, for the short string values of a key that
+        has had at most _VALUES_MAX of them (reason, kind, category, node...); None once a
+        key has had more (uids, names): its values are written each time."""
+
+
+_HEADS: Final[dict[bytes, dict[str, _KeyHeads]]] = {}
+"""Field tag -> attribute key -> its heads and values (:class:`_KeyHeads`)."""
 _SHORT: Final = 100
 _CACHE_MAX: Final = 4096
 _HEADS_MAX: Final = 256
-"""Keys per tag in :data:`_HEADS` (about 8 KiB each)."""
+"""Keys per tag in :data:`_HEADS` (about 8 KiB each, plus the values kept)."""
+_VALUES_MAX: Final = 512
+"""Values kept per key: past it, the key's values are taken for unbounded (a node name is
+one of hundreds; a uid is one of as many as there are Events) and none is kept. At most
+512 fields of under 250 bytes per key, for the few keys that stay under it."""
 
 
 def _key_field(key: str) -> bytes:
@@ -205,13 +222,14 @@ def _key_field(key: str) -> bytes:
     return field
 
 
-def _heads(tag: bytes, key: str) -> list[bytes | None]:
+def _heads(tag: bytes, key: str) -> _KeyHeads:
     table = _HEADS.setdefault(tag, {})
-    heads = table.get(key)
-    if heads is None:
+    entry = table.get(key)
+    if entry is None:
         if len(table) >= _HEADS_MAX:
             table.clear()
         key_field = _key_field(key)
+        heads: list[bytes | None]
         if len(key_field) + _SHORT + 4 >= 128:  # a long key: lengths need two bytes
             heads = [None] * _SHORT
         else:
@@ -219,8 +237,8 @@ def _heads(tag: bytes, key: str) -> list[bytes | None]:
                 b"%s%c%s\x12%c\x0a%c" % (tag, len(key_field) + n + 4, key_field, n + 2, n)
                 for n in range(_SHORT)
             ]
-        table[key] = heads
-    return heads
+        entry = table[key] = _KeyHeads(heads)
+    return entry
 
 
 def _any_value(value: AttrValue) -> bytes:
@@ -253,7 +271,7 @@ def _attributes(tag: bytes, attributes: dict[str, AttrValue]) -> list[bytes]:
 # length go in a slot kept for them and filled once its pieces are counted, so that no
 # nested message (attribute, record, scope, resource) is joined and then copied into its
 # parent, and a short string attribute is two pieces (its precomputed head, its bytes) with
-# no concatenation.
+# no concatenation, or one (the whole field, kept) when its key has few values.
 
 
 def _put_attributes(out: list[bytes], tag: bytes, attributes: dict[str, AttrValue]) -> int:
@@ -264,20 +282,37 @@ def _put_attributes(out: list[bytes], tag: bytes, attributes: dict[str, AttrValu
         table = _HEADS[tag] = {}
     for key, value in attributes.items():
         if type(value) is str:
+            entry = table.get(key)
+            if entry is None:
+                entry = _heads(tag, key)
+                table = _HEADS[tag]
+            values = entry.values
+            if values is not None:
+                piece = values.get(value)
+                if piece is not None:  # a value this key has had: the field as written then
+                    out.append(piece)
+                    size += len(piece)
+                    continue
             data = value.encode()
             n = len(data)
-            if n < _SHORT:
-                heads = table.get(key)
-                if heads is None:
-                    heads = _heads(tag, key)
-                    table = _HEADS[tag]
-                head = heads[n]
-                if head is not None:
-                    out.append(head)
-                    out.append(data)
-                    size += len(head) + n
-                    continue
-            piece = _field(tag, _key_field(key) + _field(b"\x12", _field(b"\x0a", data)))
+            head = entry.short[n] if n < _SHORT else None
+            if head is None:
+                piece = _field(tag, _key_field(key) + _field(b"\x12", _field(b"\x0a", data)))
+            elif values is None:
+                out.append(head)
+                out.append(data)
+                size += len(head) + n
+                continue
+            else:
+                piece = head + data
+            if values is not None and n < _SHORT:
+                if len(values) < _VALUES_MAX:
+                    values[value] = piece
+                else:
+                    entry.values = None  # more values than a bounded key has: keep none
+            out.append(piece)
+            size += len(piece)
+            continue
         elif type(value) is int and 0 <= value <= _INT64_MAX:
             data = _SMALL[value] if value < 128 else _varint(value)
             head = _int_heads(tag, key)[len(data)]

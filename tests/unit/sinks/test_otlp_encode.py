@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -15,6 +16,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from kubevents.records import AttrValue, OutputRecord, ResourceInfo
+from kubevents.sinks import otlp_encode
 from kubevents.sinks.otlp_encode import build_logs, decode_value, encode_logs, encode_logs_bytes
 
 RESOURCE = ResourceInfo(service_version="1.2.3", instance_id="kv-0", cluster_name="prod")
@@ -195,3 +197,38 @@ def test_the_fast_writer_makes_the_bytes_the_protobuf_builder_makes(
     built = build_logs(records, resource, scope_version=version)
     assert encode_logs(records, resource, scope_version=version) == built
     assert encode_logs_bytes(records, resource, scope_version=version) == built.SerializeToString()
+
+
+# -- the fields kept for keys with few values (_KeyHeads.values) --------------------------
+
+_MANY = otlp_encode._VALUES_MAX + 10
+
+VALUE_RUNS: dict[str, tuple[str, list[str]]] = {
+    # name: (key, the values of one attribute, record after record)
+    "few values, each again and again": ("t.few", ["Pulled", "BackOff", "Pulled", "", "BackOff"] * 3),
+    "more values than are kept, then the first again": (
+        "t.many",
+        [f"uid-{i}" for i in range(_MANY)] + ["uid-0", "uid-1"],
+    ),
+    "a key long enough for two-byte lengths": ("t." + "k" * 120, ["a", "b", "a", "b" * 99]),
+    "values at and past the short length": ("t.long", ["v" * 99, "v" * 100, "v" * 99, "v" * 100]),
+    "non-ASCII values": ("t.utf8", ["é", "日本", "é", "日本", "ü" * 60, "ü" * 60]),
+}
+
+
+@pytest.mark.parametrize("name", list(VALUE_RUNS))
+def test_a_kept_field_is_the_bytes_protobuf_writes(name: str) -> None:
+    key, values = VALUE_RUNS[name]
+    for value in values:  # one request per value: each sees what the ones before kept
+        records = [record("ns", "m", **{key: value, "k8s.event.reason": value})]
+        expected = build_logs(records, RESOURCE).SerializeToString()
+        assert encode_logs_bytes(records, RESOURCE) == expected
+
+
+def test_a_key_with_more_values_than_are_kept_keeps_none() -> None:
+    for i in range(_MANY):
+        encode_logs_bytes([record("ns", "m", **{"t.bound": f"name-{i}"})], RESOURCE)
+    assert otlp_encode._HEADS[b"\x32"]["t.bound"].values is None
+    for i in range(10):
+        encode_logs_bytes([record("ns", "m", **{"t.kept": f"reason-{i % 3}"})], RESOURCE)
+    assert len(otlp_encode._HEADS[b"\x32"]["t.kept"].values or {}) == 3
