@@ -461,7 +461,7 @@ def build(
         records = list(records)
     rules = rules if rules is not None else load_pattern_rules()
     # pass 1: the records that are not Events
-    incident_records: dict[str, list[tuple[int, dict[str, Any], str]]] = {}
+    incident_records: dict[str, IncidentRecords] = {}
     patterns: dict[str, Pattern] = {}
     merges = UnionFind()
     cluster = ""
@@ -475,7 +475,10 @@ def build(
             if not incident:
                 continue
             t = parse_time(record.get("timestamp") or "")
-            incident_records.setdefault(incident, []).append((t, attrs, record.get("body") or ""))
+            kept = incident_records.get(incident)
+            if kept is None:
+                kept = incident_records[incident] = IncidentRecords()
+            kept.add(t, attrs, record.get("body") or "")
             survivor = _str(attrs, KV_INCIDENT_MERGED_INTO)
             if _str(attrs, c.KV_INCIDENT_STATE) == MERGED and survivor:
                 merges.merge(incident, survivor)
@@ -595,9 +598,7 @@ class _Incidents:
     """Incidents from their records, their Event records tallied as they come (pass 2),
     then the largest ones' Event records held (pass 3)."""
 
-    def __init__(
-        self, records: dict[str, list[tuple[int, dict[str, Any], str]]], merges: UnionFind
-    ) -> None:
+    def __init__(self, records: dict[str, IncidentRecords], merges: UnionFind) -> None:
         self.records = records
         self.merges = merges
         by_id: dict[str, Incident] = {}
@@ -656,7 +657,7 @@ class _Incidents:
                 if root is not None:
                     incident.root_row = root[1]
                     self.held[root[0]] = root[1]
-            _recount(incident, self.records.get(incident.id, []), self.merges)
+            _recount(incident, incident.id in self.records, self.merges)
             incident.tally = None
         return sorted(by_id.values(), key=lambda i: (i.first_ns, i.id))
 
@@ -685,10 +686,64 @@ class _Incidents:
             wanted[key].members = [e for _, e in rows]
 
 
-def _incident(incident_id: str, records: list[tuple[int, dict[str, Any], str]]) -> Incident:
-    records.sort(key=lambda r: r[0])
-    live = [r for r in records if _str(r[1], c.KV_INCIDENT_STATE) != MERGED] or records
-    _, a, body = live[-1]
+_INCIDENT_KEYS: Final = (
+    c.KV_INCIDENT_STATE,
+    c.KV_INCIDENT_FIRST_SEEN,
+    c.KV_INCIDENT_LAST_SEEN,
+    c.KV_INCIDENT_ROOT_REASON,
+    c.KV_INCIDENT_ROOT_OBJECT,
+    c.KV_INCIDENT_ROOT_UID,
+    c.KV_CATEGORY,
+    c.KV_SEVERITY,
+    c.KV_INCIDENT_EVENTS,
+    c.KV_INCIDENT_OCCURRENCES,
+    c.KV_INCIDENT_WORKLOADS,
+    c.KV_INCIDENT_NODES,
+    c.KV_INCIDENT_NAMESPACES,
+)
+"""The attributes of an incident record the page reads."""
+
+
+class IncidentRecords:
+    """What the page needs of one incident id's records: the latest one (of those not
+    ``merged``, when there are some) and the first one's time; not every record."""
+
+    __slots__ = ("any_first", "any_latest", "live_first", "live_latest")
+
+    def __init__(self) -> None:
+        self.live_latest: tuple[int, dict[str, Any], str] | None = None
+        self.live_first = 0
+        self.any_latest: tuple[int, dict[str, Any], str] | None = None
+        self.any_first = 0
+
+    def add(self, time_ns: int, attrs: dict[str, Any], body: str) -> None:
+        # ">=": of records at the same time the later one in the input is the latest,
+        # as a stable sort by time puts it last
+        kept: tuple[int, dict[str, Any], str] | None = None
+        if self.any_latest is None:
+            self.any_first = time_ns
+        if self.any_latest is None or time_ns >= self.any_latest[0]:
+            kept = (time_ns, {k: attrs[k] for k in _INCIDENT_KEYS if k in attrs}, body)
+            self.any_latest = kept
+        self.any_first = min(self.any_first, time_ns)
+        if _str(attrs, c.KV_INCIDENT_STATE) == MERGED:
+            return
+        if self.live_latest is None:
+            self.live_first = time_ns
+        if self.live_latest is None or time_ns >= self.live_latest[0]:
+            if kept is None:
+                kept = (time_ns, {k: attrs[k] for k in _INCIDENT_KEYS if k in attrs}, body)
+            self.live_latest = kept
+        self.live_first = min(self.live_first, time_ns)
+
+
+def _incident(incident_id: str, records: IncidentRecords) -> Incident:
+    if records.live_latest is not None:
+        latest, first_ns = records.live_latest, records.live_first
+    else:
+        assert records.any_latest is not None
+        latest, first_ns = records.any_latest, records.any_first
+    last_ns, a, body = latest
     first, last = _str(a, c.KV_INCIDENT_FIRST_SEEN), _str(a, c.KV_INCIDENT_LAST_SEEN)
     return Incident(
         id=incident_id,
@@ -698,8 +753,8 @@ def _incident(incident_id: str, records: list[tuple[int, dict[str, Any], str]]) 
         root_uid=_str(a, c.KV_INCIDENT_ROOT_UID),
         category=_str(a, c.KV_CATEGORY) or "Other",
         severity=_str(a, c.KV_SEVERITY) or "warning",
-        first_ns=parse_time(first) if first else live[0][0],
-        last_ns=parse_time(last) if last else live[-1][0],
+        first_ns=parse_time(first) if first else first_ns,
+        last_ns=parse_time(last) if last else last_ns,
         events=_int(a, c.KV_INCIDENT_EVENTS),
         occurrences=_int(a, c.KV_INCIDENT_OCCURRENCES),
         workloads=_list(a, c.KV_INCIDENT_WORKLOADS),
@@ -730,9 +785,7 @@ def _stub(e: EventRow) -> Incident:
     )
 
 
-def _recount(
-    incident: Incident, records: list[tuple[int, dict[str, Any], str]], merges: UnionFind
-) -> None:
+def _recount(incident: Incident, recorded: bool, merges: UnionFind) -> None:
     """Event and occurrence counts, scope and severity from the Events (see the module doc)."""
     tally = incident.tally
     assert tally is not None
@@ -746,7 +799,7 @@ def _recount(
     occurrences = tally.occurrences
     if not root_inside and root is not None:
         occurrences += root.occurrences
-    final = bool(records) and not incident.merged and incident.state == RESOLVED
+    final = recorded and not incident.merged and incident.state == RESOLVED
     if not final:
         incident.events = max(events, incident.events if not incident.merged else 0)
         incident.occurrences = max(occurrences, incident.occurrences if not incident.merged else 0)
@@ -762,9 +815,7 @@ def _recount(
             rank = SEVERITY_RANK.get(root.severity, 0)
             if rank > worst:
                 worst, worst_name = rank, root.severity
-            for more, value in zip(
-                found, (root.workload, root.node, root.namespace), strict=True
-            ):
+            for more, value in zip(found, (root.workload, root.node, root.namespace), strict=True):
                 if value:
                     more.add(value)
         incident.last_ns = max(incident.last_ns, last)
