@@ -671,6 +671,7 @@ class _Incidents:
         if not wanted:
             return
         members: dict[str, list[tuple[Order, EventRow]]] = {key: [] for key in wanted}
+        texts: dict[str, str] = {}
         find = self.merges.find
         for order, record in _events(records):
             incident = _str(record["attributes"], c.KV_INCIDENT_ID)
@@ -680,7 +681,7 @@ class _Incidents:
             held = members.get(survivor)
             if held is not None:
                 e = self.held.get(order)
-                held.append((order, e if e is not None else event_row(record)))
+                held.append((order, e if e is not None else _shared(event_row(record), texts)))
         for key, rows in members.items():
             rows.sort(key=lambda item: item[0])
             wanted[key].members = [e for _, e in rows]
@@ -735,6 +736,20 @@ class IncidentRecords:
                 kept = (time_ns, {k: attrs[k] for k in _INCIDENT_KEYS if k in attrs}, body)
             self.live_latest = kept
         self.live_first = min(self.live_first, time_ns)
+
+
+_TEXT_FIELDS: Final = tuple(
+    name for name, kind in EventRow.__annotations__.items() if kind in ("str", str)
+)
+
+
+def _shared(e: EventRow, texts: dict[str, str]) -> EventRow:
+    """``e`` with its strings shared with the other kept records' equal ones (a reason,
+    an object, a series' message and uid repeat across records; each parse makes new)."""
+    for name in _TEXT_FIELDS:
+        value = getattr(e, name)
+        setattr(e, name, texts.setdefault(value, value))
+    return e
 
 
 def _incident(incident_id: str, records: IncidentRecords) -> Incident:
