@@ -3,9 +3,9 @@
 The dump is the bench mix (bench/mix.py) at 50 Events/s of event time, so
 100,000 watch lines span about half an hour, as an outage's dump would.
 ``kubevents report`` runs as a separate process (the build under test, as
-``make bench`` sets ``PYTHONPATH``; its own peak RSS is reported too, from ``wait4``:
-``RUSAGE_CHILDREN`` would be the largest of every child the bench process has had,
-the earlier sections' included); the page is then opened in headless
+``make bench`` sets ``PYTHONPATH``; its peak RSS is reported too, the ``VmHWM`` of
+its own address space: Linux carries ``ru_maxrss`` over ``exec`` from the parent, the
+bench process holding the whole mix); the page is then opened in headless
 Chromium over the DevTools protocol (tests/browser/cdp.py): navigate to the
 load event, and the page's own first-contentful-paint entry.
 
@@ -40,22 +40,31 @@ def write_dump(lines: int) -> Path:
     return Path(name)
 
 
+_CHILD = """
+import sys
+from kubevents.cli import main
+code = main(sys.argv[1:])
+with open("/proc/self/status") as f:
+    hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+print(f"VmHWM {hwm}", file=sys.stderr)
+sys.exit(code)
+"""
+"""``kubevents report``, then its own peak RSS (kB) on stderr's last line."""
+
+
 def generate(dump: Path, page: Path) -> tuple[float, str, float]:
     """Run ``kubevents report``; wall seconds, its stderr line and its peak RSS in MiB."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "kubevents.cli", "report", str(dump), "-o", str(page)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, env=env,
+    proc = subprocess.run(
+        [PYTHON, "-c", _CHILD, "report", str(dump), "-o", str(page)],
+        capture_output=True, text=True, cwd=ROOT, env=env, check=False,
     )  # fmt: skip
-    assert proc.stderr is not None
-    stderr = proc.stderr.read().decode(errors="replace")
-    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage
-    proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
     if proc.returncode:
-        raise RuntimeError(f"kubevents report failed: {stderr[-2000:]}")
-    return seconds, stderr.strip().splitlines()[-1], usage.ru_maxrss / 1024
+        raise RuntimeError(f"kubevents report failed: {proc.stderr[-2000:]}")
+    *said, hwm = proc.stderr.strip().splitlines()
+    return seconds, said[-1], int(hwm.split()[1]) / 1024
 
 
 def render(page: Path, runs: int) -> dict[str, Any]:
