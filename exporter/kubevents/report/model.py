@@ -438,12 +438,13 @@ def scored(rules: PatternRules, e: EventRow) -> bool:
     return rules.policy_of((e.reason, e.category, e.severity, e.type, kind, e.namespace)).anomalies
 
 
-def _events(records: Iterable[Record]) -> Iterator[tuple[Order, Record]]:
-    """The Event records, each with its place in time order."""
+def _events(records: Iterable[Record]) -> Iterator[tuple[int, Record]]:
+    """The Event records, each with its position among them (its place in time order
+    is ``(event time, position)``)."""
     position = 0
     for record in records:
         if record.get("event_name") == c.EVENT_NAME_EVENT:
-            yield (parse_time(record.get("timestamp") or ""), position), record
+            yield position, record
             position += 1
 
 
@@ -489,26 +490,35 @@ def build(
     ranked = sorted(patterns.values(), key=lambda p: (-p.count, p.id))
     # pass 2: every Event record into totals, tallies and bars
     pattern_bars = {p.id: Bars(_MINUTE) for p in charted_patterns(ranked)}
-    series = [
-        (key, found[0].fields(), Bars(rules.anomaly.bucket_ns))
-        for key, found in anomaly_series(ranked)[:CHARTS]
-    ]
+    # per charted series: its key, what its Events match (a category, or a reason in a
+    # namespace) and its bars
+    series: list[tuple[str, str | None, str | None, str, Bars]] = []
+    for key, anomalies in anomaly_series(ranked)[:CHARTS]:
+        fields = anomalies[0].fields()
+        series.append(
+            (
+                key,
+                fields.get("category"),
+                fields.get("reason"),
+                fields.get("namespace", ""),
+                Bars(rules.anomaly.bucket_ns),
+            )
+        )
     totals = Totals()
     incidents = _Incidents(incident_records, merges)
-    for order, record in _events(records):
+    for position, record in _events(records):
         e = event_row(record)
+        order = (e.time_ns, position)
         totals.add(e, order)
         incidents.add(e, order)
         bars = pattern_bars.get(e.pattern)
         if bars is not None:
             bars.add(e.time_ns, e.occurrences)
-        for _, fields, bars in series:
-            if "category" in fields:
-                match = e.category == fields["category"]
+        for _, category, reason, namespace, bars in series:
+            if category is not None:
+                match = e.category == category
             else:
-                match = e.reason == fields.get("reason") and e.namespace == fields.get(
-                    "namespace", ""
-                )
+                match = e.reason == reason and e.namespace == namespace
             if match and e.occurrences > 0 and scored(rules, e):
                 bars.add(e.time_ns, e.occurrences)
     found = incidents.finish()
@@ -519,7 +529,7 @@ def build(
         patterns=ranked,
         totals=totals,
         pattern_bars=pattern_bars,
-        anomaly_bars={key: bars for key, _, bars in series},
+        anomaly_bars={key: bars for key, _, _, _, bars in series},
         cluster=cluster,
         problems=problems,
     )
@@ -673,13 +683,13 @@ class _Incidents:
         members: dict[str, list[tuple[Order, EventRow]]] = {key: [] for key in wanted}
         texts: dict[str, str] = {}
         find = self.merges.find
-        for order, record in _events(records):
+        for position, record in _events(records):
             incident = _str(record["attributes"], c.KV_INCIDENT_ID)
             if not incident:
                 continue
-            survivor = find(incident)
-            held = members.get(survivor)
+            held = members.get(find(incident))
             if held is not None:
+                order = (parse_time(record.get("timestamp") or ""), position)
                 e = self.held.get(order)
                 held.append((order, e if e is not None else _shared(event_row(record), texts)))
         for key, rows in members.items():
