@@ -331,7 +331,7 @@ def run(argv: Sequence[str]) -> int:
             title=args.title or "",
         )
         print(
-            f"{args.output}: {len(data.incidents)} incidents, {len(data.events)} Event records",
+            f"{args.output}: {len(data.incidents)} incidents, {data.records} Event records",
             file=sys.stderr,
         )
         return 0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -12,6 +15,7 @@ from kubevents.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "tests" / "data" / "demo" / "events.jsonl"
+GOLDEN = ROOT / "tests" / "data" / "demo" / "golden.jsonl"
 FORMATS = ROOT / "tests" / "data" / "formats"
 
 
@@ -112,3 +116,60 @@ def test_grafana_link_per_incident(tmp_path: Path) -> None:
     links = re.findall(r'<a class="grafana" href="([^"]+)"', html)
     assert len(links) == len(incident_ids(html)) == len(replayed_incidents(records))
     assert all(link.startswith("http://grafana:3000/explore?") for link in links)
+
+
+_TIME = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
+_UID = re.compile(rb"\b[0-9a-f]{8}(-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b")
+_INCIDENT = re.compile(rb"inc-[0-9a-f]{4}([0-9a-f]{8})")
+
+
+def demo_outages(copies: int, out: Path) -> Path:
+    """The demo's records ``copies`` times, two hours apart, each copy's uids and
+    incident ids its own: a dump of many outages, as a day's would be."""
+    lines = GOLDEN.read_bytes().splitlines()
+    with out.open("wb") as f:
+        for k in range(copies):
+            shift = datetime.timedelta(hours=2 * k)
+
+            def later(m: re.Match[bytes], shift: datetime.timedelta = shift) -> bytes:
+                t = datetime.datetime.strptime(m.group(1).decode(), "%Y-%m-%dT%H:%M:%S")
+                return (t + shift).strftime("%Y-%m-%dT%H:%M:%S").encode()
+
+            for line in lines:
+                line = _TIME.sub(later, line)
+                line = _UID.sub(lambda m, k=k: b"%08x" % k + m.group(1), line)
+                line = _INCIDENT.sub(lambda m, k=k: b"inc-%04x" % k + m.group(1), line)
+                f.write(line + b"\n")
+    return out
+
+
+def report_peak_mib(records: Path, page: Path) -> float:
+    """Peak RSS of ``kubevents report`` in a process of its own: its ``VmHWM`` (Linux
+    carries ``ru_maxrss`` over ``exec`` from the parent, here the test process)."""
+    code = (
+        "from kubevents.cli import main; "
+        f"assert main(['report', {str(records)!r}, '-o', {str(page)!r}]) == 0; "
+        "print(open('/proc/self/status').read())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    found = re.search(r"^VmHWM:\s+(\d+) kB", done.stdout, re.M)
+    assert found is not None, done.stdout
+    return int(found.group(1)) / 1024
+
+
+def test_the_report_holds_aggregates_not_every_record(tmp_path: Path) -> None:
+    """12x the records cost the report far less than holding them would.
+
+    Measured (pure Python): 5 copies (2,700 Event records) 38 MiB, 60 copies (32,400)
+    51 MiB; when the report held every record, 39 and 82 MiB. What grows is the
+    incidents' counts (each copy has its own) and the records of the largest ones.
+    """
+    small = report_peak_mib(demo_outages(5, tmp_path / "small.jsonl"), tmp_path / "s.html")
+    large = report_peak_mib(demo_outages(60, tmp_path / "large.jsonl"), tmp_path / "l.html")
+    print(f"\nreport peak RSS: {small:.0f} MiB for 5 copies, {large:.0f} MiB for 60")
+    assert large - small < 25, (small, large)
+    html = (tmp_path / "l.html").read_text()
+    assert re.search(r'id="total-records">32,400<', html)
+    assert re.search(r'id="incident-count">480<', html)

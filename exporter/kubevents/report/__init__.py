@@ -19,11 +19,11 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from kubevents.enrich.pattern_rules import load_pattern_rules
+from kubevents.enrich.pattern_rules import PatternRules, load_pattern_rules
 from kubevents.errors import InputError
 from kubevents.report.model import ReportData, build
 from kubevents.report.page import PageOptions, render
-from kubevents.report.reading import read_inputs
+from kubevents.report.reading import open_inputs
 from kubevents.settings import Settings
 from kubevents.source.replaying import Problem
 
@@ -41,20 +41,24 @@ class _Problems:
         logger.warning("skipped %s: %s", problem.where, problem.message)
 
 
+def _rules(settings: Settings) -> PatternRules:
+    return load_pattern_rules(
+        [Path(d) for d in settings.rules.dirs], include_shipped=settings.rules.include_shipped
+    )
+
+
 def collect(settings: Settings, paths: Sequence[str]) -> ReportData:
-    """What the report shows, from its inputs."""
+    """What the report shows, from its inputs (read three times, never held: model.py)."""
     problems = _Problems()
-    data = build(read_inputs(settings, paths, problems))
+    with open_inputs(settings, paths, problems) as inputs:
+        data = build(inputs, rules=_rules(settings))
     data.problems = problems.count  # known once the records have all been read
     return data
 
 
 def report_html(data: ReportData, settings: Settings, options: PageOptions) -> str:
     """The page of ``data``."""
-    rules = load_pattern_rules(
-        [Path(d) for d in settings.rules.dirs], include_shipped=settings.rules.include_shipped
-    )
-    return render(data, rules, options)
+    return render(data, _rules(settings), options)
 
 
 def write_report(

@@ -16,16 +16,18 @@ from urllib.parse import urlencode
 from kubevents.enrich.incidents import format_duration
 from kubevents.report.charts import chain, timeline, utc
 from kubevents.report.markup import MESSAGE_MAX, PageOptions, esc, num, plural, section, tooltip
-from kubevents.report.model import SEVERITIES, EventRow, Incident, ReportData
+from kubevents.report.model import HELD_INCIDENTS, SEVERITIES, EventRow, Incident, ReportData
 
-MAX_LANES: Final = 60
-"""Incidents drawn in the timeline (the largest, shown in time order)."""
+MAX_LANES: Final = HELD_INCIDENTS
+"""Incidents drawn in the timeline (the largest, shown in time order: the ones whose
+Event records model.py keeps)."""
 MAX_DETAILS: Final = 50
 """Incidents with a detail section (the largest, shown in time order)."""
 MAX_LISTED: Final = 1000
 """Further incidents listed one line each."""
 MAX_EVENTS: Final = 50
 """Events listed in one incident's detail."""
+assert MAX_DETAILS <= MAX_LANES  # the detailed ones are among those whose records are kept
 _MINUTE: Final = 60_000_000_000
 
 

@@ -31,17 +31,17 @@ __all__ = ["PageOptions", "explore_url", "render"]
 def render(data: ReportData, rules: PatternRules, options: PageOptions) -> str:
     """The whole page."""
     first, last = data.span_ns
-    namespaces = {e.namespace for e in data.events if e.namespace}
+    namespaces = data.totals.namespaces
     head = (
         f"<header><h1>{esc(options.title)}</h1>"
         f'<p class="lead"><span id="total-occurrences">{num(data.occurrences)}</span> occurrences in '
-        f'<span id="total-records">{num(len(data.events))}</span> Event records across '
+        f'<span id="total-records">{num(data.records)}</span> Event records across '
         f"{plural(len(namespaces), 'namespace')}"
         + (f", cluster {esc(data.cluster)}" if data.cluster else "")
         + (
             f", from {esc(utc_full(first))} to {esc(utc_full(last))} "
             f"({format_duration(last - first)})"
-            if data.events
+            if data.records
             else ""
         )
         + f'; <span id="incident-count">{len(data.incidents)}</span> '
@@ -78,7 +78,7 @@ def render(data: ReportData, rules: PatternRules, options: PageOptions) -> str:
 
 
 def _severity_strip(data: ReportData) -> str:
-    counts = data.counts("severity")
+    counts = data.totals.severities
     items = "".join(
         f'<li><span class="swatch sev-bg-{s}"></span>{s} <b>{num(counts[s])}</b></li>'
         for s in SEVERITIES

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Final
 
 from kubevents.enrich.pattern_rules import PatternRules
 from kubevents.report.charts import Series, rate_chart, utc
 from kubevents.report.markup import MAX_ROWS, esc, num, plural, section
-from kubevents.report.model import EventRow, Pattern, ReportData
+from kubevents.report.model import CHARTS, Pattern, ReportData, anomaly_series, charted_patterns
 
-MAX_CHARTS: Final = 8
-"""Rate charts of patterns, and of anomalies."""
+MAX_CHARTS: Final = CHARTS
+"""Rate charts of patterns, and of anomalies (model.py gathers the bars of these)."""
 _MINUTE: Final = 60_000_000_000
 
 
@@ -25,11 +25,9 @@ def patterns_view(data: ReportData, rules: PatternRules) -> str:
         return section(
             "patterns", "Patterns and anomalies", "No pattern or anomaly in this input.", ""
         )
-    charts = [_pattern_chart(data, p, rules) for p in patterns[:MAX_CHARTS]]
-    by_key: dict[str, list[Pattern]] = {}
-    for a in anomalies:
-        by_key.setdefault(a.key, []).append(a)
-    ranked = sorted(by_key.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    charts = [_pattern_chart(data, p, rules) for p in charted_patterns(patterns)]
+    ranked = anomaly_series(anomalies)
+    by_key = dict(ranked)
     anomaly_charts = [_anomaly_chart(data, key, found, rules) for key, found in ranked[:MAX_CHARTS]]
     return section(
         "patterns",
@@ -77,26 +75,17 @@ def _pattern_table(patterns: Sequence[Pattern], table_id: str) -> str:
     )
 
 
-def _buckets(rows: Iterable[EventRow], start_ns: int, bucket_ns: int, count: int) -> list[float]:
-    values = [0.0] * count
-    for e in rows:
-        i = (e.time_ns - start_ns) // bucket_ns
-        if 0 <= i < count:
-            values[i] += e.occurrences
-    return values
-
-
 def _pattern_chart(data: ReportData, pattern: Pattern, rules: PatternRules) -> str:
     policy = next((r.policy for r in rules.rules if r.id == pattern.rule), rules.default)
     first = pattern.transitions[0][0]
     last = pattern.transitions[-1][0]
-    rows = [e for e in data.events if e.pattern == pattern.id]
-    if rows:
-        first, last = min(first, rows[0].time_ns), max(last, rows[-1].time_ns)
+    rows = data.pattern_bars[pattern.id]
+    if rows.records:
+        first, last = min(first, rows.first_ns), max(last, rows.last_ns)
     bucket_ns = _MINUTE
     start = (first - policy.window_ns) // bucket_ns * bucket_ns
     count = max(int((last - start) // bucket_ns) + 2, 2)
-    bars = _buckets(rows, start, bucket_ns, count)
+    bars = rows.values(start, count)
     rate: list[float | None] = [None] * count
     current: float | None = None
     marks = sorted(
@@ -139,23 +128,14 @@ def _anomaly_chart(
     bucket, anomalous buckets clipped, threshold ``mean + threshold * sd``.
     """
     settings = rules.anomaly
-    fields = found[0].fields()
-    if "category" in fields:
-        rows = [e for e in data.events if e.category == fields["category"]]
-    else:
-        rows = [
-            e
-            for e in data.events
-            if e.reason == fields.get("reason") and e.namespace == fields.get("namespace", "")
-        ]
-    rows = [e for e in rows if e.occurrences > 0 and _scored(rules, e)]
-    bucket_ns = settings.bucket_ns
+    rows = data.anomaly_bars[key]
+    bucket_ns = rows.bucket_ns
     anomalous = {t[0] // bucket_ns for p in found for t in p.transitions}
-    if not rows:
+    if not rows.records:
         return ""
-    start = rows[0].time_ns // bucket_ns * bucket_ns
-    count = int((rows[-1].time_ns - start) // bucket_ns) + 2
-    bars = _buckets(rows, start, bucket_ns, count)
+    start = rows.first_ns // bucket_ns * bucket_ns
+    count = int((rows.last_ns - start) // bucket_ns) + 2
+    bars = rows.values(start, count)
     first_bucket = start // bucket_ns
     marked = frozenset(b - first_bucket for b in anomalous if 0 <= b - first_bucket < count)
     mean = var = 0.0
@@ -194,8 +174,3 @@ def _anomaly_chart(
         title=f"{short_key(found[0])}: {plural(len(found), 'anomalous minute')}",
         unit="/min",
     )
-
-
-def _scored(rules: PatternRules, e: EventRow) -> bool:
-    kind = e.object.split("/")[-2] if e.object.count("/") >= 1 else ""
-    return rules.policy_of((e.reason, e.category, e.severity, e.type, kind, e.namespace)).anomalies

@@ -6,10 +6,15 @@ as it is; every other input (anything ``kubevents replay`` reads) goes through
 ``app.replay`` with a jsonl sink to a temporary file, so the report sees exactly
 the records a replay would ship. Which is which is told from the content: a
 jsonl record is a JSON object with ``event_name`` and ``attributes``.
+
+The records are read again for each pass of the aggregation (model.py: three),
+from the files, the replay's output file and the bytes read from stdin, so no
+record is held between passes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import io
@@ -87,21 +92,66 @@ def _peek(path: str) -> bytes:
             raise InputError(f"{path}: broken gzip data: {e}") from e
 
 
-def read_inputs(
-    settings: Settings, paths: Sequence[str], report: Callable[[Problem], None]
-) -> Iterator[Record]:
-    """The records of every input: record files as they are, the rest replayed together.
+class Inputs:
+    """The records of every input, read again each time they are iterated over.
 
-    A generator: records are read as the caller takes them, so a large input is
-    never held as records and as text at once.
+    Input problems are reported on the first reading only (they are counted once).
+    """
+
+    def __init__(
+        self,
+        stdin_records: bytes | None,
+        record_paths: Sequence[str],
+        replayed: str | None,
+        report: Callable[[Problem], None],
+    ) -> None:
+        self.stdin_records = stdin_records
+        self.record_paths = record_paths
+        self.replayed = replayed
+        """The replay's jsonl output (a temporary file), when some inputs were Events."""
+        self._report = report
+        self._read = False
+
+    def __iter__(self) -> Iterator[Record]:
+        report = self._report if not self._read else _ignore
+        count = 0
+        if self.stdin_records is not None:
+            for record in parse_records(io.BytesIO(self.stdin_records), "<stdin>", report):
+                count += 1
+                yield record
+        for path in self.record_paths:
+            with _open(path) as f:
+                try:
+                    for record in parse_records(f, path, report):
+                        count += 1
+                        yield record
+                except (OSError, EOFError) as e:
+                    raise InputError(f"{path}: broken gzip data: {e}") from e
+        if self.replayed is not None:
+            with open(self.replayed, "rb") as f:
+                for record in parse_records(f, "<replay>", _bug):
+                    count += 1
+                    yield record
+        if not self._read and not count:
+            paths = [*(["-"] if self.stdin_records is not None else []), *self.record_paths]
+            raise InputError(f"no records or Events could be read from {', '.join(paths)}")
+        self._read = True
+
+
+@contextlib.contextmanager
+def open_inputs(
+    settings: Settings, paths: Sequence[str], report: Callable[[Problem], None]
+) -> Iterator[Inputs]:
+    """The records of ``paths``: record files as they are, the rest replayed together first.
 
     Raises:
-        InputError: an input cannot be read, or nothing at all could be.
+        InputError: an input cannot be read, or nothing at all could be (on the first
+            reading of the records).
     """
     replay: list[str] = []
     records: list[str] = []
     stdin_records: bytes | None = None
-    stdin_copy: str | None = None
+    temporary: list[str] = []
     try:
         for path in paths:
             if path == "-":
@@ -111,6 +161,7 @@ def read_inputs(
                     continue
                 # replay reads its inputs by path: keep what was read from stdin
                 fd, stdin_copy = tempfile.mkstemp(prefix="kubevents-report-", suffix=".json")
+                temporary.append(stdin_copy)
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
                 replay.append(stdin_copy)
@@ -118,45 +169,32 @@ def read_inputs(
                 records.append(path)
             else:
                 replay.append(path)
-        count = 0
-        if stdin_records is not None:
-            for record in parse_records(io.BytesIO(stdin_records), "<stdin>", report):
-                count += 1
-                yield record
-        for path in records:
-            with _open(path) as f:
-                try:
-                    for record in parse_records(f, path, report):
-                        count += 1
-                        yield record
-                except (OSError, EOFError) as e:
-                    raise InputError(f"{path}: broken gzip data: {e}") from e
+        replayed = None
         if replay:
-            for record in replay_records(settings, replay):
-                count += 1
-                yield record
+            fd, replayed = tempfile.mkstemp(prefix="kubevents-report-", suffix=".jsonl")
+            os.close(fd)
+            temporary.append(replayed)
+            replay_to(settings, replay, replayed)
+        yield Inputs(stdin_records, records, replayed, report)
     finally:
-        if stdin_copy is not None:
-            os.unlink(stdin_copy)
-    if not count:
-        raise InputError(f"no records or Events could be read from {', '.join(paths)}")
+        for path in temporary:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
-def replay_records(settings: Settings, paths: Sequence[str]) -> Iterator[Record]:
-    """Replay Event dumps (``app.replay``) and yield the jsonl records it wrote."""
-    fd, out = tempfile.mkstemp(prefix="kubevents-report-", suffix=".jsonl")
-    os.close(fd)
-    try:
-        quiet = dataclasses.replace(
-            settings,
-            sinks=(f"jsonl:{out}",),
-            replay=dataclasses.replace(settings.replay, summary=False),
-        )
-        app.replay(quiet, paths)
-        with open(out, "rb") as f:
-            yield from parse_records(f, "<replay>", _bug)
-    finally:
-        os.unlink(out)
+def replay_to(settings: Settings, paths: Sequence[str], out: str) -> None:
+    """Replay Event dumps (``app.replay``) into jsonl records in the file ``out``."""
+    quiet = dataclasses.replace(
+        settings,
+        sinks=(f"jsonl:{out}",),
+        replay=dataclasses.replace(settings.replay, summary=False),
+    )
+    app.replay(quiet, paths)
+
+
+def _ignore(problem: Problem) -> None:
+    # Reported on the first reading already.
+    pass
 
 
 def _bug(problem: Problem) -> None:

@@ -4,32 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Final
 
 from kubevents.report.markup import MAX_ROWS, esc, num, section, tooltip
-from kubevents.report.model import SEVERITIES, EventRow, ReportData
-
-PROBLEM: Final = frozenset({"critical", "error", "warning"})
-"""Severities counted as problems in the namespace x category table."""
-
+from kubevents.report.model import SEVERITIES, ReportData
 
 # -- where it hurt ----------------------------------------------------------------------
 
 
 def hurt_view(data: ReportData) -> str:
-    by_ns_cat: dict[str, Counter[str]] = {}
-    by_ns_sev: dict[str, Counter[str]] = {}
-    objects: Counter[str] = Counter()
-    objects_bad: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
-    for e in data.events:
-        ns = e.namespace or "(cluster)"
-        by_ns_sev.setdefault(ns, Counter())[e.severity] += e.occurrences
-        if e.severity in PROBLEM:
-            by_ns_cat.setdefault(ns, Counter())[e.category] += e.occurrences
-            objects_bad[e.object] += e.occurrences
-        objects[e.object] += e.occurrences
-        reasons[f"{e.type or '?'} {e.reason}"] += e.occurrences
+    totals = data.totals
+    by_ns_cat, by_ns_sev = totals.by_ns_category, totals.by_ns_severity
+    objects, objects_bad, reasons = totals.objects.counter(), totals.objects_bad, totals.reasons
     order = sorted(by_ns_sev, key=lambda ns: (-sum(by_ns_cat.get(ns, Counter()).values()), ns))
     categories = sorted({c for counts in by_ns_cat.values() for c in counts})
     content = (
@@ -44,7 +29,7 @@ def hurt_view(data: ReportData) -> str:
         + '<div class="pair"><div><h3>Noisiest objects</h3>'
         + _bars(objects, "noisy-objects", extra=objects_bad, extra_label="problems")
         + "</div><div><h3>Noisiest reasons</h3>"
-        + _bars(reasons, "noisy-reasons")
+        + _bars(reasons.counter(), "noisy-reasons")
         + "</div></div>"
     )
     return section(
@@ -101,10 +86,7 @@ def _bars(
 
 
 def unclassified_view(data: ReportData) -> str:
-    by_controller: dict[str, list[EventRow]] = {}
-    for e in data.events:
-        if not e.rule:
-            by_controller.setdefault(e.controller or "(none)", []).append(e)
+    by_controller = data.totals.unclassified
     explain = (
         "Events no classification rule matched, so only their type set the severity "
         "(Normal: info, Warning: warning) and the category is Other. Grouped by the "
@@ -117,19 +99,15 @@ def unclassified_view(data: ReportData) -> str:
             explain,
             "<p>Nothing: every Event matched a rule.</p>",
         )
-    ranked = sorted(
-        by_controller.items(), key=lambda kv: (-sum(e.occurrences for e in kv[1]), kv[0])
-    )
+    ranked = sorted(by_controller.items(), key=lambda kv: (-kv[1].occurrences, kv[0]))
     rows = []
-    for controller, events in ranked[:MAX_ROWS]:
-        reasons: Counter[str] = Counter()
-        for e in events:
-            reasons[e.reason] += e.occurrences
-        example = events[0].message
+    for controller, found in ranked[:MAX_ROWS]:
+        reasons = found.reasons.counter()
+        example = found.example
         rows.append(
             f"<tr><td><code>{esc(controller)}</code></td>"
-            f'<td class="num">{num(sum(e.occurrences for e in events))}</td>'
-            f'<td class="num">{num(len(events))}</td>'
+            f'<td class="num">{num(found.occurrences)}</td>'
+            f'<td class="num">{num(found.records)}</td>'
             f"<td>{', '.join(f'{esc(r)} ({num(n)})' for r, n in reasons.most_common(8))}"
             f"{' …' if len(reasons) > 8 else ''}</td>"
             f"<td class=msg{tooltip(example, 200)}>{esc(example[:200])}</td></tr>"

@@ -259,3 +259,20 @@ class Tags(HTMLParser):
                 self.hrefs.append(value or "")
             elif name in ("src", "srcset", "data", "poster", "action", "xlink:href"):
                 self.fetching.append((name, value or ""))
+
+
+def test_the_page_does_not_depend_on_the_order_records_come_in() -> None:
+    """Records are aggregated as they come, ties ranked by event time then input order:
+    the demo's records with their time groups in reverse give the same page (records
+    of the same time keep their order, which breaks ties among them)."""
+    golden = ROOT / "tests" / "data" / "demo" / "golden.jsonl"
+    records = [json.loads(line) for line in golden.read_text().splitlines()]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(record["timestamp"], []).append(record)
+    reordered = [r for stamp in reversed(list(groups)) for r in groups[stamp]]
+    assert reordered != records
+    rules = load_pattern_rules()
+    page = render(build(records), rules, PageOptions())
+    assert render(build(reordered), rules, PageOptions()) == page
+    assert render(build(iter(reordered)), rules, PageOptions()) == page  # held once
