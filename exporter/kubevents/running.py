@@ -7,7 +7,8 @@ Threads (one ``stop`` Event ends them all):
   (backpressure: the apiserver keeps what we have not read);
 * the pipeline, in the thread that calls :meth:`Runner.run`: it normalizes,
   filters and processes items, and saves a checkpoint every interval with
-  only what every sink has settled;
+  only what every sink has settled (at rest, when something new was settled:
+  it waits for items until the next checkpoint is due, not on a short poll);
 * with leader election, the elector; watches run only while leading.
 
 Shutdown (SIGTERM/SIGINT or ``stop``): the watches stop, the queue is
