@@ -189,6 +189,21 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _wait_for_http(url: str, timeout_s: float = 60.0) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5.0):
+                return
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer within {timeout_s:g} s") from None
+            time.sleep(0.05)
+
+
 def _status_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -229,7 +244,12 @@ def idle_cost(mix_file: Path, endpoint: str, *, seconds: float, per_minute: floa
             kubevents = KubeventsRun(overrides)
             try:
                 _wait_for_watch(api)
-                time.sleep(5.0)  # start-up done: rules compiled, caches listed, first checkpoint
+                # The watch starts before the rest is built (rules, sinks, the object cache,
+                # the collector's freeze); the metrics server comes last, just before the
+                # pipeline thread runs. Pure Python on a loaded machine takes more than 5 s
+                # to get there, and the window then measured the start-up's tail.
+                _wait_for_http(f"http://127.0.0.1:{overrides['metrics.port']}/healthz")
+                time.sleep(5.0)  # settled: caches listed, the list's checkpoints taken
                 before = accepted()
                 rss_start = _status_kib(kubevents.proc.pid, "VmRSS")
                 cpu0, t0 = _cpu_s(kubevents.proc.pid), time.monotonic()

@@ -7,7 +7,8 @@ Threads (one ``stop`` Event ends them all):
   (backpressure: the apiserver keeps what we have not read);
 * the pipeline, in the thread that calls :meth:`Runner.run`: it normalizes,
   filters and processes items, and saves a checkpoint every interval with
-  only what every sink has settled;
+  only what every sink has settled (at rest, when something new was settled:
+  it waits for items until the next checkpoint is due, not on a short poll);
 * with leader election, the elector; watches run only while leading.
 
 Shutdown (SIGTERM/SIGINT or ``stop``): the watches stop, the queue is
@@ -57,8 +58,8 @@ def shutdown_budget_s(settings: Settings) -> float:
     last Events go through and are checkpointed, every sink flushes at once (at most
     ``delivery.flush_timeout_s``, the final OTLP metrics export included), then the Lease
     is released. A Pod's ``terminationGracePeriodSeconds`` must exceed it (tests/deploy
-    checks the manifests)."""
-    budget = WATCH_STOP_S + settings.delivery.flush_timeout_s + SINK_STOP_S
+    checks the manifests). The pipeline thread sees the SIGTERM within :data:`IDLE_WAIT_S`."""
+    budget = IDLE_WAIT_S + WATCH_STOP_S + settings.delivery.flush_timeout_s + SINK_STOP_S
     if settings.leader.enabled:
         budget += settings.leader.renew_s + LEASE_RELEASE_MARGIN_S
     return budget
@@ -74,6 +75,22 @@ bench paced the pipeline (1.7 s alone, 2.8 s beside a busy thread, 2.3 s at 0.5 
 STALL_S = 60.0
 """Seconds without a turn of the pipeline loop after which /healthz fails."""
 
+IDLE_WAIT_S = 1.0
+"""Longest the pipeline thread waits for an item before it looks at the clock again.
+
+At rest it waits until its next checkpoint is due (every ``watch.checkpoint_interval_s``),
+at most this long, so ``stop`` is seen within it. Each wake-up of a waiting thread costs
+100-200 µs of CPU here (the timer, the switch and the interpreter's lock: measured on the
+bench machine), whatever the loop then does: at the former fixed 0.2 s that was most of
+the cost at rest (docs/performance.md, "At rest")."""
+
+CHECKPOINT_REFRESH_S = 60.0
+"""An unchanged checkpoint is saved again after this long: nothing new has been settled
+since the last save, so the store keeps what it has (a file is not rewritten and synced
+every second, nor the Lease annotation compressed again), and the checkpoint's age
+(``kubevents_checkpoint_last_success_timestamp_seconds``) still shows a store that
+takes writes, far under the stale alert's 5 minutes."""
+
 
 @dataclass(frozen=True, slots=True)
 class _Item:
@@ -87,6 +104,14 @@ class _Item:
     """The leadership term the item was read in; items of an old term are dropped."""
     page: list[dict[str, Any]] | None = None
     """The objects of one list page (``obj`` None, ``listed``): one item for all of them."""
+
+
+THROTTLE_CHECK_S = 0.2
+"""While updates are held by ``watch.throttle_s``, the loop looks for due ones this often."""
+
+_WAKE = _Item("", None, "", "", False, 0)
+"""Put on the queue to end the pipeline thread's wait at once (a change of leadership);
+of no term (terms count from 1), so nothing processes it."""
 
 
 class _QueueHandler:
@@ -201,6 +226,10 @@ class Runner:
         """Checkpoints still to take as soon as the queue is idle: a list just ended."""
         self._unbuilt: SeriesTracker | None = None
         """The tracker of a term :meth:`start_watching` began, whose pipeline is not built."""
+        self._saved: tuple[int, bool, int] | None = None
+        """What the last checkpoint saved in this term was made of (``SettledProgress.changes``,
+        updates held, the tracker's newest time): the same again is not saved again."""
+        self._saved_at = 0.0
 
     # -- leadership (called from the elector thread, or directly without HA) --
 
@@ -209,6 +238,7 @@ class Runner:
         with self._lock:
             self._pending_start = True
             self.stats.leader = True
+        self._wake()
 
     def start_watching(self) -> None:
         """Lead (without leader election) and begin the term now, on the calling thread,
@@ -225,6 +255,11 @@ class Runner:
             self._pending_stop = True
             self.stats.leader = False
         self._term_stop.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        """End the pipeline thread's wait for an item (a full queue ends it anyway)."""
+        self._queue.put(_WAKE, 0, timeout=0.0)
 
     # -- the pipeline thread --
 
@@ -243,10 +278,10 @@ class Runner:
             self._loop_at = time.monotonic()
             self._apply_leadership_changes()
             try:
-                item = self._queue.get(timeout=0.0 if self._eager else 0.2)
+                item = self._queue.get(timeout=self._wait_s(last_save, dirty or follow_up))
             except queue.Empty:
                 item = None
-            if item is not None:
+            if item is not None and item is not _WAKE:
                 self._process(item)
                 dirty = True
             for held in self._throttle.due(time.monotonic()):
@@ -274,6 +309,19 @@ class Runner:
                     self._eager = self._eager - 1 if follow_up else 0
         self._shutdown()
 
+    def _wait_s(self, last_save: float, progressed: bool) -> float:
+        """How long the loop may wait for an item: until the next checkpoint is due (the
+        quiet one after progress, else the interval's), a held update is due, or at most
+        :data:`IDLE_WAIT_S`; not at all while a list's checkpoints are waiting."""
+        if self._eager:
+            return 0.0
+        interval = self.settings.watch.checkpoint_interval_s
+        due = last_save + (interval / 4 if progressed else interval)
+        wait = min(due - time.monotonic(), IDLE_WAIT_S)
+        if len(self._throttle):
+            wait = min(wait, THROTTLE_CHECK_S)
+        return max(wait, 0.0)
+
     def _apply_leadership_changes(self) -> None:
         with self._lock:
             start, stop = self._pending_start, self._pending_stop
@@ -286,6 +334,7 @@ class Runner:
     def _begin_term(self, *, build: bool = True) -> None:
         self._term += 1
         self._term_stop = threading.Event()
+        self._saved = None  # a new term's progress: its first checkpoint is saved
         checkpoint = None
         try:
             checkpoint = self.store.load()
@@ -428,7 +477,9 @@ class Runner:
     def _recent(self, time_ns: int) -> bool:
         return time_ns >= self.clock.now_ns() - self._lookback_s * _NS
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, *, force: bool = False) -> None:
+        """Save the settled progress, unless it is what the store holds already (see
+        :data:`CHECKPOINT_REFRESH_S`) and ``force`` is not set."""
         pipeline, progress = self.pipeline, self._progress
         if pipeline is None or progress is None:
             return
@@ -444,16 +495,22 @@ class Runner:
         checkpoint = progress.checkpoint(
             self.clock.now_ns(), keep=keep, event_time_ns=tracker.high_water_ns
         )
-        if len(self._throttle):
+        throttled = len(self._throttle) > 0
+        if throttled:
             # Held updates are behind the resourceVersions: a restart must relist to see them
             # again (the emitted counts keep the relist from repeating anything).
             checkpoint = dataclasses.replace(checkpoint, resource_versions={})
+        state = (progress.changes, throttled, tracker.high_water_ns)
+        now = time.monotonic()
+        if not force and state == self._saved and now - self._saved_at < CHECKPOINT_REFRESH_S:
+            return  # nothing settled since the last save: the store holds this already
         try:
             self.store.save(checkpoint)
         except SourceError as e:
             self.stats.checkpoint_errors += 1
             logger.error("%s", e)
             return
+        self._saved, self._saved_at = state, now
         self.stats.checkpoints += 1
         self.stats.last_checkpoint_ns = checkpoint.saved_ns
 
@@ -469,7 +526,7 @@ class Runner:
                     break
             for held in self._throttle.drain():
                 self._handle(held)
-            self._checkpoint()
+            self._checkpoint(force=True)
         else:
             # Deposed: emit nothing more of this term; the next leader resumes from the checkpoint.
             while True:
@@ -521,7 +578,7 @@ class Runner:
     def healthy(self) -> tuple[bool, str]:
         """(alive, why) for /healthz: the pipeline thread goes round its loop.
 
-        The loop wakes at least every 0.2 s; one that has not come round for
+        The loop wakes at least every :data:`IDLE_WAIT_S`; one that has not come round for
         ``STALL_S`` is stuck (a sink call that never returns, a deadlock), and
         a restart is the cure.
         """

@@ -187,15 +187,44 @@ def test_updates_within_watch_throttle_s_are_held_and_leave_merged_with_no_resum
         for obj in series:
             api.send("MODIFIED", obj)
         wait_until(lambda: runner.throttled == 2, "two updates held")
-        saves = store.saves
-        wait_until(lambda: store.saves > saves + 1, "a checkpoint while they are held")
-        assert store.checkpoint is not None and store.checkpoint.resource_versions == {}
+        # The checkpoint saved once they were processed (and no other since: nothing new).
+        wait_until(
+            lambda: store.checkpoint is not None and store.checkpoint.resource_versions == {},
+            "a checkpoint while they are held",
+        )
         assert [uid(r) for r in sink.records] == [SERIES_UID]  # the first, at once
     # At shutdown the held update leaves: the last one, carrying every occurrence.
     assert [uid(r) for r in sink.records] == [SERIES_UID, SERIES_UID]
     assert sink.records[-1].attributes["k8s.event.count"] == normalize(series[-1]).count
     assert store.checkpoint is not None
     assert store.checkpoint.resource_versions == {"*": series[-1]["metadata"]["resourceVersion"]}
+
+
+def test_at_rest_the_checkpoint_is_not_saved_again_until_something_new_is_settled() -> None:
+    """Every interval looks at the progress, but only what changed is saved: a quiet
+    watch leaves the store alone (a checkpoint file is not rewritten and synced every
+    second), and the next Event is saved at the next checkpoint."""
+    api, sink, store = MemoryEventsApi(), InMemorySink(), MemoryCheckpointStore()
+    first, second = distinct_events(2)
+    api.store(first)
+    runner = make_runner(settings_with(**{"watch.checkpoint_interval_s": 0.05}), api, sink,
+                         store=store)
+    with running(runner):
+        wait_until(
+            lambda: store.checkpoint is not None and first["metadata"]["uid"] in store.checkpoint.emitted,
+            "the listed Event checkpointed",
+        )
+        time.sleep(0.3)  # the list's follow-up checkpoints
+        saves, checks = store.saves, runner.stats.checkpoint_errors
+        time.sleep(0.5)  # ten intervals at rest
+        assert store.saves == saves
+        api.send("ADDED", second)
+        wait_until(
+            lambda: second["metadata"]["uid"] in (store.checkpoint.emitted if store.checkpoint else {}),
+            "the new Event checkpointed",
+        )
+        assert store.saves > saves and runner.stats.checkpoint_errors == checks
+    assert runner.stats.checkpoints == store.saves
 
 
 def test_records_held_for_a_late_cause_leave_as_soon_as_the_first_list_ends() -> None:

@@ -139,7 +139,8 @@ class WatchSettings:
     checkpoint: str = ""
     """Checkpoint file. Default: none (or the Lease annotation when leader election is on)."""
     checkpoint_interval_s: float = 1.0
-    """Seconds between checkpoint saves; bounds what a crash may repeat. Default 1 s."""
+    """Seconds between checkpoint saves; bounds what a crash may repeat. Default 1 s.
+    A checkpoint with nothing new since the last one is saved again once a minute."""
     queue_size: int = 10_000
     """Events buffered between the watch and the pipeline; when full the watch waits
     (backpressure), and the apiserver keeps the rest. Default 10 000."""

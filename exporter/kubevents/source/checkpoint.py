@@ -207,6 +207,10 @@ class SettledProgress:
     """The same items, until their emitted counts are settled (see :meth:`settle`)."""
     _held_keys: dict[str, int] = field(default_factory=dict)
     """Event key -> items of it whose record is held and not yet settled."""
+    changes: int = 0
+    """Goes up whenever the resume points or the emitted counts may have changed: a
+    checkpoint with the same ``changes`` as the last one saved holds the same progress
+    (the runner does not save it again at rest)."""
 
     def processed(
         self,
@@ -248,7 +252,8 @@ class SettledProgress:
         Items of an Event with a held record wait for it: a count of a later update
         would otherwise cover the held one.
         """
-        pending = self._pending
+        pending, uncounted = self._pending, self._uncounted
+        before = len(pending) + len(uncounted)
         while pending and pending[0].records_after <= settled_records:
             item = pending.popleft()
             if item.resource_version:
@@ -261,11 +266,13 @@ class SettledProgress:
                     del self._held_keys[item.key]
             self._count(item)
         delivered = settled_records if delivered_records is None else delivered_records
-        uncounted, held_keys = self._uncounted, self._held_keys
+        held_keys = self._held_keys
         while uncounted and (uncounted[0].counted or uncounted[0].exported_after <= delivered):
             item = uncounted.popleft()
             if not item.held and item.key not in held_keys:
                 self._count(item)  # else counted once the resume points pass it
+        if len(pending) + len(uncounted) != before:
+            self.changes += 1  # items settled (conservative: the maps may hold the same)
 
     def _count(self, item: _Pending) -> None:
         if not item.counted:
@@ -275,7 +282,8 @@ class SettledProgress:
 
     def forget(self, key: str) -> None:
         """An Event was deleted (TTL): it will not come back, drop its count."""
-        self.emitted.pop(key, None)
+        if self.emitted.pop(key, None) is not None:
+            self.changes += 1
 
     def pending(self) -> int:
         return len(self._pending)
@@ -293,8 +301,11 @@ class SettledProgress:
         if keep is not None:
             # Bounded like the tracker: Events it forgot (TTL, size cap) are dropped here too,
             # in place (a filtered copy would be a second map while the first is alive).
-            for key in [key for key in self.emitted if key not in keep]:
+            forgotten = [key for key in self.emitted if key not in keep]
+            for key in forgotten:
                 del self.emitted[key]
+            if forgotten:
+                self.changes += 1
         return Checkpoint(
             self.api_version,
             self.resource_versions,

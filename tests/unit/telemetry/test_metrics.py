@@ -183,6 +183,20 @@ def test_the_endpoint_serves_metrics_and_probes(server: MetricsServer) -> None:
     assert missing.status_code == 404 and "/metrics" in missing.text
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", ""])
+def test_close_ends_the_wait_for_a_request_and_frees_the_port(
+    telemetry: Telemetry, host: str
+) -> None:
+    """The server's thread waits for a request without a timeout; close() ends that wait
+    (bound to every address too) rather than a poll interval running out."""
+    server = MetricsServer(telemetry.exposition, host=host, port=0, probes=Probes())
+    assert requests.get(f"{server.url}/healthz", timeout=5).text == "ok\n"
+    server.close()
+    assert not server._thread.is_alive()
+    with socket.socket() as again:  # the port is free: nothing listens there any more
+        again.bind(("127.0.0.1", server.port))
+
+
 def test_a_failing_callback_leaves_only_its_own_series_out(
     telemetry: Telemetry, server: MetricsServer
 ) -> None:
