@@ -414,13 +414,13 @@ class OwnerResolver:
             parent = event.regarding
             # Kind, namespace and name are all a chain needs: the uid, API version and
             # field path of the Event's object would triple the size of every entry.
-            namespace = share(parent.namespace or child.namespace)
-            owner = _ref(share(parent.kind), namespace, parent.name)
+            namespace = share.copy_of(parent.namespace or child.namespace)
+            owner = _ref(share.copy_of(parent.kind), namespace, parent.name)
             self.owners_learned.put(child.key, owner, t)
 
     def _learn_node(self, pod: ObjectRef, node: str, time_ns: int) -> str:
         """Remember ``pod``'s node; return the shared copy of its name (what the table holds)."""
-        node = self.share(node)
+        node = self.share.copy_of(node)
         self.nodes_learned.put(_pod_key(pod), node, time_ns)
         return node
 
