@@ -335,7 +335,7 @@ class Correlator:
         ref = event.regarding
         obj = ref.key  # made once: the owners' cache, the links and the IDs use it
         owners = resolver.owners(ref, obj)
-        node = resolver.node(event)
+        node = resolver.node(event, obj)
         subject = ref if not owners and ref.kind in WORKLOAD_KINDS and ref.name else None
         causes = self._causes_by_reason.get(reason)
         effects = self._effects_by_reason.get(reason)
@@ -784,37 +784,24 @@ class Correlator:
         first = min(t, event.first_time_ns or t)
         found: list[tuple[Cause, str, str]] = []
         seen: set[int] = set()
-        ordered = _by_scope_rank(cause_rules)
-        for rule in ordered:
+        uid = event.key
+        # The keys are looked up as they are walked (no list of them is made per rule).
+        for rule in _by_scope_rank(cause_rules):
             trace = rule.trace
             if not live.get(trace):
                 continue
-            where = [
-                (scope, table, key) for scope, table in rule.trace_tables for key in keys[scope]
-            ]
+            low = first - rule.window_ns
+            high = t + rule.window_ns
+            for scope, table in rule.trace_tables:
+                for key in keys[scope]:
+                    link = table.get(key)
+                    if link is not None:
+                        _gather(found, seen, link.target, low, high, uid, rule.id, scope)
             if rule.sole_node and self._sole_at(rule, keys["node"], first, t):
                 # The Pods no Event placed: on this node.
-                where.append(("node", links.table(trace, "node"), UNPLACED))
-            for scope, table, key in where:
-                link = table.get(key)
-                if link is None:
-                    continue
-                traced = link.target
-                causes = (
-                    traced.causes
-                    if isinstance(traced, Traced)
-                    else [traced]
-                    if isinstance(traced, Cause)
-                    else []
-                )
-                for cause in causes:
-                    if (
-                        first - rule.window_ns <= cause.root.time_ns <= t + rule.window_ns
-                        and cause.root.uid != event.key
-                        and id(cause) not in seen
-                    ):
-                        seen.add(id(cause))
-                        found.append((cause, rule.id, scope))
+                link = links.table(trace, "node").get(UNPLACED)
+                if link is not None:
+                    _gather(found, seen, link.target, low, high, uid, rule.id, "node")
         if len(found) > 1:
             found.sort(key=lambda item: SCOPE_RANK[item[2]])  # the narrowest says best why
         return found
@@ -1053,6 +1040,43 @@ def _by_scope_rank(rules: list[_Rule]) -> list[_Rule]:
         if rules[i].scope_rank < rules[i - 1].scope_rank:
             return sorted(rules, key=_scope_rank)
     return rules
+
+
+def _gather(
+    found: list[tuple[Cause, str, str]],
+    seen: set[int],
+    traced: Incident | Cause | Traced,
+    low: int,
+    high: int,
+    uid: str,
+    rule: str,
+    scope: str,
+) -> None:
+    """Add to ``found`` the Events of a trace that a cause explains (see
+    :meth:`Correlator._late`): seen between ``low`` and ``high``, not the cause's own Event
+    (``uid``), and not found already (``seen``: their ids)."""
+    if isinstance(traced, Traced):
+        for cause in traced.causes:
+            _take(found, seen, cause, low, high, uid, rule, scope)
+    elif isinstance(traced, Cause):
+        _take(found, seen, traced, low, high, uid, rule, scope)
+
+
+def _take(
+    found: list[tuple[Cause, str, str]],
+    seen: set[int],
+    cause: Cause,
+    low: int,
+    high: int,
+    uid: str,
+    rule: str,
+    scope: str,
+) -> None:
+    """One Event of a trace, for :func:`_gather`."""
+    root = cause.root
+    if low <= root.time_ns <= high and root.uid != uid and id(cause) not in seen:
+        seen.add(id(cause))
+        found.append((cause, rule, scope))
 
 
 def _overcome(

@@ -266,11 +266,6 @@ def assigned_node(event: KubeEvent) -> str:
 # -- the resolver -------------------------------------------------------------------------
 
 
-def _pod_key(pod: ObjectRef) -> str:
-    """``namespace/name`` of a Pod: its key in the learned node table."""
-    return f"{pod.namespace}/{pod.name}"
-
-
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -379,7 +374,8 @@ class OwnerResolver:
         self.nodes_learned: LearnedTable[str, str] = LearnedTable(
             max_entries=max_entries, ttl_ns=ttl_ns
         )
-        """namespace/pod -> its node, as the kubelet or the scheduler said."""
+        """``ObjectRef.key`` of a Pod (namespace/Pod/name) -> its node, as the kubelet or the
+        scheduler said (the key the correlator has made already for the Event's object)."""
         self.share = SharedStrings()
         """The copy of each namespace, node and kind name the tables store."""
         self._named: dict[str, tuple[ObjectRef, ...]] = {}
@@ -418,10 +414,10 @@ class OwnerResolver:
             owner = _ref(share.copy_of(parent.kind), namespace, parent.name)
             self.owners_learned.put(child.key, owner, t)
 
-    def _learn_node(self, pod: ObjectRef, node: str, time_ns: int) -> str:
+    def _learn_node(self, pod: ObjectRef, node: str, time_ns: int, key: str | None = None) -> str:
         """Remember ``pod``'s node; return the shared copy of its name (what the table holds)."""
         node = self.share.copy_of(node)
-        self.nodes_learned.put(_pod_key(pod), node, time_ns)
+        self.nodes_learned.put(pod.key if key is None else key, node, time_ns)
         return node
 
     def owners(self, ref: ObjectRef, key: str | None = None) -> tuple[ObjectRef, ...]:
@@ -500,8 +496,11 @@ class OwnerResolver:
                 chain += conventional_owners(current.kind, current.namespace, current.name)
         return tuple(chain[:limit])
 
-    def node(self, event: KubeEvent) -> str:
-        """The node ``event`` is about, or "" (see the module docstring)."""
+    def node(self, event: KubeEvent, key: str | None = None) -> str:
+        """The node ``event`` is about, or "" (see the module docstring).
+
+        ``key``: ``event.regarding.key``, when the caller has made it already.
+        """
         ref = event.regarding
         if ref.kind == "Node":
             return ref.name
@@ -510,9 +509,9 @@ class OwnerResolver:
         if event.reporting_controller == "kubelet":
             host = event.reporting_instance or event.source_host
             if host:
-                return self._learn_node(ref, host, event.time_ns)
+                return self._learn_node(ref, host, event.time_ns, key)
         if self.lookup is not None:
             node = self.lookup.pod_node(ref.namespace, ref.name)
             if node:
                 return node
-        return self.nodes_learned.get(_pod_key(ref)) or ""
+        return self.nodes_learned.get(ref.key if key is None else key) or ""
