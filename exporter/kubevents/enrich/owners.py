@@ -121,6 +121,12 @@ def is_cronjob_job_name(name: str) -> bool:
     )
 
 
+OWNED_KINDS: Final = frozenset({"Pod", "ReplicaSet", "Job"})
+"""The kinds whose owner a generated name can prove (:func:`_conventional_owners`) or a
+controller Event can tell (the children :data:`_CHILD_PARSERS` parses): without an
+:class:`OwnerLookup`, every other kind's chain is empty."""
+
+
 def _ref(kind: str, namespace: str, name: str) -> ObjectRef:
     return ObjectRef(kind=kind, namespace=namespace, name=name)
 
@@ -433,6 +439,10 @@ class OwnerResolver:
                     # The cache knows the Pod but not its ReplicaSet: go on from there.
                     return (*chain, *self._chain(chain[-1], MAX_CHAIN - len(chain)))
                 return chain
+        if ref.kind not in OWNED_KINDS:
+            # A Node, Deployment, HPA...: neither names nor Events tell its owner, and its
+            # key need not be looked up in the tables of 100,000 entries.
+            return ()
         if key is None:
             key = ref.key
         if key not in self.owners_learned:
