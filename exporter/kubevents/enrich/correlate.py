@@ -91,6 +91,8 @@ stream 8192 entries missed 70,140 times in 212,862 Events, 2048 missed 70,749 (a
 256 about as often), for 3.7 MiB less at its fullest."""
 WORKLOAD_KEYS: Final = 16_384
 """Distinct workload keys the correlator shares one copy of (see :meth:`Correlator.correlate`)."""
+WORKLOAD_TOPS: Final = 4096
+"""Top owners whose workload key the correlator keeps by identity (rebuilt when full)."""
 _SECOND: Final = 1_000_000_000
 UNPLACED: Final = "?"
 """The node key of the traces of Pods whose node is unknown (``sole_node`` rules)."""
@@ -272,10 +274,10 @@ class Correlator:
         self._weighing_problem = False
         self._workloads = SharedStrings(max_entries=WORKLOAD_KEYS)
         """One copy of each workload key (``top.key`` makes a new one for every Event)."""
-        self._last_top: ObjectRef | None = None
-        self._last_workload = ""
-        """The workload key of the last top owner seen: the owner resolver shares one chain
-        between the Pods of a ReplicaSet or Job, and the next Event is often of the same."""
+        self._workload_of: dict[int, tuple[ObjectRef, str]] = {}
+        """The workload key of each top owner seen lately, by the owner's identity (the
+        entry holds the owner, so its id is not reused while it is here; see
+        :meth:`_workload_key`)."""
         self.joins: dict[str, int] = {}
         """Events that joined an incident (or opened one from a latent link), by the rule
         of the link they followed (``group`` for group links)."""
@@ -333,7 +335,7 @@ class Correlator:
         ref = event.regarding
         obj = ref.key  # made once: the owners' cache, the links and the IDs use it
         owners = resolver.owners(ref, obj)
-        node = resolver.node(event)
+        node = resolver.node(event, obj)
         subject = ref if not owners and ref.kind in WORKLOAD_KINDS and ref.name else None
         causes = self._causes_by_reason.get(reason)
         effects = self._effects_by_reason.get(reason)
@@ -347,14 +349,19 @@ class Correlator:
             if plain is None or plain.owners is not owners:
                 plain = self._memoize(ref, obj, node, owners, subject)
             return plain
-        top = owners[-1] if owners else subject
-        if top is None:
-            workload = ""
-        elif top is self._last_top:
-            workload = self._last_workload
+        if owners:
+            top = owners[-1]
+            # The top owner is an object of a chain the resolver shares between Events
+            # (every Pod of a ReplicaSet or Job has the same): its key, by identity.
+            known = self._workload_of.get(id(top))
+            if known is not None and known[0] is top:
+                workload = known[1]
+            else:
+                workload = self._workload_key(top)
+        elif subject is not None:
+            workload = self._workloads.copy_of(subject.key)
         else:
-            workload = self._workloads(top.key)
-            self._last_top, self._last_workload = top, workload
+            workload = ""
         keys = self._keys
         scope_keys(
             keys,
@@ -460,7 +467,7 @@ class Correlator:
                 severity=severity,
                 workload=workload,
                 node=node,
-                namespace=resolver.share(ref.namespace),  # kept while the incident is open
+                namespace=resolver.share.copy_of(ref.namespace),  # kept while the incident is open
             )
             if opened:
                 self._emit(incident.transition(IncidentState.STARTED, t))
@@ -535,6 +542,23 @@ class Correlator:
         self._plans[key] = plan
         return plan
 
+    def _workload_key(self, top: ObjectRef) -> str:
+        """The shared workload key of ``top``, kept by its identity for the next Event.
+
+        The resolver hands out one chain, the same objects, to every Pod of a ReplicaSet
+        or Job and to every Event of an object whose owners it learned, but the Events
+        of the stream interleave: on the bench's stream 37,582 of 39,972 Events that
+        needed a workload key had a top owner other than the Event before's. Formatting
+        ``top.key`` and looking it up among the shared keys was most of the cost of
+        :attr:`ObjectRef.key` on the correlator's path.
+        """
+        workload = self._workloads.copy_of(top.key)
+        known = self._workload_of
+        if len(known) >= WORKLOAD_TOPS:
+            known.clear()
+        known[id(top)] = (top, workload)
+        return workload
+
     def release(self, cause: Cause, correlation: Correlation) -> Correlation:
         """The final IDs of a held Event: its incident (if it found one), rule and scope."""
         cause.held = False
@@ -571,9 +595,9 @@ class Correlator:
         if len(self._plain) >= PLAIN_MEMO:
             self._plain.clear()
         share = self.owners.share
-        node = share(node)
+        node = share.copy_of(node)
         plain = Correlation(object=obj, owners=owners, node=node, subject=subject)
-        self._plain[(share(ref.namespace), share(ref.kind), ref.name, node)] = plain
+        self._plain[(share.copy_of(ref.namespace), share.copy_of(ref.kind), ref.name, node)] = plain
         return plain
 
     def expire(self, now_ns: int) -> None:
@@ -760,37 +784,24 @@ class Correlator:
         first = min(t, event.first_time_ns or t)
         found: list[tuple[Cause, str, str]] = []
         seen: set[int] = set()
-        ordered = cause_rules if len(cause_rules) < 2 else sorted(cause_rules, key=_scope_rank)
-        for rule in ordered:
+        uid = event.key
+        # The keys are looked up as they are walked (no list of them is made per rule).
+        for rule in _by_scope_rank(cause_rules):
             trace = rule.trace
             if not live.get(trace):
                 continue
-            where = [
-                (scope, table, key) for scope, table in rule.trace_tables for key in keys[scope]
-            ]
+            low = first - rule.window_ns
+            high = t + rule.window_ns
+            for scope, table in rule.trace_tables:
+                for key in keys[scope]:
+                    link = table.get(key)
+                    if link is not None:
+                        _gather(found, seen, link.target, low, high, uid, rule.id, scope)
             if rule.sole_node and self._sole_at(rule, keys["node"], first, t):
                 # The Pods no Event placed: on this node.
-                where.append(("node", links.table(trace, "node"), UNPLACED))
-            for scope, table, key in where:
-                link = table.get(key)
-                if link is None:
-                    continue
-                traced = link.target
-                causes = (
-                    traced.causes
-                    if isinstance(traced, Traced)
-                    else [traced]
-                    if isinstance(traced, Cause)
-                    else []
-                )
-                for cause in causes:
-                    if (
-                        first - rule.window_ns <= cause.root.time_ns <= t + rule.window_ns
-                        and cause.root.uid != event.key
-                        and id(cause) not in seen
-                    ):
-                        seen.add(id(cause))
-                        found.append((cause, rule.id, scope))
+                link = links.table(trace, "node").get(UNPLACED)
+                if link is not None:
+                    _gather(found, seen, link.target, low, high, uid, rule.id, "node")
         if len(found) > 1:
             found.sort(key=lambda item: SCOPE_RANK[item[2]])  # the narrowest says best why
         return found
@@ -1003,9 +1014,9 @@ class Correlator:
         share = self.owners.share
         return RootCause(
             uid=event.key,
-            reason=share(event.reason),
+            reason=share.copy_of(event.reason),
             object=obj,
-            namespace=share(ref.namespace),
+            namespace=share.copy_of(ref.namespace),
             time_ns=event.time_ns,
             category=classification.category,
             severity=classification.severity,
@@ -1019,6 +1030,53 @@ class Correlator:
 
 def _scope_rank(rule: _Rule) -> int:
     return rule.scope_rank
+
+
+def _by_scope_rank(rules: list[_Rule]) -> list[_Rule]:
+    """``rules`` sorted by their narrowest scope, stably: ``rules`` itself when it is so
+    already (most lists of a plan are: a call to ``sorted`` with a key function was 2% of
+    the correlate stage, one per cause Event)."""
+    for i in range(1, len(rules)):
+        if rules[i].scope_rank < rules[i - 1].scope_rank:
+            return sorted(rules, key=_scope_rank)
+    return rules
+
+
+def _gather(
+    found: list[tuple[Cause, str, str]],
+    seen: set[int],
+    traced: Incident | Cause | Traced,
+    low: int,
+    high: int,
+    uid: str,
+    rule: str,
+    scope: str,
+) -> None:
+    """Add to ``found`` the Events of a trace that a cause explains (see
+    :meth:`Correlator._late`): seen between ``low`` and ``high``, not the cause's own Event
+    (``uid``), and not found already (``seen``: their ids)."""
+    if isinstance(traced, Traced):
+        for cause in traced.causes:
+            _take(found, seen, cause, low, high, uid, rule, scope)
+    elif isinstance(traced, Cause):
+        _take(found, seen, traced, low, high, uid, rule, scope)
+
+
+def _take(
+    found: list[tuple[Cause, str, str]],
+    seen: set[int],
+    cause: Cause,
+    low: int,
+    high: int,
+    uid: str,
+    rule: str,
+    scope: str,
+) -> None:
+    """One Event of a trace, for :func:`_gather`."""
+    root = cause.root
+    if low <= root.time_ns <= high and root.uid != uid and id(cause) not in seen:
+        seen.add(id(cause))
+        found.append((cause, rule, scope))
 
 
 def _overcome(

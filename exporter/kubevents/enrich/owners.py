@@ -121,6 +121,12 @@ def is_cronjob_job_name(name: str) -> bool:
     )
 
 
+OWNED_KINDS: Final = frozenset({"Pod", "ReplicaSet", "Job"})
+"""The kinds whose owner a generated name can prove (:func:`_conventional_owners`) or a
+controller Event can tell (the children :data:`_CHILD_PARSERS` parses): without an
+:class:`OwnerLookup`, every other kind's chain is empty."""
+
+
 def _ref(kind: str, namespace: str, name: str) -> ObjectRef:
     return ObjectRef(kind=kind, namespace=namespace, name=name)
 
@@ -266,11 +272,6 @@ def assigned_node(event: KubeEvent) -> str:
 # -- the resolver -------------------------------------------------------------------------
 
 
-def _pod_key(pod: ObjectRef) -> str:
-    """``namespace/name`` of a Pod: its key in the learned node table."""
-    return f"{pod.namespace}/{pod.name}"
-
-
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -379,7 +380,8 @@ class OwnerResolver:
         self.nodes_learned: LearnedTable[str, str] = LearnedTable(
             max_entries=max_entries, ttl_ns=ttl_ns
         )
-        """namespace/pod -> its node, as the kubelet or the scheduler said."""
+        """``ObjectRef.key`` of a Pod (namespace/Pod/name) -> its node, as the kubelet or the
+        scheduler said (the key the correlator has made already for the Event's object)."""
         self.share = SharedStrings()
         """The copy of each namespace, node and kind name the tables store."""
         self._named: dict[str, tuple[ObjectRef, ...]] = {}
@@ -414,14 +416,14 @@ class OwnerResolver:
             parent = event.regarding
             # Kind, namespace and name are all a chain needs: the uid, API version and
             # field path of the Event's object would triple the size of every entry.
-            namespace = share(parent.namespace or child.namespace)
-            owner = _ref(share(parent.kind), namespace, parent.name)
+            namespace = share.copy_of(parent.namespace or child.namespace)
+            owner = _ref(share.copy_of(parent.kind), namespace, parent.name)
             self.owners_learned.put(child.key, owner, t)
 
-    def _learn_node(self, pod: ObjectRef, node: str, time_ns: int) -> str:
+    def _learn_node(self, pod: ObjectRef, node: str, time_ns: int, key: str | None = None) -> str:
         """Remember ``pod``'s node; return the shared copy of its name (what the table holds)."""
-        node = self.share(node)
-        self.nodes_learned.put(_pod_key(pod), node, time_ns)
+        node = self.share.copy_of(node)
+        self.nodes_learned.put(pod.key if key is None else key, node, time_ns)
         return node
 
     def owners(self, ref: ObjectRef, key: str | None = None) -> tuple[ObjectRef, ...]:
@@ -437,6 +439,10 @@ class OwnerResolver:
                     # The cache knows the Pod but not its ReplicaSet: go on from there.
                     return (*chain, *self._chain(chain[-1], MAX_CHAIN - len(chain)))
                 return chain
+        if ref.kind not in OWNED_KINDS:
+            # A Node, Deployment, HPA...: neither names nor Events tell its owner, and its
+            # key need not be looked up in the tables of 100,000 entries.
+            return ()
         if key is None:
             key = ref.key
         if key not in self.owners_learned:
@@ -500,8 +506,11 @@ class OwnerResolver:
                 chain += conventional_owners(current.kind, current.namespace, current.name)
         return tuple(chain[:limit])
 
-    def node(self, event: KubeEvent) -> str:
-        """The node ``event`` is about, or "" (see the module docstring)."""
+    def node(self, event: KubeEvent, key: str | None = None) -> str:
+        """The node ``event`` is about, or "" (see the module docstring).
+
+        ``key``: ``event.regarding.key``, when the caller has made it already.
+        """
         ref = event.regarding
         if ref.kind == "Node":
             return ref.name
@@ -510,9 +519,9 @@ class OwnerResolver:
         if event.reporting_controller == "kubelet":
             host = event.reporting_instance or event.source_host
             if host:
-                return self._learn_node(ref, host, event.time_ns)
+                return self._learn_node(ref, host, event.time_ns, key)
         if self.lookup is not None:
             node = self.lookup.pod_node(ref.namespace, ref.name)
             if node:
                 return node
-        return self.nodes_learned.get(_pod_key(ref)) or ""
+        return self.nodes_learned.get(ref.key if key is None else key) or ""

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubevents.conventions import Category, Severity
+from kubevents.enrich import links as links_module
 from kubevents.enrich.classify import load_classifier
 from kubevents.enrich.correlate import Correlator
 from kubevents.enrich.correlation_rules import (
@@ -22,7 +23,7 @@ from kubevents.enrich.correlation_rules import (
     load_correlation_rules,
 )
 from kubevents.enrich.incidents import IncidentState, IncidentTransition, incident_id
-from kubevents.enrich.links import Cause, LinkIndex, Traced, volume_keys
+from kubevents.enrich.links import VOLUME_MESSAGES, Cause, LinkIndex, Traced, volume_keys
 from kubevents.model import CategorySeverity, Correlation, KubeEvent
 from kubevents.ruletesting.correlation import run_correlation_test_file
 from tests.support.events import T0, S, ev
@@ -330,6 +331,21 @@ def test_volume_keys_come_from_claims_and_quoted_volume_names_only() -> None:
     assert volume_keys(ev(0, "FailedScheduling", "db-0", message=(
         'persistentvolumeclaim "data-db-0" not found'))) == ("shop/data-db-0",)
 
+
+ATTACH = 'AttachVolume.Attach failed for volume "pvc-4b1e" : timed out'
+
+
+def test_volume_names_are_remembered_per_message_and_keyed_per_namespace() -> None:
+    for ns in ("shop", "payments", "shop"):  # the same text in two namespaces, then again
+        event = ev(0, "FailedAttachVolume", "db-0", ns=ns, message=ATTACH)
+        assert volume_keys(event) == (f"{ns}/pvc-4b1e",)
+
+
+def test_the_remembered_volume_names_stay_bounded() -> None:
+    for i in range(VOLUME_MESSAGES + 10):
+        message = ATTACH.replace("pvc-4b1e", f"pvc-{i}")
+        assert volume_keys(ev(0, "FailedAttachVolume", "db-0", message=message)) == (f"shop/pvc-{i}",)
+    assert len(links_module._volume_memo) <= VOLUME_MESSAGES
 
 # -- the shipped rules, one case at a time --------------------------------------------------
 

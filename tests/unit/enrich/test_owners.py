@@ -6,7 +6,9 @@ import dataclasses
 
 import pytest
 
+from kubevents.enrich import owners as owners_module
 from kubevents.enrich.owners import (
+    OWNED_KINDS,
     LearnedTable,
     OwnerResolver,
     conventional_owners,
@@ -394,3 +396,13 @@ def test_shared_strings_are_bounded_and_give_back_equal_text() -> None:
     assert [share(name) for name in names] == ["a", "b", "c", "a"]
     assert len(share) <= 2
     assert share(copy("c")) is names[2]  # kept since the table started over
+
+
+def test_only_the_owned_kinds_can_have_owners_without_a_cache() -> None:
+    # What controller Events teach is about these kinds' objects only, and so is what
+    # names prove: the resolver answers () at once for any other kind.
+    assert {kind for kind, _ in owners_module._CHILD_PARSERS.values()} <= OWNED_KINDS
+    resolver = OwnerResolver()
+    for kind in ("Node", "Deployment", "HorizontalPodAutoscaler", "PersistentVolumeClaim"):
+        assert resolver.owners(ObjectRef(kind, "shop", "web-7d9f8c6b5d-x2k4p")) == ()
+    assert resolver.owners(ObjectRef("Pod", "shop", "web-7d9f8c6b5d-x2k4p")) != ()
