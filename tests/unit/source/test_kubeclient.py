@@ -140,9 +140,9 @@ def test_list_and_watch_parameters(server: Recorder) -> None:
     page = api.list_page(namespace="shop", field_selector="type=Warning", limit=500, continue_token="tok")
     assert (page.body["metadata"]["continue"], page.nbytes) == ("next", len(body))
     server.answers.append(Answer(body=b'{"type":"BOOKMARK","object":{}}\n'))
-    lines = list(api.watch_lines(namespace="", field_selector="", resource_version="42", timeout_s=300,
-                                 inactivity_timeout_s=5))
-    assert lines == [b'{"type":"BOOKMARK","object":{}}']
+    batches = list(api.watch_batches(namespace="", field_selector="", resource_version="42", timeout_s=300,
+                                     inactivity_timeout_s=5))
+    assert batches == [[b'{"type":"BOOKMARK","object":{}}']]
     listed, watched = server.seen
     assert (listed.path, listed.query) == ("/apis/events.k8s.io/v1/namespaces/shop/events",
                                           {"limit": "500", "fieldSelector": "type=Warning", "continue": "tok"})
@@ -153,10 +153,10 @@ def test_list_and_watch_parameters(server: Recorder) -> None:
 def test_a_silent_watch_ends_after_the_inactivity_timeout(server: Recorder) -> None:
     api = ListWatchApi(client_for(server.url), "v1", "events")
     server.answers.append(Answer(body=b"\n", stall_s=1.0))  # the newline comes too late
-    lines = api.watch_lines(namespace="", field_selector="", resource_version="1", timeout_s=60,
-                            inactivity_timeout_s=0.2)
+    batches = api.watch_batches(namespace="", field_selector="", resource_version="1", timeout_s=60,
+                                inactivity_timeout_s=0.2)
     with pytest.raises(ConnectionLost, match=r"^watch inactive for 0.2s$"):
-        list(lines)
+        list(batches)
 
 
 # -- answers and failures become our errors ---------------------------------------------------
