@@ -8,7 +8,8 @@ in blocks of up to 64 KiB and the framing cut out of each block here, a read
 that brought 150 lines costs a handful of calls, and the watch loop gets all of
 its complete lines at once (one handoff to the pipeline thread per read,
 ``running.py``). Framing errors are :class:`ChunkError`, which the reader turns
-into a cut stream (``kubeapi.py``).
+into a cut stream (``kubeapi.py``) once
+the lines before them are handed on.
 """
 
 from __future__ import annotations
@@ -27,17 +28,20 @@ class ChunkedLines:
 
     ``done`` becomes True at the last chunk (size 0); what follows it (trailers)
     is not read. ``partial`` is the start of a line no newline has ended yet.
+    ``error`` is set at the first framing error; the lines of the chunks before it
+    are still returned, nothing after it is read.
     """
 
     def __init__(self) -> None:
         self._raw = bytearray()
         self.partial = b""
         self.done = False
+        self.error: ChunkError | None = None
 
     def feed(self, block: bytes) -> list[bytes]:
         """The complete non-blank lines that ``block`` finishes, in order (none once done:
         the trailers after the last chunk are not read)."""
-        if self.done:
+        if self.done or self.error is not None:
             return []
         raw = self._raw
         raw += block
@@ -48,15 +52,16 @@ class ChunkedLines:
             eol = find(b"\r\n", pos)
             if eol < 0:
                 if n - pos > MAX_SIZE_LINE:
-                    raise ChunkError(f"chunk size line longer than {MAX_SIZE_LINE} bytes")
+                    self.error = ChunkError(f"chunk size line longer than {MAX_SIZE_LINE} bytes")
                 break
             head = bytes(raw[pos:eol])
             try:
                 size = int(head.split(b";", 1)[0], 16)
             except ValueError:
-                raise ChunkError(f"invalid chunk size line {head[:40]!r}") from None
+                size = -1
             if size < 0:
-                raise ChunkError(f"invalid chunk size line {head[:40]!r}")
+                self.error = ChunkError(f"invalid chunk size line {head[:40]!r}")
+                break
             if size == 0:
                 self.done = True
                 pos = n
@@ -66,7 +71,8 @@ class ChunkedLines:
             if end + 2 > n:
                 break  # the chunk is not complete yet: parsed again with the next block
             if raw[end : end + 2] != b"\r\n":
-                raise ChunkError(f"chunk of {size} bytes not followed by CRLF")
+                self.error = ChunkError(f"chunk of {size} bytes not followed by CRLF")
+                break
             pieces.append(raw[start:end])
             pos = end + 2
         del raw[:pos]

@@ -22,7 +22,7 @@ import orjson
 import urllib3
 
 from kubevents.errors import clip
-from kubevents.source.chunked import ChunkedLines, ChunkError
+from kubevents.source.chunked import ChunkedLines
 from kubevents.source.kubeclient import (
     CONNECT_TIMEOUT_S,
     ConnectionLost,
@@ -173,8 +173,8 @@ def _batches(
                     batch = lines.feed(block)
                     if batch:
                         yield batch
-            except ChunkError as e:
-                raise ConnectionLost(f"watch stream cut: {e}") from None
+                    if lines.error is not None:
+                        raise ConnectionLost(f"watch stream cut: {lines.error}")
             except TimeoutError as e:
                 raise ConnectionLost(f"watch inactive for {inactivity_timeout_s:g}s") from e
             except OSError as e:  # a reset, a TLS failure

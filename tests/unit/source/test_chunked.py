@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,9 @@ def test_a_body_cut_before_its_last_chunk_is_not_done() -> None:
         (b"1" * 2000, r"^chunk size line longer than 1024 bytes$"),
     ],
 )
-def test_bad_framing_is_one_error_naming_what(body: bytes, message: str) -> None:
-    with pytest.raises(ChunkError, match=message):
-        ChunkedLines().feed(body)
+def test_bad_framing_is_one_error_naming_what_after_the_lines_before_it(body: bytes, message: str) -> None:
+    lines = ChunkedLines()
+    assert lines.feed(chunk(LINES[0] + b"\n") + body) == [LINES[0]]
+    assert isinstance(lines.error, ChunkError)
+    assert re.match(message, str(lines.error))
+    assert lines.feed(chunk(LINES[1] + b"\n")) == []  # nothing after an error
