@@ -37,7 +37,7 @@ from kubevents.settings import Settings, parse_initial
 from kubevents.source.checkpoint import CheckpointStore, SettledProgress
 from kubevents.source.handoff import WatchQueue
 from kubevents.source.kubeapi import CORE_V1, EVENTS_V1, ListWatch
-from kubevents.source.watching import EventWatcher, WatchOptions, WatchStats
+from kubevents.source.watching import EventWatcher, Watched, WatchOptions, WatchStats
 from kubevents.throttle import SeriesThrottle
 
 logger = logging.getLogger(__name__)
@@ -94,16 +94,18 @@ takes writes, far under the stale alert's 5 minutes."""
 
 @dataclass(frozen=True, slots=True)
 class _Item:
-    watch_type: str
-    """ADDED, MODIFIED, DELETED, or "" for a progress marker."""
-    obj: dict[str, Any] | None
+    """One item of the watch queue: the objects of a list page, those of one read of a
+    watch, or (neither) a progress marker."""
+
     scope: str
-    resource_version: str
-    listed: bool
     term: int
     """The leadership term the item was read in; items of an old term are dropped."""
+    resource_version: str = ""
+    """A progress marker's: the stream is known good up to it."""
     page: list[dict[str, Any]] | None = None
-    """The objects of one list page (``obj`` None, ``listed``): one item for all of them."""
+    """The objects of one list page, each ADDED: one item for all of them."""
+    watched: list[Watched] | None = None
+    """The objects one read of the watch brought: one item for all of them."""
 
 
 THROTTLE_CHECK_S = 0.2
@@ -125,23 +127,14 @@ class _QueueHandler:
             if self._q.put(item, nbytes, timeout=0.2, count=count):
                 return
 
-    def on_event(
-        self,
-        watch_type: str,
-        obj: dict[str, Any],
-        *,
-        scope: str,
-        resource_version: str,
-        listed: bool,
-        nbytes: int,
-    ) -> None:
-        self._put(_Item(watch_type, obj, scope, resource_version, listed, self._term), nbytes)
+    def on_watched(self, events: list[Watched], *, scope: str, nbytes: int) -> None:
+        self._put(_Item(scope, self._term, watched=events), nbytes, len(events))
 
     def on_listed(self, objs: list[dict[str, Any]], *, scope: str, nbytes: int) -> None:
-        self._put(_Item("ADDED", None, scope, "", True, self._term, objs), nbytes, len(objs))
+        self._put(_Item(scope, self._term, page=objs), nbytes, len(objs))
 
     def on_progress(self, *, scope: str, resource_version: str) -> None:
-        self._put(_Item("", None, scope, resource_version, False, self._term), 0)
+        self._put(_Item(scope, self._term, resource_version), 0)
 
 
 @dataclass
@@ -388,32 +381,25 @@ class Runner:
         pipeline, progress = self.pipeline, self._progress
         if item.term != self._term or pipeline is None or progress is None:
             return  # read under a previous leadership term: the next leader owns it
+        if item.watched is not None:
+            for watch_type, obj, resource_version in item.watched:
+                self._event(
+                    pipeline, progress, watch_type, obj, item.scope, resource_version, False
+                )
+            return
         if item.page is not None:
             self._listing.add(item.scope)
             for obj in item.page:
                 self._event(pipeline, progress, "ADDED", obj, item.scope, "", True)
             return
-        if item.obj is None:
-            self._seeding.discard(item.scope)  # the first list is complete: from here on, emit
-            if item.scope in self._listing:
-                self._listing.discard(item.scope)
-                self._eager = 2  # its checkpoint, then the one that takes the clock's time
-            progress.processed(
-                records_after=pipeline.records_total,
-                scope=item.scope,
-                resource_version=item.resource_version,
-            )
-            return
-        if item.listed:
-            self._listing.add(item.scope)
-        self._event(
-            pipeline,
-            progress,
-            item.watch_type,
-            item.obj,
-            item.scope,
-            item.resource_version,
-            item.listed,
+        self._seeding.discard(item.scope)  # the first list is complete: from here on, emit
+        if item.scope in self._listing:
+            self._listing.discard(item.scope)
+            self._eager = 2  # its checkpoint, then the one that takes the clock's time
+        progress.processed(
+            records_after=pipeline.records_total,
+            scope=item.scope,
+            resource_version=item.resource_version,
         )
 
     def _event(

@@ -80,7 +80,7 @@ class MemoryEventsApi:
         body = {"kind": "EventList", "metadata": meta, "items": items[start:end]}
         return ListPage(body, len(orjson.dumps(body)))
 
-    def watch_lines(
+    def watch_batches(
         self,
         *,
         namespace: str,
@@ -88,13 +88,21 @@ class MemoryEventsApi:
         resource_version: str,
         timeout_s: int,
         inactivity_timeout_s: float,
-    ) -> Iterator[bytes]:
+    ) -> Iterator[list[bytes]]:
         self.calls.append(("watch", resource_version))
-        return self._lines()
+        return self._batches()
 
-    def _lines(self) -> Iterator[bytes]:
+    def _batches(self) -> Iterator[list[bytes]]:
+        """What was sent since the last read, a list per read (as a socket read takes
+        whatever lines have arrived)."""
         while True:
             try:
-                yield self._feed.get(timeout=WATCH_IDLE_S)
+                batch = [self._feed.get(timeout=WATCH_IDLE_S)]
             except queue.Empty:
                 return
+            while True:
+                try:
+                    batch.append(self._feed.get_nowait())
+                except queue.Empty:
+                    break
+            yield batch

@@ -27,7 +27,7 @@ from typing import Any
 from kubevents.model import ObjectRef
 from kubevents.source.kubeapi import CORE_V1, ListWatchApi
 from kubevents.source.kubeclient import KubeClient
-from kubevents.source.watching import EventWatcher, WatchOptions, WatchStats
+from kubevents.source.watching import EventWatcher, Watched, WatchOptions, WatchStats
 
 logger = logging.getLogger(__name__)
 
@@ -137,18 +137,10 @@ class _CacheHandler:
     def __init__(self, cache: ObjectCache, kind: str) -> None:
         self._cache, self._kind = cache, kind
 
-    def on_event(
-        self,
-        watch_type: str,
-        obj: dict[str, Any],
-        *,
-        scope: str,
-        resource_version: str,
-        listed: bool,
-        nbytes: int,
-    ) -> None:
+    def on_watched(self, events: list[Watched], *, scope: str, nbytes: int) -> None:
         # DELETED is an update too: the last state is what late Events refer to.
-        self._cache.update(self._kind, obj)
+        for _, obj, _ in events:
+            self._cache.update(self._kind, obj)
 
     def on_listed(self, objs: list[dict[str, Any]], *, scope: str, nbytes: int) -> None:
         for obj in objs:

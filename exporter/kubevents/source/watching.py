@@ -37,22 +37,17 @@ from kubevents.source.retrying import Action, decide
 logger = logging.getLogger(__name__)
 
 
+Watched = tuple[str, dict[str, Any], str]
+"""One object of a watch: (watch type, the object, its resourceVersion)."""
+
+
 class WatchHandler(Protocol):
     """Receives what a watch loop sees, in order, from the loop's thread."""
 
-    def on_event(
-        self,
-        watch_type: str,
-        obj: dict[str, Any],
-        *,
-        scope: str,
-        resource_version: str,
-        listed: bool,
-        nbytes: int,
-    ) -> None:
-        """An ADDED/MODIFIED/DELETED object of the watch and the bytes it came as (its
-        watch line). (``listed``: an item of a list; the loop hands those to
-        :meth:`on_listed` a page at a time.)"""
+    def on_watched(self, events: list[Watched], *, scope: str, nbytes: int) -> None:
+        """The ADDED/MODIFIED/DELETED objects of one read of the watch stream, in order,
+        each with its resourceVersion, and the bytes their lines came as: one call for
+        the read, so the handler can hand them on as one."""
         ...
 
     def on_listed(self, objs: list[dict[str, Any]], *, scope: str, nbytes: int) -> None:
@@ -264,7 +259,7 @@ class EventWatcher:
     def _watch_once(self) -> bool:
         """One watch request, until the server ends it. Returns True if anything arrived."""
         started = self._monotonic()
-        lines = self.api.watch_lines(
+        batches = self.api.watch_batches(
             namespace=self.namespace,
             field_selector=self.options.field_selector,
             resource_version=self.resource_version,
@@ -273,11 +268,11 @@ class EventWatcher:
         )
         self.stats.established = True
         self._answered_now("watching (resumed from the checkpoint)")
-        for line in lines:
+        for lines in batches:
             if self.stop.is_set():
                 return True
-            self._received += 1
-            self._line(line)
+            self._received += len(lines)
+            self._lines(lines)
         self.stats.established = False
         if self._received == 0 and self._monotonic() - started < self.options.empty_watch_s:
             # No watch cache for Events: an expired resourceVersion may answer 200 with nothing.
@@ -288,49 +283,61 @@ class EventWatcher:
         self.stats.restarts["server_timeout"] += 1
         return self._received > 0
 
-    def _line(self, line: bytes) -> None:
-        self.stats.lines += 1
-        try:
-            watch = orjson.loads(line)
-            watch_type, obj = watch["type"], watch["object"]
-            if not isinstance(obj, dict):
-                raise TypeError("object is not a mapping")
-        except (orjson.JSONDecodeError, KeyError, TypeError) as e:
-            self.stats.bad_lines += 1
-            logger.warning(
-                "watch %s: skipped malformed line after resourceVersion %s: %s: %s",
-                self.scope,
-                self.resource_version,
-                e,
-                clip(line.decode("utf-8", "replace"), 120),
-            )
-            return
-        if watch_type == "ERROR":
-            raise ApiError(
-                int(obj.get("code") or 0),
-                str(obj.get("reason") or ""),
-                str(obj.get("message") or ""),
-            )
-        rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-        if watch_type == "BOOKMARK":
-            self.stats.bookmarks += 1
+    def _lines(self, lines: list[bytes]) -> None:
+        """The lines of one read: their objects go to the handler in one call, cut where a
+        bookmark or an error comes (what came before either is handed on first)."""
+        self.stats.lines += len(lines)
+        watched: list[Watched] = []
+        nbytes = 0
+        for line in lines:
+            try:
+                watch = orjson.loads(line)
+                watch_type, obj = watch["type"], watch["object"]
+                if not isinstance(obj, dict):
+                    raise TypeError("object is not a mapping")
+            except (orjson.JSONDecodeError, KeyError, TypeError) as e:
+                self.stats.bad_lines += 1
+                logger.warning(
+                    "watch %s: skipped malformed line after resourceVersion %s: %s: %s",
+                    self.scope,
+                    self.resource_version,
+                    e,
+                    clip(line.decode("utf-8", "replace"), 120),
+                )
+                continue
+            if watch_type == "ERROR":
+                self._hand_on(watched, nbytes)
+                raise ApiError(
+                    int(obj.get("code") or 0),
+                    str(obj.get("reason") or ""),
+                    str(obj.get("message") or ""),
+                )
+            rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+            if watch_type == "BOOKMARK":
+                self.stats.bookmarks += 1
+                if rv:
+                    self._hand_on(watched, nbytes)
+                    watched, nbytes = [], 0
+                    self.resource_version = rv
+                    self._progress()
+                continue
+            if watch_type not in ("ADDED", "MODIFIED", "DELETED"):
+                logger.warning(
+                    "watch %s: ignoring unsupported watch event type %r",
+                    self.scope,
+                    clip(str(watch_type), 40),
+                )
+                continue
+            watched.append((watch_type, obj, rv))
+            nbytes += len(line)
             if rv:
                 self.resource_version = rv
-                self._progress()
-            return
-        if watch_type not in ("ADDED", "MODIFIED", "DELETED"):
-            logger.warning(
-                "watch %s: ignoring unsupported watch event type %r",
-                self.scope,
-                clip(str(watch_type), 40),
-            )
-            return
-        self.handler.on_event(
-            watch_type, obj, scope=self.scope, resource_version=rv, listed=False, nbytes=len(line)
-        )
-        if rv:
-            self.resource_version = rv
-        self.stats.last_progress_ns = self._now_ns()
+        self._hand_on(watched, nbytes)
+
+    def _hand_on(self, watched: list[Watched], nbytes: int) -> None:
+        if watched:
+            self.handler.on_watched(watched, scope=self.scope, nbytes=nbytes)
+            self.stats.last_progress_ns = self._now_ns()
 
     def _progress(self) -> None:
         self.stats.last_progress_ns = self._now_ns()

@@ -33,6 +33,9 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     stall_s: float = 0.0
     """Send the headers, then nothing for this long (a silent watch)."""
+    chunked: bool = False
+    """``body`` is chunked framing already: sent as a watch is, then nothing for
+    ``stall_s``, then the connection closes."""
 
 
 @dataclass
@@ -75,6 +78,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(answer.status)
         for name, value in {"Content-Type": "application/json", **answer.headers}.items():
             self.send_header(name, value)
+        if answer.chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(answer.body)
+            self.wfile.flush()
+            time.sleep(answer.stall_s)
+            self.close_connection = True
+            return
         self.send_header("Content-Length", str(len(answer.body)))
         self.end_headers()
         time.sleep(answer.stall_s)
@@ -140,9 +151,9 @@ def test_list_and_watch_parameters(server: Recorder) -> None:
     page = api.list_page(namespace="shop", field_selector="type=Warning", limit=500, continue_token="tok")
     assert (page.body["metadata"]["continue"], page.nbytes) == ("next", len(body))
     server.answers.append(Answer(body=b'{"type":"BOOKMARK","object":{}}\n'))
-    lines = list(api.watch_lines(namespace="", field_selector="", resource_version="42", timeout_s=300,
-                                 inactivity_timeout_s=5))
-    assert lines == [b'{"type":"BOOKMARK","object":{}}']
+    batches = list(api.watch_batches(namespace="", field_selector="", resource_version="42", timeout_s=300,
+                                     inactivity_timeout_s=5))
+    assert batches == [[b'{"type":"BOOKMARK","object":{}}']]
     listed, watched = server.seen
     assert (listed.path, listed.query) == ("/apis/events.k8s.io/v1/namespaces/shop/events",
                                           {"limit": "500", "fieldSelector": "type=Warning", "continue": "tok"})
@@ -153,10 +164,51 @@ def test_list_and_watch_parameters(server: Recorder) -> None:
 def test_a_silent_watch_ends_after_the_inactivity_timeout(server: Recorder) -> None:
     api = ListWatchApi(client_for(server.url), "v1", "events")
     server.answers.append(Answer(body=b"\n", stall_s=1.0))  # the newline comes too late
-    lines = api.watch_lines(namespace="", field_selector="", resource_version="1", timeout_s=60,
-                            inactivity_timeout_s=0.2)
+    batches = api.watch_batches(namespace="", field_selector="", resource_version="1", timeout_s=60,
+                                inactivity_timeout_s=0.2)
     with pytest.raises(ConnectionLost, match=r"^watch inactive for 0.2s$"):
-        list(lines)
+        list(batches)
+
+
+WATCH_LINES = [b'{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"7"}}}',
+               b'{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"8"}}}']
+
+
+def framed(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def watch_of(server: Recorder, inactivity_timeout_s: float = 5.0) -> Iterator[list[bytes]]:
+    api = ListWatchApi(client_for(server.url), "v1", "events")
+    return api.watch_batches(namespace="", field_selector="", resource_version="1", timeout_s=60,
+                             inactivity_timeout_s=inactivity_timeout_s)
+
+
+def test_a_chunked_watch_gives_its_lines_a_read_at_a_time_until_its_last_chunk(server: Recorder) -> None:
+    body = b"".join(framed(line + b"\n") for line in WATCH_LINES) + b"0\r\n\r\n"
+    server.answers.append(Answer(body=body, chunked=True, stall_s=2.0))  # ends at its last chunk
+    started = time.monotonic()
+    assert [line for batch in watch_of(server) for line in batch] == WATCH_LINES
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize(
+    ("tail", "stall_s", "message"),
+    [
+        (framed(WATCH_LINES[1][:20]), 0.0, r"^watch stream cut: the connection closed before its end$"),
+        (b"", 1.0, r"^watch inactive for 0.2s$"),
+        (b"zz\r\n", 0.0, r"^watch stream cut: invalid chunk size line b'zz'$"),
+    ],
+)
+def test_a_chunked_watch_cut_silent_or_garbled_gives_its_whole_lines_then_connection_lost(
+    server: Recorder, tail: bytes, stall_s: float, message: str
+) -> None:
+    server.answers.append(Answer(body=framed(WATCH_LINES[0] + b"\n") + tail, chunked=True, stall_s=stall_s))
+    got: list[bytes] = []
+    with pytest.raises(ConnectionLost, match=message):
+        for batch in watch_of(server, inactivity_timeout_s=0.2):
+            got += batch
+    assert got == [WATCH_LINES[0]]
 
 
 # -- answers and failures become our errors ---------------------------------------------------

@@ -20,13 +20,13 @@ class Recorder:
     """A WatchHandler that keeps what it is given."""
 
     def __init__(self) -> None:
-        self.events: list[tuple[str, str, bool, int]] = []
+        self.events: list[tuple[list[tuple[str, str, str]], int]] = []
         self.progress: list[str] = []
         self.pages: list[tuple[list[str], int]] = []
 
-    def on_event(self, watch_type: str, obj: dict[str, Any], *, scope: str,
-                 resource_version: str, listed: bool, nbytes: int) -> None:
-        self.events.append((watch_type, obj["metadata"]["uid"], listed, nbytes))
+    def on_watched(self, events: list[tuple[str, dict[str, Any], str]], *, scope: str,
+                   nbytes: int) -> None:
+        self.events.append(([(t, o["metadata"]["uid"], rv) for t, o, rv in events], nbytes))
 
     def on_listed(self, objs: list[dict[str, Any]], *, scope: str, nbytes: int) -> None:
         self.pages.append(([o["metadata"]["uid"] for o in objs], nbytes))
