@@ -111,7 +111,7 @@ class _Item:
 THROTTLE_CHECK_S = 0.2
 """While updates are held by ``watch.throttle_s``, the loop looks for due ones this often."""
 
-_WAKE = _Item("", None, "", "", False, 0)
+_WAKE = _Item("", 0)
 """Put on the queue to end the pipeline thread's wait at once (a change of leadership);
 of no term (terms count from 1), so nothing processes it."""
 
