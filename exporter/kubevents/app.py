@@ -61,8 +61,9 @@ from kubevents.source.replaying import (
     Problem,
     display_name,
     is_stream,
-    read_items,
+    read_entries,
     stream_batches,
+    where_of,
 )
 from kubevents.summary import Summary
 from kubevents.telemetry.plan import metrics_plan
@@ -386,14 +387,15 @@ def _scan_files(paths: Sequence[str], repairs: RepairLog, now_ns: int | None = N
         found = updates = deletions = 0
         latest = read.latest_ns
         try:
-            for item in read_items(path, report, now_ns):
-                obj, watch_type, _ = item
+            for obj, watch_type, where in read_entries(path, report, now_ns):
                 if not is_event(obj):  # what normalize refuses, reported as it says
-                    _normalized(item, report, RepairLog())
+                    _normalized(Item(obj, watch_type, where_of(path, where)), report, RepairLog())
                     continue
                 found += 1
                 if path == "-":
-                    held = _normalized(item, report, repairs)
+                    held = _normalized(
+                        Item(obj, watch_type, where_of(path, where)), report, repairs
+                    )
                     if held is not None:
                         read.stdin.append((watch_type, held))
                 time_ns = occurrence_ns(obj)
@@ -433,11 +435,14 @@ def _in_order(
                     yield held
             return
         try:
-            for item in read_items(path, _ignore_problem, now_ns):
-                event = _normalized(item, _ignore_problem, repairs)
-                if event is None:
-                    continue
-                if item.watch_type == "DELETED":
+            for obj, watch_type, where in read_entries(path, _ignore_problem, now_ns):
+                try:
+                    event = normalize(obj)
+                except NotAnEvent:
+                    continue  # reported by the first pass
+                if event.repairs:
+                    repairs(event, where_of(path, where))
+                if watch_type == "DELETED":
                     spool.add(event)
                 else:
                     yield event
