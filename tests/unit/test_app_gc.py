@@ -95,3 +95,44 @@ def test_replay_s_first_pass_collects_at_the_tuned_thresholds(
     assert app.replay(settings, [str(DEMO)]) == 0
     assert seen == [app.REPLAY_GC_THRESHOLD]
     assert app.REPLAY_GC_THRESHOLD[0] > app.GC_THRESHOLD[0]
+
+
+def test_replay_s_second_pass_runs_without_the_collector_and_turns_it_back_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The collector is off while the files' Events go through the pipeline (it would walk
+    only what lives on: the held records, the stages' tables), on in the first pass and
+    once they are through, also when the replay fails."""
+    real_scan, real_in_order = app._scan_files, app._in_order
+    first: list[bool] = []
+    second: list[bool] = []
+
+    def observed_scan(*args: object, **kwargs: object) -> object:
+        first.append(gc.isenabled())
+        return real_scan(*args, **kwargs)  # type: ignore[arg-type]
+
+    def observed_in_order(*args: object, **kwargs: object) -> Iterator[KubeEvent]:
+        for event in real_in_order(*args, **kwargs):  # type: ignore[arg-type]
+            second.append(gc.isenabled())
+            yield event
+
+    monkeypatch.setattr(app, "_scan_files", observed_scan)
+    monkeypatch.setattr(app, "_in_order", observed_in_order)
+    settings = load_settings(
+        None,
+        env={},
+        overrides={"sinks": (f"jsonl:{tmp_path / 'out.jsonl'}",), "replay.summary": False},
+    )
+    assert app.replay(settings, [str(DEMO)]) == 0
+    assert first == [True]
+    assert len(second) > 500 and not any(second)
+    assert gc.isenabled()
+
+    def broken_in_order(*args: object, **kwargs: object) -> Iterator[KubeEvent]:
+        yield from ()
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(app, "_in_order", broken_in_order)
+    with pytest.raises(OSError, match="disk gone"):
+        app.replay(settings, [str(DEMO)])
+    assert gc.isenabled()

@@ -255,6 +255,28 @@ def read_items(path: str, report: Report, now_ns: int | None = None) -> Iterator
     Raises:
         InputError: the file cannot be read at all.
     """
+    for obj, watch_type, where in read_entries(path, report, now_ns):
+        yield Item(obj, watch_type, where_of(path, where))
+
+
+Entry = tuple[dict[str, Any], str, "str | int"]
+"""An Event read from a file as :func:`read_entries` gives it: an :class:`Item`, or, for
+a line of a watch dump, ``(obj, watch_type, line number)``: the replay reads every line
+twice and names the line only when something is wrong with it (:func:`where_of`)."""
+
+
+def where_of(path: str, where: str | int) -> str:
+    """Where an :data:`Entry` of the file at ``path`` came from, as messages name it."""
+    return f"{display_name(path)}:{where}" if type(where) is int else str(where)
+
+
+def read_entries(path: str, report: Report, now_ns: int | None = None) -> Iterator[Entry]:
+    """:func:`read_items` without an :class:`Item` (nor its text of where) per line of a
+    watch dump: what the replay's two passes read (see :data:`Entry`).
+
+    Raises:
+        InputError: the file cannot be read at all.
+    """
     if now_ns is None:
         try:
             now_ns = time.time_ns() if path == "-" else Path(path).stat().st_mtime_ns
@@ -271,7 +293,7 @@ def read_items(path: str, report: Report, now_ns: int | None = None) -> Iterator
         yield from _file_items(file, path, report, now_ns)
 
 
-def _file_items(file: BinaryIO, name: str, report: Report, now_ns: int) -> Iterator[Item]:
+def _file_items(file: BinaryIO, name: str, report: Report, now_ns: int) -> Iterator[Entry]:
     """The Events of a regular file. JSON Lines (the first line one object: a watch dump)
     are read line by line, so a file of any size is never held whole; any other format is
     read whole and parsed as :func:`parse_items` does. Problems come out in the order a
@@ -302,14 +324,15 @@ def _file_items(file: BinaryIO, name: str, report: Report, now_ns: int) -> Itera
         return
     encoding: list[Problem] = []
     late: list[Problem] = []
-    yield from _parse_line_iter(_lines(body, decoded, name, encoding.append), name, late.append)
+    yield from _parse_line_blocks(_lines(body, decoded, name, encoding.append), name, late.append)
     for problem in (*early, *encoding, *late):
         report(problem)
 
 
-def _lines(head: bytes, rest: Iterable[bytes], name: str, report: Report) -> Iterator[bytes]:
-    """The lines of ``head`` and then ``rest``, as UTF-8: bad bytes replaced, the first
-    line that had some reported (as :func:`as_utf8` reports a whole input)."""
+def _lines(head: bytes, rest: Iterable[bytes], name: str, report: Report) -> Iterator[list[bytes]]:
+    """The lines of ``head`` and then ``rest``, as UTF-8, a block of lines at a time (each
+    read's: not a generator's step per line): bad bytes replaced, the first line that had
+    some reported (as :func:`as_utf8` reports a whole input)."""
     partial = b""
     number = 0
     reported = False
@@ -326,18 +349,18 @@ def _lines(head: bytes, rest: Iterable[bytes], name: str, report: Report) -> Ite
             partial = lines.pop()
         if ascii or _is_utf8(b"\n".join(lines)):  # ASCII is UTF-8, known without a copy
             number += len(lines)
-            yield from lines
+            yield lines
             continue
-        for line in lines:  # a block with bad bytes somewhere: line by line
+        for index, line in enumerate(lines):  # a block with bad bytes somewhere: line by line
             number += 1
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError:
-                line = line.decode("utf-8", errors="replace").encode()
+                lines[index] = line.decode("utf-8", errors="replace").encode()
                 if not reported:
                     report(Problem(f"{name}:{number}", _REPLACED, True))
                     reported = True
-            yield line
+        yield lines
 
 
 Parser = Callable[[bytes, str, Report], Iterator[Item]]
@@ -399,32 +422,41 @@ def _parse_json(data: bytes, name: str, report: Report) -> Iterator[Item]:
 
 def _parse_lines(data: bytes, name: str, report: Report) -> Iterator[Item]:
     """JSON Lines: each non-blank line is one document."""
-    return _parse_line_iter(data.split(b"\n"), name, report)
+    for obj, watch_type, where in _parse_line_blocks((data.split(b"\n"),), name, report):
+        yield Item(obj, watch_type, f"{name}:{where}" if type(where) is int else str(where))
 
 
-def _parse_line_iter(lines: Iterable[bytes], name: str, report: Report) -> Iterator[Item]:
+def _parse_line_blocks(blocks: Iterable[list[bytes]], name: str, report: Report) -> Iterator[Entry]:
+    """JSON Lines, given as blocks of lines: a watch dump's line that carries an update of
+    an Event as ``(obj, watch_type, line number)`` (see :data:`Entry`), every other
+    document as :func:`_items` takes it."""
     loads = orjson.loads
-    for number, line in enumerate(lines, start=1):
-        if not line or line.isspace():  # ``not line.strip()`` without copying the line
-            continue
-        try:
-            document = loads(line)
-        except orjson.JSONDecodeError as e:
-            report(Problem(f"{name}:{number}", f"invalid JSON: {e}"))
-            continue
-        # A watch dump's line, as _items and _one take it, without their calls: an
-        # update of an Event. Every other document goes the general way.
-        if type(document) is dict:
-            obj = document.get("object")
-            watch_type = document.get("type")
-            if (
-                type(obj) is dict
-                and watch_type in _UPDATES
-                and (obj.get("kind") == "Event" or "involvedObject" in obj or "regarding" in obj)
-            ):
-                yield Item(obj, watch_type, f"{name}:{number}")
+    number = 0
+    for lines in blocks:
+        for line in lines:
+            number += 1
+            if not line or line.isspace():  # ``not line.strip()`` without copying the line
                 continue
-        yield from _items(document, number, name, report)
+            try:
+                document = loads(line)
+            except orjson.JSONDecodeError as e:
+                report(Problem(f"{name}:{number}", f"invalid JSON: {e}"))
+                continue
+            # A watch dump's line, as _items and _one take it, without their calls: an
+            # update of an Event. Every other document goes the general way.
+            if type(document) is dict:
+                obj = document.get("object")
+                watch_type = document.get("type")
+                if (
+                    type(obj) is dict
+                    and watch_type in _UPDATES
+                    and (
+                        obj.get("kind") == "Event" or "involvedObject" in obj or "regarding" in obj
+                    )
+                ):
+                    yield obj, watch_type, number
+                    continue
+            yield from _items(document, number, name, report)
 
 
 def _parse_concatenated(data: bytes, name: str, report: Report, line0: int = 0) -> Iterator[Item]:
