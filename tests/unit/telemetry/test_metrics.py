@@ -193,7 +193,10 @@ def test_close_ends_the_wait_for_a_request_and_frees_the_port(
     assert requests.get(f"{server.url}/healthz", timeout=5).text == "ok\n"
     server.close()
     assert not server._thread.is_alive()
-    with socket.socket() as again:  # the port is free: nothing listens there any more
+    # The port is free: nothing listens there any more. SO_REUSEADDR lets the bind pass a
+    # connection of the probe above still in TIME_WAIT, never a socket that listens.
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind(("127.0.0.1", server.port))
 
 
