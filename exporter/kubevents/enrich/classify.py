@@ -105,9 +105,9 @@ def _sort_key(rule: ClassificationRule) -> tuple[int, int, int]:
     return (-rule.priority, -rule.specificity, rule.order)
 
 
-MEMO_MESSAGES: Final = 256
+MEMO_MESSAGES: Final = 1024
 """Messages whose message conditions a candidate list remembers (then it starts over)."""
-MEMO_MESSAGE_MAX: Final = 512
+MEMO_MESSAGE_MAX: Final = 256
 """Longer messages are not remembered (each is searched again): a memo's size is bounded."""
 _MEMO_RULES: Final = 30
 """Message rules of a candidate list that the memo covers: two bits each in a small int."""
@@ -142,9 +142,12 @@ class _Candidates:
     def classify(self, event: KubeEvent) -> ClassificationRule | None:
         message = event.message
         known = -1  # the memo's bits of this message, looked up at the first need
-        for rule, slot in zip(self.rules, self.slots, strict=True):
+        rules, slots = self.rules, self.slots
+        for i in range(len(rules)):  # indexes: compiled, zip() is a call to the builtin
+            rule = rules[i]
             if not rule.matches_but_message(event):
                 continue
+            slot = slots[i]
             pattern = rule.message
             if pattern is None:
                 return rule
