@@ -27,6 +27,7 @@ HOT_PATH = [
     "exporter/kubevents/enrich/incidents.py",
     "exporter/kubevents/enrich/correlate.py",
     "exporter/kubevents/enrich/templates.py",
+    "exporter/kubevents/enrich/pattern_rules.py",
     "exporter/kubevents/enrich/patterns.py",
     "exporter/kubevents/enrich/anomaly.py",
     "exporter/kubevents/telemetry/counting.py",

@@ -151,15 +151,20 @@ class SeriesTracker:
             if self._oldest_ns is None or time_ns < self._oldest_ns:
                 self._oldest_ns = time_ns
         else:
-            seen = unpack(entry)
-            added = new_occurrences(event, seen.emitted)
-            if added == 0 and seen.fingerprint in (message, UNKNOWN_MESSAGE):
-                if seen.fingerprint != message:
-                    self._seen[key] = pack(seen.emitted, message, seen.time_ns)
+            # unpack(entry), without making a Seen: a named tuple's constructor is
+            # interpreted Python even in the compiled build.
+            if isinstance(entry, Seen):
+                emitted, seen_message, seen_ns = entry
+            else:
+                emitted = (entry >> _FINGERPRINT_BITS) & _COUNT_MASK
+                seen_message = entry & _FINGERPRINT_MASK
+                seen_ns = entry >> _TIME_SHIFT
+            added = new_occurrences(event, emitted)
+            if added == 0 and seen_message in (message, UNKNOWN_MESSAGE):
+                if seen_message != message:
+                    self._seen[key] = pack(emitted, message, seen_ns)
                 return None
-            self._seen[key] = pack(
-                max(seen.emitted, event.count), message, max(seen.time_ns, time_ns)
-            )
+            self._seen[key] = pack(max(emitted, event.count), message, max(seen_ns, time_ns))
         self._trim()
         return added
 

@@ -24,6 +24,7 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from kubevents.conventions import Category, Severity
 from kubevents.enrich.rules import (
@@ -78,6 +79,12 @@ class ClassificationRule:
 
     def matches(self, event: KubeEvent) -> bool:
         """True when every condition of the rule holds for ``event``."""
+        return self.matches_but_message(event) and (
+            self.message is None or self.message.search(event.message) is not None
+        )
+
+    def matches_but_message(self, event: KubeEvent) -> bool:
+        """True when every condition but ``message`` holds for ``event``."""
         if self.types and event.type not in self.types:
             return False
         if self.kinds and event.regarding.kind not in self.kinds:
@@ -86,9 +93,7 @@ class ClassificationRule:
             event.reporting_controller
         ):
             return False
-        if self.namespaces and event.regarding.namespace not in self.namespaces:
-            return False
-        return self.message is None or self.message.search(event.message) is not None
+        return not self.namespaces or event.regarding.namespace in self.namespaces
 
     def _component_matches(self, component: str) -> bool:
         if component in self.components:
@@ -100,8 +105,77 @@ def _sort_key(rule: ClassificationRule) -> tuple[int, int, int]:
     return (-rule.priority, -rule.specificity, rule.order)
 
 
+MEMO_MESSAGES: Final = 1024
+"""Messages whose message conditions a candidate list remembers (then it starts over)."""
+MEMO_MESSAGE_MAX: Final = 256
+"""Longer messages are not remembered (each is searched again): a memo's size is bounded."""
+_MEMO_RULES: Final = 30
+"""Message rules of a candidate list that the memo covers: two bits each in a small int."""
+
+
+class _Candidates:
+    """The rules one reason (or none) may match, in precedence order, with a memo of
+    their message conditions.
+
+    Messages repeat: a series update says what its Event said, and many Pods fail
+    the same probe or wait on the same nodes with the same words. The regular
+    expressions of the message conditions were most of the stage's time, so the
+    list remembers, per message, which of its message rules it tested (bit ``2i``)
+    and which matched (bit ``2i + 1``). The other conditions are tested every
+    time, so the result is the one the rules give.
+    """
+
+    def __init__(self, rules: tuple[ClassificationRule, ...]) -> None:
+        self.rules = rules
+        slots: list[int] = []
+        n = 0
+        for rule in rules:
+            if rule.message is not None and n < _MEMO_RULES:
+                slots.append(2 * n)
+                n += 1
+            else:
+                slots.append(-1)
+        self.slots = tuple(slots)
+        """Per rule: the bit of its message condition in the memo, or -1."""
+        self.memo: dict[str, int] = {}
+
+    def classify(self, event: KubeEvent) -> ClassificationRule | None:
+        message = event.message
+        known = -1  # the memo's bits of this message, looked up at the first need
+        rules, slots = self.rules, self.slots
+        for i in range(len(rules)):  # indexes: compiled, zip() is a call to the builtin
+            rule = rules[i]
+            if not rule.matches_but_message(event):
+                continue
+            slot = slots[i]
+            pattern = rule.message
+            if pattern is None:
+                return rule
+            if slot < 0 or len(message) > MEMO_MESSAGE_MAX:
+                if pattern.search(message) is not None:
+                    return rule
+                continue
+            if known < 0:
+                known = self.memo.get(message, 0)
+            if known >> slot & 1:
+                if known >> (slot + 1) & 1:
+                    return rule
+                continue
+            matched = pattern.search(message) is not None
+            known |= (3 if matched else 1) << slot
+            memo = self.memo
+            if message not in memo and len(memo) >= MEMO_MESSAGES:
+                memo.clear()  # bounded; the results do not change
+            memo[message] = known
+            if matched:
+                return rule
+        return None
+
+
 class Classifier:
-    """Assigns a :class:`Classification` to each Event; pure and thread-safe to read."""
+    """Assigns a :class:`Classification` to each Event; the same Event always gets the
+    same result. Its memos of message conditions (:class:`_Candidates`) only ever hold
+    what the rules give, so a call from another thread still gets the rules' result."""
 
     def __init__(
         self,
@@ -121,12 +195,17 @@ class Classifier:
             reason: tuple(sorted([*specific, *generic], key=_sort_key))
             for reason, specific in by_reason.items()
         }
+        self._candidates = {reason: _Candidates(rules) for reason, rules in self._by_reason.items()}
+        self._generic_candidates = _Candidates(self._generic)
 
     def classify(self, event: KubeEvent) -> Classification:
         """Return the first matching rule's result, or the type's default."""
-        for rule in self._by_reason.get(event.reason, self._generic):
-            if rule.matches(event):
-                return rule.result
+        candidates = self._candidates.get(event.reason)
+        if candidates is None:
+            candidates = self._generic_candidates
+        rule = candidates.classify(event)
+        if rule is not None:
+            return rule.result
         return self.defaults.get(event.type, self.defaults["Warning"])
 
 

@@ -192,9 +192,16 @@ class PatternRules:
         # Cache by (reason, category, severity) only, unless a rule looks further:
         # namespaces are many, and would make the cache miss all the time.
         self._wide = any(r.types or r.kinds or r.namespaces for r in self.rules)
+        # The pattern and the anomaly detector ask for the same Event one after the
+        # other: the second asks the Event the first did and gets its answer back (an
+        # Enriched is frozen, so the same object has the same policy).
+        self._last: Enriched | None = None
+        self._last_policy = default
 
     def policy_for(self, enriched: Enriched) -> PatternPolicy:
         """The policy of the first rule matching ``enriched``, else the defaults."""
+        if enriched is self._last:
+            return self._last_policy
         event, cls = enriched.event, enriched.classification
         ref = event.regarding
         # Category and Severity are str enums: the members themselves are the values.
@@ -224,6 +231,8 @@ class PatternRules:
                 # Reasons are unbounded: start over rather than grow (results are the same).
                 self._cache.clear()
             self._cache[key] = policy
+        self._last = enriched
+        self._last_policy = policy
         return policy
 
     def policy_of(self, fields: tuple[str, str, str, str, str, str]) -> PatternPolicy:

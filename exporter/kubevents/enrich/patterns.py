@@ -37,7 +37,6 @@ import enum
 import hashlib
 import heapq
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, NamedTuple
@@ -46,7 +45,7 @@ from kubevents.conventions import Category, Severity
 from kubevents.enrich.pattern_rules import PatternPolicy, PatternRules
 from kubevents.enrich.sharing import SharedStrings
 from kubevents.enrich.templates import template
-from kubevents.errors import clip
+from kubevents.errors import TEXT_MAX, clip
 from kubevents.model import CategorySeverity, Enriched
 
 
@@ -144,7 +143,25 @@ def add_sample(samples: tuple[Sample, ...], enriched: Enriched) -> tuple[Sample,
     for sample in samples:
         if sample.uid == key:
             return samples
-    return (*samples, Sample(key, clip(enriched.event.message)))
+    return (*samples, Sample(key, _quoted(enriched.event.message)))
+
+
+def _quoted(message: str) -> str:
+    """``clip(message)``, without calling it for a message it would leave as it is.
+
+    A printable string has no line break nor control character, and its only
+    whitespace is the space: clip changes it only to strip spaces at its ends or
+    to cut it. Most messages are such, and ``clip`` (two regular expressions, in an
+    uncompiled module) was a sixth of the pattern stage's time.
+    """
+    if (
+        len(message) <= TEXT_MAX
+        and message.isprintable()
+        and not message.startswith(" ")
+        and not message.endswith(" ")
+    ):
+        return message
+    return clip(message)
 
 
 def rate_per_minute(count: int, span_ns: int) -> float:
@@ -168,28 +185,46 @@ def _workload(enriched: Enriched) -> str:
     return workload.key if workload is not None else ""
 
 
-_FIELD_VALUES: Final[dict[str, Callable[[Enriched], str]]] = {
-    "reason": lambda e: e.event.reason,
-    "kind": lambda e: e.event.regarding.kind,
-    "namespace": lambda e: e.event.regarding.namespace or e.event.namespace,
-    "type": lambda e: e.event.type,
-    "component": lambda e: e.event.reporting_controller,
-    "category": lambda e: e.classification.category.value,
-    "severity": lambda e: e.classification.severity.value,
-    "workload": _workload,
-    "node": _node,
-    "template": lambda e: template(e.event.message),
-}
-
-
 def key_values(enriched: Enriched, fields: tuple[str, ...]) -> tuple[str, ...]:
-    """The values of the key ``fields`` for one Event (empty string when unknown)."""
-    return tuple([value(enriched) for value in _getters(fields)])
+    """The values of the key ``fields`` for one Event (empty string when unknown).
+
+    One test per field name rather than a table of functions: compiled, each field
+    is a read of the Event, where a call through the table (and its cache of the
+    functions of ``fields``) cost more than the read itself. The names are those of
+    ``pattern_rules.KEY_FIELDS``, which the rules were checked against.
+    """
+    event = enriched.event
+    values: list[str] = []
+    for name in fields:
+        if name == "reason":
+            values.append(event.reason)
+        elif name == "namespace":
+            values.append(event.regarding.namespace or event.namespace)
+        elif name == "kind":
+            values.append(event.regarding.kind)
+        elif name == "workload":
+            values.append(_workload(enriched))
+        elif name == "template":
+            values.append(template(event.message))
+        elif name == "node":
+            values.append(_node(enriched))
+        elif name == "type":
+            values.append(event.type)
+        elif name == "component":
+            values.append(event.reporting_controller)
+        elif name == "category":
+            values.append(enriched.classification.category.value)
+        elif name == "severity":
+            values.append(enriched.classification.severity.value)
+        else:
+            raise KeyError(name)
+    return tuple(values)
 
 
-@lru_cache(maxsize=64)
-def _getters(fields: tuple[str, ...]) -> tuple[Callable[[Enriched], str], ...]:
-    return tuple(_FIELD_VALUES[name] for name in fields)
+@dataclass(slots=True)
+class _Rate:
+    key: RateKey
+    rate: float
 
 
 @dataclass(slots=True)
@@ -203,12 +238,8 @@ class _Active:
     """Time of the latest started/ongoing transition."""
     category: Category
     severity: Severity
-
-
-@dataclass(slots=True)
-class _Rate:
-    key: RateKey
-    rate: float
+    rate: _Rate
+    """Its entry of ``PatternDetector._rates`` (updated in place at each occurrence)."""
 
 
 @dataclass(slots=True)
@@ -443,7 +474,7 @@ class PatternDetector:
         if pattern is not None or group.total >= policy.min_count:
             rate = self._rate(group)
         if pattern is not None:
-            self._rates[pattern.id].rate = rate
+            pattern.rate.rate = rate
         if group.total < policy.min_count or rate < policy.min_rate_per_minute:
             return
         if pattern is not None:
@@ -457,16 +488,6 @@ class PatternDetector:
             return
         first = group.buckets[2]
         cls = enriched.classification
-        pattern = group.pattern = _Active(
-            id=pattern_id(group.fields, first),
-            first_seen_ns=first,
-            count=group.total,
-            held_ns=t,
-            reported_ns=t,
-            category=cls.category,
-            severity=cls.severity,
-        )
-        label = CategorySeverity(cls.category, cls.severity)
         fields = dict(group.fields)
         rate_key = RateKey(
             policy.rule_id or "",
@@ -475,10 +496,21 @@ class PatternDetector:
             cls.category,
             cls.severity,
         )
+        pattern = group.pattern = _Active(
+            id=pattern_id(group.fields, first),
+            first_seen_ns=first,
+            count=group.total,
+            held_ns=t,
+            reported_ns=t,
+            category=cls.category,
+            severity=cls.severity,
+            rate=_Rate(rate_key, rate),
+        )
+        label = CategorySeverity(cls.category, cls.severity)
         # One store each: a reader (the scrape thread) copies these dicts whole.
         self._active_labels[label] = self._active_labels.get(label, 0) + 1
         self._active_total += 1
-        self._rates[pattern.id] = _Rate(rate_key, rate)
+        self._rates[pattern.id] = pattern.rate
         self._seq += 1
         heapq.heappush(self._deadlines, (t + policy.quiet_ns, self._seq, gkey, pattern.id))
         self._emit(self._transition(group, PatternState.STARTED, t))
