@@ -267,7 +267,12 @@ twice and names the line only when something is wrong with it (:func:`where_of`)
 
 def where_of(path: str, where: str | int) -> str:
     """Where an :data:`Entry` of the file at ``path`` came from, as messages name it."""
-    return f"{display_name(path)}:{where}" if type(where) is int else str(where)
+    return _where(display_name(path), where)
+
+
+def _where(name: str, where: str | int) -> str:
+    """:func:`where_of` for an input already named as messages name it."""
+    return f"{name}:{where}" if type(where) is int else str(where)
 
 
 def read_entries(path: str, report: Report, now_ns: int | None = None) -> Iterator[Entry]:
@@ -423,7 +428,7 @@ def _parse_json(data: bytes, name: str, report: Report) -> Iterator[Item]:
 def _parse_lines(data: bytes, name: str, report: Report) -> Iterator[Item]:
     """JSON Lines: each non-blank line is one document."""
     for obj, watch_type, where in _parse_line_blocks((data.split(b"\n"),), name, report):
-        yield Item(obj, watch_type, f"{name}:{where}" if type(where) is int else str(where))
+        yield Item(obj, watch_type, _where(name, where))
 
 
 def _parse_line_blocks(blocks: Iterable[list[bytes]], name: str, report: Report) -> Iterator[Entry]:
