@@ -118,6 +118,16 @@ class MemoryBuffer:
     def capacity(self) -> int | None:
         return self._capacity
 
+    @property
+    def queued(self) -> int:
+        """Records waiting behind the batch in flight."""
+        return len(self._queue)
+
+    @property
+    def room(self) -> int:
+        """Records :meth:`put` takes now without ``force``."""
+        return self._capacity - self.pending
+
     def put(self, records: Sequence[OutputRecord], *, force: bool = False) -> int:
         n = len(records) if force else min(len(records), self._capacity - self.pending)
         if n <= 0:

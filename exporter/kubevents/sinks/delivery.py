@@ -58,6 +58,7 @@ from kubevents.sinks.retry import Action, RetryPolicy, decide
 from kubevents.sinks.spool import Spool
 from kubevents.sinks.transport import (
     DeliveryStats,
+    EncodingTransport,
     RequestReport,
     Sent,
     Transport,
@@ -134,6 +135,14 @@ class DeliverySink:
             self._buffer = SpoolBuffer(self._spool, frame_records=settings.batch_size)
         else:
             self._buffer = MemoryBuffer(settings.queue_size)
+        self._encoder: EncodingTransport | None = None
+        """The transport, when ``export`` encodes a batch ahead of its send (in memory only:
+        a batch read back from the spool is other objects)."""
+        if isinstance(transport, EncodingTransport) and self._spool is None and prepare is None:
+            self._encoder = transport
+        self._encoded: tuple[list[OutputRecord], bytes] | None = None
+        """The records ``export`` encoded last, and their request, until the worker's next
+        batch: sent as they are if it is those very records, else dropped."""
         self._oldest_at = 0.0
         self._flushing = 0
         self._closing = False
@@ -160,11 +169,45 @@ class DeliverySink:
         with self._cond:
             if self._prepare is not None:
                 clean = self._prepare(clean)
+            if self._encoder is not None:
+                self._encode_ahead(clean)
             self._put(clean)
             if not self._oldest_at:
                 self._oldest_at = time.monotonic()
             self._cond.notify_all()
         return ExportResult.SUCCESS
+
+    def _encode_ahead(self, records: list[OutputRecord]) -> None:
+        """Encode ``records`` now if they are to be the worker's next batch as they are: a
+        whole batch, nothing queued before them, room for all (lock held).
+
+        Here, right after the limits walked them, their objects are still in the
+        processor's caches; the worker would read them a batch's worth of work later, and
+        the encode cost it about twice as much. The request is the same bytes either way
+        (:meth:`_take_encoded` checks that the batch is those very records)."""
+        buffer = self._buffer
+        assert isinstance(buffer, MemoryBuffer) and self._encoder is not None
+        n = len(records)
+        if n != self.settings.batch_size or buffer.queued or buffer.room < n:
+            return
+        try:
+            request = self._encoder.encode(records)
+        except Exception:  # the worker's own encode of the batch reports it (and drops it)
+            return
+        self._encoded = (records, request)
+
+    def _take_encoded(self, batch: list[OutputRecord] | None) -> bytes | None:
+        """The request ``export`` made for ``batch``, if it made one for these records
+        (lock held); it is given out once."""
+        encoded, self._encoded = self._encoded, None
+        if encoded is None or batch is None:
+            return None
+        records, request = encoded
+        if len(records) != len(batch) or any(
+            a is not b for a, b in zip(records, batch, strict=True)
+        ):
+            return None
+        return request
 
     def _put(self, records: list[OutputRecord]) -> None:
         """Store ``records`` as room allows, in pieces the worker can take meanwhile;
@@ -321,9 +364,10 @@ class DeliverySink:
         while True:
             with self._cond:
                 batch = self._next_batch()
+                request = self._take_encoded(batch)
             if batch is None:
                 return
-            self._deliver(batch)
+            self._deliver(batch, request)
             with self._cond:
                 self._cond.notify_all()
 
@@ -353,17 +397,22 @@ class DeliverySink:
             self._cond.wait(0.1)  # nothing readable yet (cannot happen; never spin)
         return None
 
-    def _deliver(self, batch: list[OutputRecord]) -> None:
+    def _deliver(self, batch: list[OutputRecord], request: bytes | None = None) -> None:
         """Send the batch in flight until it is settled (accepted, dropped) or, when
-        kubevents stops first, put it back."""
+        kubevents stops first, put it back. ``request``: the batch already encoded (its
+        first attempt sends it; a retry encodes what is left of the batch again)."""
         attempt = 0
         started = time.monotonic()
         while True:
             attempt += 1
             n = len(batch)
             t0 = time.perf_counter()
+            encoder = self._encoder
             try:
-                sent = self.transport.send(batch)
+                if request is not None and encoder is not None:
+                    sent = encoder.send_encoded(batch, request)
+                else:
+                    sent = self.transport.send(batch)
             except TransportError as e:
                 failure, sent_bytes = e.failure, e.sent_bytes
             except Exception:  # a bug (e.g. in an encoder): drop, never kill the worker
@@ -379,6 +428,7 @@ class DeliverySink:
                     self._log_delivered(sent, n, attempt)
                 return
             self._report(n, sent_bytes, time.perf_counter() - t0, "failure")
+            request = None
             reason = failure.reason
             self.stats.add(self.stats.failed, reason, n)
             batch = self._trim()

@@ -46,8 +46,13 @@ class OtlpGrpcTransport:
         self._metadata = options.headers
         self._channel = UnaryChannel(options, user_agent=f"kubevents/{__version__}")
 
+    def encode(self, records: Sequence[OutputRecord]) -> bytes:
+        return encode_logs_wire(records, self._resource)
+
     def send(self, records: Sequence[OutputRecord]) -> Sent:
-        request = encode_logs_wire(records, self._resource)
+        return self.send_encoded(records, self.encode(records))
+
+    def send_encoded(self, records: Sequence[OutputRecord], request: bytes) -> Sent:
         size = len(request)
         try:
             # The request is already serialized (encode_logs_wire), the response is read

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from kubevents.errors import SinkError
 from kubevents.records import OutputRecord
@@ -54,6 +54,29 @@ class Transport(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class EncodingTransport(Transport, Protocol):
+    """A transport whose request can be encoded ahead of its send, on another thread.
+
+    :class:`~kubevents.sinks.delivery.DeliverySink` encodes a batch on the pipeline thread
+    as it takes it, while its records are still in the processor's caches, and the worker
+    sends those bytes when its batch is exactly those records; ``send`` stays the same as
+    ``send_encoded(records, encode(records))``.
+    """
+
+    def encode(self, records: Sequence[OutputRecord]) -> bytes:
+        """The request for ``records``, as ``send`` would make it."""
+        ...
+
+    def send_encoded(self, records: Sequence[OutputRecord], request: bytes) -> Sent:
+        """Send ``request``, made by :meth:`encode` of ``records``, as one request.
+
+        Raises:
+            TransportError: the request failed (with what the server said).
+        """
+        ...
 
 
 @dataclass(frozen=True, slots=True)
