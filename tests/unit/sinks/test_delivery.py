@@ -360,3 +360,88 @@ def test_oversized_records_are_truncated_and_counted(sinks: list[DeliverySink]) 
     assert sink.force_flush(5)
     assert sink.stats.truncated == 1
     assert transport.delivered[0] == "x" * 64
+
+
+class EncodingTransport(ScriptedTransport):
+    """A ScriptedTransport that can encode ahead (``EncodingTransport``): its request is the
+    bodies joined, and it notes which thread encoded each and how each was sent."""
+
+    def __init__(self, *script: Failure | Sent, fail_encode: bool = False) -> None:
+        super().__init__(*script)
+        self.fail_encode = fail_encode
+        self.encoded_on: list[str] = []
+        self.sent_as: list[str] = []
+
+    def encode(self, records: Sequence[OutputRecord]) -> bytes:
+        self.encoded_on.append(threading.current_thread().name)
+        if self.fail_encode:
+            raise ValueError("an encoder's bug")
+        return "\n".join(r.body for r in records).encode()
+
+    def send(self, records: Sequence[OutputRecord]) -> Sent:
+        return self._send(records, self.encode(records), "encoded by send")
+
+    def send_encoded(self, records: Sequence[OutputRecord], request: bytes) -> Sent:
+        return self._send(records, request, "encoded ahead")
+
+    def _send(self, records: Sequence[OutputRecord], request: bytes, how: str) -> Sent:
+        assert request == "\n".join(r.body for r in records).encode()  # these records' own
+        self.sent_as.append(how)
+        return super().send(records)
+
+
+def test_a_whole_batch_is_encoded_by_export_and_sent_as_it_is(sinks: list[DeliverySink]) -> None:
+    transport = EncodingTransport()
+    sink = make(sinks, transport)
+    sink.export(records(0, 10))
+    assert sink.force_flush(5)
+    assert transport.delivered == names(0, 10)
+    assert transport.encoded_on == [threading.current_thread().name]
+    assert transport.sent_as == ["encoded ahead"]
+
+
+def test_only_a_batch_that_is_the_records_encoded_goes_as_encoded(
+    sinks: list[DeliverySink],
+) -> None:
+    transport = EncodingTransport()
+    transport.gate.clear()
+    sink = make(sinks, transport)
+    sink.export(records(0, 10))  # encoded ahead; the worker takes it and waits at the gate
+    transport.wait_requests(1)
+    sink.export(records(10, 10))  # nothing queued before it: encoded ahead
+    sink.export(records(20, 10))  # queued behind the one before: encoded by the worker
+    sink.export(records(30, 4))  # not a whole batch
+    transport.gate.set()
+    assert sink.force_flush(5)
+    assert transport.requests == [names(0, 10), names(10, 10), names(20, 10), names(30, 4)]
+    assert transport.sent_as == ["encoded ahead"] * 2 + ["encoded by send"] * 2
+    here, worker = threading.current_thread().name, "sink-test"
+    assert transport.encoded_on == [here, here, worker, worker]
+
+
+def test_a_retry_encodes_the_batch_again(sinks: list[DeliverySink]) -> None:
+    transport = EncodingTransport(UNAVAILABLE)
+    sink = make(sinks, transport)
+    sink.export(records(0, 10))
+    assert sink.force_flush(5)
+    assert transport.requests == [names(0, 10)] * 2
+    assert transport.sent_as == ["encoded ahead", "encoded by send"]
+
+
+def test_a_failing_encode_ahead_is_left_to_the_worker(sinks: list[DeliverySink]) -> None:
+    transport = EncodingTransport(fail_encode=True)
+    sink = make(sinks, transport)
+    assert sink.export(records(0, 10)) is ExportResult.SUCCESS  # the pipeline goes on
+    assert sink.force_flush(5)
+    assert transport.requests == []
+    assert sink.stats.dropped == {"internal_error": 10}  # as a failing encode always did
+    assert transport.encoded_on == [threading.current_thread().name, "sink-test"]
+
+
+def test_a_spool_batch_is_encoded_by_the_worker(tmp_path: Path, sinks: list[DeliverySink]) -> None:
+    transport = EncodingTransport()
+    sink = make(sinks, transport, spool_dir=str(tmp_path))
+    sink.export(records(0, 10))
+    assert sink.force_flush(5)
+    assert transport.delivered == names(0, 10)
+    assert transport.sent_as == ["encoded by send"]
