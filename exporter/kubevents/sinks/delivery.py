@@ -5,7 +5,9 @@ around a :class:`Transport` that only knows how to send one batch. The sink
 gives all of them the same guarantees (``docs/sinks.md``):
 
 * ``export`` (the pipeline thread) cleans the records (:mod:`limits`) and
-  queues them; it never does network I/O. When the queue is full the policy
+  queues them; it never does network I/O. A whole batch that the worker will take
+  as it is, it also encodes, while the records are fresh in the caches (a transport
+  that can: :class:`~kubevents.sinks.transport.EncodingTransport`). When the queue is full the policy
   decides: ``block`` waits for room (backpressure: the watch slows down and
   the API server keeps what it has not read), up to ``block_timeout_s`` if set,
   then drops the oldest; ``drop_oldest`` makes room at once. Drops are
