@@ -49,19 +49,15 @@ from kubevents.series import SeriesTracker
 from kubevents.settings import Settings
 from kubevents.sinks.registry import SinkContext, build_sinks
 from kubevents.source import ordering
-from kubevents.source.ordering import (
-    Spool,
-    WindowCheck,
-    occurrence_ns,
-    sorted_on_disk,
-    windowed,
-)
+from kubevents.source.dumplines import Normalized, Scan
+from kubevents.source.ordering import Spool, WindowCheck, sorted_on_disk, windowed
 from kubevents.source.replaying import (
     Item,
     Problem,
+    as_read,
     display_name,
     is_stream,
-    read_entries,
+    read_file,
     stream_batches,
     where_of,
 )
@@ -400,38 +396,31 @@ def _scan_files(paths: Sequence[str], repairs: RepairLog, now_ns: int | None = N
     read = _Read()
     report = read.problems.append
     for path in paths:
-        check = WindowCheck()
-        add = check.add
-        found = updates = deletions = 0
-        latest = read.latest_ns
+        # A watch dump's updates are taken by the compiled scan itself; what comes out of
+        # the read is every other Event (other formats, other shapes of line).
+        scan = Scan(WindowCheck(ordering.WINDOW), read.latest_ns)
         try:
-            for obj, watch_type, where in read_entries(path, report, now_ns):
+            for obj, watch_type, where in read_file(
+                path, report, now_ns, lines=scan.lines, entries=as_read
+            ):
                 if not is_event(obj):  # what normalize refuses, reported as it says
                     _normalized(Item(obj, watch_type, where_of(path, where)), report, RepairLog())
                     continue
-                found += 1
                 if path == "-":
                     held = _normalized(
                         Item(obj, watch_type, where_of(path, where)), report, repairs
                     )
                     if held is not None:
                         read.stdin.append((watch_type, held))
-                time_ns = occurrence_ns(obj)
-                if time_ns > latest:
-                    latest = time_ns
-                if watch_type == "DELETED":
-                    deletions += 1
-                else:
-                    updates += 1
-                    add(time_ns)
+                scan.add(obj, watch_type)
         except InputError as e:
             read.unreadable.append(str(e))
         finally:  # what was read before the error counts too
-            read.updates += updates
-            read.deletions += deletions
-            read.latest_ns = latest
-        if found:
-            read.files.append((path, check))
+            read.updates += scan.updates
+            read.deletions += scan.deletions
+            read.latest_ns = scan.latest_ns
+        if scan.found:
+            read.files.append((path, scan.check))
     return read
 
 
@@ -452,18 +441,16 @@ def _in_order(
                 else:
                     yield held
             return
+
+        def repaired(event: KubeEvent, where: str | int) -> None:
+            repairs(event, where_of(path, where))
+
+        # Problems, and what is not an Event, were reported by the first pass.
+        normalized = Normalized(spool.add, repaired)
         try:
-            for obj, watch_type, where in read_entries(path, _ignore_problem, now_ns):
-                try:
-                    event = normalize(obj)
-                except NotAnEvent:
-                    continue  # reported by the first pass
-                if event.repairs:
-                    repairs(event, where_of(path, where))
-                if watch_type == "DELETED":
-                    spool.add(event)
-                else:
-                    yield event
+            yield from read_file(
+                path, _ignore_problem, now_ns, lines=normalized.lines, entries=normalized.entries
+            )
         except InputError:
             return  # reported by the first pass
 
