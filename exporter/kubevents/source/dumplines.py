@@ -153,6 +153,7 @@ class Scan:
                     watch_type = document.get("type")
                     if (
                         isinstance(obj, dict)
+                        and isinstance(watch_type, str)  # a JSON value: may be unhashable
                         and watch_type in _UPDATES
                         and (
                             obj.get("kind") == "Event"
@@ -198,6 +199,7 @@ class Normalized:
                     watch_type = document.get("type")
                     if (
                         isinstance(obj, dict)
+                        and isinstance(watch_type, str)  # a JSON value: may be unhashable
                         and watch_type in _UPDATES
                         and (
                             obj.get("kind") == "Event"

@@ -495,6 +495,7 @@ def _parse_line_blocks(blocks: Iterable[list[bytes]], name: str, report: Report)
                 watch_type = document.get("type")
                 if (
                     type(obj) is dict
+                    and isinstance(watch_type, str)  # a JSON value: may be unhashable
                     and watch_type in _UPDATES
                     and (
                         obj.get("kind") == "Event" or "involvedObject" in obj or "regarding" in obj
@@ -828,7 +829,7 @@ def _one(document: object, where: str, report: Report) -> Iterator[Item]:
         report(Problem(where, f"expected an object, got {type(document).__name__}"))
         return
     watch_type = document.get("type")
-    if "object" in document and watch_type in WATCH_TYPES:
+    if "object" in document and isinstance(watch_type, str) and watch_type in WATCH_TYPES:
         obj = document["object"]
         if watch_type == "BOOKMARK":
             return

@@ -62,6 +62,7 @@ LINES = [
     watch("DELETED", event("d2", 1, involvedObject={})),  # repaired, and deleted
     b"\t" + watch("MODIFIED", event("a", 14)) + b"  ",
     watch("MODIFIED", {"kind": "List", "items": []}),
+    orjson.dumps({"type": ["ADDED"], "object": event("t", 15)}),  # a type that is no name
 ]
 """A watch dump with every kind of line: updates (core/v1, v1, repaired), deletions,
 blank lines, invalid JSON, a bookmark, a watch ERROR, a watch line of another kind, a
@@ -98,6 +99,7 @@ def test_the_reference_holds_every_kind_of_line() -> None:
         ("f:9", "watch ADDED object is kind 'Pod', not an Event"),
         ("f:12", "expected an object, got int"),
         ("f:16", "watch MODIFIED object is kind 'List', not an Event"),
+        ("f:17", "not an Event, a List or a watch event (an object without kind)"),
     ]
 
 
@@ -207,7 +209,7 @@ def test_both_passes_read_a_file_cut_anywhere_as_the_general_reader(
         scan.add(obj, watch_type)
     assert problems == expected_problems
     # The bad bytes first (as a whole read reports them), then each line's, in order.
-    assert [p.where.rsplit(":", 1)[1] for p in problems] == ["17", "5", "8", "9", "12", "16"]
+    assert [p.where.rsplit(":", 1)[1] for p in problems] == ["18", "5", "8", "9", "12", "16", "17"]
     assert (scan.found, scan.updates, scan.deletions) == (10, 8, 2)
 
     deleted: list[KubeEvent] = []
