@@ -34,6 +34,7 @@ HOT_PATH = [
     "exporter/kubevents/sinks/limits.py",
     "exporter/kubevents/sinks/otlp_encode.py",
     "exporter/kubevents/pipeline.py",
+    "exporter/kubevents/source/dumplines.py",
 ]
 """What every Event goes through, parse to encoded request (and nothing with I/O)."""
 

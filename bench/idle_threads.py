@@ -46,8 +46,8 @@ def _threads(pid: int) -> dict[int, tuple[int, int]]:
     return out
 
 
-def _names(pid: int) -> dict[int, str]:
-    spy = shutil.which("py-spy") or "/tmp/pyspy/bin/py-spy"
+def _names(pid: int, spy: str = "") -> dict[int, str]:
+    spy = spy or shutil.which("py-spy") or "/tmp/pyspy/bin/py-spy"
     if not Path(spy).exists():
         return {}
     dump = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, text=True).stdout

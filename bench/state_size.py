@@ -118,7 +118,7 @@ def _module_caches() -> list[object]:
         templates.template,
         templates._pieces,
         normalize._parse_time,
-        records._second,
+        records._SECONDS,
     ]
 
 

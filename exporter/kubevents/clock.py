@@ -22,8 +22,9 @@ class Clock(Protocol):
 class SystemClock:
     """The real wall clock."""
 
-    def now_ns(self) -> int:
-        return time.time_ns()
+    now_ns = staticmethod(time.time_ns)
+    """``time.time_ns`` itself, not a method that calls it: the pipeline asks once per
+    Event, and a Python frame around the builtin cost more than the builtin."""
 
 
 class FakeClock:

@@ -9,7 +9,6 @@ the same content by construction. Attribute names come from
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass
 from typing import Final
@@ -280,10 +279,19 @@ def _event_attributes(event: KubeEvent) -> dict[str, AttrValue]:
 def format_rfc3339(time_ns: int) -> str:
     """``2026-11-20T10:00:01.123456789Z`` (UTC, nanoseconds, no trailing-zero trimming)."""
     seconds, nanos = divmod(time_ns, 1_000_000_000)
-    return _second(seconds) + f".{nanos:09d}Z"
+    text = _SECONDS.get(seconds)
+    if text is None:
+        if len(_SECONDS) >= _SECONDS_KEPT:
+            _SECONDS.clear()
+        text = _SECONDS[seconds] = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))
+    # The nanoseconds zero-padded to 9 digits: str of an int with a 10th digit in front,
+    # cut off (an f-string's ``:09d`` goes through format()'s spec parsing, compiled too).
+    return text + str(nanos + 1_000_000_000)[1:] + "Z"
 
 
-@functools.lru_cache(maxsize=4096)
-def _second(seconds: int) -> str:
-    # Cached: records come in bursts of the same second, and strftime is most of the cost.
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+_SECONDS_KEPT: Final = 4096
+_SECONDS: Final[dict[int, str]] = {}
+"""The text of the seconds seen lately, up to the ``.``: records come in bursts of the same
+second, and strftime is most of the cost. A dict read in compiled code, not an
+``lru_cache`` call; emptied when full. With the f-string, the call cost about 3.4 times
+as much (546 against 162 ns, compiled, measured)."""

@@ -255,22 +255,39 @@ def rule_files(
         RulesError: a missing directory, a bad file, a pack rule id without its
             pack's prefix, or a disabled pack that no layer holds.
     """
+    by_kind = rule_files_by_kind(
+        dirs=dirs, include_shipped=include_shipped, disabled_packs=disabled_packs
+    )
+    return by_kind.get(kind, [])
+
+
+def rule_files_by_kind(
+    *,
+    dirs: Sequence[Path],
+    include_shipped: bool = True,
+    disabled_packs: Collection[str] = (),
+) -> dict[str, list[RuleFile]]:
+    """:func:`rule_files` of every kind at once, each file read once: kind -> its files,
+    in the order :func:`rule_files` gives them (every file is read whatever its kind,
+    so one read serves a command's classifier, correlator and detectors alike).
+
+    Raises:
+        RulesError: as :func:`rule_files`.
+    """
     layers = rule_layers(dirs, include_shipped=include_shipped)
-    found: list[RuleFile] = []
+    found: dict[str, list[RuleFile]] = {}
     for directory in layers:
         if not directory.is_dir():
             raise RulesError(f"{directory}: rules directory not found")
         for path in _yaml_files(directory):
             rule_file = read_rule_file(path)
-            if rule_file.kind == kind:
-                found.append(rule_file)
+            found.setdefault(rule_file.kind, []).append(rule_file)
         for name, paths in pack_files(directory).items():
             if name in disabled_packs:
                 continue
             for path in paths:
                 rule_file = read_rule_file(path)
-                if rule_file.kind == kind:
-                    found.append(_as_pack(rule_file, name))
+                found.setdefault(rule_file.kind, []).append(_as_pack(rule_file, name))
     check_disabled_packs(layers, disabled_packs)
     return found
 

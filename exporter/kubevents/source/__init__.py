@@ -1,6 +1,7 @@
 """Sources: where raw Events come from (a replay file, a cluster watch).
 
-What lives here: the replay readers (``replaying``, ``kubectl_text``), our own API client
+What lives here: the replay readers (``replaying``, ``kubectl_text``, ``ordering`` and the
+passes' compiled loops, ``dumplines``), our own API client
 (``kubeconfig``, ``credentials``, ``kubeclient``, ``kubeapi``), the watch loop and its
 retry decisions (``watching``, ``retrying``), checkpoints, leader election and the
 owner objects the correlator reads (``checkpoint``, ``leader``, ``objects``).

@@ -3,7 +3,9 @@
 A replayed file is read twice. The first pass keeps only each update's occurrence time
 (:func:`occurrence_ns`, orjson's parse and no Event built) and checks whether the file is
 *nearly in order*: whether a reorder window of :data:`WINDOW` Events puts it in sorted
-order (:class:`WindowCheck`; a watch dump is, in arrival order). The second pass reads
+order (:class:`WindowCheck`; a watch dump is, in arrival order). Those two, and each pass's
+loop over a watch dump's lines, are compiled code in ``dumplines``: this module's constants
+stay patchable by tests. The second pass reads
 the Events again and streams them through that window (:func:`windowed`), so no more
 than :data:`WINDOW` Events are held. A file that is not nearly in order is sorted on
 disk instead (:func:`sorted_on_disk`): sorted runs of :data:`RUN` Events in a temporary
@@ -17,12 +19,23 @@ import dataclasses
 import heapq
 import marshal
 import tempfile
-from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from kubevents.model import KubeEvent, ObjectRef
-from kubevents.normalize import parse_time_ns
+from kubevents.source.dumplines import WindowCheck, occurrence_ns
+
+__all__ = [
+    "BLOCK",
+    "FAN_IN",
+    "RUN",
+    "WINDOW",
+    "Spool",
+    "WindowCheck",
+    "occurrence_ns",
+    "sorted_on_disk",
+    "windowed",
+]
 
 WINDOW = 4096
 """Events a nearly-in-order file may be out of place by (about 6 MiB of Events)."""
@@ -35,77 +48,6 @@ BLOCK = 256
 
 FAN_IN = 16
 """Runs merged at once; more are merged into longer runs first."""
-
-
-def occurrence_ns(raw: dict[str, Any]) -> int:
-    """``normalize(raw).time_ns`` without building the Event: ``series.lastObservedTime >
-    eventTime > lastTimestamp > firstTimestamp > creationTimestamp`` (the v1 names or
-    the core/v1 ones, as ``normalize`` picks them). Absent fields (None) are passed
-    over without a call: this runs once per line of every replayed file."""
-    series = raw.get("series")
-    if isinstance(series, dict) and (found := parse_time_ns(series.get("lastObservedTime"))):
-        return found
-    value = raw.get("eventTime")
-    if value is not None and (found := parse_time_ns(value)):
-        return found
-    v1 = "regarding" in raw or "note" in raw or raw.get("apiVersion") == "events.k8s.io/v1"
-    last, first = (
-        ("deprecatedLastTimestamp", "deprecatedFirstTimestamp")
-        if v1
-        else ("lastTimestamp", "firstTimestamp")
-    )
-    meta = raw.get("metadata")
-    return (
-        parse_time_ns(raw.get(last))
-        or parse_time_ns(raw.get(first))
-        or (parse_time_ns(meta.get("creationTimestamp")) if isinstance(meta, dict) else None)
-        or 0
-    )
-
-
-class WindowCheck:
-    """Whether a sequence of times, fed one by one, is sorted by a window of ``window``:
-    no time comes after a larger one has had to leave the window.
-
-    While the times come in order (a watch dump), only the last ``window + 1`` are kept,
-    in a deque: in order, those are the window's heap (a sorted list is a heap) and the
-    one that left last, the largest that left. The heap is built from them at the first
-    time out of order, and from then on every time goes through it."""
-
-    def __init__(self, window: int | None = None) -> None:
-        self._window = WINDOW if window is None else window
-        self._heap: list[int] = []
-        self._recent: deque[int] | None = deque(maxlen=self._window + 1)
-        """The last times, while every time is at least the one before (else None)."""
-        self._left = -(1 << 63)
-        self._last = -(1 << 63)
-        self.ok = True
-        self.in_order = True
-        """Every time at least the one before: no window needed at all."""
-
-    def add(self, time_ns: int) -> None:
-        recent = self._recent
-        if recent is not None:
-            if time_ns >= self._last:
-                self._last = time_ns
-                recent.append(time_ns)
-                return
-            self._recent = None
-            kept = list(recent)
-            if len(kept) > self._window:
-                self._left = kept.pop(0)
-            self._heap = kept
-        if time_ns < self._last:
-            self.in_order = False
-        self._last = time_ns
-        if time_ns < self._left:
-            self.ok = False
-        if not self.ok:
-            return
-        if len(self._heap) < self._window:
-            heapq.heappush(self._heap, time_ns)
-        else:
-            self._left = max(self._left, heapq.heappushpop(self._heap, time_ns))
 
 
 def windowed(events: Iterable[KubeEvent], window: int | None = None) -> Iterator[KubeEvent]:

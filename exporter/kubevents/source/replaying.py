@@ -43,7 +43,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple, TypeVar
 
 import orjson
 import yaml
@@ -277,7 +277,33 @@ def _where(name: str, where: str | int) -> str:
 
 def read_entries(path: str, report: Report, now_ns: int | None = None) -> Iterator[Entry]:
     """:func:`read_items` without an :class:`Item` (nor its text of where) per line of a
-    watch dump: what the replay's two passes read (see :data:`Entry`).
+    watch dump (see :data:`Entry`).
+
+    Raises:
+        InputError: the file cannot be read at all.
+    """
+    return read_file(path, report, now_ns, lines=_parse_line_blocks, entries=as_read)
+
+
+T = TypeVar("T")
+
+LineReader = Callable[[Iterable[list[bytes]], str, Report], Iterator[T]]
+"""What takes a watch dump's lines, a block of lines at a time (each read's), with the
+file's name and where to report the lines' problems: :func:`_parse_line_blocks` (every
+line's :data:`Entry`), or a pass of the replay (``dumplines``)."""
+
+
+def read_file(
+    path: str,
+    report: Report,
+    now_ns: int | None = None,
+    *,
+    lines: LineReader[T],
+    entries: Callable[[Iterable[Entry]], Iterable[T]],
+) -> Iterator[T]:
+    """What ``lines`` makes of a watch dump's lines (JSON Lines, read a block at a time),
+    what ``entries`` makes of the Events of any other file: what the replay's two passes
+    read. ``now_ns``: as :func:`read_items` takes it.
 
     Raises:
         InputError: the file cannot be read at all.
@@ -288,17 +314,32 @@ def read_entries(path: str, report: Report, now_ns: int | None = None) -> Iterat
         except OSError:
             now_ns = time.time_ns()
     if path == "-":
-        yield from parse_items(read_bytes(path, report), display_name(path), report, now_ns)
+        yield from entries(
+            parse_items(read_bytes(path, report), display_name(path), report, now_ns)
+        )
         return
     try:
         file = open(path, "rb")  # noqa: SIM115 (closed below; a generator holds it)
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror or e}") from e
     with file:
-        yield from _file_items(file, path, report, now_ns)
+        yield from _file_items(file, path, report, now_ns, lines, entries)
 
 
-def _file_items(file: BinaryIO, name: str, report: Report, now_ns: int) -> Iterator[Entry]:
+def as_read(entries: Iterable[Entry]) -> Iterable[Entry]:
+    """The Events of a file as read: :func:`read_file`'s ``entries`` for a caller that
+    takes each :data:`Entry` itself."""
+    return entries
+
+
+def _file_items(
+    file: BinaryIO,
+    name: str,
+    report: Report,
+    now_ns: int,
+    lines: LineReader[T],
+    entries: Callable[[Iterable[Entry]], Iterable[T]],
+) -> Iterator[T]:
     """The Events of a regular file. JSON Lines (the first line one object: a watch dump)
     are read line by line, so a file of any size is never held whole; any other format is
     read whole and parsed as :func:`parse_items` does. Problems come out in the order a
@@ -325,11 +366,11 @@ def _file_items(file: BinaryIO, name: str, report: Report, now_ns: int) -> Itera
         data = head + b"".join(decoded)
         for problem in early:
             report(problem)
-        yield from parse_items(as_utf8(data, name, report), name, report, now_ns)
+        yield from entries(parse_items(as_utf8(data, name, report), name, report, now_ns))
         return
     encoding: list[Problem] = []
     late: list[Problem] = []
-    yield from _parse_line_blocks(_lines(body, decoded, name, encoding.append), name, late.append)
+    yield from lines(_lines(body, decoded, name, encoding.append), name, late.append)
     for problem in (*early, *encoding, *late):
         report(problem)
 
@@ -454,6 +495,7 @@ def _parse_line_blocks(blocks: Iterable[list[bytes]], name: str, report: Report)
                 watch_type = document.get("type")
                 if (
                     type(obj) is dict
+                    and isinstance(watch_type, str)  # a JSON value: may be unhashable
                     and watch_type in _UPDATES
                     and (
                         obj.get("kind") == "Event" or "involvedObject" in obj or "regarding" in obj
@@ -762,6 +804,12 @@ def _framer(fmt: str, name: str, report: Report, now_ns: int | None = None) -> _
     return make(name, report) if make is not None else _WholeFramer(name, report, fmt, now_ns)
 
 
+def document_entries(document: object, line: int, name: str, report: Report) -> Iterator[Item]:
+    """The Events of one parsed document that starts on line ``line`` of file ``name``:
+    a List, a watch event, an Event or an array; what is not an Event is reported."""
+    return _items(document, line, name, report)
+
+
 def _items(document: object, line: int, name: str, report: Report) -> Iterator[Item]:
     """The Events of one parsed document: a List, a watch event, an Event or an array."""
     where = f"{name}:{line}"
@@ -781,7 +829,7 @@ def _one(document: object, where: str, report: Report) -> Iterator[Item]:
         report(Problem(where, f"expected an object, got {type(document).__name__}"))
         return
     watch_type = document.get("type")
-    if "object" in document and watch_type in WATCH_TYPES:
+    if "object" in document and isinstance(watch_type, str) and watch_type in WATCH_TYPES:
         obj = document["object"]
         if watch_type == "BOOKMARK":
             return

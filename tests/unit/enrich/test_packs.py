@@ -11,10 +11,12 @@ import pytest
 from kubevents.app import classifier_from, correlator_from
 from kubevents.enrich.classify import compile_classifier, load_classifier
 from kubevents.enrich.rules import (
+    RULE_KINDS,
     LineDict,
     pack_files,
     read_rule_file,
     rule_files,
+    rule_files_by_kind,
     shipped_rules_dir,
 )
 from kubevents.errors import RulesError
@@ -300,3 +302,17 @@ def test_the_core_correlation_tests_pass_with_every_pack_on(tmp_path: Path) -> N
     )
     assert len(results) > 10
     assert [f"{r.name}: {r.failure}" for r in results if r.failure] == []
+
+
+@pytest.mark.parametrize("disabled", [(), tuple(PACKS[:1])])
+def test_every_kind_read_at_once_is_what_each_kind_read_alone_gives(
+    disabled: tuple[str, ...],
+) -> None:
+    by_kind = rule_files_by_kind(dirs=[], include_shipped=True, disabled_packs=disabled)
+    assert set(by_kind) == set(RULE_KINDS)
+    for kind in RULE_KINDS:
+        alone = rule_files(kind, dirs=[], include_shipped=True, disabled_packs=disabled)
+        assert [(f.path, f.pack, f.data) for f in by_kind[kind]] == [
+            (f.path, f.pack, f.data) for f in alone
+        ]
+    assert not any(f.pack in disabled for files in by_kind.values() for f in files)

@@ -87,6 +87,16 @@ def test_jsonl_bad_lines_are_reported_and_skipped() -> None:
     assert problems[4].message == "watch ERROR in the recording: too old"
 
 
+@pytest.mark.parametrize("watch_type", [["ADDED"], {"a": 1}, 1, None])
+def test_a_watch_line_whose_type_is_not_a_name_is_reported_not_fatal(watch_type: object) -> None:
+    data = orjson.dumps({"type": watch_type, "object": EVENT}) + b"\n" + orjson.dumps(EVENT2)
+    items, problems = parse(data)
+    assert uids(items) == ["u2"]
+    assert [(p.where, p.message) for p in problems] == [
+        ("f:1", "not an Event, a List or a watch event (an object without kind)")
+    ]
+
+
 def test_concatenated_stream_resyncs_after_a_broken_object() -> None:
     good = orjson.dumps(EVENT, option=orjson.OPT_INDENT_2).decode()
     data = ('{\n  "kind": "Event",\n  broken\n}\n' + good + "\n").encode()
