@@ -309,6 +309,13 @@ def run_watch_fast(events: list[dict[str, Any]], runs: int, out: dict[str, Any])
         out["watch_fast"]["vs_replay"] = rate / out["replay"]["occurrences_per_s"]
 
 
+def _idle_where(r: dict[str, Any]) -> str:
+    threads = ", ".join(f"{ms:g}" for ms in r["threads_ms"])
+    return (f"  {r['cpu_share']:.3%} of a core; its threads' ms in the window, as they started: {threads}; "
+            f"the measured core busy {r['measured_core_busy_share']:.2%}, the bench process "
+            f"{r['bench_cpu_share']:.2%}")
+
+
 def run_idle(events: list[dict[str, Any]], runs: int, seconds: float, out: dict[str, Any]) -> None:
     from bench import collector, watch
 
@@ -324,6 +331,7 @@ def run_idle(events: list[dict[str, Any]], runs: int, seconds: float, out: dict[
                 log(f"idle cost ({IDLE_PER_MINUTE:g} Events/min for {seconds:g} s), run {i + 1}")
                 results.append(watch.idle_cost(path, col.endpoint, seconds=seconds,
                                                per_minute=IDLE_PER_MINUTE, accepted=col.accepted))
+                log(_idle_where(results[-1]))
     finally:
         path.unlink()
     for r in results:
@@ -335,6 +343,9 @@ def run_idle(events: list[dict[str, Any]], runs: int, seconds: float, out: dict[
         **{key: statistics.median(r[key] for r in results)
            for key in ("cpu_share", "rss_start_mib", "rss_mib", "peak_rss_mib")},
         "runs_cpu_share": [r["cpu_share"] for r in results],
+        "runs_threads_ms": [r["threads_ms"] for r in results],
+        "runs_measured_core_busy_share": [r["measured_core_busy_share"] for r in results],
+        "runs_bench_cpu_share": [r["bench_cpu_share"] for r in results],
         "runs_rss_mib": [r["rss_mib"] for r in results],
     }
     # What the configuration costs at rest: the same with the OTLP/HTTP sink, and without the
@@ -350,6 +361,7 @@ def run_idle(events: list[dict[str, Any]], runs: int, seconds: float, out: dict[
                     endpoint = col.http_endpoint if sink == "otlp+http" else col.endpoint
                     rs.append(watch.idle_cost(path, endpoint, seconds=seconds / 3, per_minute=IDLE_PER_MINUTE,
                                               accepted=col.accepted, sink=sink, overrides=overrides))
+                    log(_idle_where(rs[-1]))
                 variants[name] = {key: statistics.median(r[key] for r in rs)
                                   for key in ("cpu_share", "rss_mib", "peak_rss_mib")}
                 variants[name]["runs_rss_mib"] = [r["rss_mib"] for r in rs]

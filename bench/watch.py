@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.procs import PYTHON, ROOT, ApiServer, FastServer, Receiver, measured_cpu
 
@@ -204,6 +205,27 @@ def _wait_for_http(url: str, timeout_s: float = 60.0) -> None:
             time.sleep(0.05)
 
 
+def _thread_ns(pid: int) -> dict[int, int]:
+    """Each live thread's run time so far (ns, ``/proc/PID/task/TID/schedstat``)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            out[int(tid)] = int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+        except OSError:
+            continue
+    return out
+
+
+def _core_ticks(cpu: int) -> tuple[int, int]:
+    """Core ``cpu``'s busy and total clock ticks so far (``/proc/stat``; steal counts as busy)."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{cpu} "):
+            user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in line.split()[1:9])
+            busy = user + nice + system + irq + softirq + steal
+            return busy, busy + idle + iowait
+    return 0, 0
+
+
 def _status_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -213,7 +235,7 @@ def _status_kib(pid: int, field: str) -> int:
 
 def idle_cost(mix_file: Path, endpoint: str, *, seconds: float, per_minute: float,
               accepted: Callable[[], int], sink: str = "otlp",
-              overrides: dict[str, object] | None = None) -> dict[str, float]:
+              overrides: dict[str, object] | None = None) -> dict[str, Any]:
     """``kubevents run`` at rest: a quiet cluster writing ``per_minute`` Events a minute.
 
     Default settings (every stage, the object cache, the metrics server and the
@@ -252,16 +274,24 @@ def idle_cost(mix_file: Path, endpoint: str, *, seconds: float, per_minute: floa
                 time.sleep(5.0)  # settled: caches listed, the list's checkpoints taken
                 before = accepted()
                 rss_start = _status_kib(kubevents.proc.pid, "VmRSS")
+                threads0, core0, own0 = _thread_ns(kubevents.proc.pid), _core_ticks(measured_cpu()), os.times()
                 cpu0, t0 = _cpu_s(kubevents.proc.pid), time.monotonic()
                 api.ask(f"go {per_minute / 60}")
                 time.sleep(max(t0 + seconds - time.monotonic(), 0.0))
                 cpu_s, wall = _cpu_s(kubevents.proc.pid) - cpu0, time.monotonic() - t0
+                threads1, core1, own1 = _thread_ns(kubevents.proc.pid), _core_ticks(measured_cpu()), os.times()
                 rss = _status_kib(kubevents.proc.pid, "VmRSS")
                 arrived = accepted() - before
             finally:
                 _, hwm = kubevents.stop()
+    # Where the window's CPU went: kubevents' threads (in the order they started), the
+    # measured core as a whole (every process on it) and the bench process itself.
+    threads_ms = [round((threads1[t] - threads0.get(t, 0)) / 1e6, 1) for t in sorted(threads1)]
+    core_busy = (core1[0] - core0[0]) / max(core1[1] - core0[1], 1)
+    bench_cpu = (own1.user + own1.system - own0.user - own0.system) / wall
     return {"lines": lines, "seconds": wall, "cpu_share": cpu_s / wall, "rss_start_mib": rss_start / 1024,
-            "rss_mib": rss / 1024, "peak_rss_mib": hwm / 1024, "records_arrived": arrived}
+            "rss_mib": rss / 1024, "peak_rss_mib": hwm / 1024, "records_arrived": arrived,
+            "threads_ms": threads_ms, "measured_core_busy_share": core_busy, "bench_cpu_share": bench_cpu}
 
 
 def write_mix_file(events: list[dict[str, object]], directory: str | None = None) -> Path:
