@@ -20,13 +20,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from bench import collector, mix, watch
-from bench.procs import FastServer
+from bench import watch
 
 PER_MINUTE = 10.0
 
@@ -36,7 +34,7 @@ def _threads(pid: int) -> dict[int, tuple[int, int]]:
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            run_ns = int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+            run_ns = watch.thread_run_ns(pid, tid)
             status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
         except OSError:
             continue  # the thread ended
@@ -58,50 +56,24 @@ def _names(pid: int, spy: str = "") -> dict[int, str]:
 
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
-    binary = collector.binary()
-    if binary is None:
-        raise SystemExit("otelcol is not built (make servers)")
-    events = mix.EventMix(objects=100_000, lines=2000).generate()[:100]
-    lines = max(int(seconds * PER_MINUTE / 60), 1)
-    with (
-        tempfile.TemporaryDirectory(prefix="kubevents-bench-") as tmp,
-        collector.Collector(binary) as col,
-    ):
-        head = watch.write_mix_file(events[:lines], tmp)
-        with FastServer(str(head)) as api:
-            kubeconfig = Path(tmp) / "kubeconfig"
-            api.ask(f"kubeconfig {kubeconfig}")
-            port = watch._free_port()
-            run = watch.KubeventsRun(
-                {
-                    "watch.kubeconfig": str(kubeconfig),
-                    "sinks": [f"otlp:{col.endpoint}"],
-                    "metrics.port": port,
-                    "metrics.host": "127.0.0.1",
-                    "cluster_name": "bench",
-                    "instance_id": "bench-0",
-                }
-            )
-            pid = run.proc.pid
-            try:
-                watch._wait_for_watch(api)
-                watch._wait_for_http(f"http://127.0.0.1:{port}/healthz")
-                time.sleep(5.0)
-                names = _names(pid)
-                samples: list[dict[int, tuple[int, int]]] = [_threads(pid)]
-                t0 = time.monotonic()
+    with watch.idle_run(seconds=seconds, per_minute=PER_MINUTE, mix_lines=2000) as idle:
+        api, pid, port = idle.api, idle.kubevents.proc.pid, idle.metrics_port
+        watch._wait_for_watch(api)
+        watch._wait_for_http(f"http://127.0.0.1:{port}/healthz")
+        time.sleep(5.0)
+        names = _names(pid)
+        samples: list[dict[int, tuple[int, int]]] = [_threads(pid)]
+        t0 = time.monotonic()
 
-                def sample() -> None:
-                    while time.monotonic() < t0 + seconds:
-                        time.sleep(0.5)
-                        samples.append(_threads(pid))
+        def sample() -> None:
+            while time.monotonic() < t0 + seconds:
+                time.sleep(0.5)
+                samples.append(_threads(pid))
 
-                sampler = threading.Thread(target=sample, daemon=True)
-                sampler.start()
-                api.ask(f"go {PER_MINUTE / 60}")
-                sampler.join()
-            finally:
-                run.stop()
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        api.ask(f"go {PER_MINUTE / 60}")
+        sampler.join()
     total = 0
     print(f"{'thread':36} {'CPU ms':>8} {'max 0.5 s':>10} {'wake-ups':>9}")
     for tid in sorted(samples[-1]):

@@ -26,22 +26,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from bench import collector, mix, watch
+from bench import watch
 from bench.idle_threads import _names
-from bench.procs import FastServer, helper_cpus
+from bench.procs import helper_cpus
 
 PER_MINUTE = 10.0
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _ticks(path: str) -> int:
-    fields = Path(path).read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
 
 
 def _sample(pid: int) -> tuple[int, dict[int, int]]:
@@ -50,10 +44,10 @@ def _sample(pid: int) -> tuple[int, dict[int, int]]:
     threads = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            threads[int(tid)] = int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+            threads[int(tid)] = watch.thread_run_ns(pid, tid)
         except OSError:
             continue
-    return _ticks(f"/proc/{pid}/stat") * 1000 // TICK, threads
+    return watch.cpu_ticks(pid) * 1000 // TICK, threads
 
 
 def _spy_path() -> str:
@@ -77,68 +71,44 @@ def _spy(pid: int, seconds: float, t0: float) -> None:
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     seconds = float(args[0]) if args else 90.0
-    binary = collector.binary()
-    if binary is None:
-        raise SystemExit("otelcol is not built (make servers)")
-    events = mix.EventMix(objects=100_000, lines=150_000).generate()[:100]  # the bench's (run_idle)
-    lines = max(int(seconds * PER_MINUTE / 60), 1)
     marks: dict[str, float] = {}
     samples: list[tuple[float, int, dict[int, int]]] = []
-    with (
-        tempfile.TemporaryDirectory(prefix="kubevents-bench-") as tmp,
-        collector.Collector(binary) as col,
-    ):
-        head = watch.write_mix_file(events[:lines], tmp)
-        with FastServer(str(head)) as api:
-            kubeconfig = Path(tmp) / "kubeconfig"
-            api.ask(f"kubeconfig {kubeconfig}")
-            port = watch._free_port()
-            t0 = time.monotonic()
-            run = watch.KubeventsRun(
-                {
-                    "watch.kubeconfig": str(kubeconfig),
-                    "sinks": [f"otlp:{col.endpoint}"],
-                    "metrics.port": port,
-                    "metrics.host": "127.0.0.1",
-                    "cluster_name": "bench",
-                    "instance_id": "bench-0",
-                }
-            )
-            pid = run.proc.pid
-            marks["ready"] = time.monotonic() - t0
-            done = threading.Event()
+    # The mix of the bench's idle case (run_idle).
+    with watch.idle_run(seconds=seconds, per_minute=PER_MINUTE, mix_lines=150_000) as idle:
+        api, pid, port, t0 = idle.api, idle.kubevents.proc.pid, idle.metrics_port, idle.started
+        marks["ready"] = idle.kubevents.ready_at - t0
+        done = threading.Event()
 
-            def sample() -> None:
-                k = 0
-                while not done.is_set() and time.monotonic() < t0 + seconds:
-                    samples.append((time.monotonic() - t0, *_sample(pid)))
-                    k += 1
-                    time.sleep(max(t0 + k - time.monotonic(), 0.0))
+        def sample() -> None:
+            k = 0
+            while not done.is_set() and time.monotonic() < t0 + seconds:
+                samples.append((time.monotonic() - t0, *_sample(pid)))
+                k += 1
+                time.sleep(max(t0 + k - time.monotonic(), 0.0))
 
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            if "--spy" in sys.argv:
-                os.sched_setaffinity(0, helper_cpus())
-                threading.Thread(target=_spy, args=(pid, seconds, t0), daemon=True).start()
-            names: dict[int, str] = {}
-            try:
-                watch._wait_for_watch(api)
-                marks["watch"] = time.monotonic() - t0
-                watch._wait_for_http(f"http://127.0.0.1:{port}/healthz")
-                marks["healthz"] = time.monotonic() - t0
-                time.sleep(5.0)
-                marks["window"] = time.monotonic() - t0
-                if "--strace" in sys.argv:
-                    tracer = subprocess.Popen(
-                        ["strace", "-f", "-tt", "-o", "strace-idle.txt", "-p", str(pid)]
-                    )
-                    threading.Timer(60.0, tracer.send_signal, (signal.SIGINT,)).start()
-                api.ask(f"go {PER_MINUTE / 60}")  # answers once every line is sent
-                names = _names(pid, _spy_path())
-                sampler.join()
-            finally:
-                done.set()
-                run.stop()
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        if "--spy" in sys.argv:
+            os.sched_setaffinity(0, helper_cpus())
+            threading.Thread(target=_spy, args=(pid, seconds, t0), daemon=True).start()
+        names: dict[int, str] = {}
+        try:
+            watch._wait_for_watch(api)
+            marks["watch"] = time.monotonic() - t0
+            watch._wait_for_http(f"http://127.0.0.1:{port}/healthz")
+            marks["healthz"] = time.monotonic() - t0
+            time.sleep(5.0)
+            marks["window"] = time.monotonic() - t0
+            if "--strace" in sys.argv:
+                tracer = subprocess.Popen(
+                    ["strace", "-f", "-tt", "-o", "strace-idle.txt", "-p", str(pid)]
+                )
+                threading.Timer(60.0, tracer.send_signal, (signal.SIGINT,)).start()
+            api.ask(f"go {PER_MINUTE / 60}")  # answers once every line is sent
+            names = _names(pid, _spy_path())
+            sampler.join()
+        finally:
+            done.set()
     tids = sorted({tid for _, _, threads in samples for tid in threads})
     label = {tid: names.get(tid, str(tid))[:14] for tid in tids}
     print("marks: " + ", ".join(f"{k} {v:.1f} s" for k, v in marks.items()))

@@ -28,11 +28,13 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import collector, mix
 from bench.procs import PYTHON, ROOT, ApiServer, FastServer, Receiver, measured_cpu
 
 
@@ -49,8 +51,20 @@ class WatchRun:
 
 def _cpu_s(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` so far (all its threads)."""
+    return cpu_ticks(pid) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pid: int) -> int:
+    """User + system CPU of process ``pid`` so far, in clock ticks (``/proc/PID/stat``:
+    the threads that ended included)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) + int(fields[12])
+
+
+def thread_run_ns(pid: int, tid: int | str) -> int:
+    """Thread ``tid``'s run time so far, ns (``/proc/PID/task/TID/schedstat``: the
+    scheduler's own, finer than a tick). Raises OSError once the thread has ended."""
+    return int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
 
 
 class KubeventsRun:
@@ -292,6 +306,60 @@ def idle_cost(mix_file: Path, endpoint: str, *, seconds: float, per_minute: floa
     return {"lines": lines, "seconds": wall, "cpu_share": cpu_s / wall, "rss_start_mib": rss_start / 1024,
             "rss_mib": rss / 1024, "peak_rss_mib": hwm / 1024, "records_arrived": arrived,
             "threads_ms": threads_ms, "measured_core_busy_share": core_busy, "bench_cpu_share": bench_cpu}
+
+
+@dataclass
+class IdleRun:
+    """``kubevents run`` at rest, as :func:`idle_run` started it."""
+
+    api: FastServer
+    kubevents: KubeventsRun
+    metrics_port: int
+    started: float
+    """``time.monotonic()`` just before the command was started."""
+
+
+@contextmanager
+def idle_run(*, seconds: float, per_minute: float, mix_lines: int) -> Iterator[IdleRun]:
+    """The idle case of :func:`idle_cost` for a tool that reads the process itself
+    (``bench.idle_threads``, ``bench.idle_timeline``): default settings, the OTLP/gRPC
+    sink and the metrics export to the real Collector, the metrics server on a free
+    port; the prepared-bytes server holds the lines of ``seconds`` at ``per_minute``
+    (the first of the bench mix of ``mix_lines`` lines), sent once the caller asks it
+    (``go``). ``kubevents run`` is stopped at the end.
+
+    Raises:
+        SystemExit: the Collector is not built.
+    """
+    binary = collector.binary()
+    if binary is None:
+        raise SystemExit("otelcol is not built (make servers)")
+    events = mix.EventMix(objects=100_000, lines=mix_lines).generate()[:100]
+    lines = max(int(seconds * per_minute / 60), 1)
+    with (
+        tempfile.TemporaryDirectory(prefix="kubevents-bench-") as tmp,
+        collector.Collector(binary) as col,
+    ):
+        head = write_mix_file(events[:lines], tmp)
+        with FastServer(str(head)) as api:
+            kubeconfig = Path(tmp) / "kubeconfig"
+            api.ask(f"kubeconfig {kubeconfig}")
+            port = _free_port()
+            started = time.monotonic()
+            kubevents = KubeventsRun(
+                {
+                    "watch.kubeconfig": str(kubeconfig),
+                    "sinks": [f"otlp:{col.endpoint}"],
+                    "metrics.port": port,
+                    "metrics.host": "127.0.0.1",
+                    "cluster_name": "bench",
+                    "instance_id": "bench-0",
+                }
+            )
+            try:
+                yield IdleRun(api, kubevents, port, started)
+            finally:
+                kubevents.stop()
 
 
 def write_mix_file(events: list[dict[str, object]], directory: str | None = None) -> Path:

@@ -56,8 +56,6 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DOC_SEPARATOR = re.compile(rb"^---[ \t]*(?:#.*)?$", re.MULTILINE)
 _OBJECT_START = re.compile(rb"^\{", re.MULTILINE)
 WATCH_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
-_UPDATES = frozenset({"ADDED", "MODIFIED", "DELETED"})
-"""The watch types that carry an Event (what :func:`_one` yields as an :class:`Item`)."""
 
 
 class Item(NamedTuple):
@@ -475,35 +473,11 @@ def _parse_lines(data: bytes, name: str, report: Report) -> Iterator[Item]:
 def _parse_line_blocks(blocks: Iterable[list[bytes]], name: str, report: Report) -> Iterator[Entry]:
     """JSON Lines, given as blocks of lines: a watch dump's line that carries an update of
     an Event as ``(obj, watch_type, line number)`` (see :data:`Entry`), every other
-    document as :func:`_items` takes it."""
-    loads = orjson.loads
-    number = 0
-    for lines in blocks:
-        for line in lines:
-            number += 1
-            if not line or line.isspace():  # ``not line.strip()`` without copying the line
-                continue
-            try:
-                document = loads(line)
-            except orjson.JSONDecodeError as e:
-                report(Problem(f"{name}:{number}", f"invalid JSON: {e}"))
-                continue
-            # A watch dump's line, as _items and _one take it, without their calls: an
-            # update of an Event. Every other document goes the general way.
-            if type(document) is dict:
-                obj = document.get("object")
-                watch_type = document.get("type")
-                if (
-                    type(obj) is dict
-                    and isinstance(watch_type, str)  # a JSON value: may be unhashable
-                    and watch_type in _UPDATES
-                    and (
-                        obj.get("kind") == "Event" or "involvedObject" in obj or "regarding" in obj
-                    )
-                ):
-                    yield obj, watch_type, number
-                    continue
-            yield from _items(document, number, name, report)
+    document as :func:`_items` takes it. The loop is the replay's passes' (compiled, in
+    ``dumplines``, which imports this module: imported here)."""
+    from kubevents.source.dumplines import Entries
+
+    return Entries().lines(blocks, name, report)
 
 
 def _parse_concatenated(data: bytes, name: str, report: Report, line0: int = 0) -> Iterator[Item]:
