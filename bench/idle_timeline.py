@@ -41,13 +41,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 def _sample(pid: int) -> tuple[int, dict[int, int]]:
     """The process's CPU (ms, clock ticks: threads that ended included) and each live
     thread's run time (ns, ``schedstat``: the scheduler's own, finer than a tick)."""
-    threads = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            threads[int(tid)] = watch.thread_run_ns(pid, tid)
-        except OSError:
-            continue
-    return watch.cpu_ticks(pid) * 1000 // TICK, threads
+    return watch.cpu_ticks(pid) * 1000 // TICK, watch.threads_run_ns(pid)
 
 
 def _spy_path() -> str:

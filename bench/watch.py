@@ -67,6 +67,17 @@ def thread_run_ns(pid: int, tid: int | str) -> int:
     return int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
 
 
+def threads_run_ns(pid: int) -> dict[int, int]:
+    """Each live thread's run time so far, by thread id (ns, :func:`thread_run_ns`)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            out[int(tid)] = thread_run_ns(pid, tid)
+        except OSError:
+            continue
+    return out
+
+
 class KubeventsRun:
     """``python -m bench.kubevents_run`` on the measured core."""
 
@@ -219,17 +230,6 @@ def _wait_for_http(url: str, timeout_s: float = 60.0) -> None:
             time.sleep(0.05)
 
 
-def _thread_ns(pid: int) -> dict[int, int]:
-    """Each live thread's run time so far (ns, ``/proc/PID/task/TID/schedstat``)."""
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            out[int(tid)] = int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
-        except OSError:
-            continue
-    return out
-
-
 def _core_ticks(cpu: int) -> tuple[int, int]:
     """Core ``cpu``'s busy and total clock ticks so far (``/proc/stat``; steal counts as busy)."""
     for line in Path("/proc/stat").read_text().splitlines():
@@ -288,12 +288,12 @@ def idle_cost(mix_file: Path, endpoint: str, *, seconds: float, per_minute: floa
                 time.sleep(5.0)  # settled: caches listed, the list's checkpoints taken
                 before = accepted()
                 rss_start = _status_kib(kubevents.proc.pid, "VmRSS")
-                threads0, core0, own0 = _thread_ns(kubevents.proc.pid), _core_ticks(measured_cpu()), os.times()
+                threads0, core0, own0 = threads_run_ns(kubevents.proc.pid), _core_ticks(measured_cpu()), os.times()
                 cpu0, t0 = _cpu_s(kubevents.proc.pid), time.monotonic()
                 api.ask(f"go {per_minute / 60}")
                 time.sleep(max(t0 + seconds - time.monotonic(), 0.0))
                 cpu_s, wall = _cpu_s(kubevents.proc.pid) - cpu0, time.monotonic() - t0
-                threads1, core1, own1 = _thread_ns(kubevents.proc.pid), _core_ticks(measured_cpu()), os.times()
+                threads1, core1, own1 = threads_run_ns(kubevents.proc.pid), _core_ticks(measured_cpu()), os.times()
                 rss = _status_kib(kubevents.proc.pid, "VmRSS")
                 arrived = accepted() - before
             finally:
