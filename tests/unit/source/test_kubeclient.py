@@ -350,10 +350,11 @@ def test_basic_auth_header(server: Recorder) -> None:
 
 def test_a_request_that_is_not_a_watch_gives_up_on_a_silent_server(server: Recorder) -> None:
     client = client_for(server.url)
-    server.answers.append(Answer(body=b"{}", stall_s=1.0))  # headers, then silence
+    server.answers.append(Answer(body=b"{}", stall_s=2.0))  # headers, then silence
     quick = urllib3.Timeout(connect=1.0, read=0.2)
     started = time.monotonic()
     with pytest.raises(ConnectionLost, match=r"^lease cut: .*[Rr]ead timed out"):
         client.request_json("GET", "/apis/coordination.k8s.io/v1", what="lease", timeout=quick)
-    assert time.monotonic() - started < 0.9
+    # Long before the server's silence ends (room for a busy machine's scheduling).
+    assert time.monotonic() - started < 1.5
 
