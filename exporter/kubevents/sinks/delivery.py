@@ -7,7 +7,9 @@ gives all of them the same guarantees (``docs/sinks.md``):
 * ``export`` (the pipeline thread) cleans the records (:mod:`limits`) and
   queues them; it never does network I/O. A whole batch that the worker will take
   as it is, it also encodes, while the records are fresh in the caches (a transport
-  that can: :class:`~kubevents.sinks.transport.EncodingTransport`). When the queue is full the policy
+  that can: :class:`~kubevents.sinks.transport.EncodingTransport`), and checks the
+  limits as it writes the request, so that such a batch is walked once. When the queue
+  is full the policy
   decides: ``block`` waits for room (backpressure: the watch slows down and
   the API server keeps what it has not read), up to ``block_timeout_s`` if set,
   then drops the oldest; ``drop_oldest`` makes room at once. Drops are
@@ -49,6 +51,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Final
 
 from kubevents.errors import ConfigError, clip
 from kubevents.records import OutputRecord
@@ -75,6 +78,11 @@ by its own timeout; the thread is a daemon)."""
 
 REPEAT_LOG_S = 60.0
 """A transient failure of the same kind is logged at most once per minute."""
+
+
+_ENCODE_FAILED: Final = b""
+"""What :meth:`DeliverySink._encode_within` gives when the encoder raised (a request is
+never empty)."""
 
 
 class DeliverySink:
@@ -164,20 +172,53 @@ class DeliverySink:
         if self._closed:
             return ExportResult.FAILURE
         s = self.settings
-        clean, truncated = limit_records(
-            records, max_body_bytes=s.max_body_bytes, max_attribute_bytes=s.max_attribute_bytes
-        )
-        self.stats.truncated += truncated
+        request = self._encode_within(records)
+        if not request:
+            clean, truncated = limit_records(
+                records, max_body_bytes=s.max_body_bytes, max_attribute_bytes=s.max_attribute_bytes
+            )
+            self.stats.truncated += truncated
+        else:
+            clean = list(records)  # the limits leave them as they are
         with self._cond:
             if self._prepare is not None:
                 clean = self._prepare(clean)
-            if self._encoder is not None:
+            if request:
+                if self._ahead(len(clean)):  # still (another thread may have queued some)
+                    self._encoded = (clean, request)
+            elif request is None and self._encoder is not None:
                 self._encode_ahead(clean)
             self._put(clean)
             if not self._oldest_at:
                 self._oldest_at = time.monotonic()
             self._cond.notify_all()
         return ExportResult.SUCCESS
+
+    def _ahead(self, n: int) -> bool:
+        """Whether ``n`` records queued now are the worker's next batch as they are: a whole
+        batch, nothing queued before them, room for all (lock held)."""
+        buffer = self._buffer
+        assert isinstance(buffer, MemoryBuffer)
+        return n == self.settings.batch_size and not buffer.queued and buffer.room >= n
+
+    def _encode_within(self, records: Sequence[OutputRecord]) -> bytes | None:
+        """The request for ``records``, if they are to be the worker's next batch as they
+        are and the content limits leave them as they are: the limits are checked as the
+        request is written, so the records are walked once, not once for the limits and
+        again for the request. None otherwise (the limits apply, then
+        :meth:`_encode_ahead`); ``_ENCODE_FAILED`` when the encoder raised (the limits
+        apply and the worker encodes the batch: its encode reports what failed)."""
+        encoder = self._encoder
+        if encoder is None:
+            return None
+        with self._cond:
+            if not self._ahead(len(records)):
+                return None
+        s = self.settings
+        try:
+            return encoder.encode_within(records, s.max_body_bytes, s.max_attribute_bytes)
+        except Exception:
+            return _ENCODE_FAILED
 
     def _encode_ahead(self, records: list[OutputRecord]) -> None:
         """Encode ``records`` now if they are to be the worker's next batch as they are: a
@@ -187,10 +228,8 @@ class DeliverySink:
         processor's caches; the worker would read them a batch's worth of work later, and
         the encode cost it about twice as much. The request is the same bytes either way
         (:meth:`_take_encoded` checks that the batch is those very records)."""
-        buffer = self._buffer
-        assert isinstance(buffer, MemoryBuffer) and self._encoder is not None
-        n = len(records)
-        if n != self.settings.batch_size or buffer.queued or buffer.room < n:
+        assert self._encoder is not None
+        if not self._ahead(len(records)):
             return
         try:
             request = self._encoder.encode(records)

@@ -110,6 +110,37 @@ def encode_logs_wire(
         return data
 
 
+def encode_logs_within(
+    records: Sequence[OutputRecord],
+    resource: ResourceInfo,
+    *,
+    max_body_bytes: int,
+    max_attribute_bytes: int,
+    scope_version: str = __version__,
+) -> bytes | None:
+    """The request for ``records`` if none of them needs
+    :func:`~kubevents.sinks.limits.limit_record` with these limits, else None.
+
+    When it gives bytes, they are what :func:`encode_logs_wire` makes of the records as
+    the limits leave them (the very same records): every string encodes as UTF-8 and none
+    is past its limit, checked as they are encoded. None also when it cannot tell: limits
+    below the lengths the encoder keeps the fields of (``_SHORT``), a value only
+    protobuf writes. The caller then applies the limits and encodes what they give.
+    """
+    if max_attribute_bytes < _SHORT:
+        return None
+    try:
+        return encode_logs_bytes(
+            records,
+            resource,
+            scope_version=scope_version,
+            max_body_bytes=max_body_bytes,
+            max_attribute_bytes=max_attribute_bytes,
+        )
+    except (UnicodeEncodeError, _Unsupported, struct.error, _OverLimits):
+        return None
+
+
 def build_logs(
     records: Sequence[OutputRecord], resource: ResourceInfo, *, scope_version: str = __version__
 ) -> ExportLogsServiceRequest:
@@ -156,6 +187,14 @@ def build_logs(
 
 class _Unsupported(Exception):
     """A value :func:`encode_logs_bytes` does not write (protobuf rejects it too)."""
+
+
+class _OverLimits(Exception):
+    """A value past the limits :func:`encode_logs_within` was given."""
+
+
+_NO_LIMIT: Final = 1 << 62
+"""The limits of an encode that checks none (:func:`encode_logs_bytes`'s own)."""
 
 
 # Final: the compiled build reads these as its own statics, not from the module's dict.
@@ -274,8 +313,15 @@ def _attributes(tag: bytes, attributes: dict[str, AttrValue]) -> list[bytes]:
 # no concatenation, or one (the whole field, kept) when its key has few values.
 
 
-def _put_attributes(out: list[bytes], tag: bytes, attributes: dict[str, AttrValue]) -> int:
-    """Append one ``tag`` field (a KeyValue) per attribute to ``out``; returns their bytes."""
+def _put_attributes(
+    out: list[bytes], tag: bytes, attributes: dict[str, AttrValue], max_bytes: int = _NO_LIMIT
+) -> int:
+    """Append one ``tag`` field (a KeyValue) per attribute to ``out``; returns their bytes.
+
+    Raises:
+        _OverLimits: a string (or a string in a list) of more than ``max_bytes`` (UTF-8);
+            a value written before, kept below, is shorter than ``_SHORT``.
+    """
     size = 0
     table = _HEADS.get(tag)
     if table is None:
@@ -295,6 +341,8 @@ def _put_attributes(out: list[bytes], tag: bytes, attributes: dict[str, AttrValu
                     continue
             data = value.encode()
             n = len(data)
+            if n > max_bytes:
+                raise _OverLimits
             head = entry.short[n] if n < _SHORT else None
             if head is None:
                 piece = _field(tag, _key_field(key) + _field(b"\x12", _field(b"\x0a", data)))
@@ -323,6 +371,10 @@ def _put_attributes(out: list[bytes], tag: bytes, attributes: dict[str, AttrValu
                 continue
             piece = _field(tag, _key_field(key) + _field(b"\x12", b"\x18" + data))
         else:
+            if type(value) is list and max_bytes < _NO_LIMIT:
+                for v in value:
+                    if type(v) is str and len(v.encode()) > max_bytes:
+                        raise _OverLimits
             piece = _field(tag, _key_field(key) + _field(b"\x12", _any_value(value)))
         out.append(piece)
         size += len(piece)
@@ -370,8 +422,14 @@ def _text_field(tag: bytes, text: str) -> bytes:
     return field
 
 
-def _put_record(out: list[bytes], record: OutputRecord) -> int:
-    """Append one ``ScopeLogs.log_records`` field to ``out``; returns its bytes."""
+def _put_record(
+    out: list[bytes], record: OutputRecord, max_body: int = _NO_LIMIT, max_attr: int = _NO_LIMIT
+) -> int:
+    """Append one ``ScopeLogs.log_records`` field to ``out``; returns its bytes.
+
+    Raises:
+        _OverLimits: its body is longer than ``max_body``, or an attribute than ``max_attr``.
+    """
     slot = len(out)
     out.append(b"")  # the record's tag and length, once its fields are counted
     size = 0
@@ -397,6 +455,8 @@ def _put_record(out: list[bytes], record: OutputRecord) -> int:
         size += len(piece)
     body = record.body.encode()
     n = len(body)
+    if n > max_body:
+        raise _OverLimits
     if n < 126:
         out.append(_BODY_HEADS[n])
         size += 4 + n
@@ -406,7 +466,7 @@ def _put_record(out: list[bytes], record: OutputRecord) -> int:
         out.append(head)
         size += len(head) + n
     out.append(body)
-    size += _put_attributes(out, b"\x32", record.attributes)
+    size += _put_attributes(out, b"\x32", record.attributes, max_attr)
     if record.observed_ns:
         out.append(b"\x59")
         out.append(_pack_fixed64(record.observed_ns))
@@ -443,13 +503,20 @@ _RESOURCES: Final[dict[str, tuple[ResourceInfo, bytes]]] = {}
 
 
 def encode_logs_bytes(
-    records: Sequence[OutputRecord], resource: ResourceInfo, *, scope_version: str = __version__
+    records: Sequence[OutputRecord],
+    resource: ResourceInfo,
+    *,
+    scope_version: str = __version__,
+    max_body_bytes: int = _NO_LIMIT,
+    max_attribute_bytes: int = _NO_LIMIT,
 ) -> bytes:
     """:func:`encode_logs`, serialized: the same bytes protobuf would write for it.
 
     Raises:
         UnicodeEncodeError: a string is not encodable as UTF-8 (lone surrogates).
         _Unsupported: a value protobuf rejects (int outside int64, unknown type).
+        _OverLimits: a body, a namespace or a string attribute past the limits given
+            (:func:`encode_logs_within`).
     """
     scope = _field(
         b"\x0a",
@@ -460,6 +527,10 @@ def encode_logs_bytes(
     )
     out: list[bytes] = []
     for namespace, group in group_by_namespace(records).items():
+        if max_attribute_bytes < _NO_LIMIT and (
+            len(namespace) > max_attribute_bytes or not namespace.isascii()
+        ):
+            raise _OverLimits  # (a non-ASCII namespace: left to the limits, to be sure)
         slot = len(out)
         out.append(b"")  # the ResourceLogs' tag and length
         resource_field = _resource_field(resource, namespace)
@@ -468,7 +539,7 @@ def encode_logs_bytes(
         out.append(scope)
         scope_size = len(scope)
         for record in group:
-            scope_size += _put_record(out, record)
+            scope_size += _put_record(out, record, max_body_bytes, max_attribute_bytes)
         scope_head = _field_head(b"\x12", scope_size)
         out[slot + 2] = scope_head
         out[slot] = _field_head(b"\x0a", len(resource_field) + len(scope_head) + scope_size)

@@ -19,7 +19,7 @@ from kubevents import __version__
 from kubevents.errors import clip
 from kubevents.records import OutputRecord, ResourceInfo
 from kubevents.sinks.grpc_unary import GrpcStatusError, UnaryChannel
-from kubevents.sinks.otlp_encode import encode_logs_wire
+from kubevents.sinks.otlp_encode import encode_logs_wire, encode_logs_within
 from kubevents.sinks.otlp_options import OtlpOptions
 from kubevents.sinks.otlp_response import WireError, partial_success, retry_info_delay
 from kubevents.sinks.retry import Failure
@@ -48,6 +48,16 @@ class OtlpGrpcTransport:
 
     def encode(self, records: Sequence[OutputRecord]) -> bytes:
         return encode_logs_wire(records, self._resource)
+
+    def encode_within(
+        self, records: Sequence[OutputRecord], max_body_bytes: int, max_attribute_bytes: int
+    ) -> bytes | None:
+        return encode_logs_within(
+            records,
+            self._resource,
+            max_body_bytes=max_body_bytes,
+            max_attribute_bytes=max_attribute_bytes,
+        )
 
     def send(self, records: Sequence[OutputRecord]) -> Sent:
         return self.send_encoded(records, self.encode(records))

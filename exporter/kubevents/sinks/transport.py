@@ -70,6 +70,14 @@ class EncodingTransport(Transport, Protocol):
         """The request for ``records``, as ``send`` would make it."""
         ...
 
+    def encode_within(
+        self, records: Sequence[OutputRecord], max_body_bytes: int, max_attribute_bytes: int
+    ) -> bytes | None:
+        """:meth:`encode` of ``records`` if the content limits would leave them as they are
+        (:func:`~kubevents.sinks.limits.limit_records`), checked as they are encoded; else
+        None (and the caller applies the limits first)."""
+        ...
+
     def send_encoded(self, records: Sequence[OutputRecord], request: bytes) -> Sent:
         """Send ``request``, made by :meth:`encode` of ``records``, as one request.
 

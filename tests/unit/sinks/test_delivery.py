@@ -371,12 +371,26 @@ class EncodingTransport(ScriptedTransport):
         self.fail_encode = fail_encode
         self.encoded_on: list[str] = []
         self.sent_as: list[str] = []
+        self.within: list[str] = []
+        """What each ``encode_within`` did: "encoded", or "limits" (left to them)."""
 
     def encode(self, records: Sequence[OutputRecord]) -> bytes:
         self.encoded_on.append(threading.current_thread().name)
         if self.fail_encode:
             raise ValueError("an encoder's bug")
         return "\n".join(r.body for r in records).encode()
+
+    def encode_within(
+        self, records: Sequence[OutputRecord], max_body_bytes: int, max_attribute_bytes: int
+    ) -> bytes | None:
+        """As the OTLP encoder: None when a body is past its limit (only bodies here)."""
+        if self.fail_encode:
+            return self.encode(records)  # noted, and raises
+        if any(len(r.body.encode()) > max_body_bytes for r in records):
+            self.within.append("limits")
+            return None
+        self.within.append("encoded")
+        return self.encode(records)
 
     def send(self, records: Sequence[OutputRecord]) -> Sent:
         return self._send(records, self.encode(records), "encoded by send")
@@ -398,6 +412,34 @@ def test_a_whole_batch_is_encoded_by_export_and_sent_as_it_is(sinks: list[Delive
     assert transport.delivered == names(0, 10)
     assert transport.encoded_on == [threading.current_thread().name]
     assert transport.sent_as == ["encoded ahead"]
+
+
+def test_a_whole_batch_within_the_limits_is_encoded_once_the_limits_checked_as_it_is(
+    sinks: list[DeliverySink],
+) -> None:
+    transport = EncodingTransport()
+    sink = make(sinks, transport, replace(FAST, max_body_bytes=64))
+    sink.export(records(0, 10))
+    assert sink.force_flush(5)
+    assert transport.within == ["encoded"]
+    assert transport.encoded_on == [threading.current_thread().name]  # once
+    assert transport.sent_as == ["encoded ahead"]
+    assert transport.delivered == names(0, 10)
+    assert sink.stats.truncated == 0
+
+
+def test_a_whole_batch_the_limits_change_is_cut_first_then_encoded_ahead(
+    sinks: list[DeliverySink],
+) -> None:
+    transport = EncodingTransport()
+    sink = make(sinks, transport, replace(FAST, max_body_bytes=64))
+    sink.export(records(0, 1, body="x" * 100) + records(1, 9))
+    assert sink.force_flush(5)
+    assert transport.within == ["limits"]
+    assert sink.stats.truncated == 1
+    assert transport.delivered[0] == "x" * 64
+    assert transport.sent_as == ["encoded ahead"]  # the records as the limits left them
+    assert transport.encoded_on == [threading.current_thread().name]
 
 
 def test_only_a_batch_that_is_the_records_encoded_goes_as_encoded(

@@ -17,6 +17,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from kubevents.records import AttrValue, OutputRecord, ResourceInfo
 from kubevents.sinks import otlp_encode
+from kubevents.sinks.limits import limit_records
 from kubevents.sinks.otlp_encode import build_logs, decode_value, encode_logs, encode_logs_bytes
 
 RESOURCE = ResourceInfo(service_version="1.2.3", instance_id="kv-0", cluster_name="prod")
@@ -232,3 +233,73 @@ def test_a_key_with_more_values_than_are_kept_keeps_none() -> None:
     for i in range(10):
         encode_logs_bytes([record("ns", "m", **{"t.kept": f"reason-{i % 3}"})], RESOURCE)
     assert len(otlp_encode._HEADS[b"\x32"]["t.kept"].values or {}) == 3
+
+
+# -- the limits checked as the request is written (encode_logs_within) -------------------
+
+LIMITS = {"max_body_bytes": 200, "max_attribute_bytes": 120}
+
+
+def wire_after_limits(records: list[OutputRecord]) -> tuple[bytes, int]:
+    clean, changed = limit_records(records, **LIMITS)
+    return otlp_encode.encode_logs_wire(clean, RESOURCE), changed
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        record("shop", "b" * 201),  # a body past its limit
+        record("shop", "é" * 101),  # ... in UTF-8 bytes (101 characters, 202 bytes)
+        record("shop", "ok", reason="r" * 121),  # a string attribute
+        record("shop", "ok", reason="é" * 61),  # ... in UTF-8 bytes
+        record("shop", "ok", names=["short", "n" * 121]),  # an item of a list
+        record("shop", "bad \ud800"),  # a body that cannot be encoded
+        record("shop", "ok", reason="bad \udfff"),  # an attribute that cannot be
+        record("n" * 121, "ok"),  # a namespace past the attribute limit
+    ],
+)
+def test_a_batch_the_limits_would_change_is_not_encoded_within_them(over: OutputRecord) -> None:
+    batch = [record("shop", "fine", reason="BackOff"), over]
+    assert otlp_encode.encode_logs_within(batch, RESOURCE, **LIMITS) is None
+    _, changed = wire_after_limits(batch)
+    assert changed == 1  # what export does instead: the limits change it
+
+
+def test_limits_below_the_kept_fields_lengths_are_left_to_the_limits() -> None:
+    batch = [record("shop", "fine", reason="BackOff")]
+    assert otlp_encode.encode_logs_within(batch, RESOURCE, max_body_bytes=64,
+                                          max_attribute_bytes=64) is None
+    assert otlp_encode.encode_logs_within(batch, RESOURCE, **LIMITS) is not None
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["shop", "kube-system", "ünï"]),
+            st.text(alphabet="ab é\u2603\ud800", max_size=220),
+            st.text(alphabet="xy é", max_size=140),
+            st.lists(st.text(alphabet="z é", max_size=130), max_size=3),
+            st.integers(0, 2**40),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_what_it_encodes_is_what_the_limits_then_the_encoder_give(
+    rows: list[tuple[str, str, str, list[str], int]],
+) -> None:
+    batch = [
+        record(ns, body, reason=reason, names=names, count=count)
+        for ns, body, reason, names, count in rows
+    ]
+    within = otlp_encode.encode_logs_within(batch, RESOURCE, **LIMITS)
+    wire, changed = wire_after_limits(batch)
+    if within is not None:
+        assert changed == 0 and within == wire
+    # Always used where it can be: a batch of encodable ASCII text within the limits.
+    if all(
+        r.namespace.isascii()
+        and all(t.isascii() for t in [r.body, r.attributes["reason"], *r.attributes["names"]])  # type: ignore[list-item]
+        for r in batch
+    ) and changed == 0:
+        assert within is not None
