@@ -249,7 +249,7 @@ def test_observe_returns_the_active_pattern_id_of_the_event() -> None:
 def test_rules_can_turn_patterns_off() -> None:
     d = detector(patterns=False)
     assert [d.observe(occ(t)) for t in (0, 1, 2, 3)] == ["", "", "", ""]
-    assert (d.transitions(), len(d)) == ([], 0)
+    assert (d.transitions(), len(d)) == ((), 0)
 
 
 # -- keys --------------------------------------------------------------------------
@@ -287,7 +287,7 @@ def test_occurrences_older_than_the_window_are_late() -> None:
     d = detector()
     d.observe(occ(2000))
     d.observe(occ(100, n=4))
-    assert (d.late, d.transitions(), d.window_count(occ(0))) == (4, [], 1)
+    assert (d.late, d.transitions(), d.window_count(occ(0))) == (4, (), 1)
 
 
 def test_groups_with_an_empty_window_are_forgotten() -> None:
@@ -306,6 +306,27 @@ def test_max_groups_evicts_the_least_recently_updated_inactive_group() -> None:
     for i in range(5):
         d.observe(occ(1 + i, namespace=f"ns{i}"))
     assert (len(d), d.evicted_groups, d.active) == (3, 3, 1)
+
+
+def test_an_update_moves_its_group_behind_the_others_for_eviction() -> None:
+    d = PatternDetector(PatternRules(), max_groups=2)
+    d.observe(occ(0, namespace="a"))
+    d.observe(occ(1, namespace="b"))
+    d.observe(occ(2, namespace="a"))  # a is now the most recently updated
+    d.observe(occ(3, namespace="c"))  # evicts b
+    assert [d.window_count(occ(4, namespace=ns)) for ns in "abc"] == [2, 0, 1]
+    d.observe(occ(5, namespace="b"))  # evicts a, then c goes the same way
+    d.observe(occ(6, namespace="d"))
+    assert [d.window_count(occ(7, namespace=ns)) for ns in "abcd"] == [0, 1, 0, 1]
+    assert d.evicted_groups == 3
+
+
+def test_active_patterns_come_least_recently_updated_first() -> None:
+    d = detector()
+    feed(d, [0, 1, 2], namespace="a")
+    feed(d, [3, 4, 5], namespace="b")
+    feed(d, [6], namespace="a")
+    assert [p.namespace for p in d.active_patterns()] == ["b", "a"]
 
 
 def test_max_active_suppresses_new_patterns() -> None:
@@ -395,7 +416,7 @@ def test_the_same_input_gives_the_same_transitions(items: list[tuple[int, int, s
             d.observe(occ(t, n=n, namespace=ns, uid=f"u{t % 7}"))
             out += d.transitions()
         d.expire(10**6 * S)
-        return out + d.transitions()
+        return [*out, *d.transitions()]
 
     first = run()
     assert first == run()
