@@ -161,7 +161,34 @@ def _quoted(message: str) -> str:
         and not message.endswith(" ")
     ):
         return message
+    if len(message) > 2 * _HEAD:
+        head = _clipped_head(message)
+        if head is not None:
+            return head
     return clip(message)
+
+
+_HEAD: Final = 4 * TEXT_MAX
+"""Characters of a long message that :func:`_clipped_head` hands to ``clip``."""
+
+
+def _clipped_head(message: str) -> str | None:
+    """``clip(message)`` from the message's head alone, or None when the head is too short
+    to tell.
+
+    ``clip`` folds runs of whitespace that hold a line break and drops control
+    characters, then keeps 256 characters: for the mix's stack traces (2 to 15 KB) it
+    ran its two regular expressions over the whole text to keep its first lines. Cut
+    just after a character that is not whitespace, no run is split, so the head comes
+    out of ``clip`` as the start of what the whole would; when that is already cut
+    (longer than ``TEXT_MAX``), it is the whole's result.
+    """
+    text = message.strip()
+    end = _HEAD
+    while end < len(text) and text[end - 1].isspace():
+        end += 1
+    head = clip(text[:end])
+    return head if len(head) > TEXT_MAX else None
 
 
 def rate_per_minute(count: int, span_ns: int) -> float:

@@ -16,9 +16,11 @@ from kubevents.enrich.patterns import (
     RateKey,
     Sample,
     Transition,
+    add_sample,
     pattern_id,
     rate_per_minute,
 )
+from kubevents.errors import clip
 from kubevents.model import (
     CategorySeverity,
     Classification,
@@ -152,6 +154,23 @@ def test_the_started_transition_describes_the_pattern() -> None:
     assert started.key == "reason=BackOff;kind=Pod;namespace=shop"
     assert started.namespace == "shop"
     assert started.pattern_id.startswith("pat-") and len(started.pattern_id) == 16
+
+
+_TEXT = st.lists(
+    st.sampled_from(["at", " ", "\n", "\r\n", "\t", "\x0b", "\x1c", "\x85", "\x00", "\x7f",
+                     "\u2028", "\u00a0", "…", "x" * 40, "  \n  ", " / "]),
+    max_size=400,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT, st.integers(0, 400), st.sampled_from([" ", "\n", "\t", "\x85", "\x00"]))
+def test_a_sample_quotes_the_message_as_clip_does(text: str, run: int, space: str) -> None:
+    """Long messages are clipped from their head: the result is clip's, whatever lies
+    around the head's end (runs of whitespace, line breaks, control characters)."""
+    message = text[:1000] + space * run + text[1000:] + "tail " * (500 if run % 2 else 0)
+    (sample,) = add_sample((), occ(0, message=message))
+    assert sample.message == clip(message)
 
 
 def test_samples_are_three_distinct_events_at_most() -> None:
