@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             patterns.observe(enriched)
             anomalies.observe(enriched)
             counts.record(enriched)
-        for t in patterns.transitions() + anomalies.transitions():
+        for t in [*patterns.transitions(), *anomalies.transitions()]:
             transitions[t.state.value] = transitions.get(t.state.value, 0) + 1
         counts.expire(chunk[-1].event.time_ns)
         stage_s += time.perf_counter() - start

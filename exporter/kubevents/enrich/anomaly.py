@@ -32,8 +32,8 @@ Past ``max_series`` the least recently updated series is evicted
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Final
 
 from kubevents.enrich.pattern_rules import AnomalySettings, PatternRules
@@ -58,6 +58,7 @@ _SeriesKey = tuple[str, ...]
 
 @dataclass(slots=True)
 class _Series:
+    key: _SeriesKey
     fields: tuple[tuple[str, str], ...]
     bucket: int
     count: int = 0
@@ -69,6 +70,10 @@ class _Series:
     score: float = 0.0
     anomalous: bool = False
     samples: tuple[Sample, ...] = ()
+    older: _Series | None = field(default=None, repr=False, compare=False)
+    """The series updated before this one (None: this is the least recently updated)."""
+    newer: _Series | None = field(default=None, repr=False, compare=False)
+    """The series updated after this one (None: this is the most recently updated)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +109,12 @@ class AnomalyDetector:
         self.settings: AnomalySettings = rules.anomaly
         self.max_series = max_series
         self.max_exported = max_exported
-        self._series: OrderedDict[_SeriesKey, _Series] = OrderedDict()
+        self._series: dict[_SeriesKey, _Series] = {}
+        # The series from the least to the most recently updated, linked through the
+        # series themselves: an update relinks one series, where an OrderedDict's
+        # move_to_end was a method call that hashed the key again.
+        self._oldest: _Series | None = None
+        self._newest: _Series | None = None
         self._anomalous: dict[_SeriesKey, AnomalyScore] = {}
         self._pending: list[Transition] = []
         self._start_ns: int | None = None
@@ -147,9 +157,15 @@ class AnomalyDetector:
         if now_ns > self.high_water_ns:
             self._advance(now_ns)
 
-    def transitions(self) -> list[Transition]:
-        """Drain the ``anomalous`` transitions produced since the last call."""
-        pending, self._pending = self._pending, []
+    def transitions(self) -> Sequence[Transition]:
+        """Drain the ``anomalous`` transitions produced since the last call.
+
+        Called once per record, and nearly always with nothing: then it returns a
+        shared empty tuple rather than a new list."""
+        pending = self._pending
+        if not pending:
+            return ()
+        self._pending = []
         return pending
 
     def scores(self) -> list[AnomalyScore]:
@@ -183,13 +199,16 @@ class AnomalyDetector:
         bucket = t // settings.bucket_ns
         series = self._series.get(key)
         if series is None:
-            if len(self._series) >= self.max_series:
-                old_key, _ = self._series.popitem(last=False)
-                self._drop(old_key)
+            oldest = self._oldest
+            if len(self._series) >= self.max_series and oldest is not None:
+                self._forget(oldest)
                 self.evicted += 1
-            series = self._series[key] = _Series(_fields(key), bucket, first_ns=t)
+            series = self._series[key] = _Series(key, _fields(key), bucket, first_ns=t)
+            self._append(series)
         else:
-            self._series.move_to_end(key)
+            if series.newer is not None:
+                self._unlink(series)
+                self._append(series)
             if bucket > series.bucket:
                 self._roll(key, series, bucket)
             elif bucket < series.bucket:
@@ -245,6 +264,35 @@ class AnomalyDetector:
         if key in self._anomalous:
             del self._anomalous[key]
 
+    def _append(self, series: _Series) -> None:
+        """Link ``series`` in as the most recently updated."""
+        newest = self._newest
+        series.older = newest
+        if newest is None:
+            self._oldest = series
+        else:
+            newest.newer = series
+        self._newest = series
+
+    def _unlink(self, series: _Series) -> None:
+        """Take ``series`` out of the order (its neighbours linked to each other)."""
+        older, newer = series.older, series.newer
+        if older is None:
+            self._oldest = newer
+        else:
+            older.newer = newer
+        if newer is None:
+            self._newest = older
+        else:
+            newer.older = older
+        series.older = series.newer = None
+
+    def _forget(self, series: _Series) -> None:
+        """Drop ``series``: from the table, the order and the anomalous ones."""
+        del self._series[series.key]
+        self._unlink(series)
+        self._drop(series.key)
+
     def _advance(self, now_ns: int) -> None:
         self.high_water_ns = now_ns
         bucket = now_ns // self.settings.bucket_ns
@@ -259,12 +307,10 @@ class AnomalyDetector:
             if series.bucket < bucket:
                 self._roll(key, series, bucket)
         cutoff = now_ns - self.settings.idle_ns
-        while self._series:
-            key, series = next(iter(self._series.items()))
-            if series.last_ns >= cutoff:
-                break
-            del self._series[key]
-            self._drop(key)
+        oldest = self._oldest
+        while oldest is not None and oldest.last_ns < cutoff:
+            self._forget(oldest)
+            oldest = self._oldest
 
     def _score(self, key: _SeriesKey, series: _Series, enriched: Enriched) -> AnomalyScore:
         category = enriched.classification.category.value

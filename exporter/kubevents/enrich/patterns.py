@@ -36,8 +36,8 @@ from __future__ import annotations
 import enum
 import hashlib
 import heapq
-from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final, NamedTuple
 
@@ -161,7 +161,34 @@ def _quoted(message: str) -> str:
         and not message.endswith(" ")
     ):
         return message
+    if len(message) > 2 * _HEAD:
+        head = _clipped_head(message)
+        if head is not None:
+            return head
     return clip(message)
+
+
+_HEAD: Final = 4 * TEXT_MAX
+"""Characters of a long message that :func:`_clipped_head` hands to ``clip``."""
+
+
+def _clipped_head(message: str) -> str | None:
+    """``clip(message)`` from the message's head alone, or None when the head is too short
+    to tell.
+
+    ``clip`` folds runs of whitespace that hold a line break and drops control
+    characters, then keeps 256 characters: for the mix's stack traces (2 to 15 KB) it
+    ran its two regular expressions over the whole text to keep its first lines. Cut
+    just after a character that is not whitespace, no run is split, so the head comes
+    out of ``clip`` as the start of what the whole would; when that is already cut
+    (longer than ``TEXT_MAX``), it is the whole's result.
+    """
+    text = message.strip()
+    end = _HEAD
+    while end < len(text) and text[end - 1].isspace():
+        end += 1
+    head = clip(text[:end])
+    return head if len(head) > TEXT_MAX else None
 
 
 def rate_per_minute(count: int, span_ns: int) -> float:
@@ -261,6 +288,10 @@ class _Group:
     samples: tuple[Sample, ...] = ()
     incidents: tuple[str, ...] = ()
     pattern: _Active | None = None
+    older: _Group | None = field(default=None, repr=False, compare=False)
+    """The group updated before this one (None: this is the least recently updated)."""
+    newer: _Group | None = field(default=None, repr=False, compare=False)
+    """The group updated after this one (None: this is the most recently updated)."""
 
     @property
     def fields(self) -> tuple[tuple[str, str], ...]:
@@ -283,7 +314,12 @@ class PatternDetector:
         self.rules = rules
         self.max_groups = max_groups
         self.max_active = max_active
-        self._groups: OrderedDict[tuple[str | None, tuple[str, ...]], _Group] = OrderedDict()
+        self._groups: dict[tuple[str | None, tuple[str, ...]], _Group] = {}
+        # The groups from the least to the most recently updated, linked through the
+        # groups themselves: an update relinks one group, where an OrderedDict's
+        # move_to_end was a method call that hashed the key again.
+        self._oldest: _Group | None = None
+        self._newest: _Group | None = None
         self._deadlines: list[tuple[int, int, tuple[str | None, tuple[str, ...]], str]] = []
         self._seq = 0
         self._pending: list[Transition] = []
@@ -329,8 +365,9 @@ class PatternDetector:
             return group.pattern.id if group is not None and group.pattern is not None else ""
         if group is None:
             gkey, group = self._new_group(gkey, policy)
-        else:
-            self._groups.move_to_end(gkey)
+        elif group.newer is not None:
+            self._unlink(group)
+            self._append(group)
         width = group.width
         cut = self.high_water_ns // width - group.per_window
         self._evict_buckets(group, cut)
@@ -359,9 +396,15 @@ class PatternDetector:
         if now_ns > self.high_water_ns:
             self._advance(now_ns)
 
-    def transitions(self) -> list[Transition]:
-        """Drain the transitions produced since the last call, in order."""
-        pending, self._pending = self._pending, []
+    def transitions(self) -> Sequence[Transition]:
+        """Drain the transitions produced since the last call, in order.
+
+        Called once per record, and nearly always with nothing: then it returns a
+        shared empty tuple rather than a new list."""
+        pending = self._pending
+        if not pending:
+            return ()
+        self._pending = []
         return pending
 
     def active_counts(self) -> list[tuple[CategorySeverity, int]]:
@@ -387,9 +430,11 @@ class PatternDetector:
         Call it from the pipeline thread, like :meth:`observe`.
         """
         out = []
-        for group in self._groups.values():
+        group = self._oldest
+        while group is not None:
             if group.pattern is not None:
                 out.append(self._transition(group, PatternState.ONGOING, self.high_water_ns))
+            group = group.newer
         return out
 
     def window_count(self, enriched: Enriched) -> int:
@@ -410,16 +455,46 @@ class PatternDetector:
         """A new group under ``gkey``, and the key as stored (its values shared)."""
         if len(self._groups) >= self.max_groups:
             # Least recently updated first; active patterns are never evicted.
-            for old_key, old in self._groups.items():
-                if old.pattern is None:
-                    del self._groups[old_key]
-                    self.evicted_groups += 1
-                    break
+            old = self._oldest
+            while old is not None and old.pattern is not None:
+                old = old.newer
+            if old is not None:
+                self._forget(old)
+                self.evicted_groups += 1
         width, per_window = _resolution(policy.window_ns)
         # A group may live for hours: its key holds shared names, not the Event's copies.
         gkey = (gkey[0], tuple([self._share(value) for value in gkey[1]]))
         group = self._groups[gkey] = _Group(policy, gkey[1], width, per_window, [])
+        self._append(group)
         return gkey, group
+
+    def _append(self, group: _Group) -> None:
+        """Link ``group`` in as the most recently updated."""
+        newest = self._newest
+        group.older = newest
+        if newest is None:
+            self._oldest = group
+        else:
+            newest.newer = group
+        self._newest = group
+
+    def _unlink(self, group: _Group) -> None:
+        """Take ``group`` out of the order (its neighbours linked to each other)."""
+        older, newer = group.older, group.newer
+        if older is None:
+            self._oldest = newer
+        else:
+            older.newer = newer
+        if newer is None:
+            self._newest = older
+        else:
+            newer.older = older
+        group.older = group.newer = None
+
+    def _forget(self, group: _Group) -> None:
+        """Drop ``group``: from the table and from the order."""
+        del self._groups[(group.policy.rule_id, group.values)]
+        self._unlink(group)
 
     @staticmethod
     def _evict_buckets(group: _Group, cut: int) -> None:
@@ -530,15 +605,16 @@ class PatternDetector:
             self._resolve(group, due)
         # Groups with nothing in their window and no pattern are forgotten,
         # least recently updated first.
-        while self._groups:
-            group = next(iter(self._groups.values()))
+        group = self._oldest
+        while group is not None:
             width = group.width
             if (
                 group.pattern is not None
                 or group.last_ns // width > now_ns // width - group.per_window
             ):
                 break
-            self._groups.popitem(last=False)
+            self._forget(group)
+            group = self._oldest
 
     def _resolve(self, group: _Group, due: int) -> None:
         pattern = group.pattern

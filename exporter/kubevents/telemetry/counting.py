@@ -25,9 +25,8 @@ copies the series with one builtin call (see :mod:`kubevents.telemetry`).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from kubevents.conventions import MetricLabel as L
@@ -45,6 +44,10 @@ class _Series:
     """The label values (kept here so a reader copies the values alone, see snapshot)."""
     count: int
     last_ns: int
+    older: _Series | None = field(default=None, repr=False, compare=False)
+    """The series updated before this one (None: this is the least recently updated)."""
+    newer: _Series | None = field(default=None, repr=False, compare=False)
+    """The series updated after this one (None: this is the most recently updated)."""
 
 
 class BoundedCounter:
@@ -77,7 +80,12 @@ class BoundedCounter:
         self._keep = tuple(name in keep_on_overflow for name in self.labels)
         self._max_series = max_series
         self._ttl_ns = None if idle_ttl_s is None else int(idle_ttl_s * _NS)
-        self._series: OrderedDict[tuple[str, ...], _Series] = OrderedDict()
+        self._series: dict[tuple[str, ...], _Series] = {}
+        # The series from the least to the most recently updated, linked through the
+        # series themselves: an add relinks one series, where an OrderedDict's
+        # move_to_end was a method call that hashed the key again.
+        self._oldest: _Series | None = None
+        self._newest: _Series | None = None
         # Per label: value -> number of series that use it.
         self._values: tuple[dict[str, int], ...] = tuple({} for _ in self.labels)
         self.value_overflows = 0
@@ -102,9 +110,12 @@ class BoundedCounter:
                     if value != OTHER:
                         used[value] = used.get(value, 0) + 1
                 # One store: a reader sees the series with its first count or not at all.
-                self._series[key] = _Series(key, n, time_ns)
+                series = self._series[key] = _Series(key, n, time_ns)
+                self._append(series)
                 return key
-        self._series.move_to_end(key)
+        if series.newer is not None:
+            self._unlink(series)
+            self._append(series)
         series.count += n
         series.last_ns = max(series.last_ns, time_ns)
         return key
@@ -136,11 +147,12 @@ class BoundedCounter:
         cutoff = now_ns - self._ttl_ns
         evicted = 0
         # Least recently updated first; stop at the first one still fresh.
-        while self._series:
-            key, series = next(iter(self._series.items()))
-            if series.last_ns >= cutoff:
-                break
+        series = self._oldest
+        while series is not None and series.last_ns < cutoff:
+            key = series.key
             del self._series[key]
+            self._unlink(series)
+            series = self._oldest
             for value, used in zip(key, self._values, strict=True):
                 if value != OTHER:
                     used[value] -= 1
@@ -149,6 +161,29 @@ class BoundedCounter:
             evicted += 1
         self.evicted += evicted
         return evicted
+
+    def _append(self, series: _Series) -> None:
+        """Link ``series`` in as the most recently updated."""
+        newest = self._newest
+        series.older = newest
+        if newest is None:
+            self._oldest = series
+        else:
+            newest.newer = series
+        self._newest = series
+
+    def _unlink(self, series: _Series) -> None:
+        """Take ``series`` out of the order (its neighbours linked to each other)."""
+        older, newer = series.older, series.newer
+        if older is None:
+            self._oldest = newer
+        else:
+            older.newer = newer
+        if newer is None:
+            self._newest = older
+        else:
+            newer.older = older
+        series.older = series.newer = None
 
     def snapshot(self) -> list[tuple[dict[str, str], int]]:
         """Every series as (labels, count), sorted by labels: safe from any thread.

@@ -90,7 +90,7 @@ def test_a_constant_rate_never_fires_whatever_its_level(rate: int) -> None:
     d = detector()
     for minute in range(40):
         d.observe(occ(minute * 60, n=rate))
-    assert d.transitions() == []
+    assert d.transitions() == ()
 
 
 @pytest.mark.parametrize(("minute", "fires"), [(5, False), (9, False), (10, True), (30, True)])
@@ -168,6 +168,17 @@ def test_quiet_series_are_forgotten_and_max_series_evicts() -> None:
     for i in range(5):
         small.observe(occ(i, reason=f"R{i}"))
     assert (len(small), small.evicted) == (3, 3)
+
+
+def test_max_series_evicts_the_least_recently_updated_series() -> None:
+    d = AnomalyDetector(PatternRules(), max_series=3)
+    d.observe(occ(0, reason="A"))  # least recently updated first: A, the category
+    d.observe(occ(1, reason="B"))  # A, B, the category
+    d.observe(occ(2, reason="A"))  # B, A, the category
+    d.observe(occ(3, reason="C"))  # C evicts B
+    assert [d.baseline(("reason", "shop", r)) is not None for r in "ABC"] == [True, False, True]
+    assert d.baseline(("category", Category.STORAGE)) is not None
+    assert d.evicted == 1
 
 
 def test_rules_can_turn_anomalies_off() -> None:

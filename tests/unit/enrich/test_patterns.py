@@ -16,9 +16,11 @@ from kubevents.enrich.patterns import (
     RateKey,
     Sample,
     Transition,
+    add_sample,
     pattern_id,
     rate_per_minute,
 )
+from kubevents.errors import clip
 from kubevents.model import (
     CategorySeverity,
     Classification,
@@ -154,6 +156,23 @@ def test_the_started_transition_describes_the_pattern() -> None:
     assert started.pattern_id.startswith("pat-") and len(started.pattern_id) == 16
 
 
+_TEXT = st.lists(
+    st.sampled_from(["at", " ", "\n", "\r\n", "\t", "\x0b", "\x1c", "\x85", "\x00", "\x7f",
+                     "\u2028", "\u00a0", "…", "x" * 40, "  \n  ", " / "]),
+    max_size=400,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT, st.integers(0, 400), st.sampled_from([" ", "\n", "\t", "\x85", "\x00"]))
+def test_a_sample_quotes_the_message_as_clip_does(text: str, run: int, space: str) -> None:
+    """Long messages are clipped from their head: the result is clip's, whatever lies
+    around the head's end (runs of whitespace, line breaks, control characters)."""
+    message = text[:1000] + space * run + text[1000:] + "tail " * (500 if run % 2 else 0)
+    (sample,) = add_sample((), occ(0, message=message))
+    assert sample.message == clip(message)
+
+
 def test_samples_are_three_distinct_events_at_most() -> None:
     d = detector()
     for i, uid in enumerate(["a", "a", "b", "c", "d"]):
@@ -249,7 +268,7 @@ def test_observe_returns_the_active_pattern_id_of_the_event() -> None:
 def test_rules_can_turn_patterns_off() -> None:
     d = detector(patterns=False)
     assert [d.observe(occ(t)) for t in (0, 1, 2, 3)] == ["", "", "", ""]
-    assert (d.transitions(), len(d)) == ([], 0)
+    assert (d.transitions(), len(d)) == ((), 0)
 
 
 # -- keys --------------------------------------------------------------------------
@@ -287,7 +306,7 @@ def test_occurrences_older_than_the_window_are_late() -> None:
     d = detector()
     d.observe(occ(2000))
     d.observe(occ(100, n=4))
-    assert (d.late, d.transitions(), d.window_count(occ(0))) == (4, [], 1)
+    assert (d.late, d.transitions(), d.window_count(occ(0))) == (4, (), 1)
 
 
 def test_groups_with_an_empty_window_are_forgotten() -> None:
@@ -306,6 +325,27 @@ def test_max_groups_evicts_the_least_recently_updated_inactive_group() -> None:
     for i in range(5):
         d.observe(occ(1 + i, namespace=f"ns{i}"))
     assert (len(d), d.evicted_groups, d.active) == (3, 3, 1)
+
+
+def test_an_update_moves_its_group_behind_the_others_for_eviction() -> None:
+    d = PatternDetector(PatternRules(), max_groups=2)
+    d.observe(occ(0, namespace="a"))
+    d.observe(occ(1, namespace="b"))
+    d.observe(occ(2, namespace="a"))  # a is now the most recently updated
+    d.observe(occ(3, namespace="c"))  # evicts b
+    assert [d.window_count(occ(4, namespace=ns)) for ns in "abc"] == [2, 0, 1]
+    d.observe(occ(5, namespace="b"))  # evicts a, then c goes the same way
+    d.observe(occ(6, namespace="d"))
+    assert [d.window_count(occ(7, namespace=ns)) for ns in "abcd"] == [0, 1, 0, 1]
+    assert d.evicted_groups == 3
+
+
+def test_active_patterns_come_least_recently_updated_first() -> None:
+    d = detector()
+    feed(d, [0, 1, 2], namespace="a")
+    feed(d, [3, 4, 5], namespace="b")
+    feed(d, [6], namespace="a")
+    assert [p.namespace for p in d.active_patterns()] == ["b", "a"]
 
 
 def test_max_active_suppresses_new_patterns() -> None:
@@ -395,7 +435,7 @@ def test_the_same_input_gives_the_same_transitions(items: list[tuple[int, int, s
             d.observe(occ(t, n=n, namespace=ns, uid=f"u{t % 7}"))
             out += d.transitions()
         d.expire(10**6 * S)
-        return out + d.transitions()
+        return [*out, *d.transitions()]
 
     first = run()
     assert first == run()

@@ -54,7 +54,7 @@ def replay() -> tuple[list[Transition], list[str]]:
     for enriched in demo_updates():
         ids.append(patterns.observe(enriched))
         anomalies.observe(enriched)
-        transitions += patterns.transitions() + anomalies.transitions()
+        transitions += [*patterns.transitions(), *anomalies.transitions()]
     transitions += [*patterns.active_patterns()]
     return transitions, ids
 

@@ -118,6 +118,21 @@ def test_idle_series_are_evicted_and_free_their_label_values() -> None:
     assert (c.evicted, c.value_overflows) == (1, 0)
 
 
+def test_expiry_walks_the_series_least_recently_updated_first() -> None:
+    """An add moves its series behind the others, whatever its time: a series updated
+    last stops the walk even when an earlier one is stale behind it."""
+    c = counter(idle_ttl_s=60)
+    c.add(("shop", "A", "Warning"), time_ns=0)
+    c.add(("shop", "B", "Warning"), time_ns=30 * S)
+    c.add(("shop", "A", "Warning"), time_ns=0)  # updated last, with its old time
+    assert c.expire(61 * S) == 0  # B, the least recently updated, is fresh: stop
+    assert c.expire(91 * S) == 2  # B stale, then A
+    c.add(("shop", "C", "Warning"), time_ns=100 * S)
+    c.add(("shop", "D", "Warning"), time_ns=10 * S)
+    assert c.expire(80 * S) == 0  # C first, fresh; D stale but behind it
+    assert [labels["reason"] for labels, _ in c.snapshot()] == ["C", "D"]
+
+
 def test_without_a_ttl_nothing_expires() -> None:
     c = counter()
     c.add(("shop", "A", "Warning"), time_ns=0)
