@@ -345,6 +345,8 @@ class Pipeline:
             self.patterns.expire(event_now_ns)
         if self.anomalies is not None:
             self.anomalies.expire(event_now_ns)
+        if self.counts is not None:
+            self.counts.expire(event_now_ns)
         self._emit_transitions()
 
     def _event_now(self, now_ns: int) -> int:

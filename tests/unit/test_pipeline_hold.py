@@ -267,3 +267,22 @@ def test_records_let_out_late_cost_nothing_once_settled(checkpointed: bool, chec
         tracemalloc.stop()
     assert p.held == 0 and sink.delivered == p.stats.records == 12_001
     assert grown < 9000 * 64  # an entry kept per record let out: a tuple of two ints
+
+
+def test_the_event_counts_series_idle_for_their_ttl_are_evicted_at_a_checkpoint() -> None:
+    # kubevents_events_total's series of a namespace gone for an hour leave, and free
+    # their label values for others (telemetry/counting.py); the pipeline's checkpoint
+    # expiry is what runs that, as it does the other detectors'.
+    from kubevents.telemetry.counting import EventCounts
+
+    clock = FakeClock(T0)
+    counts = EventCounts(idle_ttl_s=3600.0)
+    p = Pipeline(classifier=load_classifier(), sinks=[], clock=clock,
+                 detectors=Detectors(counts=counts))
+    p.handle(events.ev(0, "BackOff", "web-1", ns="gone"))
+    p.expire(clock.now_ns())
+    assert len(counts.counter) == 1
+    clock.advance(3601.0)
+    p.expire(clock.now_ns())  # the watch has been idle: the stages take the clock's time
+    assert len(counts.counter) == 0
+    assert counts.counter.evicted == 1
