@@ -193,8 +193,9 @@ class _OverLimits(Exception):
     """A value past the limits :func:`encode_logs_within` was given."""
 
 
-_NO_LIMIT: Final = 1 << 62
-"""The limits of an encode that checks none (:func:`encode_logs_bytes`'s own)."""
+_NO_LIMIT: Final = 1 << 60
+"""The limits of an encode that checks none (:func:`encode_logs_bytes`'s own); below
+2**62, so that the compiled build holds it as a plain machine int, not a boxed one."""
 
 
 # Final: the compiled build reads these as its own statics, not from the module's dict.
