@@ -273,6 +273,46 @@ def replay(
     now_ns: int | None = None,
     explain: Sequence[str] = (),
 ) -> int:
+    """Replay recorded Events through the pipeline (:func:`_replay` says how).
+
+    The collector is left as it was found: the replay tunes and freezes it (:func:`tune_gc`),
+    and on return what is frozen goes back to it (what was frozen before the replay too:
+    ``gc.unfreeze`` cannot tell them apart), with the thresholds it had. Frozen, the
+    stages' tables would outlive the replay for as long as the process: their entries are
+    linked both ways (the least recently used first), so only the collector frees them.
+    ``kubevents report`` replays and then builds its page in the same process; the bench
+    and the tests replay many times in one.
+    """
+    threshold = gc.get_threshold()
+    try:
+        return _replay(
+            settings,
+            paths,
+            clock=clock,
+            out=out,
+            metrics_port=metrics_port,
+            on_metrics=on_metrics,
+            stop=stop,
+            now_ns=now_ns,
+            explain=explain,
+        )
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+
+
+def _replay(
+    settings: Settings,
+    paths: Sequence[str],
+    *,
+    clock: Clock | None = None,
+    out: TextIO | None = None,
+    metrics_port: int | None = None,
+    on_metrics: Callable[[MetricsRuntime], None] | None = None,
+    stop: threading.Event | None = None,
+    now_ns: int | None = None,
+    explain: Sequence[str] = (),
+) -> int:
     """Replay recorded Events through the pipeline.
 
     Files are replayed together in occurrence-time order, each read twice so that

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -361,10 +362,13 @@ def run(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``kubevents`` console script."""
+    """Entry point of the ``kubevents`` console script (``argv``: a command line run in this
+    process, as the tests do; by default the process's own, which ends on return)."""
     try:
         code = run(sys.argv[1:] if argv is None else argv)
         _flush_stdout()
+        if argv is None:
+            _ending()
         return code
     except (ConfigError, RulesError) as e:
         _error(e)
@@ -382,6 +386,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
+
+
+def _ending() -> None:
+    """The process ends next: what it holds is frozen, so that the interpreter's last
+    collections neither walk nor free it object by object (after a replay of 150,000 lines,
+    whose tables it leaves to the collector, that took 0.2-0.4 s; the system takes the
+    memory back at once)."""
+    gc.freeze()
 
 
 def _error(e: Exception) -> None:

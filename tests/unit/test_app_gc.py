@@ -49,11 +49,14 @@ def test_replay_tunes_once_after_its_first_pass_before_any_event_is_built(
     def alive() -> int:
         return sum(isinstance(o, KubeEvent) for o in gc.get_objects())
 
+    tuned: list[tuple[int, int, int]] = []
+
     def observed_tune(threshold: tuple[int, int, int] = app.GC_THRESHOLD) -> None:
         held = alive()
         frozen_before = gc.get_freeze_count()
         real_tune(threshold)
         seen.append((held, gc.get_freeze_count() - frozen_before))
+        tuned.append(gc.get_threshold())
 
     monkeypatch.setattr(app, "tune_gc", observed_tune)
     settings = load_settings(
@@ -70,7 +73,44 @@ def test_replay_tunes_once_after_its_first_pass_before_any_event_is_built(
     assert events > 500
     assert held <= before  # none of the demo's Events was alive when it tuned
     assert frozen > 0  # what was alive then (rules, settings) left the collected generations
-    assert gc.get_threshold() == app.REPLAY_GC_THRESHOLD
+    assert tuned == [app.REPLAY_GC_THRESHOLD]
+
+
+def test_replay_leaves_the_collector_as_it_found_it(tmp_path: Path) -> None:
+    """Nothing stays frozen after a replay and the thresholds are the caller's again, so
+    that its stages' tables (entries linked both ways, which only the collector frees) do
+    not outlive it: ``kubevents report`` builds its page after a replay, in one process."""
+    from kubevents.enrich.patterns import PatternDetector
+
+    def detectors_alive() -> int:
+        gc.collect()
+        return sum(isinstance(o, PatternDetector) for o in gc.get_objects())
+
+    settings = load_settings(
+        None,
+        env={},
+        overrides={"sinks": (f"jsonl:{tmp_path / 'out.jsonl'}",), "replay.summary": False},
+    )
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
+    before = detectors_alive()
+    for _ in range(2):
+        assert app.replay(settings, [str(DEMO)]) == 0
+        assert gc.get_freeze_count() == 0
+        assert gc.get_threshold() == (700, 10, 10)
+        assert gc.isenabled()
+        assert detectors_alive() == before  # the replay's detector and its tables are gone
+
+    def failing(*args: object, **kwargs: object) -> Iterator[KubeEvent]:
+        yield from ()
+        raise OSError("disk gone")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(app, "_in_order", failing)
+        with pytest.raises(OSError, match="disk gone"):
+            app.replay(settings, [str(DEMO)])
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == (700, 10, 10)
 
 
 def test_replay_s_first_pass_collects_at_the_tuned_thresholds(
@@ -136,3 +176,20 @@ def test_replay_s_second_pass_runs_without_the_collector_and_turns_it_back_on(
     with pytest.raises(OSError, match="disk gone"):
         app.replay(settings, [str(DEMO)])
     assert gc.isenabled()
+
+
+def test_the_console_script_freezes_what_it_holds_before_the_process_ends(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``kubevents replay`` as a process: the interpreter's last collections would free the
+    tables the replay left to the collector object by object; frozen, they are not walked.
+    A command line run in this process (``main(argv)``) leaves nothing frozen."""
+    from kubevents import cli
+
+    command = ["replay", str(DEMO), "--sink", f"jsonl:{tmp_path / 'out.jsonl'}"]
+    gc.unfreeze()
+    assert cli.main(command) == 0
+    assert gc.get_freeze_count() == 0
+    monkeypatch.setattr("sys.argv", ["kubevents", *command])
+    assert cli.main() == 0
+    assert gc.get_freeze_count() > 0
