@@ -164,11 +164,7 @@ def run_inprocess(lines: list[bytes], runs: int, naive_lines: int, out: dict[str
             stages[name] = med / n * 1e6
         out["stages_us_per_event"] = stages
 
-        log("floor")
         floor_fn = tp.floor_function(lines, prep.records)
-        floor_s, _ = median_of(runs, lambda: timed(floor_fn))
-        out["floor"] = {"us_per_event": floor_s / n * 1e6, "occurrences_per_s": occurrences / floor_s}
-
         log("naive path")
         sub = lines[:naive_lines]
         sub_occ = sum(prep.occurrences[:naive_lines])
@@ -186,13 +182,19 @@ def run_inprocess(lines: list[bytes], runs: int, naive_lines: int, out: dict[str
         out["naive"] = {"lines": len(sub), "us_per_event": naive_s / len(sub) * 1e6,
                         "occurrences_per_s": sub_occ / naive_s}
 
-        log("replay end to end")
+        # The floor and the replay alternate, run by run: this host's speed moves by more
+        # than the goal's margin within minutes, and a ratio is only fair of runs side by
+        # side. Each pair's ratio is kept; the goal is judged on their median.
+        log("replay end to end, each run after a run of the floor")
         path = tp.write_replay_file(lines)
-        walls, cpus = [], []
+        floors, walls, cpus = [], [], []
         try:
-            for _ in range(runs):
+            for i in range(runs):
+                log(f"floor and replay, run {i + 1}")
+                floors.append(timed(floor_fn))
                 receiver.reset()
                 wall, cpu = tp.replay_end_to_end(path, receiver.endpoint)
+                refreeze()
                 got = receiver.counts()[3]
                 if got != occurrences:
                     raise RuntimeError(f"replay: {got} of {occurrences} occurrences arrived")
@@ -200,6 +202,9 @@ def run_inprocess(lines: list[bytes], runs: int, naive_lines: int, out: dict[str
                 cpus.append(cpu)
         finally:
             path.unlink()
+        floor_s = statistics.median(floors)
+        out["floor"] = {"us_per_event": floor_s / n * 1e6, "occurrences_per_s": occurrences / floor_s,
+                        "runs_s": floors}
         wall = statistics.median(walls)
         out["replay"] = {
             "seconds": wall,
@@ -208,12 +213,24 @@ def run_inprocess(lines: list[bytes], runs: int, naive_lines: int, out: dict[str
             "occurrences_per_s": occurrences / wall,
             "occurrences_per_cpu_s": occurrences / statistics.median(cpus),
             "records": receiver.counts()[0],
+            "vs_floor_runs": [f / w for f, w in zip(floors, walls, strict=True)],
         }
-    run_collector(prep.records, path_lines=lines, runs=runs, out=out)
+        out["replay"]["vs_floor"] = statistics.median(out["replay"]["vs_floor_runs"])
+    run_collector(prep.records, path_lines=lines, runs=runs, floor_fn=floor_fn, out=out)
 
 
-def run_collector(records: list[Any], *, path_lines: list[bytes], runs: int, out: dict[str, Any]) -> None:
-    """The send stage and the replay end to end again, to the real Collector (otelcol, Go)."""
+def refreeze() -> None:
+    """What the bench holds frozen again after an in-process replay, untimed: ``app.replay``
+    gives back to the collector what is frozen when it returns (the bench's inputs with
+    it), so that each replay starts from the same heap as the first."""
+    gc.collect()
+    gc.freeze()
+
+
+def run_collector(records: list[Any], *, path_lines: list[bytes], runs: int, floor_fn: Callable[[], object],
+                  out: dict[str, Any]) -> None:
+    """The send stage and the replay end to end again, to the real Collector (otelcol, Go),
+    each replay after a run of the floor, as to the Python receiver."""
     from bench import collector
     from bench import throughput as tp
 
@@ -230,13 +247,15 @@ def run_collector(records: list[Any], *, path_lines: list[bytes], runs: int, out
         sent = col.wait_records(before + runs * len(records), 60) - before
         if sent != runs * len(records):
             raise RuntimeError(f"send to otelcol: {sent} of {runs * len(records)} records accepted")
-        log("replay end to end to the real Collector")
+        log("replay end to end to the real Collector, each run after a run of the floor")
         path = tp.write_replay_file(path_lines)
-        walls = []
+        walls, floors = [], []
         try:
             for _ in range(runs):
+                floors.append(timed(floor_fn))
                 before = col.accepted()
                 wall, _cpu = tp.replay_end_to_end(path, col.endpoint)
+                refreeze()
                 got = col.wait_records(before + out["replay"]["records"], 60) - before
                 if got != out["replay"]["records"]:
                     raise RuntimeError(f"replay to otelcol: {got} of {out['replay']['records']} records accepted")
@@ -250,7 +269,10 @@ def run_collector(records: list[Any], *, path_lines: list[bytes], runs: int, out
         "replay_seconds": wall,
         "replay_runs_s": walls,
         "replay_occurrences_per_s": out["occurrences"] / wall,
+        "floor_runs_s": floors,
+        "vs_floor_runs": [f / w for f, w in zip(floors, walls, strict=True)],
     }
+    out["collector"]["vs_floor"] = statistics.median(out["collector"]["vs_floor_runs"])
 
 
 def run_watch(events: list[dict[str, Any]], runs: int, out: dict[str, Any]) -> None:
@@ -530,8 +552,9 @@ def goals(res: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
         rows.append(("replay end to end, one core, all stages", f"{rate:,.0f} occ/s",
                      f"≥ {GOALS['occurrences_per_s']:,}", rate >= GOALS["occurrences_per_s"]))
         floor = res["floor"]["occurrences_per_s"]
-        rows.append(("  vs floor (orjson.loads + OTLP protobuf)", f"{rate / floor:.2f}×",
-                     f"≥ {GOALS['floor_ratio']}×", rate / floor >= GOALS["floor_ratio"]))
+        ratio = replay.get("vs_floor", rate / floor)  # the median of the runs side by side
+        rows.append(("  vs floor (orjson.loads + OTLP protobuf)", f"{ratio:.2f}×",
+                     f"≥ {GOALS['floor_ratio']}×", ratio >= GOALS["floor_ratio"]))
         naive = res["naive"]["occurrences_per_s"]
         rows.append(("  vs naive (k8s models + SDK emit)", f"{rate / naive:.2f}×", "", None))
         col = res.get("collector")
@@ -539,8 +562,9 @@ def goals(res: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
             crate = col["replay_occurrences_per_s"]
             rows.append(("replay end to end to the real Collector (otelcol)", f"{crate:,.0f} occ/s",
                          f"≥ {GOALS['occurrences_per_s']:,}", crate >= GOALS["occurrences_per_s"]))
-            rows.append(("  vs floor", f"{crate / floor:.2f}×", f"≥ {GOALS['floor_ratio']}×",
-                         crate / floor >= GOALS["floor_ratio"]))
+            cratio = col.get("vs_floor", crate / floor)
+            rows.append(("  vs floor", f"{cratio:.2f}×", f"≥ {GOALS['floor_ratio']}×",
+                         cratio >= GOALS["floor_ratio"]))
     watch = res.get("watch")
     if watch:
         rate = watch["occurrences_per_s"]
@@ -627,6 +651,21 @@ def table(res: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def side_by_side(res: dict[str, Any]) -> str:
+    """The replays and the floor run by run, as they alternated (the doc's machine notes)."""
+    parts = []
+    for name, runs, floors in (
+        ("to the Python receiver", (res.get("replay") or {}).get("runs_s"), (res.get("floor") or {}).get("runs_s")),
+        ("to the real Collector", (res.get("collector") or {}).get("replay_runs_s"),
+         (res.get("collector") or {}).get("floor_runs_s")),
+    ):
+        if runs and floors:
+            ratios = " / ".join(f"{f / r:.2f}" for f, r in zip(floors, runs, strict=True))
+            parts.append(f"{name} {' / '.join(f'{r:.2f}' for r in runs)} s, each after the floor's "
+                         f"{' / '.join(f'{f:.2f}' for f in floors)} s: {ratios}×")
+    return ";\n* the replay run by run, " + "; ".join(parts) if parts else ""
+
+
 def write_doc(res: dict[str, Any], text: str) -> None:
     m = res["machine"]
     mix = res["mix"]
@@ -642,7 +681,7 @@ def write_doc(res: dict[str, Any], text: str) -> None:
         f"* mix: {mix['lines']:,} watch lines, {mix['distinct_objects']:,} distinct objects, "
         f"{mix['series_updates']:.0%} series updates, {mix['warnings']:.0%} warnings, "
         f"{mix['long_messages']:.1%} long messages, {mix['namespaces']} namespaces "
-        f"(top 5: {mix['top5_namespaces_share']:.0%} of the traffic).",
+        f"(top 5: {mix['top5_namespaces_share']:.0%} of the traffic){side_by_side(res)}.",
         "",
         text,
         END,
