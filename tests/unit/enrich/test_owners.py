@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kubevents.enrich import owners as owners_module
 from kubevents.enrich.owners import (
@@ -122,6 +124,22 @@ def test_one_resolver_gives_every_name_its_own_chain_whatever_came_before() -> N
         assert resolver.owners(ref(kind, name)) == expected, name
         other = ref(kind, name, ns="other")
         assert resolver.owners(other) == tuple(dataclasses.replace(o, namespace="other") for o in expected)
+
+
+# Names made of pieces of generated names (random suffixes, hashes, ordinals, minutes,
+# dashes), and characters around them.
+_PIECES = st.sampled_from(
+    ["-", "web", "x2k4p", "24567", "7d9f8c6b5d", "29412360", "0", "3", "X2K4P", "a", "/", "é"]
+)
+
+
+@given(st.lists(st.tuples(st.lists(_PIECES, max_size=8).map("".join), st.sampled_from(["shop", "", "a/b"]))))
+def test_the_resolver_gives_every_pod_name_the_chain_its_name_proves(names: list[tuple[str, str]]) -> None:
+    # One resolver for all: what its caches keep for one name is never another's answer.
+    resolver = OwnerResolver()
+    for name, ns in [*names, *names]:
+        pod = ObjectRef(kind="Pod", namespace=ns, name=name)
+        assert resolver.owners(pod) == owners_module._conventional_owners("Pod", ns, name)
 
 
 @pytest.mark.parametrize(
