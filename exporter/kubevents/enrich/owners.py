@@ -341,6 +341,13 @@ class LearnedTable(Generic[K, V]):
         value = self._young.get(key)
         return value if value is not None else self._old.get(key)
 
+    def young_value(self, key: K, time_ns: int) -> V | None:
+        """The value learned for ``key`` since the table last turned, or None; time moves to
+        ``time_ns`` first, as in :meth:`put` (a value this finds equal, ``put`` would not
+        write)."""
+        self._advance(time_ns)
+        return self._young.get(key)
+
     def put(self, key: K, value: V, time_ns: int) -> None:
         """Remember ``value`` for ``key``, learned at ``time_ns``.
 
@@ -429,15 +436,33 @@ class OwnerResolver:
             if node:
                 self._learn_node(event.regarding, node, t)
             return
-        child = child_of(event)
-        if child is not None:
-            share = self.share
-            parent = event.regarding
-            # Kind, namespace and name are all a chain needs: the uid, API version and
-            # field path of the Event's object would triple the size of every entry.
-            namespace = share.copy_of(parent.namespace or child.namespace)
-            owner = _ref(share.copy_of(parent.kind), namespace, parent.name)
-            self.owners_learned.put(child.key, owner, t)
+        parent = event.regarding
+        parser = _CHILD_PARSERS.get(parent.kind)
+        if parser is None:
+            return
+        kind, parse = parser
+        name = parse(event.message)
+        if not name:
+            return
+        # The child's key (``child_of(event).key``), without the child's ObjectRef.
+        namespace = parent.namespace or event.namespace
+        key = f"{namespace}/{kind}/{name}" if namespace else f"{kind}/{name}"
+        learned = self.owners_learned
+        known = learned.young_value(key, t)
+        if (
+            known is not None
+            and known.name == parent.name
+            and known.kind == parent.kind
+            and known.namespace == namespace
+        ):
+            # Learned already (controllers repeat themselves): what ``put`` would find.
+            return
+        share = self.share
+        # Kind, namespace and name are all a chain needs: the uid, API version and
+        # field path of the Event's object would triple the size of every entry.
+        namespace = share.copy_of(namespace)
+        owner = _ref(share.copy_of(parent.kind), namespace, parent.name)
+        learned.put(key, owner, t)
 
     def _learn_node(self, pod: ObjectRef, node: str, time_ns: int, key: str | None = None) -> str:
         """Remember ``pod``'s node; return the shared copy of its name (what the table holds)."""

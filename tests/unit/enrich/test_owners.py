@@ -251,6 +251,22 @@ def test_controller_events_teach_owners(
     assert resolver.owners(ref(child_kind, child_name)) == owners
 
 
+def test_a_controller_event_said_again_keeps_its_owner_and_another_owner_replaces_it() -> None:
+    resolver = OwnerResolver()
+    created = {"reason": "SuccessfulCreate", "message": "Created pod: worker-q8r7m"}
+    for parent in ["jobs-a", "jobs-a", "jobs-b", "jobs-b", "jobs-a"]:
+        resolver.learn(event("ReplicationController", parent, **created))
+        assert resolver.owners(ref("Pod", "worker-q8r7m")) == chain(f"ReplicationController/{parent}")
+    # The same names in another namespace, and another kind of parent, are another owner.
+    resolver.learn(event("ReplicationController", "jobs-a", ns="other", **created))
+    assert resolver.owners(ref("Pod", "worker-q8r7m", ns="other")) == (
+        ObjectRef(kind="ReplicationController", namespace="other", name="jobs-a"),
+    )
+    resolver.learn(event("DaemonSet", "jobs-a", **created))
+    assert resolver.owners(ref("Pod", "worker-q8r7m")) == chain("DaemonSet/jobs-a")
+    assert len(resolver) == 2
+
+
 def test_learned_links_chain_up_to_conventions() -> None:
     resolver = OwnerResolver()
     resolver.learn(event("ReplicaSet", "web-7d9f8c6b5d", reason="SuccessfulCreate",
