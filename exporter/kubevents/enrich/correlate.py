@@ -248,6 +248,9 @@ class Correlator:
         self.hold: Cause | None = None
         """Set by :meth:`correlate` when the Event's record should be held."""
         self._found: list[Cause] = []
+        self._late_found: list[tuple[Cause, str, str]] = []
+        """:meth:`_late`'s list, empty between calls (handed out when it is not)."""
+        self._late_seen: set[int] = set()
         self._sole: dict[int, tuple[str, int, int]] = {}
         """Per ``sole_node`` rule: (the latest node with its cause, its time, the latest
         time another node had it) (see :meth:`_place`)."""
@@ -782,8 +785,10 @@ class Correlator:
         live = links.live
         t = event.time_ns
         first = min(t, event.first_time_ns or t)
-        found: list[tuple[Cause, str, str]] = []
-        seen: set[int] = set()
+        # Most causes explain nothing late: the list and set are the correlator's own,
+        # empty between calls, and a new list is made only when this one is handed out.
+        found = self._late_found
+        seen = self._late_seen
         uid = event.key
         # The keys are looked up as they are walked (no list of them is made per rule).
         for rule in _by_scope_rank(cause_rules):
@@ -802,6 +807,10 @@ class Correlator:
                 link = links.table(trace, "node").get(UNPLACED)
                 if link is not None:
                     _gather(found, seen, link.target, low, high, uid, rule.id, "node")
+        if not found:
+            return found
+        seen.clear()
+        self._late_found = []
         if len(found) > 1:
             found.sort(key=lambda item: SCOPE_RANK[item[2]])  # the narrowest says best why
         return found

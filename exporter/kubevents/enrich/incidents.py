@@ -23,7 +23,6 @@ from __future__ import annotations
 import enum
 import hashlib
 from builtins import object as _object
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -245,6 +244,13 @@ class Incident:
     """``workloads`` as a set, once it holds :data:`INDEXED_SCOPE` (None before)."""
     node_set: set[str] | None = field(default=None, repr=False, compare=False)
     namespace_set: set[str] | None = field(default=None, repr=False, compare=False)
+    sorted_workloads: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
+    """``workloads`` sorted, kept for the next transition while it does not change, once it
+    has a set beside it (None: not kept). An incident that grows emits a transition, and
+    mostly only one of its three sets grew: on the bench's stream 11,293 of 13,482
+    transitions were ``ongoing``, most of them of incidents with many workloads and nodes."""
+    sorted_nodes: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
+    sorted_namespaces: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
 
     def add(
         self,
@@ -289,6 +295,7 @@ class Incident:
         if added is None:
             return False
         self.workloads = added
+        self.sorted_workloads = None
         if seen is not None:
             seen.add(value)
         elif len(added) >= INDEXED_SCOPE:
@@ -304,6 +311,7 @@ class Incident:
         if added is None:
             return False
         self.nodes = added
+        self.sorted_nodes = None
         if seen is not None:
             seen.add(value)
         elif len(added) >= INDEXED_SCOPE:
@@ -319,6 +327,7 @@ class Incident:
         if added is None:
             return False
         self.namespaces = added
+        self.sorted_namespaces = None
         if seen is not None:
             seen.add(value)
         elif len(added) >= INDEXED_SCOPE:
@@ -337,6 +346,21 @@ class Incident:
         """This incident's state as a transition record."""
         root_ns = self.root.namespace
         alone = not self.cluster_scoped and all(ns == root_ns for ns in self.namespaces)
+        workloads = self.sorted_workloads
+        if workloads is None:
+            workloads = _sorted(self.workloads)
+            if self.workload_set is not None:
+                self.sorted_workloads = workloads
+        nodes = self.sorted_nodes
+        if nodes is None:
+            nodes = _sorted(self.nodes)
+            if self.node_set is not None:
+                self.sorted_nodes = nodes
+        namespaces = self.sorted_namespaces
+        if namespaces is None:
+            namespaces = _sorted(self.namespaces)
+            if self.namespace_set is not None:
+                self.sorted_namespaces = namespaces
         return IncidentTransition(
             incident_id=self.id,
             state=state,
@@ -346,15 +370,17 @@ class Incident:
             last_seen_ns=self.last_seen_ns,
             events=self.events,
             occurrences=self.occurrences,
-            workloads=_sorted(self.workloads),
-            nodes=_sorted(self.nodes),
-            namespaces=_sorted(self.namespaces),
-            categories=tuple(sorted(self.categories)),
+            workloads=workloads,
+            nodes=nodes,
+            namespaces=namespaces,
+            categories=self.categories
+            if len(self.categories) < 2
+            else tuple(sorted(self.categories)),
             severity=self.severity,
             namespace=root_ns if root_ns and alone else "",
             overflow=self.overflow,
             merged_into=self.merged_into.id if self.merged_into is not None else "",
-            aliases=tuple(sorted(self.aliases)),
+            aliases=_sorted(self.aliases),
         )
 
     def absorb(self, other: Incident) -> None:
@@ -401,5 +427,6 @@ def _counted(
     return (*counts, (name, more))
 
 
-def _sorted(values: Iterable[str]) -> tuple[str, ...]:
-    return tuple(sorted(values))
+def _sorted(values: tuple[str, ...]) -> tuple[str, ...]:
+    """``values`` sorted (``values`` itself when it has fewer than two)."""
+    return values if len(values) < 2 else tuple(sorted(values))

@@ -105,6 +105,24 @@ def _is_random_suffix(text: str) -> bool:
     return len(text) == 5 and all(ch in RANDOM_ALPHABET for ch in text)
 
 
+def _has_random_tail(name: str) -> bool:
+    """True when ``name`` is ``<base>-<suffix>``, ``base`` not empty, ``suffix`` five
+    characters of the random-name alphabet, not all digits (an ordinal): what
+    ``name.rpartition("-")`` and :func:`_is_random_suffix` tell, without making the
+    two strings."""
+    n = len(name)
+    if n < 7 or name[n - 6] != "-":
+        return False
+    digits = True
+    for i in range(n - 5, n):
+        ch = name[i]
+        if ch not in RANDOM_ALPHABET:
+            return False
+        if digits and not ch.isdigit():
+            digits = False
+    return not digits
+
+
 def is_template_hash(text: str) -> bool:
     """True when ``text`` can be a pod-template-hash (see the module docstring)."""
     return 6 <= len(text) <= 10 and all(ch in TEMPLATE_HASH_ALPHABET for ch in text)
@@ -182,8 +200,9 @@ GENERATED_BASES: Final = 4096
 """Chains of generated Pod names kept by the name's base (``web-7d9f8c6b5d`` of
 ``web-7d9f8c6b5d-x2k4p``: what the chain depends on), rebuilt when full. Every Pod of a
 ReplicaSet or Job has the same chain: on the 100k-object stream 35,193 Pods had 2,791
-bases, so a Pod that :data:`NAMED_OWNERS` misses (two Events in three) finds its chain
-here, one shared tuple, instead of parsing its name and making the chain again."""
+bases, so a Pod finds its chain here, one shared tuple, instead of parsing its name and
+making the chain again; such a Pod is not kept by key in :data:`NAMED_OWNERS` (which two
+of its Events in three missed)."""
 
 
 # -- what controller Events say about other objects ---------------------------------------
@@ -322,6 +341,13 @@ class LearnedTable(Generic[K, V]):
         value = self._young.get(key)
         return value if value is not None else self._old.get(key)
 
+    def young_value(self, key: K, time_ns: int) -> V | None:
+        """The value learned for ``key`` since the table last turned, or None; time moves to
+        ``time_ns`` first, as in :meth:`put` (a value this finds equal, ``put`` would not
+        write)."""
+        self._advance(time_ns)
+        return self._young.get(key)
+
     def put(self, key: K, value: V, time_ns: int) -> None:
         """Remember ``value`` for ``key``, learned at ``time_ns``.
 
@@ -410,15 +436,33 @@ class OwnerResolver:
             if node:
                 self._learn_node(event.regarding, node, t)
             return
-        child = child_of(event)
-        if child is not None:
-            share = self.share
-            parent = event.regarding
-            # Kind, namespace and name are all a chain needs: the uid, API version and
-            # field path of the Event's object would triple the size of every entry.
-            namespace = share.copy_of(parent.namespace or child.namespace)
-            owner = _ref(share.copy_of(parent.kind), namespace, parent.name)
-            self.owners_learned.put(child.key, owner, t)
+        parent = event.regarding
+        parser = _CHILD_PARSERS.get(parent.kind)
+        if parser is None:
+            return
+        kind, parse = parser
+        name = parse(event.message)
+        if not name:
+            return
+        # The child's key (``child_of(event).key``), without the child's ObjectRef.
+        namespace = parent.namespace or event.namespace
+        key = f"{namespace}/{kind}/{name}" if namespace else f"{kind}/{name}"
+        learned = self.owners_learned
+        known = learned.young_value(key, t)
+        if (
+            known is not None
+            and known.name == parent.name
+            and known.kind == parent.kind
+            and known.namespace == namespace
+        ):
+            # Learned already (controllers repeat themselves): what ``put`` would find.
+            return
+        share = self.share
+        # Kind, namespace and name are all a chain needs: the uid, API version and
+        # field path of the Event's object would triple the size of every entry.
+        namespace = share.copy_of(namespace)
+        owner = _ref(share.copy_of(parent.kind), namespace, parent.name)
+        learned.put(key, owner, t)
 
     def _learn_node(self, pod: ObjectRef, node: str, time_ns: int, key: str | None = None) -> str:
         """Remember ``pod``'s node; return the shared copy of its name (what the table holds)."""
@@ -445,10 +489,15 @@ class OwnerResolver:
             return ()
         if key is None:
             key = ref.key
-        if key not in self.owners_learned:
+        parent = self.owners_learned.get(key)
+        if parent is None:
             # The common case: nothing learned, the (cached) conventions answer.
+            if ref.kind == "Pod":
+                name = ref.name
+                if len(name) < GENERATED_NAME_MAX and _has_random_tail(name):
+                    return self._generated_pod(ref.namespace, name)
             return self._named_owners(ref, key)
-        return self._chain(ref, MAX_CHAIN)
+        return self._chain_above(parent, MAX_CHAIN)
 
     def _named_owners(self, ref: ObjectRef, key: str) -> tuple[ObjectRef, ...]:
         """:func:`conventional_owners` of ``ref`` (whose key is ``key``), cached by key."""
@@ -468,36 +517,43 @@ class OwnerResolver:
         return chain
 
     def _generated(self, kind: str, namespace: str, name: str) -> tuple[ObjectRef, ...]:
-        """:func:`conventional_owners`, the chains of generated Pod names shared by base.
-
-        What follows a Pod name's random suffix check in :func:`_conventional_owners`
-        depends on its namespace and base only: one chain per base is the same answer.
-        """
-        if kind == "Pod":
-            base, _, suffix = name.rpartition("-")
-            if (
-                base
-                and not suffix.isdigit()  # an ordinal: a StatefulSet's Pod
-                and _is_random_suffix(suffix)
-                and len(name) < GENERATED_NAME_MAX
-            ):
-                key = f"{namespace}/{base}"
-                bases = self._bases
-                chain = bases.get(key)
-                if chain is None:
-                    if len(bases) >= GENERATED_BASES:
-                        bases.clear()
-                    chain = bases[key] = _conventional_owners(kind, namespace, name)
-                return chain
+        """:func:`conventional_owners`, the chains of generated Pod names shared by base."""
+        if kind == "Pod" and len(name) < GENERATED_NAME_MAX and _has_random_tail(name):
+            return self._generated_pod(namespace, name)
         return _conventional_owners(kind, namespace, name)
 
+    def _generated_pod(self, namespace: str, name: str) -> tuple[ObjectRef, ...]:
+        """:func:`conventional_owners` of a Pod whose name ends in a random suffix
+        (:func:`_has_random_tail`), shared by base.
+
+        What follows the random suffix check in :func:`_conventional_owners` depends on
+        the namespace and base only: one chain per base is the same answer. Such a Pod
+        is not kept in the chains by object key (:data:`NAMED_OWNERS`): its base finds
+        its chain at once, where two Pod Events in three missed the chains by key (each
+        Pod has a few Events, spread over the stream) and paid two lookups and an insert
+        more.
+        """
+        key = f"{namespace}/{name[:-6]}"
+        bases = self._bases
+        chain = bases.get(key)
+        if chain is None:
+            if len(bases) >= GENERATED_BASES:
+                bases.clear()
+            chain = bases[key] = _conventional_owners("Pod", namespace, name)
+        return chain
+
     def _chain(self, ref: ObjectRef, limit: int) -> tuple[ObjectRef, ...]:
-        learned = self.owners_learned
-        parent = learned.get(ref.key)
+        parent = self.owners_learned.get(ref.key)
         if parent is None:
             # The common case: nothing learned, the (cached) conventions answer.
             return conventional_owners(ref.kind, ref.namespace, ref.name)[:limit]
+        return self._chain_above(parent, limit)
+
+    def _chain_above(self, nearest: ObjectRef, limit: int) -> tuple[ObjectRef, ...]:
+        """The chain whose nearest owner is ``nearest`` (learned), up to ``limit`` owners."""
+        learned = self.owners_learned
         chain: list[ObjectRef] = []
+        parent: ObjectRef | None = nearest
         while parent is not None and len(chain) < limit:
             chain.append(parent)
             current = parent

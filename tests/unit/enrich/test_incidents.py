@@ -246,6 +246,10 @@ def test_scope_tuples_count_like_the_sets_and_dict_they_stand_for(
                     scopes[name].add(value)
                     expected_growth = True
         assert grew == expected_growth
+        # Every transition tells the sets as they are now (the sorted ones it keeps
+        # between transitions included).
+        t = incident.transition(IncidentState.ONGOING, T0)
+        assert (t.workloads, t.nodes, t.namespaces) == tuple(tuple(sorted(s)) for s in scopes.values())
     t = incident.transition(IncidentState.ONGOING, T0)
     assert (t.workloads, t.nodes, t.namespaces) == tuple(tuple(sorted(s)) for s in scopes.values())
     assert t.categories == tuple(sorted(categories.items()))
@@ -290,8 +294,11 @@ def test_an_absorbed_incident_widens_the_scopes_as_its_values_joining_would(
         kept, overflow = capped([*mine, *theirs])
         expected.append(tuple(kept))
         expected_overflow += overflow
+    keep.transition(IncidentState.ONGOING, T0)  # its sorted sets, kept until they change
     keep.absorb(other)
     assert (keep.workloads, keep.nodes, keep.namespaces) == tuple(expected)
+    t = keep.transition(IncidentState.ONGOING, T0)
+    assert (t.workloads, t.nodes, t.namespaces) == tuple(tuple(sorted(e)) for e in expected)
     assert keep.overflow == expected_overflow
     for workload, node, namespace in [*first, *second]:
         keep.add(time_ns=T0, occurrences=1, category=Category.STORAGE, severity=Severity.ERROR,

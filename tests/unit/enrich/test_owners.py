@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kubevents.enrich import owners as owners_module
 from kubevents.enrich.owners import (
@@ -124,6 +126,22 @@ def test_one_resolver_gives_every_name_its_own_chain_whatever_came_before() -> N
         assert resolver.owners(other) == tuple(dataclasses.replace(o, namespace="other") for o in expected)
 
 
+# Names made of pieces of generated names (random suffixes, hashes, ordinals, minutes,
+# dashes), and characters around them.
+_PIECES = st.sampled_from(
+    ["-", "web", "x2k4p", "24567", "7d9f8c6b5d", "29412360", "0", "3", "X2K4P", "a", "/", "é"]
+)
+
+
+@given(st.lists(st.tuples(st.lists(_PIECES, max_size=8).map("".join), st.sampled_from(["shop", "", "a/b"]))))
+def test_the_resolver_gives_every_pod_name_the_chain_its_name_proves(names: list[tuple[str, str]]) -> None:
+    # One resolver for all: what its caches keep for one name is never another's answer.
+    resolver = OwnerResolver()
+    for name, ns in [*names, *names]:
+        pod = ObjectRef(kind="Pod", namespace=ns, name=name)
+        assert resolver.owners(pod) == owners_module._conventional_owners("Pod", ns, name)
+
+
 @pytest.mark.parametrize(
     ("text", "ok"),
     [("7d9f8c6b5d", True), ("456789", True), ("bcdfbcdfbc", True), ("45678", False),
@@ -231,6 +249,22 @@ def test_controller_events_teach_owners(
     resolver.learn(event(kind, name, reason=reason, message=message))
     assert len(resolver) == 1
     assert resolver.owners(ref(child_kind, child_name)) == owners
+
+
+def test_a_controller_event_said_again_keeps_its_owner_and_another_owner_replaces_it() -> None:
+    resolver = OwnerResolver()
+    created = {"reason": "SuccessfulCreate", "message": "Created pod: worker-q8r7m"}
+    for parent in ["jobs-a", "jobs-a", "jobs-b", "jobs-b", "jobs-a"]:
+        resolver.learn(event("ReplicationController", parent, **created))
+        assert resolver.owners(ref("Pod", "worker-q8r7m")) == chain(f"ReplicationController/{parent}")
+    # The same names in another namespace, and another kind of parent, are another owner.
+    resolver.learn(event("ReplicationController", "jobs-a", ns="other", **created))
+    assert resolver.owners(ref("Pod", "worker-q8r7m", ns="other")) == (
+        ObjectRef(kind="ReplicationController", namespace="other", name="jobs-a"),
+    )
+    resolver.learn(event("DaemonSet", "jobs-a", **created))
+    assert resolver.owners(ref("Pod", "worker-q8r7m")) == chain("DaemonSet/jobs-a")
+    assert len(resolver) == 2
 
 
 def test_learned_links_chain_up_to_conventions() -> None:
