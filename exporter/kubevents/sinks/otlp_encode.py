@@ -549,7 +549,9 @@ class StagedRecords:
     as :func:`encode_logs_within` does: the record's strings were just read to build it and
     are still in the processor's caches, where a batch's worth of records later they are
     not. :meth:`take` then gives the request of a batch that is exactly the records added
-    since the last take: the same bytes as :func:`encode_logs_within` of that batch.
+    since the last take: the same bytes as :func:`encode_logs_within` of that batch. A
+    record is taken as it was when added: records are made whole and never changed after
+    (the limits make new ones).
     """
 
     def __init__(
