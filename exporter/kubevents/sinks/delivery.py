@@ -225,7 +225,7 @@ class DeliverySink:
         with self._cond:
             if not self._ahead(len(records)):
                 if staged is not None:
-                    staged.take(())  # the next batch starts afresh
+                    staged.drop()
                 return None
         if staged is not None:
             request = staged.take(records)

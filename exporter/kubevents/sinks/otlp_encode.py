@@ -601,6 +601,13 @@ class StagedRecords:
         self.records = []
         self.fields = []
 
+    def drop(self) -> None:
+        """Let go of what is staged and stage nothing until the next take: the batch being
+        gathered will not be taken either (its sink is behind, and encodes in its worker
+        what it queues meanwhile), so that a sink that stays behind pays for no encode
+        here but one batch's at each check."""
+        self._spoil()
+
     def take(self, records: Sequence[OutputRecord]) -> bytes | None:
         """The request for ``records`` if they are the very records added since the last
         take, in order, each within the limits; else None. Starts the next batch."""

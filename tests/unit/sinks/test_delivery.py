@@ -570,6 +570,36 @@ def test_a_batch_other_than_the_records_staged_is_encoded_at_export(
     assert transport.delivered == names(0, 14)
 
 
+def test_a_sink_behind_stages_nothing_until_a_batch_goes_ahead_again(
+    sinks: list[DeliverySink],
+) -> None:
+    transport = OtlpBytesTransport()
+    transport.gate.clear()
+    sink = make(sinks, transport)
+    staged = sink.staged
+    assert staged is not None
+    sink.export(records(0, 10))  # the worker takes it and waits at the gate
+    transport.wait_requests(1)
+    sink.export(records(10, 10))  # nothing queued: goes ahead
+    behind = records(20, 10)
+    for r in behind:
+        staged.add(r)
+    sink.export(behind)  # queued behind the one before: staged let go, and stopped
+    staged.add(records(30, 1)[0])
+    assert staged.records == []  # the sink is behind: nothing encoded
+    transport.gate.set()
+    assert sink.force_flush(5)
+    batch = records(40, 10)
+    sink.export(records(30, 10))  # ahead again: encoded at export, staging restarts
+    for r in batch:
+        staged.add(r)
+    assert staged.records == batch
+    sink.export(batch)
+    assert sink.force_flush(5)
+    assert transport.delivered == names(0, 10) + names(10, 10) + names(20, 10) + names(30, 20)
+    assert transport.sent[-1] == otlp_encode.encode_logs_wire(batch, RESOURCE)
+
+
 def test_a_staged_batch_past_the_limits_is_cut_first(sinks: list[DeliverySink]) -> None:
     transport = OtlpBytesTransport()
     sink = make(sinks, transport, replace(FAST, max_body_bytes=100))

@@ -389,3 +389,17 @@ def test_no_more_records_are_kept_than_a_batch_holds() -> None:
 def test_limits_below_what_the_encoder_checks_stage_nothing() -> None:
     batch = [record("shop", "fine", reason="BackOff")]
     assert staged_request(batch, batch, max_body_bytes=64, max_attribute_bytes=64) is None
+
+
+def test_a_dropped_stage_stages_nothing_until_the_next_take() -> None:
+    batch = [record("shop", f"r{i}", reason="BackOff") for i in range(2)]
+    staged = otlp_encode.StagedRecords(RESOURCE, max_records=8, **LIMITS)
+    staged.add(batch[0])
+    staged.drop()
+    for r in batch:
+        staged.add(r)
+    assert staged.records == [] and staged.fields == []  # nothing encoded
+    assert staged.take(batch) is None
+    for r in batch:  # the next batch is staged again
+        staged.add(r)
+    assert staged.take(batch) == otlp_encode.encode_logs_within(batch, RESOURCE, **LIMITS)
