@@ -30,6 +30,7 @@ from kubevents.model import REPAIRED_FIELDS, Enriched, KubeEvent
 from kubevents.records import OutputRecord, event_record, incident_record, pattern_record
 from kubevents.series import SeriesTracker
 from kubevents.sinks.base import ExportResult, Sink
+from kubevents.sinks.otlp_encode import StagedRecords
 from kubevents.summary import Summary
 from kubevents.telemetry.counting import EventCounts
 
@@ -145,6 +146,12 @@ class Pipeline:
         self.counts = detectors.counts
         self.stats = PipelineStats()
         self._batch: list[OutputRecord] = []
+        self._staged = [
+            staged
+            for sink in self.sinks
+            if isinstance(staged := getattr(sink, "staged", None), StagedRecords)
+        ]
+        """The sinks' records encoded as they are made (``DeliverySink.staged``)."""
         self._batch_size = batch_size
         self._exported = 0
         """Records handed to the batch so far (the sinks count in this order)."""
@@ -489,5 +496,7 @@ class Pipeline:
     def _emit(self, record: OutputRecord) -> None:
         self._exported += 1
         self._batch.append(record)
+        for staged in self._staged:
+            staged.add(record)
         if len(self._batch) >= self._batch_size:
             self.flush()

@@ -279,14 +279,28 @@ def _event_attributes(event: KubeEvent) -> dict[str, AttrValue]:
 def format_rfc3339(time_ns: int) -> str:
     """``2026-11-20T10:00:01.123456789Z`` (UTC, nanoseconds, no trailing-zero trimming)."""
     seconds, nanos = divmod(time_ns, 1_000_000_000)
+    if not nanos:  # a whole second (an Event's firstTimestamp): the whole text kept
+        whole = _WHOLE_SECONDS.get(seconds)
+        if whole is None:
+            if len(_WHOLE_SECONDS) >= _SECONDS_KEPT:
+                _WHOLE_SECONDS.clear()
+            head = _SECONDS.get(seconds) or _seconds_text(seconds)
+            whole = _WHOLE_SECONDS[seconds] = head + "000000000Z"
+        return whole
     text = _SECONDS.get(seconds)
     if text is None:
-        if len(_SECONDS) >= _SECONDS_KEPT:
-            _SECONDS.clear()
-        text = _SECONDS[seconds] = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))
+        text = _seconds_text(seconds)
     # The nanoseconds zero-padded to 9 digits: str of an int with a 10th digit in front,
     # cut off (an f-string's ``:09d`` goes through format()'s spec parsing, compiled too).
     return text + str(nanos + 1_000_000_000)[1:] + "Z"
+
+
+def _seconds_text(seconds: int) -> str:
+    """The text of ``seconds`` up to the ``.``, kept in :data:`_SECONDS`."""
+    if len(_SECONDS) >= _SECONDS_KEPT:
+        _SECONDS.clear()
+    text = _SECONDS[seconds] = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))
+    return text
 
 
 _SECONDS_KEPT: Final = 4096
@@ -295,3 +309,7 @@ _SECONDS: Final[dict[int, str]] = {}
 second, and strftime is most of the cost. A dict read in compiled code, not an
 ``lru_cache`` call; emptied when full. With the f-string, the call cost about 3.4 times
 as much (546 against 162 ns, compiled, measured)."""
+_WHOLE_SECONDS: Final[dict[int, str]] = {}
+"""The whole text of the whole seconds seen lately (``...:01.000000000Z``): the start time
+of every Event of the core/v1 API is one, so the record takes it as it is, no
+concatenation. Emptied when full, as :data:`_SECONDS`."""

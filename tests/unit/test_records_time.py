@@ -41,3 +41,14 @@ def test_more_seconds_than_are_kept_still_give_their_own_text() -> None:
     assert [format_rfc3339(t) for t in times] == [reference(t) for t in times]
     assert len(records._SECONDS) <= records._SECONDS_KEPT
     assert [format_rfc3339(t) for t in times[:10]] == [reference(t) for t in times[:10]]
+
+
+def test_more_whole_seconds_than_are_kept_still_give_their_own_text() -> None:
+    start = 1_763_632_801 * S
+    times = [start + i * S for i in range(3 * records._SECONDS_KEPT)]
+    assert [format_rfc3339(t) for t in times] == [reference(t) for t in times]
+    assert len(records._WHOLE_SECONDS) <= records._SECONDS_KEPT
+    assert [format_rfc3339(t) for t in times[:10]] == [reference(t) for t in times[:10]]
+    # a whole second and a time within it: each its own text, whichever came first
+    assert format_rfc3339(start + 7) == reference(start + 7)
+    assert format_rfc3339(start) == reference(start)

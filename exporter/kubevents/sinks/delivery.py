@@ -59,6 +59,7 @@ from kubevents.settings import DeliverySettings
 from kubevents.sinks.base import DeliverySnapshot, ExportResult
 from kubevents.sinks.buffer import Buffer, MemoryBuffer, SpoolBuffer
 from kubevents.sinks.limits import limit_records
+from kubevents.sinks.otlp_encode import StagedRecords
 from kubevents.sinks.retry import Action, RetryPolicy, decide
 from kubevents.sinks.spool import Spool
 from kubevents.sinks.transport import (
@@ -150,6 +151,15 @@ class DeliverySink:
         a batch read back from the spool is other objects)."""
         if isinstance(transport, EncodingTransport) and self._spool is None and prepare is None:
             self._encoder = transport
+        self.staged: StagedRecords | None = None
+        """Where the pipeline hands each record as it makes it, encoded then, when the
+        transport can (OTLP/gRPC): a batch that is exactly those records is sent as they
+        were encoded (:meth:`_encode_within`)."""
+        staging = getattr(self._encoder, "staging", None)
+        if staging is not None:
+            self.staged = staging(
+                settings.max_body_bytes, settings.max_attribute_bytes, settings.batch_size
+            )
         self._encoded: tuple[list[OutputRecord], bytes] | None = None
         """The records ``export`` encoded last, and their request, until the worker's next
         batch: sent as they are if it is those very records, else dropped."""
@@ -211,9 +221,16 @@ class DeliverySink:
         encoder = self._encoder
         if encoder is None:
             return None
+        staged = self.staged
         with self._cond:
             if not self._ahead(len(records)):
+                if staged is not None:
+                    staged.drop()
                 return None
+        if staged is not None:
+            request = staged.take(records)
+            if request is not None:
+                return request
         s = self.settings
         try:
             return encoder.encode_within(records, s.max_body_bytes, s.max_attribute_bytes)

@@ -519,13 +519,7 @@ def encode_logs_bytes(
         _OverLimits: a body, a namespace or a string attribute past the limits given
             (:func:`encode_logs_within`).
     """
-    scope = _field(
-        b"\x0a",
-        b"".join(
-            [_field(b"\x0a", SCOPE_NAME.encode())]
-            + ([_field(b"\x12", scope_version.encode())] if scope_version else [])
-        ),
-    )
+    scope = _scope_field(scope_version)
     out: list[bytes] = []
     for namespace, group in group_by_namespace(records).items():
         if max_attribute_bytes < _NO_LIMIT and (
@@ -545,6 +539,125 @@ def encode_logs_bytes(
         out[slot + 2] = scope_head
         out[slot] = _field_head(b"\x0a", len(resource_field) + len(scope_head) + scope_size)
     return b"".join(out)
+
+
+class StagedRecords:
+    """The records of the batch being gathered, each encoded as it is made.
+
+    The pipeline hands every record it makes to :meth:`add` (``DeliverySink.staged``),
+    which writes its ``ScopeLogs.log_records`` field at once, checking the content limits
+    as :func:`encode_logs_within` does: the record's strings were just read to build it and
+    are still in the processor's caches, where a batch's worth of records later they are
+    not. :meth:`take` then gives the request of a batch that is exactly the records added
+    since the last take: the same bytes as :func:`encode_logs_within` of that batch. A
+    record is taken as it was when added: records are made whole and never changed after
+    (the limits make new ones).
+    """
+
+    def __init__(
+        self,
+        resource: ResourceInfo,
+        *,
+        max_body_bytes: int,
+        max_attribute_bytes: int,
+        max_records: int,
+        scope_version: str = __version__,
+    ) -> None:
+        self.resource = resource
+        self.max_body_bytes = max_body_bytes
+        self.max_attribute_bytes = max_attribute_bytes
+        self.max_records = max_records
+        """Records kept at most: past it (no batch has taken them), none is kept."""
+        self.scope_version = scope_version
+        self.records: list[OutputRecord] = []
+        self.fields: list[bytes] = []
+        self.spoiled = max_attribute_bytes < _SHORT
+        """A record since the last take could not be written within the limits (or the
+        limits are below what the encoder can check): the next take gives None."""
+
+    def add(self, record: OutputRecord) -> None:
+        """Write ``record``'s field now (never raises: what fails is left to the limits and
+        the encoder, which report it, when its batch is exported)."""
+        if self.spoiled:
+            return
+        if len(self.records) >= self.max_records:
+            self._spoil()
+            return
+        namespace = record.namespace
+        if len(namespace) > self.max_attribute_bytes or not namespace.isascii():
+            self._spoil()  # as encode_logs_bytes: left to the limits
+            return
+        out: list[bytes] = []
+        try:
+            _put_record(out, record, self.max_body_bytes, self.max_attribute_bytes)
+        except Exception:
+            self._spoil()
+            return
+        self.records.append(record)
+        self.fields.append(b"".join(out))
+
+    def _spoil(self) -> None:
+        self.spoiled = True
+        self.records = []
+        self.fields = []
+
+    def drop(self) -> None:
+        """Let go of what is staged and stage nothing until the next take: the batch being
+        gathered will not be taken either (its sink is behind, and encodes in its worker
+        what it queues meanwhile), so that a sink that stays behind pays for no encode
+        here but one batch's at each check."""
+        self._spoil()
+
+    def take(self, records: Sequence[OutputRecord]) -> bytes | None:
+        """The request for ``records`` if they are the very records added since the last
+        take, in order, each within the limits; else None. Starts the next batch."""
+        staged, fields, spoiled = self.records, self.fields, self.spoiled
+        self.records = []
+        self.fields = []
+        self.spoiled = self.max_attribute_bytes < _SHORT
+        if spoiled or len(staged) != len(records) or len(fields) != len(staged):
+            return None
+        for i, record in enumerate(records):
+            if record is not staged[i]:
+                return None
+        return _request_of_fields(staged, fields, self.resource, self.scope_version)
+
+
+def _request_of_fields(
+    records: list[OutputRecord], fields: list[bytes], resource: ResourceInfo, scope_version: str
+) -> bytes:
+    """:func:`encode_logs_bytes` of ``records``, given each one's ``log_records`` field."""
+    scope = _scope_field(scope_version)
+    groups: dict[str, list[bytes]] = {}
+    for i, record in enumerate(records):
+        group = groups.get(record.namespace)
+        if group is None:
+            groups[record.namespace] = group = []
+        group.append(fields[i])
+    out: list[bytes] = []
+    for namespace, group in groups.items():
+        resource_field = _resource_field(resource, namespace)
+        scope_size = len(scope)
+        for field in group:
+            scope_size += len(field)
+        scope_head = _field_head(b"\x12", scope_size)
+        out.append(_field_head(b"\x0a", len(resource_field) + len(scope_head) + scope_size))
+        out.append(resource_field)
+        out.append(scope_head)
+        out.append(scope)
+        out.extend(group)
+    return b"".join(out)
+
+
+def _scope_field(scope_version: str) -> bytes:
+    """``ScopeLogs.scope``: the name ``kubevents`` and ``scope_version``."""
+    return _field(
+        b"\x0a",
+        b"".join(
+            [_field(b"\x0a", SCOPE_NAME.encode())]
+            + ([_field(b"\x12", scope_version.encode())] if scope_version else [])
+        ),
+    )
 
 
 def _field_head(tag: bytes, n: int) -> bytes:

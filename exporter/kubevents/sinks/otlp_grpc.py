@@ -19,7 +19,7 @@ from kubevents import __version__
 from kubevents.errors import clip
 from kubevents.records import OutputRecord, ResourceInfo
 from kubevents.sinks.grpc_unary import GrpcStatusError, UnaryChannel
-from kubevents.sinks.otlp_encode import encode_logs_wire, encode_logs_within
+from kubevents.sinks.otlp_encode import StagedRecords, encode_logs_wire, encode_logs_within
 from kubevents.sinks.otlp_options import OtlpOptions
 from kubevents.sinks.otlp_response import WireError, partial_success, retry_info_delay
 from kubevents.sinks.retry import Failure
@@ -57,6 +57,18 @@ class OtlpGrpcTransport:
             self._resource,
             max_body_bytes=max_body_bytes,
             max_attribute_bytes=max_attribute_bytes,
+        )
+
+    def staging(
+        self, max_body_bytes: int, max_attribute_bytes: int, max_records: int
+    ) -> StagedRecords:
+        """Where the records of a batch are encoded as they are made (``DeliverySink.staged``):
+        its request is :meth:`encode_within`'s for the same records."""
+        return StagedRecords(
+            self._resource,
+            max_body_bytes=max_body_bytes,
+            max_attribute_bytes=max_attribute_bytes,
+            max_records=max_records,
         )
 
     def send(self, records: Sequence[OutputRecord]) -> Sent:

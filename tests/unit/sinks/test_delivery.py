@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from kubevents.records import OutputRecord
+from kubevents.records import OutputRecord, ResourceInfo
 from kubevents.settings import DeliverySettings
+from kubevents.sinks import otlp_encode
 from kubevents.sinks.base import ExportResult
 from kubevents.sinks.delivery import DeliverySink
 from kubevents.sinks.retry import Failure
@@ -33,6 +34,7 @@ FAST = DeliverySettings(
     backoff_cap_s=0.002,
     flush_timeout_s=5.0,
 )
+RESOURCE = ResourceInfo("1.0", "kv-0", cluster_name="test")
 UNAVAILABLE = Failure("grpc", "UNAVAILABLE", detail="down")
 INVALID = Failure("grpc", "INVALID_ARGUMENT", detail="bad data")
 
@@ -487,3 +489,132 @@ def test_a_spool_batch_is_encoded_by_the_worker(tmp_path: Path, sinks: list[Deli
     assert sink.force_flush(5)
     assert transport.delivered == names(0, 10)
     assert transport.sent_as == ["encoded by send"]
+
+
+class OtlpBytesTransport(ScriptedTransport):
+    """A ScriptedTransport that encodes as the OTLP/gRPC transport does (``otlp_encode``,
+    records staged as they are made included) and keeps every request's bytes."""
+
+    def __init__(self, *script: Failure | Sent) -> None:
+        super().__init__(*script)
+        self.within = 0
+        """Calls of ``encode_within``: a staged batch needs none."""
+        self.sent: list[bytes] = []
+
+    def encode(self, records: Sequence[OutputRecord]) -> bytes:
+        return otlp_encode.encode_logs_wire(records, RESOURCE)
+
+    def encode_within(
+        self, records: Sequence[OutputRecord], max_body_bytes: int, max_attribute_bytes: int
+    ) -> bytes | None:
+        self.within += 1
+        return otlp_encode.encode_logs_within(
+            records,
+            RESOURCE,
+            max_body_bytes=max_body_bytes,
+            max_attribute_bytes=max_attribute_bytes,
+        )
+
+    def staging(
+        self, max_body_bytes: int, max_attribute_bytes: int, max_records: int
+    ) -> otlp_encode.StagedRecords:
+        return otlp_encode.StagedRecords(
+            RESOURCE,
+            max_body_bytes=max_body_bytes,
+            max_attribute_bytes=max_attribute_bytes,
+            max_records=max_records,
+        )
+
+    def send(self, records: Sequence[OutputRecord]) -> Sent:
+        return self.send_encoded(records, self.encode(records))
+
+    def send_encoded(self, records: Sequence[OutputRecord], request: bytes) -> Sent:
+        self.sent.append(request)
+        return super().send(records)
+
+
+def test_a_batch_staged_as_its_records_were_made_goes_as_they_were_encoded(
+    sinks: list[DeliverySink],
+) -> None:
+    transport = OtlpBytesTransport()
+    sink = make(sinks, transport)
+    batch = records(0, 10)
+    assert sink.staged is not None and sink.staged.max_records == FAST.batch_size
+    for r in batch:
+        sink.staged.add(r)
+    sink.export(batch)
+    assert sink.force_flush(5)
+    assert transport.within == 0  # nothing encoded at export
+    assert transport.sent == [otlp_encode.encode_logs_wire(batch, RESOURCE)]
+    assert transport.delivered == names(0, 10)
+
+
+def test_a_batch_other_than_the_records_staged_is_encoded_at_export(
+    sinks: list[DeliverySink],
+) -> None:
+    transport = OtlpBytesTransport()
+    sink = make(sinks, transport)
+    assert sink.staged is not None
+    for r in records(0, 10):
+        sink.staged.add(r)
+    other = records(0, 10)  # equal records, other objects
+    sink.export(other)
+    assert sink.force_flush(5)
+    assert transport.within == 1
+    assert transport.sent == [otlp_encode.encode_logs_wire(other, RESOURCE)]
+    for r in records(10, 4):  # not a whole batch: sent by the worker, and the staged let go
+        sink.staged.add(r)
+    sink.export(records(10, 4))
+    assert sink.force_flush(5)
+    assert sink.staged.records == []
+    assert transport.delivered == names(0, 14)
+
+
+def test_a_sink_behind_stages_nothing_until_a_batch_goes_ahead_again(
+    sinks: list[DeliverySink],
+) -> None:
+    transport = OtlpBytesTransport()
+    transport.gate.clear()
+    sink = make(sinks, transport)
+    staged = sink.staged
+    assert staged is not None
+    sink.export(records(0, 10))  # the worker takes it and waits at the gate
+    transport.wait_requests(1)
+    sink.export(records(10, 10))  # nothing queued: goes ahead
+    behind = records(20, 10)
+    for r in behind:
+        staged.add(r)
+    sink.export(behind)  # queued behind the one before: staged let go, and stopped
+    staged.add(records(30, 1)[0])
+    assert staged.records == []  # the sink is behind: nothing encoded
+    transport.gate.set()
+    assert sink.force_flush(5)
+    batch = records(40, 10)
+    sink.export(records(30, 10))  # ahead again: encoded at export, staging restarts
+    for r in batch:
+        staged.add(r)
+    assert staged.records == batch
+    sink.export(batch)
+    assert sink.force_flush(5)
+    assert transport.delivered == names(0, 10) + names(10, 10) + names(20, 10) + names(30, 20)
+    assert transport.sent[-1] == otlp_encode.encode_logs_wire(batch, RESOURCE)
+
+
+def test_a_staged_batch_past_the_limits_is_cut_first(sinks: list[DeliverySink]) -> None:
+    transport = OtlpBytesTransport()
+    sink = make(sinks, transport, replace(FAST, max_body_bytes=100))
+    assert sink.staged is not None
+    batch = records(0, 1, body="x" * 150) + records(1, 9)
+    for r in batch:
+        sink.staged.add(r)
+    sink.export(batch)
+    assert sink.force_flush(5)
+    assert sink.stats.truncated == 1
+    assert transport.delivered[0] == "x" * 100
+
+
+def test_a_sink_that_cannot_encode_ahead_stages_nothing(
+    tmp_path: Path, sinks: list[DeliverySink]
+) -> None:
+    assert make(sinks, OtlpBytesTransport(), spool_dir=str(tmp_path)).staged is None
+    assert make(sinks, ScriptedTransport()).staged is None

@@ -303,3 +303,103 @@ def test_what_it_encodes_is_what_the_limits_then_the_encoder_give(
         for r in batch
     ) and changed == 0:
         assert within is not None
+
+
+def staged_request(
+    made: list[OutputRecord], batch: list[OutputRecord], **limits: int
+) -> bytes | None:
+    staged = otlp_encode.StagedRecords(RESOURCE, max_records=8, **(limits or LIMITS))
+    for r in made:
+        staged.add(r)
+    return staged.take(batch)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["shop", "kube-system", "ünï", ""]),
+            st.text(alphabet="ab é\u2603\ud800", max_size=220),
+            st.text(alphabet="xy é", max_size=140),
+            st.lists(st.text(alphabet="z é", max_size=130), max_size=3),
+            st.integers(0, 2**40),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_a_batch_encoded_record_by_record_is_what_encode_within_makes_of_it(
+    rows: list[tuple[str, str, str, list[str], int]],
+) -> None:
+    batch = [
+        record(ns, body, reason=reason, names=names, count=count)
+        for ns, body, reason, names, count in rows
+    ]
+    assert staged_request(batch, batch) == otlp_encode.encode_logs_within(batch, RESOURCE, **LIMITS)
+
+
+@given(st.lists(_RECORDS, min_size=1, max_size=6), st.text(max_size=5))
+def test_any_records_staged_give_the_bytes_of_the_limits_then_the_encoder_or_none(
+    records: list[OutputRecord], version: str
+) -> None:
+    staged = otlp_encode.StagedRecords(RESOURCE, max_records=8, scope_version=version, **LIMITS)
+    for r in records:
+        staged.add(r)
+    request = staged.take(records)
+    within = otlp_encode.encode_logs_within(records, RESOURCE, scope_version=version, **LIMITS)
+    assert request == within
+    if request is not None:
+        clean, changed = limit_records(records, **LIMITS)
+        assert changed == 0
+        assert request == otlp_encode.encode_logs_wire(clean, RESOURCE, scope_version=version)
+
+
+def test_a_staged_batch_is_only_ever_the_very_records_staged() -> None:
+    a, b, c = (record("shop", f"r{i}", reason="BackOff") for i in range(3))
+    equal_a = record("shop", "r0", reason="BackOff")
+    assert staged_request([a, b], [a, b]) == otlp_encode.encode_logs_within(
+        [a, b], RESOURCE, **LIMITS
+    )
+    assert staged_request([a, b], [b, a]) is None  # the order
+    assert staged_request([a, b], [a, b, c]) is None  # one more
+    assert staged_request([a, b, c], [a, b]) is None  # one fewer
+    assert staged_request([a, b], [equal_a, b]) is None  # an equal record is not the one staged
+
+
+def test_a_record_past_the_limits_spoils_its_batch_and_only_its_batch() -> None:
+    fine, over = record("shop", "fine", reason="BackOff"), record("shop", "b" * 201)
+    staged = otlp_encode.StagedRecords(RESOURCE, max_records=8, **LIMITS)
+    staged.add(fine)
+    staged.add(over)
+    staged.add(fine)
+    assert staged.take([fine, over, fine]) is None
+    staged.add(fine)  # the next batch starts afresh
+    assert staged.take([fine]) == otlp_encode.encode_logs_within([fine], RESOURCE, **LIMITS)
+
+
+def test_no_more_records_are_kept_than_a_batch_holds() -> None:
+    records = [record("shop", f"r{i}") for i in range(3)]
+    staged = otlp_encode.StagedRecords(RESOURCE, max_records=2, **LIMITS)
+    for r in records:
+        staged.add(r)
+    assert staged.records == [] and staged.fields == []
+    assert staged.take(records) is None
+    assert staged.take(records[:2]) is None  # nothing staged since
+
+
+def test_limits_below_what_the_encoder_checks_stage_nothing() -> None:
+    batch = [record("shop", "fine", reason="BackOff")]
+    assert staged_request(batch, batch, max_body_bytes=64, max_attribute_bytes=64) is None
+
+
+def test_a_dropped_stage_stages_nothing_until_the_next_take() -> None:
+    batch = [record("shop", f"r{i}", reason="BackOff") for i in range(2)]
+    staged = otlp_encode.StagedRecords(RESOURCE, max_records=8, **LIMITS)
+    staged.add(batch[0])
+    staged.drop()
+    for r in batch:
+        staged.add(r)
+    assert staged.records == [] and staged.fields == []  # nothing encoded
+    assert staged.take(batch) is None
+    for r in batch:  # the next batch is staged again
+        staged.add(r)
+    assert staged.take(batch) == otlp_encode.encode_logs_within(batch, RESOURCE, **LIMITS)
