@@ -420,6 +420,7 @@ def run_realapi(events: list[dict[str, Any]], runs: int, sections: set[str], *, 
                         log(f"apiserver: replay of the same Events, run {i + 1}")
                         receiver.reset()
                         wall, _cpu = tp.replay_end_to_end(path, receiver.endpoint)
+                        refreeze()
                         replays.append((wall, receiver.counts()[3]))
                         log(f"apiserver: kubevents run lists and watches, run {i + 1}")
                         lists.append(realapi.list_then_watch(cluster, kubeconfig, receiver, replays[-1][1]))
@@ -441,8 +442,12 @@ def run_realapi(events: list[dict[str, Any]], runs: int, sections: set[str], *, 
                 "kubevents_peak_rss_mib": statistics.median(r.peak_rss_mib for r in lists),
                 "replay_occurrences_per_s": replay_rate,
                 "replay_runs_s": [wall for wall, _ in replays],
-                "vs_replay": rate / replay_rate,
+                # Each run's list and watch against the replay just before it, as the
+                # replay's ratio to the floor: the goal is judged on their median.
+                "vs_replay_runs": [wall / r.seconds_from_start for (wall, _), r in zip(replays, lists, strict=True)],
+                "vs_replay_of_medians": rate / replay_rate,
             }
+            out["apiserver"]["vs_replay"] = statistics.median(out["apiserver"]["vs_replay_runs"])
         if "peer" in sections:
             pure = realapi.pure_python_env()
             if realapi.is_compiled(pure):
@@ -661,9 +666,15 @@ def side_by_side(res: dict[str, Any]) -> str:
     ):
         if runs and floors:
             ratios = " / ".join(f"{f / r:.2f}" for f, r in zip(floors, runs, strict=True))
-            parts.append(f"{name} {' / '.join(f'{r:.2f}' for r in runs)} s, each after the floor's "
+            parts.append(f"the replay {name} {' / '.join(f'{r:.2f}' for r in runs)} s, each after the floor's "
                          f"{' / '.join(f'{f:.2f}' for f in floors)} s: {ratios}×")
-    return ";\n* the replay run by run, " + "; ".join(parts) if parts else ""
+    api = res.get("apiserver") or {}
+    if api.get("vs_replay_runs"):
+        parts.append(f"the real kube-apiserver's list and watch {' / '.join(f'{r:.2f}' for r in api['runs_s'])} s, "
+                     f"each after the replay of the same Events, "
+                     f"{' / '.join(f'{r:.2f}' for r in api['replay_runs_s'])} s: "
+                     f"{' / '.join(f'{r:.2f}' for r in api['vs_replay_runs'])}×")
+    return ";\n* run by run, " + "; ".join(parts) if parts else ""
 
 
 def write_doc(res: dict[str, Any], text: str) -> None:
