@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import gc
 import heapq
 import itertools
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, ParamSpec, TextIO
 
 from kubevents import __version__, allocator
 from kubevents.clock import Clock, SystemClock
@@ -261,47 +262,32 @@ INTERRUPTED = 130
 """Exit code of a replay stopped by SIGINT (128 + 2, as a shell reports it)."""
 
 
-def replay(
-    settings: Settings,
-    paths: Sequence[str],
-    *,
-    clock: Clock | None = None,
-    out: TextIO | None = None,
-    metrics_port: int | None = None,
-    on_metrics: Callable[[MetricsRuntime], None] | None = None,
-    stop: threading.Event | None = None,
-    now_ns: int | None = None,
-    explain: Sequence[str] = (),
-) -> int:
-    """Replay recorded Events through the pipeline (:func:`_replay` says how).
+P = ParamSpec("P")
 
-    The collector is left as it was found: the replay tunes and freezes it (:func:`tune_gc`),
-    and on return what is frozen goes back to it (what was frozen before the replay too:
-    ``gc.unfreeze`` cannot tell them apart), with the thresholds it had. Frozen, the
-    stages' tables would outlive the replay for as long as the process: their entries are
-    linked both ways (the least recently used first), so only the collector frees them.
-    ``kubevents report`` replays and then builds its page in the same process; the bench
-    and the tests replay many times in one.
+
+def leaves_collector_as_found(command: Callable[P, int]) -> Callable[P, int]:
+    """``command`` tunes and freezes the collector (:func:`tune_gc`); on its return what is
+    frozen goes back to it (what was frozen before too: ``gc.unfreeze`` cannot tell them
+    apart), with the thresholds it had. Frozen, the stages' tables would outlive a replay
+    for as long as the process: their entries are linked both ways (the least recently
+    used first), so only the collector frees them. ``kubevents report`` replays and then
+    builds its page in the same process; the bench and the tests replay many times in one.
     """
-    threshold = gc.get_threshold()
-    try:
-        return _replay(
-            settings,
-            paths,
-            clock=clock,
-            out=out,
-            metrics_port=metrics_port,
-            on_metrics=on_metrics,
-            stop=stop,
-            now_ns=now_ns,
-            explain=explain,
-        )
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*threshold)
+
+    @functools.wraps(command)
+    def restoring(*args: P.args, **kwargs: P.kwargs) -> int:
+        threshold = gc.get_threshold()
+        try:
+            return command(*args, **kwargs)
+        finally:
+            gc.unfreeze()
+            gc.set_threshold(*threshold)
+
+    return restoring
 
 
-def _replay(
+@leaves_collector_as_found
+def replay(
     settings: Settings,
     paths: Sequence[str],
     *,
