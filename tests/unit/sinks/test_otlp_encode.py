@@ -272,7 +272,7 @@ def test_limits_below_the_kept_fields_lengths_are_left_to_the_limits() -> None:
     assert otlp_encode.encode_logs_within(batch, RESOURCE, **LIMITS) is not None
 
 
-def rows_of(namespaces: list[str]) -> st.SearchStrategy[list[tuple[str, str, str, list[str], int]]]:
+def rows_of(namespaces: list[str]) -> st.SearchStrategy[list[OutputRecord]]:
     """Batches of records (namespace, body, reason, names, count) with strings about the
     limits' lengths, some not UTF-8-encodable."""
     return st.lists(
@@ -285,17 +285,18 @@ def rows_of(namespaces: list[str]) -> st.SearchStrategy[list[tuple[str, str, str
         ),
         min_size=1,
         max_size=6,
+    ).map(
+        lambda rows: [
+            record(ns, body, reason=reason, names=names, count=count)
+            for ns, body, reason, names, count in rows
+        ]
     )
 
 
 @given(rows_of(["shop", "kube-system", "ünï"]))
 def test_what_it_encodes_is_what_the_limits_then_the_encoder_give(
-    rows: list[tuple[str, str, str, list[str], int]],
+    batch: list[OutputRecord],
 ) -> None:
-    batch = [
-        record(ns, body, reason=reason, names=names, count=count)
-        for ns, body, reason, names, count in rows
-    ]
     within = otlp_encode.encode_logs_within(batch, RESOURCE, **LIMITS)
     wire, changed = wire_after_limits(batch)
     if within is not None:
@@ -320,12 +321,8 @@ def staged_request(
 
 @given(rows_of(["shop", "kube-system", "ünï", ""]))
 def test_a_batch_encoded_record_by_record_is_what_encode_within_makes_of_it(
-    rows: list[tuple[str, str, str, list[str], int]],
+    batch: list[OutputRecord],
 ) -> None:
-    batch = [
-        record(ns, body, reason=reason, names=names, count=count)
-        for ns, body, reason, names, count in rows
-    ]
     assert staged_request(batch, batch) == otlp_encode.encode_logs_within(batch, RESOURCE, **LIMITS)
 
 
