@@ -128,6 +128,16 @@ class MemoryBuffer:
         """Records :meth:`put` takes now without ``force``."""
         return self._capacity - self.pending
 
+    @property
+    def head(self) -> int:
+        """The number of the oldest record queued (of the next record put when none is)."""
+        return self._head
+
+    @property
+    def tail(self) -> int:
+        """The number the next record put gets."""
+        return self._head + len(self._queue)
+
     def put(self, records: Sequence[OutputRecord], *, force: bool = False) -> int:
         n = len(records) if force else min(len(records), self._capacity - self.pending)
         if n <= 0:

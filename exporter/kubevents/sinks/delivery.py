@@ -49,6 +49,7 @@ import math
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
@@ -76,6 +77,11 @@ logger = logging.getLogger(__name__)
 WORKER_STOP_S = 1.0
 """Longest the worker is waited for after the flush timeout (a request in flight is cut
 by its own timeout; the thread is a daemon)."""
+
+ENCODED_AHEAD = 4
+"""Batches ``export`` encodes ahead of the worker at most (each request held beside its
+records, about a batch's bytes): a sink further behind encodes in its worker, and the
+pipeline stages nothing for it meanwhile (``StagedRecords.drop``)."""
 
 REPEAT_LOG_S = 60.0
 """A transient failure of the same kind is logged at most once per minute."""
@@ -160,9 +166,13 @@ class DeliverySink:
             self.staged = staging(
                 settings.max_body_bytes, settings.max_attribute_bytes, settings.batch_size
             )
-        self._encoded: tuple[list[OutputRecord], bytes] | None = None
-        """The records ``export`` encoded last, and their request, until the worker's next
-        batch: sent as they are if it is those very records, else dropped."""
+        self._encoded: deque[tuple[int, list[OutputRecord], bytes]] = deque()
+        """The batches ``export`` encoded, oldest first, up to :data:`ENCODED_AHEAD`: the
+        buffer's number of each one's first record, the records and their request, until
+        the worker's batch reaches them; sent as they are if it is those very records,
+        else dropped."""
+        self._batch_first = 0
+        """The buffer's number of the first record of the batch the worker took last."""
         self._oldest_at = 0.0
         self._flushing = 0
         self._closing = False
@@ -195,7 +205,7 @@ class DeliverySink:
                 clean = self._prepare(clean)
             if request:
                 if self._ahead(len(clean)):  # still (another thread may have queued some)
-                    self._encoded = (clean, request)
+                    self._hold_encoded(clean, request)
             elif request is None and self._encoder is not None:
                 self._encode_ahead(clean)
             self._put(clean)
@@ -205,11 +215,23 @@ class DeliverySink:
         return ExportResult.SUCCESS
 
     def _ahead(self, n: int) -> bool:
-        """Whether ``n`` records queued now are the worker's next batch as they are: a whole
-        batch, nothing queued before them, room for all (lock held)."""
+        """Whether ``n`` records queued now are to be a batch of the worker's as they are,
+        worth encoding here: a whole batch, room for all, and fewer than
+        :data:`ENCODED_AHEAD` batches encoded and not yet taken (lock held). What is queued
+        before them goes in batches that end where they begin (:meth:`_batch_limit`)."""
         buffer = self._buffer
         assert isinstance(buffer, MemoryBuffer)
-        return n == self.settings.batch_size and not buffer.queued and buffer.room >= n
+        return (
+            n == self.settings.batch_size
+            and buffer.room >= n
+            and len(self._encoded) < ENCODED_AHEAD
+        )
+
+    def _hold_encoded(self, records: list[OutputRecord], request: bytes) -> None:
+        """Keep ``request`` for ``records``, about to be queued (lock held; memory only)."""
+        buffer = self._buffer
+        assert isinstance(buffer, MemoryBuffer)
+        self._encoded.append((buffer.tail, records, request))
 
     def _encode_within(self, records: Sequence[OutputRecord]) -> bytes | None:
         """The request for ``records``, if they are to be the worker's next batch as they
@@ -238,8 +260,8 @@ class DeliverySink:
             return _ENCODE_FAILED
 
     def _encode_ahead(self, records: list[OutputRecord]) -> None:
-        """Encode ``records`` now if they are to be the worker's next batch as they are: a
-        whole batch, nothing queued before them, room for all (lock held).
+        """Encode ``records`` now if they are to be a batch of the worker's as they are: a
+        whole batch, room for all (lock held).
 
         Here, right after the limits walked them, their objects are still in the
         processor's caches; the worker would read them a batch's worth of work later, and
@@ -252,20 +274,42 @@ class DeliverySink:
             request = self._encoder.encode(records)
         except Exception:  # the worker's own encode of the batch reports it (and drops it)
             return
-        self._encoded = (records, request)
+        self._hold_encoded(records, request)
 
-    def _take_encoded(self, batch: list[OutputRecord] | None) -> bytes | None:
-        """The request ``export`` made for ``batch``, if it made one for these records
-        (lock held); it is given out once."""
-        encoded, self._encoded = self._encoded, None
-        if encoded is None or batch is None:
+    def _take_encoded(self, batch: list[OutputRecord] | None, first: int) -> bytes | None:
+        """The request ``export`` made for ``batch`` (whose first record is number
+        ``first``), if it made one for these very records (lock held). Each is given out
+        once; those the batch passed are dropped, those after it kept."""
+        encoded = self._encoded
+        if batch is None:
+            encoded.clear()
             return None
-        records, request = encoded
-        if len(records) != len(batch) or any(
-            a is not b for a, b in zip(records, batch, strict=True)
-        ):
-            return None
-        return request
+        end = first + len(batch)
+        while encoded:
+            start, records, request = encoded[0]
+            if start >= end:
+                return None  # the records before them, in a batch of their own
+            encoded.popleft()
+            if start == first:
+                if len(records) == len(batch) and all(
+                    a is b for a, b in zip(records, batch, strict=True)
+                ):
+                    return request
+                return None
+            if start > first:
+                return None  # cut otherwise (records dropped meanwhile): encoded again
+        return None
+
+    def _batch_limit(self) -> int:
+        """How many records the worker's next batch takes at most: a batch, and, when
+        records ``export`` encoded are queued behind others, only those others, so that
+        a batch after them is exactly the encoded records (lock held)."""
+        limit = self.settings.batch_size
+        if self._encoded and isinstance(self._buffer, MemoryBuffer):
+            before = self._encoded[0][0] - self._buffer.head
+            if 0 < before < limit:
+                return before
+        return limit
 
     def _put(self, records: list[OutputRecord]) -> None:
         """Store ``records`` as room allows, in pieces the worker can take meanwhile;
@@ -422,7 +466,7 @@ class DeliverySink:
         while True:
             with self._cond:
                 batch = self._next_batch()
-                request = self._take_encoded(batch)
+                request = self._take_encoded(batch, self._batch_first)
             if batch is None:
                 return
             self._deliver(batch, request)
@@ -448,7 +492,8 @@ class DeliverySink:
             if not due and age < s.batch_timeout_s:
                 self._cond.wait(s.batch_timeout_s - age)
                 continue
-            batch = buffer.take(s.batch_size)
+            self._batch_first = buffer.head if isinstance(buffer, MemoryBuffer) else 0
+            batch = buffer.take(self._batch_limit())
             if batch:
                 self._oldest_at = time.monotonic() if buffer.pending > len(batch) else 0.0
                 return batch

@@ -21,7 +21,7 @@ from kubevents.records import OutputRecord, ResourceInfo
 from kubevents.settings import DeliverySettings
 from kubevents.sinks import otlp_encode
 from kubevents.sinks.base import ExportResult
-from kubevents.sinks.delivery import DeliverySink
+from kubevents.sinks.delivery import ENCODED_AHEAD, DeliverySink
 from kubevents.sinks.retry import Failure
 from kubevents.sinks.transport import RequestReport, Sent, TransportError
 from tests.support.records import records as numbered_records
@@ -452,15 +452,55 @@ def test_only_a_batch_that_is_the_records_encoded_goes_as_encoded(
     sink = make(sinks, transport)
     sink.export(records(0, 10))  # encoded ahead; the worker takes it and waits at the gate
     transport.wait_requests(1)
-    sink.export(records(10, 10))  # nothing queued before it: encoded ahead
-    sink.export(records(20, 10))  # queued behind the one before: encoded by the worker
-    sink.export(records(30, 4))  # not a whole batch
+    sink.export(records(10, 10))  # queued behind it: encoded ahead too
+    sink.export(records(20, 10))
+    sink.export(records(30, 4))  # not a whole batch: encoded by the worker
     transport.gate.set()
     assert sink.force_flush(5)
     assert transport.requests == [names(0, 10), names(10, 10), names(20, 10), names(30, 4)]
-    assert transport.sent_as == ["encoded ahead"] * 2 + ["encoded by send"] * 2
+    assert transport.sent_as == ["encoded ahead"] * 3 + ["encoded by send"]
     here, worker = threading.current_thread().name, "sink-test"
-    assert transport.encoded_on == [here, here, worker, worker]
+    assert transport.encoded_on == [here, here, here, worker]
+
+
+def test_a_short_batch_queued_goes_alone_and_the_whole_batches_after_it_as_encoded(
+    sinks: list[DeliverySink],
+) -> None:
+    """A short batch (the pipeline's flush when its queue runs empty) waits in the queue
+    for the batch timeout; the whole batches queued behind it are not cut across."""
+    transport = EncodingTransport()
+    transport.gate.clear()
+    sink = make(sinks, transport, replace(FAST, batch_timeout_s=60.0))
+    sink.export(records(0, 10))
+    transport.wait_requests(1)
+    sink.export(records(10, 4))
+    sink.export(records(14, 10))
+    sink.export(records(24, 10))
+    transport.gate.set()
+    assert sink.force_flush(5)
+    assert transport.requests == [names(0, 10), names(10, 4), names(14, 10), names(24, 10)]
+    assert transport.sent_as == ["encoded ahead", "encoded by send"] + ["encoded ahead"] * 2
+    assert transport.encoded_on.count("sink-test") == 1  # the short one only
+
+
+def test_a_batch_encoded_ahead_whose_records_were_dropped_is_not_sent(
+    sinks: list[DeliverySink],
+) -> None:
+    """Records dropped from the queue (policy drop_oldest) take their encoded request with
+    them: the worker's batches after it are encoded from the records they have."""
+    transport = EncodingTransport()
+    transport.gate.clear()
+    sink = make(sinks, transport, replace(FAST, queue_size=20, queue_full="drop_oldest"))
+    sink.export(records(0, 10))
+    transport.wait_requests(1)
+    sink.export(records(10, 10))  # encoded ahead
+    sink.export(records(20, 10))  # full: the batch in flight given up
+    sink.export(records(30, 10))  # full: the batch encoded ahead dropped
+    transport.gate.set()
+    assert sink.force_flush(5)
+    assert transport.requests[1:] == [names(20, 10), names(30, 10)]
+    assert transport.sent_as[1:] == ["encoded by send"] * 2
+    assert transport.delivered == names(0, 10) + names(20, 20)  # the attempt in flight went
 
 
 def test_a_retry_encodes_the_batch_again(sinks: list[DeliverySink]) -> None:
@@ -570,7 +610,37 @@ def test_a_batch_other_than_the_records_staged_is_encoded_at_export(
     assert transport.delivered == names(0, 14)
 
 
-def test_a_sink_behind_stages_nothing_until_a_batch_goes_ahead_again(
+def test_a_batch_staged_after_a_short_one_goes_as_it_was_encoded(
+    sinks: list[DeliverySink],
+) -> None:
+    transport = OtlpBytesTransport()
+    transport.gate.clear()
+    sink = make(sinks, transport, replace(FAST, batch_timeout_s=60.0))
+    staged = sink.staged
+    assert staged is not None
+    sink.export(records(0, 10))  # the worker takes it and waits at the gate
+    transport.wait_requests(1)
+    sink.export(records(10, 4))  # a short batch: the staged let go
+    batch = records(14, 10)
+    sink.export(records(14, 0))  # (no records: nothing queued)
+    for r in batch:
+        staged.add(r)
+    assert staged.records == []  # nothing staged until the next whole batch is taken
+    sink.export(batch)
+    after = records(24, 10)
+    for r in after:
+        staged.add(r)
+    assert staged.records == after
+    within = transport.within
+    sink.export(after)
+    assert transport.within == within  # sent as it was staged
+    transport.gate.set()
+    assert sink.force_flush(5)
+    assert transport.requests[1:] == [names(10, 4), names(14, 10), names(24, 10)]
+    assert transport.sent[-1] == otlp_encode.encode_logs_wire(after, RESOURCE)
+
+
+def test_a_sink_behind_by_more_batches_than_it_encodes_ahead_stages_nothing(
     sinks: list[DeliverySink],
 ) -> None:
     transport = OtlpBytesTransport()
@@ -580,23 +650,25 @@ def test_a_sink_behind_stages_nothing_until_a_batch_goes_ahead_again(
     assert staged is not None
     sink.export(records(0, 10))  # the worker takes it and waits at the gate
     transport.wait_requests(1)
-    sink.export(records(10, 10))  # nothing queued: goes ahead
-    behind = records(20, 10)
+    for i in range(ENCODED_AHEAD):
+        sink.export(records(10 + 10 * i, 10))  # encoded ahead, each held
+    n = 10 + 10 * ENCODED_AHEAD
+    behind = records(n, 10)
     for r in behind:
         staged.add(r)
-    sink.export(behind)  # queued behind the one before: staged let go, and stopped
-    staged.add(records(30, 1)[0])
+    sink.export(behind)  # no more held: staged let go, and stopped
+    staged.add(records(n + 10, 1)[0])
     assert staged.records == []  # the sink is behind: nothing encoded
     transport.gate.set()
     assert sink.force_flush(5)
-    batch = records(40, 10)
-    sink.export(records(30, 10))  # ahead again: encoded at export, staging restarts
+    batch = records(n + 20, 10)
+    sink.export(records(n + 10, 10))  # ahead again: encoded at export, staging restarts
     for r in batch:
         staged.add(r)
     assert staged.records == batch
     sink.export(batch)
     assert sink.force_flush(5)
-    assert transport.delivered == names(0, 10) + names(10, 10) + names(20, 10) + names(30, 20)
+    assert transport.delivered == names(0, n + 30)
     assert transport.sent[-1] == otlp_encode.encode_logs_wire(batch, RESOURCE)
 
 
