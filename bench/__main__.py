@@ -155,7 +155,7 @@ def run_inprocess(lines: list[bytes], runs: int, naive_lines: int, out: dict[str
         # A replay collects at the thresholds app.replay sets; the stages and the floor are
         # timed at the same ones, so that their costs add up to what the replay end to end
         # pays.
-        gc.set_threshold(*app.REPLAY_GC_THRESHOLD)
+        gc.set_threshold(*app.GC_THRESHOLD)
         occurrences = sum(prep.occurrences)
         out["occurrences"] = occurrences
         stages: dict[str, float] = {}

@@ -214,25 +214,19 @@ class ProblemCounter:
 _FILE_OF = re.compile(r"^(.*?):\d+")
 
 
-GC_THRESHOLD = (50_000, 20, 20)
-"""Collect the young generation every 50 000 allocations instead of 700: an Event makes
-dozens of short-lived objects and no cycles worth chasing that often. Once the input is
-frozen, the bench's replay ran as fast with any first threshold from 700 to 100 000 (within
-its noise). The larger thresholds are kept for ``kubevents run``: they make full
-collections, which walk the state it grows after start-up, rarer (not measured apart)."""
+GC_THRESHOLD = (200_000, 20, 20)
+"""Collect the young generation every 200 000 allocations instead of 700: an Event makes
+dozens of short-lived objects and no cycles worth chasing that often. In order, nearly
+every record of a replay waits in the held queue (about 8,700 at once on the bench mix)
+and the stages' tables grow, so each young collection found tens of thousands of
+survivors to walk and keep (50-70 ms each, six over the bench's 150,000 lines at 50 000,
+2.6 µs per line; one of 120 ms at 200 000, 0.8 µs per line: ``gc.callbacks``, pure
+Python). ``kubevents run`` against the prepared-bytes server spent 0.29-0.41 s of the
+150,000 lines in young collections at 50 000, 0.11-0.14 s at 200 000 (compiled, three
+runs each), which found 699 objects to free either way, and its RSS at rest stayed
+39.8 MiB (docs/performance.md, "The watch path"). Cycles are still freed, later.
 
-
-REPLAY_GC_THRESHOLD = (200_000, 20, 20)
-"""A replay's young generation is collected every 200 000 allocations: in order, nearly
-every record waits in the held queue (about 8,700 at once on the bench mix) and the
-stages' tables grow, so each young collection found tens of thousands of survivors to
-walk and keep (50-70 ms each, six over the bench's 150,000 lines, 2.6 µs per line; one
-of 120 ms at 200 000, 0.8 µs per line: ``gc.callbacks``, pure Python). Cycles are still
-freed, later; the replay's peak RSS stays within its goal (docs/performance.md, "Fixes
-made"). ``kubevents run`` keeps :data:`GC_THRESHOLD`: it runs for days and was not
-measured at this one.
-
-While the files' Events go through the pipeline (the second pass) the collector is off
+In a replay, while the files' Events go through the pipeline (the second pass), the collector is off
 altogether, and what is alive after them is frozen (else the allocations counted while
 it was off start a young collection of it all at once): that one young collection of
 the bench's replay found nothing to free (0 objects, and 0 to 5 in the full
@@ -326,7 +320,7 @@ def replay(
     # young generation rarely fills at any threshold: it cost the same at 700 (measured,
     # docs/performance.md "Fixes made"). What lives for good is frozen once the pipeline
     # is built (tune_gc below).
-    gc.set_threshold(*REPLAY_GC_THRESHOLD)
+    gc.set_threshold(*GC_THRESHOLD)
     problems = ProblemCounter()
     streams = [path for path in paths if is_stream(path)]
     repairs = RepairLog()
@@ -362,7 +356,7 @@ def replay(
         detectors=detectors_from(settings, replay=True, read=rules),
     )
     del rules  # the rule files as read: the stages keep what they compiled
-    tune_gc(REPLAY_GC_THRESHOLD)
+    tune_gc()
     if metrics is not None:
         metrics.telemetry.observe_events(lambda: pipeline.counts)
         metrics.telemetry.observe_pipeline(lambda: pipeline.stats)
@@ -375,7 +369,7 @@ def replay(
         if on_metrics is not None:
             on_metrics(metrics)
     deletions: list[Spool] = []
-    gc.disable()  # while the files are replayed: see REPLAY_GC_THRESHOLD
+    gc.disable()  # while the files are replayed: see GC_THRESHOLD
     try:
         handle = pipeline.handle
         for event in _in_order(events, repairs, deletions, now_ns):

@@ -73,7 +73,7 @@ def test_replay_tunes_once_after_its_first_pass_before_any_event_is_built(
     assert events > 500
     assert held <= before  # none of the demo's Events was alive when it tuned
     assert frozen > 0  # what was alive then (rules, settings) left the collected generations
-    assert tuned == [app.REPLAY_GC_THRESHOLD]
+    assert tuned == [app.GC_THRESHOLD]
 
 
 def test_replay_leaves_the_collector_as_it_found_it(tmp_path: Path) -> None:
@@ -133,8 +133,7 @@ def test_replay_s_first_pass_collects_at_the_tuned_thresholds(
         overrides={"sinks": (f"jsonl:{tmp_path / 'out.jsonl'}",), "replay.summary": False},
     )
     assert app.replay(settings, [str(DEMO)]) == 0
-    assert seen == [app.REPLAY_GC_THRESHOLD]
-    assert app.REPLAY_GC_THRESHOLD[0] > app.GC_THRESHOLD[0]
+    assert seen == [app.GC_THRESHOLD]
 
 
 def test_replay_s_second_pass_runs_without_the_collector_and_turns_it_back_on(
