@@ -116,6 +116,17 @@ _WAKE = _Item("", 0)
 of no term (terms count from 1), so nothing processes it."""
 
 
+def _send_now(pipeline: Pipeline) -> None:
+    """What the pipeline has batched to its sinks, and the sinks' partial batches sent
+    without waiting for ``delivery.batch_timeout_s``: at the checkpoints that end a list,
+    whose snapshot is complete (the records it let out, the held ones it released)."""
+    pipeline.flush()
+    for sink in pipeline.sinks:
+        send_now = getattr(sink, "send_now", None)
+        if send_now is not None:
+            send_now()
+
+
 class _QueueHandler:
     """Puts what a watch sees on the queue, waiting while it is full."""
 
@@ -300,6 +311,8 @@ class Runner:
                 last_save, dirty = now, False
                 if eager:
                     self._eager = self._eager - 1 if follow_up else 0
+                    if pipeline is not None:
+                        _send_now(pipeline)
         self._shutdown()
 
     def _wait_s(self, last_save: float, progressed: bool) -> float:

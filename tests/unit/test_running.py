@@ -23,8 +23,10 @@ from kubevents.pipeline import Detectors, Pipeline
 from kubevents.records import OutputRecord
 from kubevents.running import STALL_S, Runner
 from kubevents.series import SeriesTracker
-from kubevents.settings import Settings, load_settings
-from kubevents.sinks.base import ExportResult, InMemorySink
+from kubevents.settings import DeliverySettings, Settings, load_settings
+from kubevents.sinks.base import ExportResult, InMemorySink, Sink
+from kubevents.sinks.delivery import DeliverySink
+from kubevents.sinks.transport import Sent
 from kubevents.source.checkpoint import MemoryCheckpointStore
 from kubevents.source.kubeapi import EVENTS_V1
 from tests.fakes.memory_api import MemoryEventsApi
@@ -90,7 +92,7 @@ class GatedSink(InMemorySink):
 def make_runner(
     settings: Settings,
     api: MemoryEventsApi,
-    sink: InMemorySink,
+    sink: Sink,
     *,
     store: MemoryCheckpointStore | None = None,
     clock: Clock | None = None,
@@ -264,6 +266,41 @@ def test_records_held_for_a_late_cause_leave_as_soon_as_the_first_list_ends() ->
         elapsed = time.monotonic() - started
     # Waiting for the stream to be quiet would take two quarter intervals (2 s each).
     assert elapsed < 2.0
+
+
+class CountingTransport:
+    """A transport that takes every batch (a real one of the Transport protocol: the
+    delivery queue, its batching and its worker are DeliverySink's own)."""
+
+    endpoint = "counting://test"
+
+    def __init__(self) -> None:
+        self.records: list[OutputRecord] = []
+
+    def send(self, records: Sequence[OutputRecord]) -> Sent:
+        self.records += records
+        return Sent(len(records))
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_end_of_a_list_sends_its_last_partial_batch_without_waiting_for_the_batch_timeout() -> None:
+    """The list is a snapshot: once it is processed nothing else is coming at once, so
+    its last records go to the backend then, not a ``delivery.batch_timeout_s`` later."""
+    listed = distinct_events(20)
+    api = MemoryEventsApi()
+    for obj in listed:
+        api.store(obj)
+    transport = CountingTransport()
+    sink = DeliverySink("test", transport, DeliverySettings(batch_timeout_s=3600.0))
+    runner = make_runner(settings_with(), api, sink)
+    try:
+        with running(runner):
+            wait_until(lambda: len(transport.records) == len(listed), "the listed Events delivered")
+    finally:
+        sink.shutdown(5)
+    assert sorted(map(uid, transport.records)) == sorted(o["metadata"]["uid"] for o in listed)
 
 
 def test_start_watching_lists_before_the_pipeline_is_built_and_run_loses_nothing() -> None:

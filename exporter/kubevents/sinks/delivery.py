@@ -175,6 +175,9 @@ class DeliverySink:
         """The buffer's number of the first record of the batch the worker took last."""
         self._oldest_at = 0.0
         self._flushing = 0
+        self._hurry = False
+        """Set by :meth:`send_now`: what is queued goes without waiting for its batch to
+        fill, until the queue is empty."""
         self._closing = False
         self._closed = False
         self._abort = threading.Event()
@@ -407,6 +410,14 @@ class DeliverySink:
             spool_capacity=self.spool_capacity,
         )
 
+    def send_now(self) -> None:
+        """Send what is queued now, not after the batch timeout, without waiting for it
+        (the end of a list: the snapshot is complete and nothing else is coming at once)."""
+        with self._cond:
+            if self._buffer.pending:
+                self._hurry = True
+                self._cond.notify_all()
+
     def force_flush(self, timeout_s: float) -> bool:
         """Send what is queued now; True if everything was delivered within ``timeout_s``
         (at most ``delivery.flush_timeout_s``)."""
@@ -482,13 +493,14 @@ class DeliverySink:
             waiting = buffer.pending
             if not waiting:
                 self._oldest_at = 0.0
+                self._hurry = False
                 if self._closing:
                     return None
                 self._cond.wait()
                 continue
             age = time.monotonic() - (self._oldest_at or time.monotonic())
             full = buffer.capacity is not None and waiting >= buffer.capacity
-            due = waiting >= s.batch_size or full or self._flushing or self._closing
+            due = waiting >= s.batch_size or full or self._flushing or self._closing or self._hurry
             if not due and age < s.batch_timeout_s:
                 self._cond.wait(s.batch_timeout_s - age)
                 continue

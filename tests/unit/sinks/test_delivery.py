@@ -503,6 +503,18 @@ def test_a_batch_encoded_ahead_whose_records_were_dropped_is_not_sent(
     assert transport.delivered == names(0, 10) + names(20, 20)  # the attempt in flight went
 
 
+def test_send_now_sends_a_partial_batch_without_waiting_for_the_batch_timeout(
+    sinks: list[DeliverySink],
+) -> None:
+    transport = ScriptedTransport()
+    sink = make(sinks, transport, replace(FAST, batch_timeout_s=3600.0))
+    sink.send_now()  # nothing queued: nothing to hurry
+    sink.export(records(0, 4))
+    sink.send_now()
+    transport.wait_requests(1)
+    assert transport.requests == [names(0, 4)]
+
+
 def test_a_retry_encodes_the_batch_again(sinks: list[DeliverySink]) -> None:
     transport = EncodingTransport(UNAVAILABLE)
     sink = make(sinks, transport)
