@@ -193,12 +193,7 @@ def run_inprocess(lines: list[bytes], runs: int, naive_lines: int, out: dict[str
             for i in range(runs):
                 log(f"floor and replay, run {i + 1}")
                 floors.append(timed(floor_fn))
-                receiver.reset()
-                wall, cpu = tp.replay_end_to_end(path, receiver.endpoint)
-                refreeze()
-                got = receiver.counts()[3]
-                if got != occurrences:
-                    raise RuntimeError(f"replay: {got} of {occurrences} occurrences arrived")
+                wall, cpu = replay_to(receiver, path, occurrences, "replay")
                 walls.append(wall)
                 cpus.append(cpu)
         finally:
@@ -218,6 +213,20 @@ def run_inprocess(lines: list[bytes], runs: int, naive_lines: int, out: dict[str
         }
         out["replay"]["vs_floor"] = statistics.median(out["replay"]["vs_floor_runs"])
     run_collector(prep.records, path_lines=lines, runs=runs, floor_fn=floor_fn, out=out)
+
+
+def replay_to(receiver: Receiver, path: Path, occurrences: int, what: str) -> tuple[float, float]:
+    """An in-process replay of ``path`` to the Python receiver (wall and CPU seconds),
+    every occurrence checked in; then :func:`refreeze`, untimed."""
+    from bench import throughput as tp
+
+    receiver.reset()
+    wall, cpu = tp.replay_end_to_end(path, receiver.endpoint)
+    refreeze()
+    got = receiver.counts()[3]
+    if got != occurrences:
+        raise RuntimeError(f"{what}: {got} of {occurrences} occurrences arrived")
+    return wall, cpu
 
 
 def refreeze() -> None:
@@ -318,12 +327,7 @@ def run_watch_fast(events: list[dict[str, Any]], runs: int, out: dict[str, Any])
         with Receiver() as receiver:
             for i in range(runs):
                 log(f"replay of the same lines, then the watch against the prepared-bytes server, run {i + 1}")
-                receiver.reset()
-                wall, _cpu = tp.replay_end_to_end(replay_path, receiver.endpoint)
-                refreeze()
-                got = receiver.counts()[3]
-                if got != occurrences:
-                    raise RuntimeError(f"replay before the watch: {got} of {occurrences} occurrences arrived")
+                wall, _cpu = replay_to(receiver, replay_path, occurrences, "replay before the watch")
                 replays.append(wall)
                 results.append(watch.watch_fast_throughput(path, len(events)))
     finally:
