@@ -693,18 +693,14 @@ def side_by_side(res: dict[str, Any]) -> str:
             ratios = " / ".join(f"{f / r:.2f}" for f, r in zip(floors, runs, strict=True))
             parts.append(f"the replay {name} {' / '.join(f'{r:.2f}' for r in runs)} s, each after the floor's "
                          f"{' / '.join(f'{f:.2f}' for f in floors)} s: {ratios}×")
-    fast = res.get("watch_fast") or {}
-    if fast.get("vs_replay_runs"):
-        parts.append(f"the watch against the prepared-bytes server {' / '.join(f'{r:.2f}' for r in fast['runs_s'])} s, "
-                     f"each after the replay of the same lines, "
-                     f"{' / '.join(f'{r:.2f}' for r in fast['replay_runs_s'])} s: "
-                     f"{' / '.join(f'{r:.2f}' for r in fast['vs_replay_runs'])}×")
-    api = res.get("apiserver") or {}
-    if api.get("vs_replay_runs"):
-        parts.append(f"the real kube-apiserver's list and watch {' / '.join(f'{r:.2f}' for r in api['runs_s'])} s, "
-                     f"each after the replay of the same Events, "
-                     f"{' / '.join(f'{r:.2f}' for r in api['replay_runs_s'])} s: "
-                     f"{' / '.join(f'{r:.2f}' for r in api['vs_replay_runs'])}×")
+    for section, what, against in (("watch_fast", "the watch against the prepared-bytes server", "lines"),
+                                   ("apiserver", "the real kube-apiserver's list and watch", "Events")):
+        r = res.get(section) or {}
+        if r.get("vs_replay_runs"):
+            parts.append(f"{what} {' / '.join(f'{x:.2f}' for x in r['runs_s'])} s, "
+                         f"each after the replay of the same {against}, "
+                         f"{' / '.join(f'{x:.2f}' for x in r['replay_runs_s'])} s: "
+                         f"{' / '.join(f'{x:.2f}' for x in r['vs_replay_runs'])}×")
     return ";\n* run by run, " + "; ".join(parts) if parts else ""
 
 
