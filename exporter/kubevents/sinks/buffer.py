@@ -138,6 +138,11 @@ class MemoryBuffer:
         """The number the next record put gets."""
         return self._head + len(self._queue)
 
+    @property
+    def in_flight_first(self) -> int:
+        """The number of the first record of the batch in flight, as :meth:`take` took it."""
+        return self._batch_seq
+
     def put(self, records: Sequence[OutputRecord], *, force: bool = False) -> int:
         n = len(records) if force else min(len(records), self._capacity - self.pending)
         if n <= 0:

@@ -171,8 +171,6 @@ class DeliverySink:
         buffer's number of each one's first record, the records and their request, until
         the worker's batch reaches them; sent as they are if it is those very records,
         else dropped."""
-        self._batch_first = 0
-        """The buffer's number of the first record of the batch the worker took last."""
         self._oldest_at = 0.0
         self._flushing = 0
         self._hurry = False
@@ -279,14 +277,17 @@ class DeliverySink:
             return
         self._hold_encoded(records, request)
 
-    def _take_encoded(self, batch: list[OutputRecord] | None, first: int) -> bytes | None:
-        """The request ``export`` made for ``batch`` (whose first record is number
-        ``first``), if it made one for these very records (lock held). Each is given out
-        once; those the batch passed are dropped, those after it kept."""
+    def _take_encoded(self, batch: list[OutputRecord] | None) -> bytes | None:
+        """The request ``export`` made for ``batch``, the one the worker just took, if it
+        made one for these very records (lock held). Each is given out once; those the
+        batch passed are dropped, those after it kept."""
         encoded = self._encoded
-        if batch is None:
+        if batch is None or not encoded:
             encoded.clear()
             return None
+        buffer = self._buffer
+        assert isinstance(buffer, MemoryBuffer)  # only a memory queue encodes ahead
+        first = buffer.in_flight_first
         end = first + len(batch)
         while encoded:
             start, records, request = encoded[0]
@@ -477,7 +478,7 @@ class DeliverySink:
         while True:
             with self._cond:
                 batch = self._next_batch()
-                request = self._take_encoded(batch, self._batch_first)
+                request = self._take_encoded(batch)
             if batch is None:
                 return
             self._deliver(batch, request)
@@ -504,7 +505,6 @@ class DeliverySink:
             if not due and age < s.batch_timeout_s:
                 self._cond.wait(s.batch_timeout_s - age)
                 continue
-            self._batch_first = buffer.head if isinstance(buffer, MemoryBuffer) else 0
             batch = buffer.take(self._batch_limit())
             if batch:
                 self._oldest_at = time.monotonic() if buffer.pending > len(batch) else 0.0
